@@ -1,0 +1,5 @@
+import sys
+
+from sedna.cli import main
+
+sys.exit(main())
