@@ -14,7 +14,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Operation = Literal["insert", "update", "delete", "status", ""]
+Operation = Literal["insert", "update", "delete", "status", "ack", "error", ""]
+"""``insert``/``update``/``delete`` flow GM->LC and ``status`` LC->GM as upstream. Our additions: the GM answers
+every ``status`` frame that carries a ``messageId`` with ``ack`` (same id) so the LC can drop it from its outbox,
+and either side answers a frame it cannot understand with ``error`` (content ``{"reason": ...}``)."""
 
 MAX_FRAME_BYTES = 8 * 1024 * 1024
 
