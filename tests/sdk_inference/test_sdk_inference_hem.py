@@ -1,0 +1,132 @@
+"""Hard-example-mining formula tables, edge cases and registry aliases."""
+
+import math
+
+import numpy as np
+import pytest
+
+from sedna.algorithms.hard_example_mining import (
+    CrossEntropyFilter,
+    IBTFilter,
+    RandomFilter,
+    ThresholdFilter,
+    box_scores,
+)
+from sedna.common.class_factory import ClassFactory, ClassType
+
+
+def box(score, label=0):
+    return [0, 0, 10, 10, score, label]
+
+
+@pytest.mark.parametrize("boxes, threshold, hard", [
+    ([box(0.2), box(0.4)], 0.5, True),          # avg 0.3 < 0.5
+    ([box(0.6), box(0.4)], 0.5, False),         # avg 0.5, not < 0.5
+    ([box(0.9)], "0.95", True),                 # string parameter is cast
+    ([], 0.5, False),                           # empty
+    (None, 0.5, False),
+    ([[0, 0, 1, 1]], 0.5, False),               # short box
+    ([box(0.1), [0, 0, 1]], 0.5, False),        # one short box among good ones
+    ([[0, 0, 1, 1, 0.1]], 0.5, True),           # five items is enough
+    ([[0, 0, 1, 1, 0.1], box(0.2)], 0.5, True), # ragged but valid
+    ([box("x")], 0.5, False),                   # non-numeric
+    (np.array([box(0.1), box(0.3)]), 0.5, True),
+    (np.zeros((0, 6)), 0.5, False),
+])
+def test_threshold_table(boxes, threshold, hard):
+    assert ThresholdFilter(threshold=threshold)(boxes) is hard
+
+
+def cross_entropy_confidence(probs):
+    n = len(probs)
+    return 1 + sum(p * math.log(p) for p in probs if p > 0) / math.log(n)
+
+
+@pytest.mark.parametrize("probs, threshold, hard", [
+    ([0.5, 0.5], 0.5, True),                    # confidence 0
+    ([0.99, 0.01], 0.5, False),                 # confident
+    ([0.7, 0.2, 0.1], 0.5, cross_entropy_confidence([0.7, 0.2, 0.1]) < 0.5),
+    ([0.7, 0.2, 0.1], 0.2, cross_entropy_confidence([0.7, 0.2, 0.1]) < 0.2),
+    ([1.0, 0.0], 0.5, False),                   # p = 0 is the p ln p -> 0 limit (upstream raises)
+    ([1.0], 0.5, False),                        # n = 1: confidence 1 (upstream divides by zero)
+    ([], 0.5, False),
+    (None, 0.5, False),
+    ([1.2, -0.2], 0.5, False),                  # outside [0, 1]
+    ([0.5, float("nan")], 0.5, False),
+    (["a", "b"], 0.5, False),
+    (np.array([0.25, 0.25, 0.25, 0.25]), "0.1", True),
+])
+def test_cross_entropy_table(probs, threshold, hard):
+    assert CrossEntropyFilter(threshold_cross_entropy=threshold)(probs) is hard
+
+
+def test_cross_entropy_value_matches_formula():
+    probs = [0.6, 0.3, 0.1]
+    assert CrossEntropyFilter().confidence(probs) == pytest.approx(cross_entropy_confidence(probs))
+
+
+@pytest.mark.parametrize("boxes, t_img, t_box, hard", [
+    # coef = #{score <= t_box} / N ; hard iff coef >= 1 - t_img
+    ([box(0.2), box(0.9)], 0.5, 0.5, True),     # coef 0.5 >= 0.5
+    ([box(0.2), box(0.9), box(0.8)], 0.5, 0.5, False),  # 1/3 < 0.5
+    ([box(0.5)], 0.5, 0.5, True),               # <= is inclusive
+    ([box(0.95)] * 9 + [box(0.3)], 0.9, 0.9, True),     # 0.1 >= 1 - 0.9 (float rounding ok)
+    ([box(0.95)] * 10, 0.9, 0.9, False),        # coef 0 < 0.1
+    ([box(0.95)] * 10, 1.0, 0.9, True),         # t_img 1 -> everything with boxes is hard
+    ([], 0.5, 0.5, False),
+    ([[1, 2, 3]], 0.5, 0.5, False),
+    ([box(1.5)], 0.5, 0.5, False),              # score outside [0, 1]
+    ([box(-0.1), box(0.2)], 0.5, 0.5, False),
+    ([box(0.1), box(0.2)], "0.5", "0.5", True),
+])
+def test_ibt_table(boxes, t_img, t_box, hard):
+    assert IBTFilter(threshold_img=t_img, threshold_box=t_box)(boxes) is hard
+
+
+def test_ibt_vectorised_matches_loop():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        n = int(rng.integers(1, 40))
+        boxes = np.column_stack([rng.random((n, 4)), rng.random(n), rng.integers(0, 3, n)])
+        t_img, t_box = rng.random(), rng.random()
+        coef = sum(1 for b in boxes.tolist() if b[4] <= t_box) / n
+        assert IBTFilter(threshold_img=t_img, threshold_box=t_box)(boxes) is (coef >= 1 - t_img)
+        assert IBTFilter(threshold_img=t_img, threshold_box=t_box)(boxes.tolist()) is (coef >= 1 - t_img)
+
+
+def test_random_ratio_and_seed():
+    f1, f2 = RandomFilter(random_ratio="0.3", seed="7"), RandomFilter(random_ratio=0.3, seed=7)
+    a = [f1(None) for _ in range(2000)]
+    assert a == [f2(None) for _ in range(2000)]
+    assert 0.25 < sum(a) / len(a) < 0.35
+    assert not any(RandomFilter(random_ratio=0)(None) for _ in range(100))
+    assert all(RandomFilter(random_ratio=1)(None) for _ in range(100))
+
+
+@pytest.mark.parametrize("alias, data, hard", [
+    ("CloudOnly", [box(0.99)], True),
+    ("EdgeOnly", [box(0.01)], False),
+    ("Threshold", [box(0.1)], True),
+    ("IBT", [box(0.1)], True),
+    ("CrossEntropy", [0.5, 0.5], True),
+    ("Random", None, None),
+])
+def test_registry_aliases(alias, data, hard):
+    cls = ClassFactory.get_cls(ClassType.HEM, alias)
+    result = cls()(data)
+    if hard is None:
+        assert isinstance(result, bool)
+    else:
+        assert result is hard
+
+
+def test_bad_parameter_names_field():
+    with pytest.raises(ValueError, match="threshold_img"):
+        IBTFilter(threshold_img="high")
+
+
+def test_box_scores_shapes():
+    assert box_scores([[0, 0, 1, 1, 0.5, 1]]).tolist() == [0.5]
+    assert box_scores(np.zeros((3, 4))) is None
+    assert box_scores([0.1, 0.2]) is None
+    assert box_scores(5) is None
