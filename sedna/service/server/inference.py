@@ -1,0 +1,214 @@
+"""``InferenceServer``: serves a model's ``inference`` over REST (the big model of joint inference).
+
+Routes, as upstream: ``GET /<servername>`` (route list) and ``POST /<servername>/predict`` taking
+``{"data": [...], "callback": "<registered callback name>"}`` and answering ``{"result": ...}``.
+
+Our additions: the GET answer also lists ``contentTypes``; ``/predict`` accepts ``application/x-npy`` bodies
+(one array, loaded with ``allow_pickle=False``; the callback name goes in the ``callback`` query parameter);
+bodies over ``max_buffer_size`` get 413; an optional bearer token (env ``SEDNA_INFERENCE_TOKEN``).
+Errors carry a reason: 400 undecodable body or input the model rejects (ValueError/TypeError), 401 bad token,
+413 too large, 415 unknown content type, 422 JSON that does not match the body model, 500 model failure.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import uvicorn
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from sedna.common.tensors import NPY_CONTENT_TYPE, TensorFormatError, loads_npy
+
+__all__ = ["InferenceItem", "InferenceServer", "PayloadTooLarge", "create_inference_app"]
+
+logger = logging.getLogger(__name__)
+
+TOKEN_ENV = "SEDNA_INFERENCE_TOKEN"
+JSON_CONTENT_TYPE = "application/json"
+KEEP_ALIVE_SECONDS = 300
+
+
+class InferenceItem(BaseModel):
+    """JSON body of ``/predict`` (extra keys are ignored, as upstream)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    data: list
+    callback: str | None = None
+
+
+class PayloadTooLarge(Exception):
+    pass
+
+
+def _error(status: int, reason: str) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"detail": reason})
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (set, frozenset)):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"body of {declared} bytes exceeds the limit of {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_inference_app(model: Any, servername: str, max_buffer_size: int = 104857600,
+                         token: str | None = None) -> FastAPI:
+    """The FastAPI app of one inference server; ``model`` needs ``inference(data, post_process=None)``."""
+    app = FastAPI(title=f"sedna inference: {servername}", docs_url=None, redoc_url=None, openapi_url=None)
+    router = APIRouter()
+    content_types = [JSON_CONTENT_TYPE, NPY_CONTENT_TYPE]
+
+    @app.middleware("http")
+    async def check_token(request: Request, call_next):
+        if token:
+            supplied = request.headers.get("authorization", "")
+            if not hmac.compare_digest(supplied.encode(), f"Bearer {token}".encode()):
+                return _error(401, "missing or wrong bearer token")
+        return await call_next(request)
+
+    @router.get(f"/{servername}")
+    def route_list() -> dict:
+        infos = [{"path": r.path, "name": r.name} for r in router.routes if hasattr(r, "path")]
+        return {"infos": infos, "contentTypes": content_types}
+
+    @router.post(f"/{servername}/predict")
+    async def predict(request: Request) -> Response:
+        try:
+            body = await _read_body(request, max_buffer_size)
+        except PayloadTooLarge as exc:
+            return _error(413, str(exc))
+        content_type = request.headers.get("content-type", JSON_CONTENT_TYPE).split(";")[0].strip().lower()
+        if content_type == NPY_CONTENT_TYPE:
+            try:
+                data = loads_npy(body)
+            except TensorFormatError as exc:
+                return _error(400, str(exc))
+            callback = request.query_params.get("callback") or None
+        elif content_type in (JSON_CONTENT_TYPE, ""):
+            try:
+                doc = json.loads(body)
+            except ValueError as exc:
+                return _error(400, f"body is not JSON: {exc}")
+            try:
+                item = InferenceItem.model_validate(doc)
+            except ValidationError as exc:
+                return JSONResponse(status_code=422, content={"detail": json.loads(exc.json(include_url=False))})
+            data, callback = item.data, item.callback
+        else:
+            return _error(415, f"content type {content_type!r} not supported; use one of {content_types}")
+        try:
+            result = await run_in_threadpool(model.inference, data, post_process=callback)
+        except (ValueError, TypeError) as exc:
+            logger.info("inference rejected input: %s", exc)
+            return _error(400, f"inference rejected the input: {exc}")
+        except Exception as exc:
+            logger.exception("inference failed")
+            return _error(500, f"inference failed: {type(exc).__name__}: {exc}")
+        try:
+            payload = json.dumps({"result": result}, default=_json_default, separators=(",", ":"))
+        except (TypeError, ValueError) as exc:
+            return _error(500, f"inference result is not JSON-serialisable: {exc}")
+        return Response(content=payload, media_type=JSON_CONTENT_TYPE)
+
+    app.include_router(router)
+    return app
+
+
+class InferenceServer:
+    """Upstream's constructor; ``start()`` serves in the calling thread until stopped (SIGINT/SIGTERM).
+
+    Our additions: ``start_background()`` (returns once listening; ``port`` then holds the bound port, useful
+    with ``http_port=0``), ``stop()``, and ``token`` (default: env ``SEDNA_INFERENCE_TOKEN``). ``workers`` is
+    accepted for compatibility; requests run concurrently in a thread pool of one process.
+    """
+
+    def __init__(self, model: Any, servername: str, host: str = "127.0.0.1", http_port: int = 8080,
+                 max_buffer_size: int = 104857600, workers: int = 1, *, token: str | None = None):
+        self.model = model
+        self.servername = servername
+        self.host = host
+        self.http_port = int(http_port)
+        self.max_buffer_size = int(max_buffer_size)
+        self.workers = workers
+        self.token = token if token is not None else os.environ.get(TOKEN_ENV) or None
+        self.app = create_inference_app(model, servername, self.max_buffer_size, self.token)
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.port: int | None = None
+
+    def _prepare(self) -> tuple[uvicorn.Server, socket.socket]:
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.http_port))
+        sock.listen(128)
+        sock.set_inheritable(True)
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(self.app, log_level="warning", timeout_keep_alive=KEEP_ALIVE_SECONDS,
+                                access_log=False, lifespan="off")
+        self._server = uvicorn.Server(config)
+        logger.info("inference server %s listening on %s:%s", self.servername, self.host, self.port)
+        return self._server, sock
+
+    def start(self) -> None:
+        server, sock = self._prepare()
+        try:
+            server.run(sockets=[sock])
+        finally:
+            sock.close()
+
+    def start_background(self, timeout: float = 10.0) -> InferenceServer:
+        server, sock = self._prepare()
+
+        def serve() -> None:
+            try:
+                server.run(sockets=[sock])
+            finally:
+                sock.close()
+
+        self._thread = threading.Thread(target=serve, name=f"inference-{self.servername}", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"inference server {self.servername} did not start")
+            time.sleep(0.01)
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/{self.servername}"
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout)
