@@ -1,0 +1,130 @@
+"""The federated-learning wire format; nothing else knows it.
+
+- Control messages are websocket **text** frames holding one JSON object with a ``type`` field
+  (``subscribe``, ``CLIENT_JOIN``, ``error``, ``ignored``, user types) — upstream's fields keep their meaning.
+- Weights travel as **binary** frames: safetensors bytes (``sedna.common.tensors``) whose metadata is a JSON
+  header ``{"type", "v", "tensors": [{"name","shape","dtype","encoding"[,"k"]}], ...fields}``. Fields:
+  ``update_weight`` (client → server): ``client``, ``job_name``, ``round`` (the round this update is for),
+  ``num_samples``; ``recv_weight`` / ``global_model`` (server → client): ``client``, ``job_name``,
+  ``round_number``, ``total_sample``, ``exit_flag``, ``participants``, ``dropped``.
+- With the S3 transmitter the safetensors bytes are stored as an object and a text frame
+  ``{"type": "weights_ref", "url": "s3://..."}`` stands in for the binary frame.
+
+Decoding checks the payload against the header (names, shapes, dtypes, encodings) and raises
+:class:`WireError` with a message that names what is wrong; no pickle anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sedna.algorithms.compression import Codec, CompressionError, NoCompression, decode_tensors
+from sedna.common.tensors import TensorFormatError, dumps_arrays, loads_arrays
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "WEIGHT_TYPES",
+    "WeightsFrame",
+    "WireError",
+    "check_layout",
+    "decode_control",
+    "decode_weights",
+    "encode_control",
+    "encode_weights",
+    "layout_of",
+]
+
+PROTOCOL_VERSION = 1
+WEIGHT_TYPES = ("update_weight", "recv_weight", "global_model")
+MAX_CONTROL_BYTES = 1024 * 1024
+
+
+class WireError(ValueError):
+    """A frame that is not what the protocol allows; the message says why."""
+
+
+@dataclass
+class WeightsFrame:
+    type: str
+    arrays: dict[str, np.ndarray]
+    meta: dict[str, Any] = field(default_factory=dict)
+    nbytes: int = 0
+
+
+def encode_control(message: Mapping[str, Any]) -> str:
+    if "type" not in message:
+        raise WireError("control message without 'type'")
+    return json.dumps(dict(message), separators=(",", ":"), default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def decode_control(text: str | bytes, max_bytes: int = MAX_CONTROL_BYTES) -> dict[str, Any]:
+    if len(text) > max_bytes:
+        raise WireError(f"control message of {len(text)} bytes exceeds {max_bytes}")
+    try:
+        message = json.loads(text)
+    except ValueError as exc:
+        raise WireError(f"control message is not JSON: {exc}") from None
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        raise WireError("control message must be a JSON object with a string 'type'")
+    return message
+
+
+def encode_weights(msg_type: str, arrays: Mapping[str, np.ndarray], fields: Mapping[str, Any] | None = None,
+                   codec: Codec | None = None, base: Mapping[str, np.ndarray] | None = None) -> bytes:
+    """One binary frame: ``arrays`` encoded by ``codec`` (against ``base`` for top-k) plus header fields."""
+    if msg_type not in WEIGHT_TYPES:
+        raise WireError(f"unknown weights frame type {msg_type!r}")
+    wire, specs = (codec or NoCompression()).encode(arrays, base)
+    header = dict(fields or {})
+    header.update({"type": msg_type, "v": PROTOCOL_VERSION, "tensors": specs})
+    return dumps_arrays(wire, json.loads(json.dumps(header, default=_json_default)))
+
+
+def decode_weights(data: bytes, max_bytes: int | None = None,
+                   base: Mapping[str, np.ndarray] | None = None) -> WeightsFrame:
+    try:
+        wire, meta = loads_arrays(data, max_bytes=max_bytes)
+    except TensorFormatError as exc:
+        raise WireError(f"binary frame rejected: {exc}") from None
+    if not isinstance(meta, dict):
+        raise WireError("binary frame header is not a JSON object")
+    msg_type = meta.get("type")
+    if msg_type not in WEIGHT_TYPES:
+        raise WireError(f"binary frame has type {msg_type!r}; expected one of {', '.join(WEIGHT_TYPES)}")
+    if meta.get("v") != PROTOCOL_VERSION:
+        raise WireError(f"binary frame protocol version {meta.get('v')!r}; this peer speaks {PROTOCOL_VERSION}")
+    try:
+        arrays = decode_tensors(wire, meta.get("tensors"), base)
+    except CompressionError as exc:
+        raise WireError(str(exc)) from None
+    return WeightsFrame(type=msg_type, arrays=arrays, meta=meta, nbytes=len(data))
+
+
+def layout_of(arrays: Mapping[str, np.ndarray]) -> dict[str, tuple[tuple[int, ...], str]]:
+    return {name: (tuple(arr.shape), arr.dtype.name) for name, arr in arrays.items()}
+
+
+def check_layout(arrays: Mapping[str, np.ndarray], layout: Mapping[str, tuple[tuple[int, ...], str]]) -> None:
+    """Raise :class:`WireError` unless ``arrays`` has exactly the names, shapes and dtypes of ``layout``."""
+    missing, extra = set(layout) - set(arrays), set(arrays) - set(layout)
+    if missing or extra:
+        raise WireError(f"update layers do not match the global model: missing {sorted(missing)[:5]}, "
+                        f"unexpected {sorted(extra)[:5]}")
+    for name, (shape, dtype) in layout.items():
+        arr = arrays[name]
+        if tuple(arr.shape) != tuple(shape) or arr.dtype.name != dtype:
+            raise WireError(f"layer {name}: {arr.dtype.name}{list(arr.shape)} does not match the global model's "
+                            f"{dtype}{list(shape)}")
