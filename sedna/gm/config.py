@@ -1,0 +1,90 @@
+"""GM configuration: the YAML keys of gm.md §1.2 plus our additions (token, metrics, peering)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """The config file is missing or a key has a bad value; the message names the key."""
+
+
+@dataclass
+class GMConfig:
+    kube_config: str = ""
+    master: str = ""
+    namespace: str = ""
+    websocket_address: str = "0.0.0.0"
+    websocket_port: int = 9000
+    websocket_token: str = ""
+    max_message_bytes: int = 8 * 1024 * 1024
+    lc_server: str = "http://localhost:9100"
+    kb_server: str = "http://localhost:9020"
+    min_resync_period_seconds: int = 30
+    metrics_address: str = "0.0.0.0"
+    metrics_port: int = 9090
+    peering: str = ""
+    workers: int = 4
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _get(doc: dict, dotted: str, default: Any) -> Any:
+    node: Any = doc
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return default
+        node = node[part]
+    return default if node is None else node
+
+
+def _int(doc: dict, key: str, default: int, minimum: int = 0) -> int:
+    value = _get(doc, key, default)
+    try:
+        value = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"config key {key!r} must be an integer, got {value!r}") from None
+    if value < minimum:
+        raise ConfigError(f"config key {key!r} must be >= {minimum}, got {value}")
+    return value
+
+
+def parse_config(doc: dict[str, Any] | None, env: dict[str, str] | None = None) -> GMConfig:
+    doc = doc or {}
+    if not isinstance(doc, dict):
+        raise ConfigError("config file must hold a YAML mapping")
+    env = os.environ if env is None else env
+    cfg = GMConfig(
+        kube_config=str(_get(doc, "kubeConfig", "")),
+        master=str(_get(doc, "master", "")),
+        namespace=str(_get(doc, "namespace", "")),
+        websocket_address=str(_get(doc, "websocket.address", "0.0.0.0")),
+        websocket_port=_int(doc, "websocket.port", 9000),
+        websocket_token=str(_get(doc, "websocket.token", "") or env.get("SEDNA_CHANNEL_TOKEN", "")),
+        max_message_bytes=_int(doc, "websocket.maxMessageBytes", 8 * 1024 * 1024, 1024),
+        lc_server=str(_get(doc, "localController.server", "http://localhost:9100")),
+        kb_server=str(_get(doc, "knowledgeBaseServer.server", "http://localhost:9020")),
+        min_resync_period_seconds=_int(doc, "minResyncPeriodSeconds", 30, 1),
+        metrics_address=str(_get(doc, "metrics.address", "0.0.0.0")),
+        metrics_port=_int(doc, "metrics.port", 9090),
+        peering=str(_get(doc, "peering", "")),
+        workers=_int(doc, "workers", 4, 1),
+    )
+    if cfg.kube_config and not Path(cfg.kube_config).is_file():
+        raise ConfigError(f"kubeConfig {cfg.kube_config!r} does not exist")
+    return cfg
+
+
+def load_config(path: str | os.PathLike | None) -> GMConfig:
+    path = Path(path or "./sedna-gm.yaml")
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {exc}") from None
+    return parse_config(doc)

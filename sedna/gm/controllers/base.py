@@ -1,0 +1,292 @@
+"""Shared vocabulary of the pure controllers: what they observe, what they decide, and common algorithms."""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from sedna.gm.config import GMConfig
+from sedna.gm.runtime.names import API_VERSION, rand_suffix
+from sedna.gm.runtime.storage import secret_data
+
+CREDENTIAL_ANNOTATION = "sedna.io/credential"
+
+
+def fmt_time(now: datetime) -> str:
+    return now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class Observed:
+    """Children of one CR as listed from the API (selected by the CR's name+uid labels)."""
+
+    pods: list[dict] = field(default_factory=list)
+    deployments: list[dict] = field(default_factory=list)
+    services: list[dict] = field(default_factory=list)
+    hpas: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class Refs:
+    """Referenced objects in the CR's namespace, keyed by kind then name; absent name = does not exist."""
+
+    datasets: dict[str, dict] = field(default_factory=dict)
+    models: dict[str, dict] = field(default_factory=dict)
+    secrets: dict[str, dict] = field(default_factory=dict)
+
+    def get(self, kind: str, name: str) -> dict | None:
+        return {"Dataset": self.datasets, "Model": self.models, "Secret": self.secrets}[kind].get(name)
+
+    def secret_of(self, obj: dict | None) -> dict | None:
+        name = ((obj or {}).get("spec") or {}).get("credentialName")
+        return self.secrets.get(name) if name else None
+
+
+@dataclass
+class Context:
+    config: GMConfig
+    now: datetime
+    suffix: Callable[[], str] = rand_suffix
+
+    @property
+    def now_str(self) -> str:
+        return fmt_time(self.now)
+
+
+@dataclass
+class Event:
+    type: str      # Normal | Warning
+    reason: str
+    message: str
+
+
+@dataclass
+class Downstream:
+    """One GM->LC message for the LC of ``node``."""
+
+    node: str
+    kind: str          # lower-cased kind
+    namespace: str
+    name: str
+    operation: str     # insert | update | delete
+    content: Any = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}/{self.namespace}/{self.name}"
+
+
+@dataclass
+class StatusWrite:
+    """Replace ``status`` of one object (the CR itself or, for FL metrics, its aggregation Model)."""
+
+    plural: str
+    namespace: str
+    name: str
+    status: dict[str, Any]
+
+
+@dataclass
+class Plan:
+    create: list[dict] = field(default_factory=list)
+    delete: list[dict] = field(default_factory=list)      # {"kind", "name"}
+    replace: list[dict] = field(default_factory=list)     # full manifests to PUT (deployment template changes)
+    status: dict | None = None                            # full new status; None = leave unchanged
+    annotations: dict[str, str] = field(default_factory=dict)
+    events: list[Event] = field(default_factory=list)
+    requeue_after: float | None = None
+
+    def is_empty(self) -> bool:
+        return not (self.create or self.delete or self.replace or self.status is not None
+                    or self.annotations or self.events or self.requeue_after)
+
+
+@dataclass
+class Controller:
+    kind: str
+    plural: str
+    reconcile: Callable[[dict, Observed, Refs, Context], Plan] | None
+    references: Callable[[dict], list[tuple[str, str]]]
+    downstream: Callable[[dict, Refs, bool], list[Downstream]] | None = None
+    upstream: Callable[[dict, Any, datetime], list[StatusWrite]] | None = None
+    has_children: bool = True
+    needs_finalizer: bool = False
+
+
+# ---- helpers over plain dicts -------------------------------------------------------------------------
+
+
+def meta(obj: dict) -> dict:
+    return obj.get("metadata") or {}
+
+
+def spec(obj: dict) -> dict:
+    return obj.get("spec") or {}
+
+
+def status(obj: dict) -> dict:
+    return copy.deepcopy(obj.get("status") or {})
+
+
+def namespace(obj: dict) -> str:
+    return meta(obj).get("namespace") or "default"
+
+
+def ref_name(parent: dict | None, key: str = "name") -> str:
+    return str((parent or {}).get(key) or "")
+
+
+def last_condition(st: dict) -> dict | None:
+    conds = st.get("conditions") or []
+    return conds[-1] if conds else None
+
+
+def has_condition(st: dict, *types: str) -> bool:
+    return any(c.get("type") in types and c.get("status", "True") == "True" for c in st.get("conditions") or [])
+
+
+def append_condition(st: dict, ctype: str, now: str, reason: str = "", message: str = "",
+                     time_keys: tuple[str, ...] = ("lastHeartbeatTime", "lastTransitionTime"),
+                     **extra: Any) -> bool:
+    """Append a condition unless the last one already has this type; return whether it was appended."""
+    last = last_condition(st)
+    if last is not None and last.get("type") == ctype and all(last.get(k) == v for k, v in extra.items()):
+        return False
+    cond: dict[str, Any] = {"type": ctype, "status": "True"}
+    cond.update(extra)
+    for key in time_keys:
+        cond[key] = now
+    if reason:
+        cond["reason"] = reason
+    if message:
+        cond["message"] = message
+    st.setdefault("conditions", []).append(cond)
+    return True
+
+
+def pod_phase(pod: dict) -> str:
+    return (pod.get("status") or {}).get("phase") or "Pending"
+
+
+def is_deleting(obj: dict) -> bool:
+    return bool(meta(obj).get("deletionTimestamp"))
+
+
+def count_pods(pods: list[dict]) -> tuple[int, int, int]:
+    """(active, succeeded, failed) as upstream counts them."""
+    active = succeeded = failed = 0
+    for pod in pods:
+        phase = pod_phase(pod)
+        if phase == "Succeeded":
+            succeeded += 1
+        elif phase == "Failed":
+            failed += 1
+        elif not is_deleting(pod):
+            active += 1
+    return active, succeeded, failed
+
+
+def deployment_active(dep: dict) -> bool:
+    """A Deployment counts as active unless it is being deleted or reports Progressing=False.
+
+    Upstream only counts Deployments whose *last* condition is Progressing, which marks every service Failed
+    when a deployment controller has not written conditions yet; we only treat an explicit failure as failed.
+    """
+    if is_deleting(dep):
+        return False
+    for cond in (dep.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Progressing" and cond.get("status") == "False":
+            return False
+    return True
+
+
+def missing_refs(refs: Refs, wanted: list[tuple[str, str]]) -> list[str]:
+    """Human-readable list of references that do not exist, including the Secrets named by found objects."""
+    missing: list[str] = []
+    for kind, name in wanted:
+        if not name:
+            continue
+        found = refs.get(kind, name)
+        if found is None:
+            missing.append(f'{kind} "{name}"')
+            continue
+        secret = spec(found).get("credentialName")
+        if kind != "Secret" and secret and refs.secrets.get(secret) is None:
+            missing.append(f'Secret "{secret}" (credentialName of {kind} "{name}")')
+    return missing
+
+
+def pending_for_refs(st: dict, missing: list[str], ctx: Context, plan: Plan) -> None:
+    """Record missing references: a Pending condition (reason MissingReference), an Event and a requeue."""
+    message = "missing " + ", ".join(missing)
+    last = last_condition(st)
+    if last is None or last.get("type") != "Pending" or last.get("message") != message:
+        st.setdefault("conditions", []).append({
+            "type": "Pending", "status": "True", "reason": "MissingReference", "message": message,
+            "lastHeartbeatTime": ctx.now_str, "lastTransitionTime": ctx.now_str})
+    plan.events.append(Event("Warning", "MissingReference", message))
+    plan.requeue_after = 30.0
+
+
+def hem_env(hem: dict | None) -> dict[str, str]:
+    hem = hem or {}
+    params = hem.get("parameters")
+    value = json.dumps([{"key": p.get("key"), "value": p.get("value")} for p in params]) if params else "null"
+    return {"HEM_NAME": str(hem.get("name") or ""), "HEM_PARAMETERS": value}
+
+
+def metrics_from_owner_info(owner_info: dict) -> list[dict[str, str]]:
+    out = []
+    for key, value in owner_info.items():
+        if key in ("startTime", "updateTime"):
+            continue
+        out.append({"key": key, "value": value if isinstance(value, str) else json.dumps(value)})
+    return out
+
+
+def pushed_object(obj: dict, kind: str, secret: dict | None) -> dict:
+    """The full CR JSON as sent to an LC: kind set, plus ``sedna.io/credential`` when it names a Secret."""
+    doc = copy.deepcopy(obj)
+    doc["kind"] = kind
+    doc.setdefault("apiVersion", API_VERSION)
+    if secret is not None:
+        cred = dict((secret.get("metadata") or {}).get("annotations") or {})
+        cred.update(secret_data(secret))
+        doc.setdefault("metadata", {}).setdefault("annotations", {})[CREDENTIAL_ANNOTATION] = json.dumps(
+            cred, sort_keys=True)
+    return doc
+
+
+def run_job_status(obj: dict, pods: list[dict], ctx: Context, kind: str, plan: Plan,
+                   create: Callable[[], list[dict]], time_keys=("lastHeartbeatTime", "lastTransitionTime")
+                   ) -> None:
+    """The batch-job status algorithm shared by FL, ReidJob and VideoAnalyticsJob (gm.md §4.3-4.5)."""
+    st = status(obj)
+    if has_condition(st, "Complete", "Completed", "Failed"):
+        return
+    before = copy.deepcopy(st)
+    active, succeeded, failed = count_pods(pods)
+    st.setdefault("startTime", ctx.now_str)
+    if failed > 0:
+        append_condition(st, "Failed", ctx.now_str, "workerFailed", f"the worker of {kind} failed",
+                         time_keys=time_keys)
+        st["phase"] = "Failed"
+        plan.events.append(Event("Warning", "workerFailed", f"the worker of {kind} failed"))
+    else:
+        if not pods:
+            plan.create.extend(create())
+            active = sum(1 for m in plan.create if m["kind"] == "Pod")
+        if succeeded > 0 and active == 0:
+            done = "Complete" if kind == "FederatedLearningJob" else "Completed"
+            append_condition(st, done, ctx.now_str, time_keys=time_keys)
+            st["completionTime"] = ctx.now_str
+            st["phase"] = "Succeeded"
+            plan.events.append(Event("Normal", "Completed", f"{kind} completed"))
+        else:
+            st["phase"] = "Running"
+    st["active"], st["succeeded"], st["failed"] = active, succeeded, failed
+    if st != before:
+        plan.status = st

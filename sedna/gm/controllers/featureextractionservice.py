@@ -1,0 +1,83 @@
+"""FeatureExtractionService: one Deployment + Service on port 6000 (gm.md §4.6)."""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime
+from typing import Any
+
+from sedna.gm.controllers import base
+from sedna.gm.controllers.base import Context, Controller, Event, Observed, Plan, Refs, StatusWrite
+from sedna.gm.runtime.names import deployment_name, service_name
+from sedna.gm.runtime.storage import Mount
+from sedna.gm.runtime.workers import Owner, Worker, build_deployment, build_service
+
+KIND = "FeatureExtractionService"
+PORT = 6000
+
+
+def references(obj: dict) -> list[tuple[str, str]]:
+    return [("Model", base.ref_name(base.spec(obj).get("model")))]
+
+
+def build_workers(obj: dict, refs: Refs, ctx: Context) -> list[dict]:
+    owner = Owner(KIND, base.meta(obj))
+    sp = base.spec(obj)
+    model = refs.models.get(base.ref_name(sp.get("model"))) or {}
+    env = {"WORKER_NAME": ctx.suffix(), "NAMESPACE": owner.namespace, "SERVICE_NAME": owner.name,
+           "LC_SERVER": ctx.config.lc_server}
+    if sp.get("kafkaSupport"):
+        env["KAFKA_ENABLED"] = "true"
+    mounts = [Mount([base.spec(model).get("url", "")], "MODEL_URL", refs.secret_of(model), download=True)]
+    return [build_deployment(owner, Worker("fe", env=env, mounts=mounts), sp.get("template"),
+                             int(sp.get("replicas") or 1))]
+
+
+def reconcile(obj: dict, observed: Observed, refs: Refs, ctx: Context) -> Plan:
+    """Upstream expects three Deployments (it counts spec fields); we expect the one it creates."""
+    plan = Plan()
+    st = base.status(obj)
+    if base.has_condition(st, "Failed"):
+        return plan
+    before = copy.deepcopy(st)
+    owner = Owner(KIND, base.meta(obj))
+    first_sync = "startTime" not in st
+    st.setdefault("startTime", ctx.now_str)
+    deps = {d["metadata"]["name"] for d in observed.deployments}
+    if deployment_name(owner.name, "fe") not in deps:
+        missing = base.missing_refs(refs, references(obj))
+        if missing:
+            base.pending_for_refs(st, missing, ctx, plan)
+            if st != before:
+                plan.status = st
+            return plan
+        plan.create.extend(build_workers(obj, refs, ctx))
+    if service_name(owner.name, "fe") not in {s["metadata"]["name"] for s in observed.services}:
+        plan.create.append(build_service(owner, "fe", PORT))
+    active_pods, _, _ = base.count_pods(observed.pods)
+    failed_deps = sum(1 for d in observed.deployments if not base.deployment_active(d))
+    # Pods appear asynchronously after the Deployment; only a deployment failure or a Failed pod is failure.
+    failed_pods = sum(1 for p in observed.pods if base.pod_phase(p) == "Failed")
+    if not first_sync and (failed_deps > 0 or failed_pods > 0):
+        base.append_condition(st, "Failed", ctx.now_str, "workerFailed",
+                              "the worker of FeatureExtractionService failed")
+        plan.events.append(Event("Warning", "workerFailed", "the worker of FeatureExtractionService failed"))
+    else:
+        base.append_condition(st, "Running", ctx.now_str)
+    st["active"] = active_pods
+    st["failed"] = failed_pods
+    if st != before:
+        plan.status = st
+    return plan
+
+
+def upstream(obj: dict, content: Any, now: datetime) -> list[StatusWrite]:
+    owner_info = ((content or {}).get("output") or {}).get("ownerInfo") if isinstance(content, dict) else None
+    if not isinstance(owner_info, dict):
+        return []
+    st = base.status(obj)
+    st["metrics"] = base.metrics_from_owner_info(owner_info)
+    return [StatusWrite("featureextractionservices", base.namespace(obj), base.meta(obj)["name"], st)]
+
+
+CONTROLLER = Controller(KIND, "featureextractionservices", reconcile, references, None, upstream)

@@ -1,0 +1,106 @@
+"""ObjectSearchService: ReID Deployment + Service, user-worker Deployment + Service, one pod per tracking
+worker (gm.md §4.7). ``objecttrackingservice`` reuses these builders without the user worker."""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime
+from typing import Any
+
+from sedna.gm.controllers import base
+from sedna.gm.controllers.base import Context, Controller, Event, Observed, Plan, Refs, StatusWrite
+from sedna.gm.runtime.names import deployment_name, service_host, service_name
+from sedna.gm.runtime.workers import Owner, Worker, build_deployment, build_pod, build_service
+
+KIND = "ObjectSearchService"
+REID_PORT = 9378
+USER_PORT = 9379
+FAILED_MESSAGE = "the worker of service failed"
+
+
+def references(obj: dict) -> list[tuple[str, str]]:
+    return []
+
+
+def reid_objects(owner: Owner, sp: dict, deps: set[str], services: set[str]) -> list[dict]:
+    out = []
+    reid = sp.get("reidWorkers") or {}
+    if deployment_name(owner.name, "reidworker") not in deps:
+        replicas = reid.get("replicas")
+        out.append(build_deployment(owner, Worker("reidworker"), reid.get("template"),
+                                    int(replicas) if replicas is not None else None))
+    if service_name(owner.name, "reidworker") not in services:
+        out.append(build_service(owner, "reidworker", REID_PORT))
+    return out
+
+
+def tracking_pods(owner: Owner, sp: dict, ctx: Context, with_user: bool) -> list[dict]:
+    out = []
+    for tw in sp.get("trackingWorkers") or []:
+        env = {"NAMESPACE": owner.namespace, "SERVICE_NAME": owner.name,
+               "WORKER_NAME": f"trackingworker-{ctx.suffix()}"}
+        if with_user:
+            env["USERWORKER_URL"] = f"{service_host(owner.name, 'userworker', owner.namespace)}:{USER_PORT}"
+        env["EDGEMESH_URL"] = f"{service_host(owner.name, 'reidworker', owner.namespace)}:{REID_PORT}"
+        out.append(build_pod(owner, Worker("trackingworker", env=env), tw.get("template")))
+    return out
+
+
+def service_status(obj: dict, observed: Observed, ctx: Context, plan: Plan, needed_deployments: int,
+                   creates: list[dict], first_sync: bool, st: dict, before: dict) -> None:
+    """Status algorithm of the search/tracking services; deployments that do not exist yet but are being
+    created now are not failures."""
+    needed_pods = len(base.spec(obj).get("trackingWorkers") or [])
+    active_pods, _, _ = base.count_pods(observed.pods)
+    active_pods += sum(1 for m in creates if m["kind"] == "Pod")
+    active_deps = sum(1 for d in observed.deployments if base.deployment_active(d))
+    active_deps += sum(1 for m in creates if m["kind"] == "Deployment")
+    pod_failed = 0 if first_sync else max(needed_pods - active_pods, 0)
+    dep_failed = 0 if first_sync else max(needed_deployments - active_deps, 0)
+    if pod_failed > 0:
+        base.append_condition(st, "Failed", ctx.now_str, "podFailed", FAILED_MESSAGE)
+        plan.events.append(Event("Warning", "podFailed", FAILED_MESSAGE))
+    elif dep_failed > 0:
+        base.append_condition(st, "Failed", ctx.now_str, "deploymentFailed", FAILED_MESSAGE)
+        plan.events.append(Event("Warning", "deploymentFailed", FAILED_MESSAGE))
+    else:
+        base.append_condition(st, "Running", ctx.now_str)
+    st["active"] = active_pods + active_deps
+    st["failed"] = pod_failed + dep_failed
+    if st != before:
+        plan.status = st
+
+
+def reconcile(obj: dict, observed: Observed, refs: Refs, ctx: Context) -> Plan:
+    plan = Plan()
+    st = base.status(obj)
+    if base.has_condition(st, "Failed"):
+        return plan
+    before = copy.deepcopy(st)
+    owner = Owner(KIND, base.meta(obj))
+    sp = base.spec(obj)
+    first_sync = "startTime" not in st
+    st.setdefault("startTime", ctx.now_str)
+    deps = {d["metadata"]["name"] for d in observed.deployments}
+    services = {s["metadata"]["name"] for s in observed.services}
+    creates = reid_objects(owner, sp, deps, services)
+    if deployment_name(owner.name, "userworker") not in deps:
+        env = {"NAMESPACE": owner.namespace, "SERVICE_NAME": owner.name,
+               "WORKER_NAME": f"userworker-{ctx.suffix()}"}
+        creates.append(build_deployment(owner, Worker("userworker", env=env),
+                                        (sp.get("userWorker") or {}).get("template"), 1))
+    if service_name(owner.name, "userworker") not in services:
+        creates.append(build_service(owner, "userworker", USER_PORT))
+    if not observed.pods:
+        creates += tracking_pods(owner, sp, ctx, with_user=True)
+    plan.create.extend(creates)
+    service_status(obj, observed, ctx, plan, 2, creates, first_sync, st, before)
+    return plan
+
+
+def upstream(obj: dict, content: Any, now: datetime) -> list[StatusWrite]:
+    """Upstream's handler for this kind is a no-op; reports are accepted and ignored."""
+    return []
+
+
+CONTROLLER = Controller(KIND, "objectsearchservices", reconcile, references, None, upstream)

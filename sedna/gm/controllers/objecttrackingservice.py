@@ -1,0 +1,40 @@
+"""ObjectTrackingService: upstream ships only the schema. We run it like ObjectSearchService without the user
+worker: a ReID Deployment + Service (port 9378) and one pod per tracking worker whose ``EDGEMESH_URL`` points
+at the ReID service; status uses the same algorithm with one needed Deployment."""
+
+from __future__ import annotations
+
+import copy
+
+from sedna.gm.controllers import base
+from sedna.gm.controllers.base import Context, Controller, Observed, Plan, Refs
+from sedna.gm.controllers.objectsearchservice import reid_objects, service_status, tracking_pods
+from sedna.gm.runtime.workers import Owner
+
+KIND = "ObjectTrackingService"
+
+
+def references(obj: dict) -> list[tuple[str, str]]:
+    return []
+
+
+def reconcile(obj: dict, observed: Observed, refs: Refs, ctx: Context) -> Plan:
+    plan = Plan()
+    st = base.status(obj)
+    if base.has_condition(st, "Failed"):
+        return plan
+    before = copy.deepcopy(st)
+    owner = Owner(KIND, base.meta(obj))
+    sp = base.spec(obj)
+    first_sync = "startTime" not in st
+    st.setdefault("startTime", ctx.now_str)
+    creates = reid_objects(owner, sp, {d["metadata"]["name"] for d in observed.deployments},
+                           {s["metadata"]["name"] for s in observed.services})
+    if not observed.pods:
+        creates += tracking_pods(owner, sp, ctx, with_user=False)
+    plan.create.extend(creates)
+    service_status(obj, observed, ctx, plan, 1, creates, first_sync, st, before)
+    return plan
+
+
+CONTROLLER = Controller(KIND, "objecttrackingservices", reconcile, references, None, None)
