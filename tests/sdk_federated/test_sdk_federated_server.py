@@ -1,0 +1,295 @@
+"""Aggregation server and client over real websockets on 127.0.0.1 (server in a thread, clients as
+subprocesses or raw websocket connections)."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from sedna.algorithms.compression import TopKCodec
+from sedna.algorithms.transmitter.wire import decode_control, decode_weights, encode_weights
+from sedna.common.tensors import list_to_arrays, loads_arrays
+from sedna.service.client import AggregationClient
+from sedna.service.client.aggregation import AggregationError
+from sedna.service.server import AggregationServer
+
+pytestmark = pytest.mark.timeout(90)
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+CLIENT_SCRIPT = HERE / "fl_client_proc.py"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_server(tmp_path, port=0, **kw) -> AggregationServer:
+    kw.setdefault("exit_grace", 0.5)
+    kw.setdefault("checkpoint_path", str(tmp_path / "global.safetensors"))
+    kw.setdefault("job_name", "t")
+    return AggregationServer("FedAvg", host="127.0.0.1", http_port=port, **kw)
+
+
+def url_of(server) -> str:
+    return f"ws://127.0.0.1:{server.port}/FedAvg"
+
+
+def spawn_client(url, client_id, rounds, samples, value, compression="none", env=None):
+    return subprocess.Popen([sys.executable, str(CLIENT_SCRIPT), url, client_id, str(rounds), str(samples),
+                             str(value), compression], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=REPO, env={**os.environ, **(env or {})})
+
+
+def events(proc, timeout=60):
+    out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, err[-3000:]
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+def raw_subscribe(url, client_id, **kw):
+    ws = connect(url, compression=None, proxy=None, max_size=None, **kw)
+    ws.send(json.dumps({"type": "subscribe", "client_id": client_id}))
+    frames = []
+    while True:
+        frame = ws.recv(timeout=10)
+        frames.append(frame)
+        if isinstance(frame, str) and json.loads(frame).get("client_id") == client_id:
+            return ws, frames
+
+
+def update_frame(round_, samples, layers, client="x"):
+    return encode_weights("update_weight", list_to_arrays(layers),
+                          {"client": client, "job_name": "t", "round": round_, "num_samples": samples})
+
+
+def recv_until(ws, predicate, timeout=15):
+    deadline = time.monotonic() + timeout
+    while True:
+        frame = ws.recv(timeout=max(0.1, deadline - time.monotonic()))
+        if isinstance(frame, str):
+            msg = decode_control(frame)
+        else:
+            w = decode_weights(frame)
+            msg = {**w.meta, "arrays": w.arrays}
+        if predicate(msg):
+            return msg
+
+
+def test_two_client_processes_run_three_rounds_of_fedavg(tmp_path):
+    server = make_server(tmp_path, exit_round=3, participants_count=2)
+    thread = server.start_background()
+    a = spawn_client(url_of(server), "a", 5, 10, 1.0)
+    b = spawn_client(url_of(server), "b", 5, 30, 3.0, compression="fp16")
+    ea, eb = events(a), events(b)
+    rounds_a = [e for e in ea if e["event"] == "round"]
+    assert [e["round"] for e in rounds_a] == [1, 2, 3]
+    assert [e["exit_flag"] for e in rounds_a] == ["continue", "continue", "ok"]
+    # round r: a sends 1+r, b sends 3+r, weights 10:30 → 2.5 + r
+    assert [e["w0"][0][0] for e in rounds_a] == pytest.approx([2.5, 3.5, 4.5])
+    assert rounds_a == [e for e in eb if e["event"] == "round"]
+    assert rounds_a[0]["participants"] == ["a", "b"] and rounds_a[0]["total_sample"] == 40
+    thread.join(15)
+    assert not thread.is_alive(), "server must exit after the last round once clients are gone"
+    arrays, meta = loads_arrays((tmp_path / "global.safetensors").read_bytes())
+    assert meta["round"] == 3 and arrays["0000"][0][0] == pytest.approx(4.5)
+
+
+def test_dropout_mid_round_completes_after_timeout_with_the_others(tmp_path):
+    server = make_server(tmp_path, exit_round=1, participants_count=3, round_timeout=1.0, min_participants=2)
+    thread = server.start_background()
+    dropper, _ = raw_subscribe(url_of(server), "c")
+    a = spawn_client(url_of(server), "a", 1, 10, 1.0)
+    b = spawn_client(url_of(server), "b", 1, 10, 3.0)
+    time.sleep(0.5)
+    dropper.close()  # c leaves without sending its update
+    ea = events(a)
+    last = [e for e in ea if e["event"] == "round"][-1]
+    assert last["round"] == 1 and last["participants"] == ["a", "b"] and last["dropped"] == ["c"]
+    assert last["w0"][0][0] == pytest.approx(2.0)
+    events(b)
+    assert any(e["event"] == "disconnect" and e["client"] == "c" and not e["sent_update"] for e in server.events)
+    thread.join(10)
+
+
+def test_round_waits_for_quorum_even_after_timeout(tmp_path):
+    server = make_server(tmp_path, exit_round=1, participants_count=3, round_timeout=0.3, min_participants=2)
+    server.start_background()
+    ws, _ = raw_subscribe(url_of(server), "a")
+    ws.send(update_frame(1, 5, [np.ones(2, np.float32)]))
+    time.sleep(1.0)
+    assert server.round == 0, "one update is below the quorum of two"
+    ws2, _ = raw_subscribe(url_of(server), "b")
+    ws2.send(update_frame(1, 5, [np.full(2, 3.0, np.float32)]))
+    msg = recv_until(ws, lambda m: m["type"] == "recv_weight")
+    assert msg["round_number"] == 1 and msg["arrays"]["0000"].tolist() == [2.0, 2.0]
+    ws.close()
+    ws2.close()
+    server.stop()
+
+
+def test_late_joiner_gets_current_global_model(tmp_path):
+    server = make_server(tmp_path, exit_round=3, participants_count=1)
+    server.start_background()
+    early = AggregationClient(url_of(server), "early", connect_timeout=10)
+    early.exchange([np.full(3, 4.0, np.float32)], 7, timeout=10)
+    late = AggregationClient(url_of(server), "late", connect_timeout=10)
+    assert late.global_round == 1
+    assert late.global_weights["0000"].tolist() == [4.0, 4.0, 4.0]
+    # the late joiner's first update is for round 2, based on the global model it was given
+    result = late.exchange([np.full(3, 6.0, np.float32)], 1, timeout=10)
+    assert result["round_number"] == 2 and result["data"]["weights"][0].tolist() == [6.0, 6.0, 6.0]
+    early.close()
+    late.close()
+    server.stop()
+
+
+def test_server_restart_resumes_from_checkpoint_and_clients_reconnect(tmp_path):
+    port = free_port()
+    first = make_server(tmp_path, port=port, exit_round=3, participants_count=2)
+    first_thread = first.start_background()
+    url = f"ws://127.0.0.1:{port}/FedAvg"
+    a = spawn_client(url, "a", 3, 10, 1.0)
+    b_early = AggregationClient(url, "b", connect_timeout=10)
+    b_early.exchange([np.full((2, 3), 3.0, np.float32), np.array([3.0], np.float32)], 30, timeout=20)
+    # round 1 is done; a's round-2 update is now waiting on the server — kill the server
+    deadline = time.monotonic() + 10
+    while "a" not in first._contributors and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "a" in first._contributors
+    first.stop()
+    first_thread.join(10)
+    b_early.close()
+    second = make_server(tmp_path, port=port, exit_round=3, participants_count=2)
+    assert second.round == 1, "restored from the checkpoint of round 1"
+    second.start_background()
+    b = spawn_client(url, "b", 3, 30, 3.0)
+    ea, eb = events(a), events(b)
+    assert [e["global_round"] for e in eb if e["event"] == "subscribed"] == [1]
+    rounds_a = [e for e in ea if e["event"] == "round"]
+    # a resent its round-2 update after reconnecting; round 2: (10*(1+1) + 30*3)/40 = 2.75
+    assert [e["round"] for e in rounds_a] == [1, 2, 3]
+    assert rounds_a[1]["w0"][0][0] == pytest.approx(2.75)
+    assert rounds_a[-1]["exit_flag"] == "ok"
+
+
+def test_duplicate_and_stale_updates_are_ignored(tmp_path):
+    server = make_server(tmp_path, exit_round=5, participants_count=2)
+    server.start_background()
+    ws, _ = raw_subscribe(url_of(server), "a")
+    frame = update_frame(1, 10, [np.ones(2, np.float32)])
+    ws.send(frame)
+    ws.send(frame)
+    msg = recv_until(ws, lambda m: m["type"] == "ignored")
+    assert msg["data"]["reason"] == "duplicate update"
+    ws_b, _ = raw_subscribe(url_of(server), "b")
+    ws_b.send(update_frame(1, 10, [np.full(2, 3.0, np.float32)]))
+    assert recv_until(ws, lambda m: m["type"] == "recv_weight")["arrays"]["0000"].tolist() == [2.0, 2.0]
+    # a's duplicate did not count twice: (1*10 + 3*10) / 20
+    ws.send(update_frame(1, 10, [np.full(2, 99.0, np.float32)]))  # round 1 is closed: stale
+    msg = recv_until(ws, lambda m: m["type"] == "recv_weight")
+    assert msg["round_number"] == 1 and msg["arrays"]["0000"].tolist() == [2.0, 2.0]
+    assert server.round == 1 and not server._contributors
+    assert {e["event"] for e in server.events} >= {"duplicate", "stale"}
+    ws.send(update_frame(7, 10, [np.ones(2, np.float32)]))
+    assert "next round is 2" in recv_until(ws, lambda m: m["type"] == "error")["data"]["error"]
+    ws.close()
+    ws_b.close()
+    server.stop()
+
+
+def test_malformed_frames_get_an_error_and_the_connection_stays(tmp_path):
+    server = make_server(tmp_path, exit_round=5, participants_count=1, ws_size=64 * 1024)
+    server.start_background()
+    ws, _ = raw_subscribe(url_of(server), "a")
+    ws.send(update_frame(1, 1, [np.ones((2, 2), np.float32)]))
+    recv_until(ws, lambda m: m["type"] == "recv_weight")
+
+    def error_for(frame):
+        ws.send(frame)
+        return recv_until(ws, lambda m: m["type"] == "error")["data"]["error"]
+
+    assert "does not match the global model" in error_for(update_frame(2, 1, [np.ones((3, 2), np.float32)]))
+    assert "float64" in error_for(update_frame(2, 1, [np.ones((2, 2), np.float64)]))
+    assert "not a safetensors payload" in error_for(b"\x00garbage" * 10)
+    # a payload whose tensor differs from what the JSON header declares
+    lying = update_frame(2, 1, [np.ones((2, 2), np.float32)])
+    lying = lying.replace(b'"shape":[2,2]', b'"shape":[4,1]')  # the safetensors entry, not the JSON header
+    assert "got float32[4, 1], header says float32[2, 2]" in error_for(lying)
+    assert "binary frame" in error_for(json.dumps({"type": "update_weight", "data": {"weights": [[1]]}}))
+    assert "not JSON" in error_for("{nope")
+    # still usable after all that
+    ws.send(update_frame(2, 1, [np.full((2, 2), 5.0, np.float32)]))
+    assert recv_until(ws, lambda m: m["type"] == "recv_weight")["round_number"] == 2
+    # oversize: the frame is refused by closing with 1009, other clients are unaffected
+    other, _ = raw_subscribe(url_of(server), "b")
+    ws.send(update_frame(3, 1, [np.zeros(100_000, np.float32)]))
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:  # CLIENT_JOIN for b may come first
+            ws.recv(timeout=10)
+    assert closed.value.rcvd.code == 1009
+    other.send(update_frame(3, 1, [np.full((2, 2), 1.0, np.float32)]))
+    assert recv_until(other, lambda m: m["type"] == "recv_weight")["round_number"] == 3
+    other.close()
+    server.stop()
+
+
+def test_other_text_frames_are_broadcast_and_joins_announced(tmp_path):
+    server = make_server(tmp_path, exit_round=1)
+    server.start_background()
+    a, _ = raw_subscribe(url_of(server), "a")
+    b, _ = raw_subscribe(url_of(server), "b")
+    assert recv_until(a, lambda m: m["type"] == "CLIENT_JOIN")["data"] == "b"
+    b.send(json.dumps({"type": "message", "client": "b", "data": {"hello": 1}, "job_name": "t"}))
+    assert recv_until(a, lambda m: m["type"] == "message")["data"] == {"hello": 1}
+    assert recv_until(b, lambda m: m["type"] == "message")["data"] == {"hello": 1}
+    info = httpx.get(f"http://127.0.0.1:{server.port}/FedAvg").json()
+    assert info["clients"] == ["a", "b"]
+    one = httpx.get(f"http://127.0.0.1:{server.port}/FedAvg", params={"client_id": "a"}).json()
+    assert one["client_id"] == "a" and one["connected_at"] > 0
+    assert httpx.get(f"http://127.0.0.1:{server.port}/nope").status_code == 404
+    a.close()
+    b.close()
+    server.stop()
+
+
+def test_bearer_token_required_when_configured(tmp_path):
+    server = make_server(tmp_path, exit_round=1, token="s3cret")
+    server.start_background()
+    with pytest.raises(AggregationError, match="401"):
+        AggregationClient(url_of(server), "a", connect_timeout=5, token="wrong")
+    with pytest.raises(AggregationError, match="401"):
+        AggregationClient(url_of(server), "a", connect_timeout=5, token="")
+    assert httpx.get(f"http://127.0.0.1:{server.port}/FedAvg").status_code == 401
+    client = AggregationClient(url_of(server), "a", connect_timeout=5, token="s3cret")
+    result = client.exchange([np.ones(2, np.float32)], 1, timeout=10)
+    assert result["data"]["exit_flag"] == "ok"
+    client.close()
+    server.stop()
+
+
+def test_topk_updates_are_rebuilt_against_the_global_model(tmp_path):
+    server = make_server(tmp_path, exit_round=2, participants_count=1)
+    server.start_background()
+    client = AggregationClient(url_of(server), "a", connect_timeout=10, compression=TopKCodec(ratio=0.02))
+    first = client.exchange([np.zeros(100, np.float32)], 1, timeout=10)  # no base yet: dense
+    assert first["round_number"] == 1
+    local = np.zeros(100, np.float32)
+    local[[3, 50]] = [5.0, -7.0]
+    local[10] = 0.001
+    second = client.exchange([local], 1, timeout=10)
+    got = second["data"]["weights"][0]
+    assert got[3] == 5.0 and got[50] == -7.0 and got[10] == 0.0  # 2 % of 100 entries: the two largest
+    client.close()
+    server.stop()
