@@ -11,8 +11,9 @@ def register(sub) -> None:
     gen.set_defaults(func=_generate)
 
     validate = sub.add_parser("validate", help="validate sedna.io objects in YAML files")
-    validate.add_argument("-f", "--filename", action="append", required=True,
-                          help="YAML file with one or more documents; '-' reads stdin")
+    validate.add_argument("-f", "--filename", action="extend", nargs="+", required=True, metavar="FILE",
+                          help="YAML file(s) with one or more documents, or a directory of them; '-' reads "
+                               "stdin; repeatable")
     validate.set_defaults(func=_validate)
 
 
