@@ -30,9 +30,25 @@ def sample(name: str, kind: str | None = None) -> dict:
     if kind:
         docs = [d for d in docs if d.get("kind") == kind]
     doc = docs[0]
+    _stringify_env(doc)
     doc["metadata"].setdefault("namespace", "default")
     doc["metadata"].setdefault("uid", "uid-1")
     return doc
+
+
+def _stringify_env(node) -> None:
+    """Some upstream samples put YAML lists in env values, which the CRD's PodTemplateSpec schema (and the API
+    server) reject; turn them into the comma-joined string a user would have to write."""
+    if isinstance(node, dict):
+        if isinstance(node.get("env"), list):
+            for entry in node["env"]:
+                if isinstance(entry, dict) and isinstance(entry.get("value"), list):
+                    entry["value"] = ",".join(str(v) for v in entry["value"])
+        for value in node.values():
+            _stringify_env(value)
+    elif isinstance(node, list):
+        for value in node:
+            _stringify_env(value)
 
 
 def ctx(**config) -> Context:

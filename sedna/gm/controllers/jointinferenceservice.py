@@ -123,9 +123,10 @@ def reconcile(obj: dict, observed: Observed, refs: Refs, ctx: Context) -> Plan:
                 plan.create.append(manifest)
         elif hpa_name in hpas:
             plan.delete.append({"kind": "HorizontalPodAutoscaler", "name": hpa_name})
+    # Deployments created by this plan count as active so the next sync (which observes them) agrees.
     active = sum(1 for d in observed.deployments if base.deployment_active(d))
-    failed = 0 if first_sync else len(SIDES) - active - len([m for m in plan.create if m["kind"] == "Deployment"])
-    failed = max(failed, 0)
+    active += sum(1 for m in plan.create if m["kind"] == "Deployment")
+    failed = 0 if first_sync else max(len(SIDES) - active, 0)
     if failed > 0:
         base.append_condition(st, "Failed", ctx.now_str, "workerFailed", "the worker of service failed")
         plan.events.append(Event("Warning", "workerFailed", "the worker of service failed"))
