@@ -1,0 +1,154 @@
+"""Websocket client of the GM channel (gm-lc-protocol §2): connect, hello, apply downstream, drain the outbox.
+
+One session = one websocket connection with a reader task (downstream messages, acks, errors) and a writer
+task (outbox frames in queue order, at most ``window`` unacked on the wire). When either ends the connection
+is closed and the client reconnects with exponential back-off and jitter. The outbox is durable, so nothing is
+lost across sessions: every unacked frame is simply written again on the next connection (the GM dedupes by
+``messageId``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+
+import websockets
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidStatus
+
+from sedna.api.messages import MAX_FRAME_BYTES, Message, MessageError, MessageHeader
+from sedna.lc.metrics import LCMetrics
+from sedna.lc.outbox import Outbox
+
+logger = logging.getLogger(__name__)
+
+Dispatch = Callable[[Message], Awaitable[None]]
+
+
+def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:
+    """Equal-jitter exponential back-off: half the window fixed, half random, never above ``cap``."""
+    window = min(cap, base * (2 ** min(attempt, 30)))
+    return window / 2 + rng.uniform(0, window / 2)
+
+
+HELLO = MessageHeader().model_dump_json(by_alias=True, exclude_none=True)
+
+
+class GMClient:
+    def __init__(self, address: str, node_name: str, outbox: Outbox, dispatch: Dispatch, metrics: LCMetrics,
+                 token: str = "", window: int = 100, backoff_base: float = 0.5, backoff_cap: float = 30.0,
+                 rng: random.Random | None = None) -> None:
+        self.url = f"ws://{address}/"
+        self.node_name = node_name
+        self._outbox = outbox
+        self._dispatch = dispatch
+        self._metrics = metrics
+        self._token = token
+        self._window = window
+        self._base = backoff_base
+        self._cap = backoff_cap
+        self._rng = rng or random.Random()
+        self._acked = asyncio.Event()
+        self.connected = False
+
+    async def run(self) -> None:
+        """Connect forever; returns only when cancelled."""
+        attempt = 0
+        while True:
+            headers = {"Node-Name": self.node_name}
+            if self._token:
+                headers["Authorization"] = f"Bearer {self._token}"
+            try:
+                async with connect(self.url, additional_headers=headers, open_timeout=10,
+                                   max_size=MAX_FRAME_BYTES, ping_interval=20, ping_timeout=20,
+                                   close_timeout=2) as ws:
+                    attempt = 0
+                    self.connected = True
+                    self._metrics.connected.set(1)
+                    self._metrics.reconnects.inc()
+                    logger.info("connected to GM %s as node %s", self.url, self.node_name)
+                    await self._session(ws)
+            except asyncio.CancelledError:
+                raise
+            except InvalidStatus as exc:
+                self._metrics.connect_failures.inc()
+                code = exc.response.status_code
+                if code in (401, 403):
+                    logger.error("GM refused the channel with HTTP %d: check SEDNA_CHANNEL_TOKEN", code)
+                else:
+                    logger.warning("GM handshake failed with HTTP %d", code)
+            except (OSError, websockets.exceptions.WebSocketException, asyncio.TimeoutError) as exc:
+                if self.connected:
+                    logger.warning("GM channel lost: %s", exc)
+                else:
+                    self._metrics.connect_failures.inc()
+                    logger.info("cannot reach GM at %s: %s", self.url, exc)
+            finally:
+                if self.connected:
+                    self.connected = False
+                    self._metrics.connected.set(0)
+            delay = backoff_delay(attempt, self._base, self._cap, self._rng)
+            attempt += 1
+            await asyncio.sleep(delay)
+
+    async def _session(self, ws: ClientConnection) -> None:
+        await ws.send(HELLO)
+        in_flight: set[str] = set()
+        reader = asyncio.create_task(self._reader(ws, in_flight), name="gm-reader")
+        writer = asyncio.create_task(self._writer(ws, in_flight), name="gm-writer")
+        try:
+            done, _ = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # re-raise the connection error that ended the session
+        finally:
+            for task in (reader, writer):
+                task.cancel()
+            await asyncio.gather(reader, writer, return_exceptions=True)
+
+    async def _reader(self, ws: ClientConnection, in_flight: set[str]) -> None:
+        async for frame in ws:
+            try:
+                msg = Message.decode(frame)
+            except MessageError as exc:
+                logger.warning("bad frame from GM: %s", exc)
+                await ws.send(Message.build("", "", "", "error", {"reason": str(exc)}).encode())
+                continue
+            op = msg.header.operation
+            mid = msg.header.message_id
+            if op == "ack":
+                if mid:
+                    in_flight.discard(mid)
+                    self._outbox.ack(mid)
+                continue
+            if op == "error":
+                reason = (msg.content or {}).get("reason") if isinstance(msg.content, dict) else msg.content
+                if mid:
+                    in_flight.discard(mid)
+                    self._outbox.reject(mid, str(reason))
+                else:
+                    logger.warning("GM reported an error: %s", reason)
+                continue
+            if op == "":
+                continue  # a hello from a peer: nothing to do
+            try:
+                await self._dispatch(msg)
+            except Exception:  # one bad object must not take the channel down
+                logger.exception("applying %s %s failed", op, msg.header.key)
+
+    async def _writer(self, ws: ClientConnection, in_flight: set[str]) -> None:
+        last_id = 0
+        wakeup = self._outbox.wakeup
+        while True:
+            wakeup.clear()
+            room = self._window - len(in_flight)
+            entries = self._outbox.pending_after(last_id, room) if room > 0 else []
+            if not entries:
+                await wakeup.wait()
+                continue
+            for entry in entries:
+                await ws.send(entry.frame)
+                last_id = entry.id
+                in_flight.add(entry.message_id)
+                self._metrics.reports_sent.inc()

@@ -1,0 +1,1 @@
+"""LC managers, one per resource kind, keyed by the lower-cased kind the GM sends (gm-lc-protocol §2.2)."""

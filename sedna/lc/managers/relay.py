@@ -1,0 +1,28 @@
+"""Joint inference and federated learning: persist the pushed object and relay worker reports (§5, §11)."""
+
+from __future__ import annotations
+
+from sedna.api.messages import WorkerMessage
+from sedna.lc.managers.base import Manager, upstream_content
+
+
+class JointInferenceManager(Manager):
+    kind = "jointinferenceservice"
+    object_kind = "JointInferenceService"
+
+    def worker_message(self, msg: WorkerMessage) -> str:
+        # Each report carries the full current counters, which replace status.metrics at the GM: a newer
+        # report from the same worker supersedes a queued older one.
+        coalesce = f"{self.kind}/{msg.namespace}/{msg.owner_name}/{msg.name}"
+        return self.ctx.send_status(msg.owner_kind, msg.namespace, msg.owner_name,
+                                    upstream_content(msg, with_results=False), coalesce_key=coalesce)
+
+
+class FederatedLearningManager(Manager):
+    kind = "federatedlearningjob"
+    object_kind = "FederatedLearningJob"
+
+    def worker_message(self, msg: WorkerMessage) -> str:
+        # Round reports append conditions at the GM: never coalesced.
+        return self.ctx.send_status(msg.owner_kind, msg.namespace, msg.owner_name,
+                                    upstream_content(msg, with_results=True))

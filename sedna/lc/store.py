@@ -1,0 +1,166 @@
+"""The LC's local SQLite store: pushed resources (gm-lc-protocol §6) and the durable upstream outbox.
+
+Table ``resources`` keeps upstream's columns (``name`` = ``<ns>/<kind>/<name>``, ``type_meta``,
+``object_meta``, ``spec`` as JSON text) plus ``status`` (ours: the IL/LL engines need the conditions to resume
+after a restart without waiting for the GM). Table ``outbox`` holds encoded upstream frames until the GM acks
+their ``messageId``; rows are delivered in ``id`` order.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import DateTime, Integer, String, Text, create_engine, delete, event, func, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+logger = logging.getLogger(__name__)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class _Base(DeclarativeBase):
+    pass
+
+
+class ResourceRow(_Base):
+    __tablename__ = "resources"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    name: Mapped[str] = mapped_column(String(512), unique=True, index=True)
+    type_meta: Mapped[str] = mapped_column(Text, default="{}")
+    object_meta: Mapped[str] = mapped_column(Text, default="{}")
+    spec: Mapped[str] = mapped_column(Text, default="{}")
+    status: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class OutboxRow(_Base):
+    __tablename__ = "outbox"
+    # AUTOINCREMENT: ids must never be reused after deletes, the writer resumes "after the last id sent".
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    resource_key: Mapped[str] = mapped_column(String(512))
+    coalesce_key: Mapped[str | None] = mapped_column(String(600), nullable=True, index=True)
+    frame: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+@dataclass(frozen=True)
+class StoredResource:
+    key: str
+    obj: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    id: int
+    message_id: str
+    resource_key: str
+    frame: str
+
+
+def resource_key(namespace: str, kind: str, name: str) -> str:
+    return f"{namespace}/{kind.lower()}/{name}"
+
+
+class Store:
+    """Synchronous SQLite access; every call is one short transaction (callers run on the event loop)."""
+
+    def __init__(self, path: str) -> None:
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False})
+        event.listen(self._engine, "connect", self._on_connect)
+        _Base.metadata.create_all(self._engine)
+
+    @staticmethod
+    def _on_connect(dbapi_conn, _record) -> None:
+        cur = dbapi_conn.cursor()
+        # WAL + NORMAL: a committed row survives a killed process (only a power cut can lose the tail).
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=5000")
+        cur.close()
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    # -- resources ---------------------------------------------------------------------------------------
+
+    def upsert_resource(self, key: str, obj: dict[str, Any]) -> None:
+        type_meta = {k: obj[k] for k in ("apiVersion", "kind") if k in obj}
+        with Session(self._engine) as s, s.begin():
+            row = s.scalar(select(ResourceRow).where(ResourceRow.name == key))
+            if row is None:
+                row = ResourceRow(name=key)
+                s.add(row)
+            row.type_meta = json.dumps(type_meta)
+            row.object_meta = json.dumps(obj.get("metadata") or {})
+            row.spec = json.dumps(obj.get("spec") or {})
+            row.status = json.dumps(obj.get("status") or {})
+
+    def delete_resource(self, key: str) -> bool:
+        with Session(self._engine) as s, s.begin():
+            return s.execute(delete(ResourceRow).where(ResourceRow.name == key)).rowcount > 0
+
+    @staticmethod
+    def _to_obj(row: ResourceRow) -> dict[str, Any]:
+        obj = dict(json.loads(row.type_meta or "{}"))
+        obj["metadata"] = json.loads(row.object_meta or "{}")
+        obj["spec"] = json.loads(row.spec or "{}")
+        obj["status"] = json.loads(row.status or "{}")
+        return obj
+
+    def get_resource(self, key: str) -> dict[str, Any] | None:
+        with Session(self._engine) as s:
+            row = s.scalar(select(ResourceRow).where(ResourceRow.name == key))
+            return None if row is None else self._to_obj(row)
+
+    def list_resources(self) -> list[StoredResource]:
+        with Session(self._engine) as s:
+            rows = s.scalars(select(ResourceRow).order_by(ResourceRow.id)).all()
+            return [StoredResource(r.name, self._to_obj(r)) for r in rows]
+
+    # -- outbox ------------------------------------------------------------------------------------------
+
+    def outbox_add(self, message_id: str, resource_key_: str, frame: str, coalesce_key: str | None,
+                   max_rows: int) -> tuple[bool, int]:
+        """Append a frame; with ``coalesce_key`` older rows of that key are replaced first.
+
+        Returns ``(accepted, depth)``; not accepted when the outbox already holds ``max_rows`` rows.
+        """
+        with Session(self._engine) as s, s.begin():
+            if coalesce_key is not None:
+                s.execute(delete(OutboxRow).where(OutboxRow.coalesce_key == coalesce_key))
+            depth = s.scalar(select(func.count()).select_from(OutboxRow)) or 0
+            if depth >= max_rows:
+                return False, depth
+            s.add(OutboxRow(message_id=message_id, resource_key=resource_key_, frame=frame,
+                            coalesce_key=coalesce_key))
+            return True, depth + 1
+
+    def outbox_after(self, after_id: int, limit: int) -> list[OutboxEntry]:
+        with Session(self._engine) as s:
+            rows = s.scalars(select(OutboxRow).where(OutboxRow.id > after_id)
+                             .order_by(OutboxRow.id).limit(limit)).all()
+            return [OutboxEntry(r.id, r.message_id, r.resource_key, r.frame) for r in rows]
+
+    def outbox_remove(self, message_id: str) -> bool:
+        with Session(self._engine) as s, s.begin():
+            return s.execute(delete(OutboxRow).where(OutboxRow.message_id == message_id)).rowcount > 0
+
+    def outbox_depth(self) -> int:
+        with Session(self._engine) as s:
+            return s.scalar(select(func.count()).select_from(OutboxRow)) or 0
