@@ -200,6 +200,7 @@ class CSVDataParse(BaseDataSource):
             kwargs["usecols"] = usecols
         else:
             kwargs.pop("usecols", None)
+        wanted = set(usecols)
         x_data, y_data = [], []
         for item in args:
             if isinstance(item, (dict, list)):
@@ -214,8 +215,7 @@ class CSVDataParse(BaseDataSource):
                 read_kwargs = dict(kwargs)
                 if usecols:
                     # a callable keeps files that lack the label column readable (they are skipped below)
-                    wanted = set(usecols)
-                    read_kwargs["usecols"] = lambda column: column in wanted
+                    read_kwargs["usecols"] = wanted.__contains__
                 frame = pd.read_csv(path, **read_kwargs)
                 if usecols:
                     frame = frame[[c for c in usecols if c in frame.columns]]
