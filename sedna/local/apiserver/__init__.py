@@ -1,0 +1,130 @@
+"""A single-process emulation of the Kubernetes API server for running sedna on one machine.
+
+``serve(host, port, data_dir)`` blocks; ``BackgroundServer`` runs the same server in a thread (tests);
+``python -m sedna.local.apiserver --port 0`` prints ``listening on http://HOST:PORT`` once it accepts
+connections. ``write_kubeconfig`` writes a kubeconfig pointing kubectl, kopf and the ``kubernetes`` client at it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+import threading
+from pathlib import Path
+from typing import Callable
+
+from aiohttp import web
+
+from sedna.local.apiserver.server import APIServer
+
+__all__ = ["APIServer", "BackgroundServer", "serve", "write_kubeconfig"]
+
+log = logging.getLogger(__name__)
+
+
+def write_kubeconfig(path: str | Path, url: str, namespace: str = "default") -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "apiVersion: v1\nkind: Config\n"
+        f"clusters:\n- name: sedna-local\n  cluster:\n    server: {url}\n"
+        "users:\n- name: sedna-local\n  user:\n    token: sedna-local\n"
+        f"contexts:\n- name: sedna-local\n  context:\n    cluster: sedna-local\n    user: sedna-local\n"
+        f"    namespace: {namespace}\n"
+        "current-context: sedna-local\n")
+    return path
+
+
+async def _start(host: str, port: int, data_dir, logs_dir, history: int) -> tuple[web.AppRunner, str]:
+    server = APIServer(data_dir, logs_dir, history=history)
+    runner = web.AppRunner(server.app(), access_log=None, handle_signals=False, shutdown_timeout=1.0)
+    await runner.setup()
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    site = web.SockSite(runner, sock, shutdown_timeout=1.0)
+    await site.start()
+    bound = sock.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    return runner, f"http://{shown}:{bound}"
+
+
+def serve(host: str = "127.0.0.1", port: int = 6443, data_dir: str | Path | None = None, *,
+          logs_dir: str | Path | None = None, history: int = 10_000,
+          on_ready: Callable[[str], None] | None = None) -> None:
+    """Run the server until SIGTERM/SIGINT (blocking). ``on_ready(url)`` is called once it listens."""
+
+    async def main():
+        runner, url = await _start(host, port, data_dir, logs_dir, history)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop.set)
+        if on_ready:
+            on_ready(url)
+        log.info("Kubernetes API emulator listening on %s", url)
+        try:
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(main())
+
+
+class BackgroundServer:
+    """The emulator on its own thread and loop, for tests and embedding: ``with BackgroundServer() as s: s.url``."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, data_dir: str | Path | None = None,
+                 logs_dir: str | Path | None = None, history: int = 10_000):
+        self.host, self.port, self.data_dir, self.history = host, port, data_dir, history
+        self.logs_dir = Path(logs_dir) if logs_dir else (Path(data_dir) / "logs" if data_dir else None)
+        self.url = ""
+        self.kubeconfig: Path | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    def start(self, timeout: float = 30.0) -> "BackgroundServer":
+        self._thread = threading.Thread(target=self._run, name="sedna-apiserver", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise TimeoutError("the API emulator did not start in time")
+        if self._error:
+            raise self._error
+        return self
+
+    def _run(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._runner, self.url = self._loop.run_until_complete(
+                _start(self.host, self.port, self.data_dir, self.logs_dir, self.history))
+        except BaseException as exc:  # reported to the starting thread
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        self._loop.run_forever()
+        self._loop.run_until_complete(self._runner.cleanup())
+        self._loop.close()
+
+    def stop(self) -> None:
+        if self._loop is not None and self._loop.is_running():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def write_kubeconfig(self, path: str | Path) -> Path:
+        self.kubeconfig = write_kubeconfig(path, self.url)
+        return self.kubeconfig
+
+    def __enter__(self) -> "BackgroundServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

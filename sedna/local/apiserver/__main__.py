@@ -1,0 +1,36 @@
+"""``python -m sedna.local.apiserver --host 127.0.0.1 --port 0 [--data-dir DIR]``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from sedna.local.apiserver import serve, write_kubeconfig
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sedna.local.apiserver",
+                                     description="Kubernetes API emulator for the single-machine cluster.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=6443, help="0 picks a free port")
+    parser.add_argument("--data-dir", default=None, help="persist objects in DIR/apiserver.sqlite")
+    parser.add_argument("--logs-dir", default=None, help="pod log files (default DATA_DIR/logs)")
+    parser.add_argument("--kubeconfig", default=None, help="also write a kubeconfig for the server here")
+    parser.add_argument("--history", type=int, default=10_000, help="watch events kept per resource")
+    parser.add_argument("--log-level", default="WARNING")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    def ready(url: str) -> None:
+        if args.kubeconfig:
+            write_kubeconfig(args.kubeconfig, url)
+        print(f"listening on {url}", flush=True)
+
+    serve(args.host, args.port, args.data_dir, logs_dir=args.logs_dir, history=args.history, on_ready=ready)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

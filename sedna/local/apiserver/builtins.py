@@ -1,0 +1,136 @@
+"""Server-side behaviour of built-in kinds: the defaults and checks the real API server applies on write,
+kept to what clients of this project observe (not every field Kubernetes defaults)."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from sedna.local.apiserver.selectors import SelectorError, selector_from_object
+
+_cluster_ips = itertools.count(1)
+
+
+def initial_status(plural: str, obj: dict[str, Any]) -> dict[str, Any] | None:
+    """The status a freshly created object gets (None keeps what the client sent)."""
+    if plural == "pods":
+        return {"phase": "Pending", "qosClass": "BestEffort"}
+    if plural == "namespaces":
+        return {"phase": "Active"}
+    if plural == "services":
+        return {"loadBalancer": {}}
+    if plural in ("deployments", "replicasets", "horizontalpodautoscalers", "persistentvolumeclaims"):
+        return {}
+    return None
+
+
+def apply_defaults(plural: str, obj: dict[str, Any]) -> None:
+    spec = obj.get("spec")
+    if plural == "pods" and isinstance(spec, dict):
+        _pod_spec_defaults(spec)
+    elif plural in ("deployments", "replicasets") and isinstance(spec, dict):
+        spec.setdefault("replicas", 1)
+        if plural == "deployments":
+            spec.setdefault("revisionHistoryLimit", 10)
+            spec.setdefault("progressDeadlineSeconds", 600)
+            strategy = spec.setdefault("strategy", {"type": "RollingUpdate"})
+            if strategy.get("type", "RollingUpdate") == "RollingUpdate":
+                strategy["type"] = "RollingUpdate"
+                rolling = strategy.setdefault("rollingUpdate", {})
+                rolling.setdefault("maxSurge", "25%")
+                rolling.setdefault("maxUnavailable", "25%")
+        template_spec = (spec.get("template") or {}).get("spec")
+        if isinstance(template_spec, dict):
+            _pod_spec_defaults(template_spec)
+    elif plural == "services" and isinstance(spec, dict):
+        spec.setdefault("type", "ClusterIP")
+        spec.setdefault("sessionAffinity", "None")
+        if spec.get("clusterIP") != "None" and not spec.get("clusterIP"):
+            n = next(_cluster_ips)
+            spec["clusterIP"] = f"10.96.{(n // 250) % 250}.{n % 250 + 1}"
+        if spec.get("clusterIP"):
+            spec.setdefault("clusterIPs", [spec["clusterIP"]])
+        for port in spec.get("ports") or []:
+            if isinstance(port, dict):
+                port.setdefault("protocol", "TCP")
+                if "port" in port:
+                    port.setdefault("targetPort", port["port"])
+    elif plural == "namespaces":
+        obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+    elif plural == "secrets":
+        obj.setdefault("type", "Opaque")
+
+
+def _pod_spec_defaults(spec: dict[str, Any]) -> None:
+    spec.setdefault("restartPolicy", "Always")
+    spec.setdefault("dnsPolicy", "ClusterFirst")
+    spec.setdefault("schedulerName", "default-scheduler")
+    spec.setdefault("terminationGracePeriodSeconds", 30)
+    spec.setdefault("securityContext", {})
+    for container in itertools.chain(spec.get("containers") or [], spec.get("initContainers") or []):
+        if isinstance(container, dict):
+            container.setdefault("imagePullPolicy", "IfNotPresent")
+            container.setdefault("terminationMessagePath", "/dev/termination-log")
+            container.setdefault("terminationMessagePolicy", "File")
+            container.setdefault("resources", {})
+            for port in container.get("ports") or []:
+                if isinstance(port, dict):
+                    port.setdefault("protocol", "TCP")
+
+
+def validate(plural: str, obj: dict[str, Any]) -> list[dict[str, str]]:
+    """Checks of the built-in kinds' specs; returns Kubernetes-style causes."""
+    causes: list[dict[str, str]] = []
+
+    def need(cond: bool, fld: str, message: str = "Required value", reason: str = "FieldValueRequired"):
+        if not cond:
+            causes.append({"reason": reason, "message": message, "field": fld})
+
+    if plural == "pods":
+        _validate_pod_spec(obj.get("spec"), "spec", need)
+    elif plural in ("deployments", "replicasets"):
+        spec = obj.get("spec")
+        need(isinstance(spec, dict), "spec")
+        if isinstance(spec, dict):
+            replicas = spec.get("replicas", 1)
+            need(isinstance(replicas, int) and replicas >= 0, "spec.replicas",
+                 f"Invalid value: {replicas!r}: must be greater than or equal to 0", "FieldValueInvalid")
+            selector = spec.get("selector")
+            need(isinstance(selector, dict) and bool(selector), "spec.selector")
+            template = spec.get("template") or {}
+            labels = (template.get("metadata") or {}).get("labels") or {}
+            if isinstance(selector, dict) and selector:
+                try:
+                    matcher = selector_from_object(selector)
+                except SelectorError as exc:
+                    matcher = None
+                    need(False, "spec.selector", f"Invalid value: {exc}", "FieldValueInvalid")
+                if matcher is not None:
+                    need(matcher.matches(labels), "spec.template.metadata.labels",
+                         f"Invalid value: {labels!r}: `selector` does not match template `labels`",
+                         "FieldValueInvalid")
+            _validate_pod_spec(template.get("spec"), "spec.template.spec", need)
+    elif plural == "services":
+        spec = obj.get("spec") or {}
+        for i, port in enumerate(spec.get("ports") or []):
+            need(isinstance(port, dict) and isinstance(port.get("port"), int), f"spec.ports[{i}].port")
+    return causes
+
+
+def _validate_pod_spec(spec: Any, path: str, need) -> None:
+    need(isinstance(spec, dict), path)
+    if not isinstance(spec, dict):
+        return
+    containers = spec.get("containers")
+    need(isinstance(containers, list) and len(containers) > 0, f"{path}.containers")
+    names = set()
+    for i, container in enumerate(containers or []):
+        if not isinstance(container, dict):
+            need(False, f"{path}.containers[{i}]", "Invalid value: must be an object", "FieldValueInvalid")
+            continue
+        name = container.get("name")
+        need(bool(name), f"{path}.containers[{i}].name")
+        need(name not in names, f"{path}.containers[{i}].name", f'Duplicate value: "{name}"',
+             "FieldValueDuplicate")
+        names.add(name)
+        need(bool(container.get("image")), f"{path}.containers[{i}].image")

@@ -1,0 +1,1 @@
+"""Controllers a cluster runs beside its API server: garbage collector, namespaces, CRDs, workloads."""

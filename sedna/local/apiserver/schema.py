@@ -1,0 +1,194 @@
+"""Structural-schema handling for custom resources: pruning, defaulting and validation.
+
+The order follows the API server: null values of non-nullable fields and unknown fields are pruned, then
+``default:`` values are filled in, then the object is validated against the version's ``openAPIV3Schema``.
+Validators are compiled once per CRD version (the upstream Sedna schemas are megabytes of YAML).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import jsonschema
+
+_ROOT_META = ("apiVersion", "kind", "metadata")
+
+
+@dataclass
+class Cause:
+    reason: str
+    message: str
+    field: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"reason": self.reason, "message": self.message, "field": self.field}
+
+
+def _k8s_to_jsonschema(node: Any) -> Any:
+    """Translate the Kubernetes dialect (nullable, int-or-string) into plain draft-4 JSON schema."""
+    if isinstance(node, list):
+        return [_k8s_to_jsonschema(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {}
+    for key, value in node.items():
+        if key in ("properties", "patternProperties", "definitions"):
+            out[key] = {k: _k8s_to_jsonschema(v) for k, v in value.items()}
+        elif key in ("items", "additionalProperties", "not", "allOf", "anyOf", "oneOf"):
+            out[key] = _k8s_to_jsonschema(value)
+        elif key in ("description", "default", "example", "externalDocs", "format") or key.startswith("x-"):
+            continue
+        else:
+            out[key] = value
+    if node.get("x-kubernetes-int-or-string"):
+        out.pop("type", None)
+        out.setdefault("anyOf", [{"type": "integer"}, {"type": "string"}])
+    if node.get("nullable") and "type" in out:
+        out["type"] = [out["type"], "null"]
+        if "enum" in out:
+            out["enum"] = list(out["enum"]) + [None]
+    out.pop("nullable", None)
+    return out
+
+
+class CRSchema:
+    """One CRD version's schema, ready to prune, default and validate objects."""
+
+    def __init__(self, openapi_schema: dict[str, Any] | None):
+        self.schema = openapi_schema or {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+        root = _k8s_to_jsonschema(self.schema)
+        props = dict(root.get("properties") or {})
+        for name in _ROOT_META:
+            props.pop(name, None)
+        root["properties"] = props
+        required = [r for r in root.get("required") or [] if r not in _ROOT_META]
+        if required:
+            root["required"] = required
+        else:
+            root.pop("required", None)
+        self._validator = jsonschema.Draft4Validator(root)
+
+    def prune_and_default(self, obj: dict[str, Any]) -> list[str]:
+        """Prune and default ``obj`` in place; returns the paths of unknown fields that were dropped."""
+        pruned: list[str] = []
+        _walk(obj, self.schema, "", pruned, root=True)
+        return pruned
+
+    def validate(self, obj: dict[str, Any]) -> list[Cause]:
+        body = {k: v for k, v in obj.items() if k not in _ROOT_META}
+        causes = []
+        for error in sorted(self._validator.iter_errors(body), key=lambda e: list(map(str, e.absolute_path))):
+            causes.append(_cause(error))
+        return causes
+
+
+def _join(path: str, key: Any) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else str(key)
+
+
+def _walk(value: Any, schema: dict[str, Any] | None, path: str, pruned: list[str], root: bool = False) -> None:
+    if not isinstance(schema, dict):
+        return
+    if isinstance(value, dict):
+        props = schema.get("properties")
+        additional = schema.get("additionalProperties")
+        preserve = schema.get("x-kubernetes-preserve-unknown-fields")
+        if props is not None:
+            for name in list(value):
+                if root and name in _ROOT_META:
+                    continue
+                sub = props.get(name)
+                if sub is not None and value[name] is None and not sub.get("nullable"):
+                    del value[name]
+            for name, sub in props.items():
+                if root and name in _ROOT_META:
+                    continue
+                if name not in value and isinstance(sub, dict) and "default" in sub:
+                    value[name] = copy.deepcopy(sub["default"])
+            for name in list(value):
+                if root and name in _ROOT_META:
+                    continue
+                if name in props:
+                    _walk(value[name], props[name], _join(path, name), pruned)
+                elif isinstance(additional, dict):
+                    _walk(value[name], additional, _join(path, name), pruned)
+                elif additional is True or preserve:
+                    continue
+                else:
+                    pruned.append(_join(path, name))
+                    del value[name]
+        elif isinstance(additional, dict):
+            for name in list(value):
+                _walk(value[name], additional, _join(path, name), pruned)
+        elif schema.get("type") == "object" and not preserve and additional is not True and not root:
+            for name in list(value):
+                pruned.append(_join(path, name))
+                del value[name]
+    elif isinstance(value, list):
+        items = schema.get("items")
+        if isinstance(items, dict):
+            for i, item in enumerate(value):
+                _walk(item, items, _join(path, i), pruned)
+
+
+def _cause(error: jsonschema.ValidationError) -> Cause:
+    path = ""
+    for part in error.absolute_path:
+        path = _join(path, part)
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else ""
+        return Cause("FieldValueRequired", "Required value", _join(path, missing) if missing else path)
+    shown = _show(error.instance)
+    if error.validator == "type":
+        expected = error.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        return Cause("FieldValueTypeInvalid", f'Invalid value: "{_json_type(error.instance)}": '
+                     f"{path} in body must be of type {expected}: {shown}", path)
+    if error.validator == "enum":
+        allowed = ", ".join(_show(v) for v in error.validator_value)
+        return Cause("FieldValueNotSupported", f"Unsupported value: {shown}: supported values: {allowed}", path)
+    return Cause("FieldValueInvalid", f"Invalid value: {shown}: {path} in body {error.message}", path)
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if value is None:
+        return "null"
+    return "object"
+
+
+def _show(value: Any) -> str:
+    import json
+    text = json.dumps(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+class SchemaCache:
+    """Compiled schemas keyed by CRD uid, CRD resourceVersion and version name."""
+
+    def __init__(self):
+        self._cache: dict[tuple[str, str, str], CRSchema] = {}
+
+    def get(self, crd: dict[str, Any], version: dict[str, Any]) -> CRSchema:
+        meta = crd.get("metadata", {})
+        key = (meta.get("uid", ""), meta.get("resourceVersion", ""), version.get("name", ""))
+        found = self._cache.get(key)
+        if found is None:
+            for stale in [k for k in self._cache if k[0] == key[0] and k[1] != key[1]]:
+                del self._cache[stale]
+            schema = (version.get("schema") or {}).get("openAPIV3Schema")
+            found = self._cache[key] = CRSchema(schema)
+        return found

@@ -1,0 +1,558 @@
+"""HTTP routes of the emulated Kubernetes API (aiohttp): discovery, OpenAPI, the REST verbs, watch streams,
+the status/scale/log/binding subresources."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from sedna.local.apiserver import discovery, errors
+from sedna.local.apiserver.api import API, NS_BUCKET, now
+from sedna.local.apiserver.controllers.gc import CRDController, GarbageCollector, NamespaceController, OwnerIndex
+from sedna.local.apiserver.controllers.workloads import DeploymentController, ReplicaSetController, Scheduler, \
+    bind_pod
+from sedna.local.apiserver.patch import APPLY, JSON, MERGE, STRATEGIC
+from sedna.local.apiserver.resources import Registry, ResourceDef
+from sedna.local.apiserver.selectors import SelectorError, parse_field_selector, parse_label_selector
+from sedna.local.apiserver.store import Gone, Store
+from sedna.local.apiserver.table import table
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 3 * 1024 * 1024 + 512 * 1024      # etcd's 3 MiB object limit plus room for the envelope
+DEFAULT_WATCH_TIMEOUT = 1800.0
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def _json(obj: Any, status: int = 200, warnings: list[str] | None = None) -> web.Response:
+    headers = {"Warning": ", ".join(f'299 - "{w}"' for w in warnings[:10])} if warnings else None
+    return web.Response(body=_dumps(obj), status=status, content_type="application/json", headers=headers)
+
+
+class APIServer:
+    """The emulator: store + resource registry + controllers + the aiohttp application."""
+
+    def __init__(self, data_dir: str | Path | None = None, logs_dir: str | Path | None = None,
+                 history: int = 10_000, bookmark_interval: float = 60.0):
+        self.data_dir = Path(data_dir) if data_dir else None
+        self.logs_dir = Path(logs_dir) if logs_dir else (self.data_dir / "logs" if self.data_dir else None)
+        self.store = Store(self.data_dir, history=history)
+        self.registry = Registry()
+        self.api = API(self.store, self.registry)
+        self.bookmark_interval = bookmark_interval
+        self.crds = CRDController(self.api)
+        self.owners = OwnerIndex(self.api)
+        self.controllers = []
+        self._streams: set[web.StreamResponse] = set()
+        if self.store.get(NS_BUCKET, "", "default") is None:
+            ns_rd = self.registry.get("", "v1", "namespaces")
+            for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
+                if self.store.get(NS_BUCKET, "", name) is None:
+                    self.api.create(ns_rd, None, {"metadata": {"name": name}})
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=MAX_BODY, middlewares=[self._errors])
+        r = app.router
+        r.add_get("/version", lambda req: _json(discovery.SERVER_VERSION))
+        r.add_get("/version/", lambda req: _json(discovery.SERVER_VERSION))
+        for probe in ("/healthz", "/readyz", "/livez"):
+            r.add_get(probe, lambda req: web.Response(text="ok"))
+        r.add_get("/api", self._api_versions)
+        r.add_get("/api/", self._api_versions)
+        r.add_get("/apis", self._api_groups)
+        r.add_get("/apis/", self._api_groups)
+        r.add_get("/openapi/v3", self._openapi_root)
+        r.add_get("/openapi/v3/{path:.*}", self._openapi_gv)
+        r.add_get("/openapi/v2", self._openapi_v2)
+        r.add_route("*", "/api/{version}{rest:(/.*)?}", self._core)
+        r.add_route("*", "/apis/{group}{rest:(/.*)?}", self._grouped)
+        app.on_startup.append(self._start_controllers)
+        app.on_shutdown.append(self._shutdown)
+        return app
+
+    async def _start_controllers(self, app) -> None:
+        self.controllers = [GarbageCollector(self.api, self.owners), NamespaceController(self.api),
+                            ReplicaSetController(self.api, self.owners),
+                            DeploymentController(self.api, self.owners), Scheduler(self.api)]
+        for controller in self.controllers:
+            controller.start()
+
+    async def _shutdown(self, app) -> None:
+        self.store.close_watchers()
+        for controller in self.controllers:
+            await controller.stop()
+        self.store.close()
+
+    @web.middleware
+    async def _errors(self, request: web.Request, handler):
+        try:
+            return await handler(request)
+        except errors.APIError as exc:
+            return _json(exc.status(), exc.code)
+        except web.HTTPRequestEntityTooLarge:
+            exc = errors.APIError(413, "RequestEntityTooLarge", "the request body is too large (limit "
+                                  f"{MAX_BODY} bytes)")
+            return _json(exc.status(), 413)
+        except web.HTTPException as exc:
+            if exc.status >= 400:
+                reason = {404: "NotFound", 405: "MethodNotAllowed"}.get(exc.status, "BadRequest")
+                return _json(errors.APIError(exc.status, reason, exc.reason or reason).status(), exc.status)
+            raise
+        except (ConnectionResetError, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            log.exception("internal error on %s %s", request.method, request.path)
+            return _json(errors.APIError(500, "InternalError", f"Internal error occurred: {exc}").status(), 500)
+
+    # ---- discovery and OpenAPI ----------------------------------------------------------------------------
+
+    async def _api_versions(self, request):
+        return _json(discovery.api_versions())
+
+    async def _api_groups(self, request):
+        return _json(discovery.api_group_list(self.registry))
+
+    async def _openapi_root(self, request):
+        return _json(discovery.openapi_root(self.registry))
+
+    async def _openapi_gv(self, request):
+        path = request.match_info["path"].strip("/")
+        parts = path.split("/")
+        if len(parts) == 2 and parts[0] == "api":
+            doc = discovery.openapi_gv(self.registry, "", parts[1])
+        elif len(parts) == 3 and parts[0] == "apis":
+            doc = discovery.openapi_gv(self.registry, parts[1], parts[2])
+        else:
+            doc = None
+        if doc is None:
+            raise errors.APIError(404, "NotFound", f"the OpenAPI document for {path} is not found")
+        return _json(doc)
+
+    async def _openapi_v2(self, request):
+        raise errors.APIError(404, "NotFound", "OpenAPI v2 is not served; use /openapi/v3")
+
+    # ---- resource routing -----------------------------------------------------------------------------------
+
+    async def _core(self, request: web.Request):
+        version = request.match_info["version"]
+        rest = request.match_info["rest"]
+        return await self._route(request, "", version, rest)
+
+    async def _grouped(self, request: web.Request):
+        group = request.match_info["group"]
+        rest = request.match_info["rest"].strip("/")
+        if not rest:
+            doc = discovery.api_group(self.registry, group)
+            if doc is None:
+                raise errors.APIError(404, "NotFound", "the server could not find the requested resource")
+            return _json(doc)
+        version, _, remainder = rest.partition("/")
+        return await self._route(request, group, version, "/" + remainder if remainder else "")
+
+    async def _route(self, request: web.Request, group: str, version: str, rest: str):
+        parts = [p for p in rest.split("/") if p]
+        if not parts:
+            doc = discovery.resource_list(self.registry, group, version)
+            if doc is None:
+                raise errors.APIError(404, "NotFound", "the server could not find the requested resource")
+            return _json(doc)
+        watch_path = parts[0] == "watch"
+        if watch_path:
+            parts = parts[1:]
+        namespace = None
+        if len(parts) >= 3 and parts[0] == "namespaces":
+            rd = self.registry.get(group, version, parts[2])
+            if rd is not None and rd.namespaced:
+                namespace, parts = parts[1], parts[2:]
+        rd = self.registry.get(group, version, parts[0]) if parts else None
+        if rd is None or (rd.namespaced is False and namespace is not None):
+            raise errors.APIError(404, "NotFound", "the server could not find the requested resource")
+        name = parts[1] if len(parts) > 1 else None
+        sub = parts[2] if len(parts) > 2 else None
+        if len(parts) > 3 or (sub is not None and sub not in rd.subresources):
+            raise errors.APIError(404, "NotFound", "the server could not find the requested resource")
+        method = request.method
+        q = request.query
+        if name is None:
+            if method == "GET":
+                if watch_path or q.get("watch") in ("true", "1"):
+                    return await self._watch(request, rd, namespace)
+                return self._list(request, rd, namespace)
+            if method == "POST":
+                return await self._create(request, rd, namespace)
+            if method == "DELETE":
+                return await self._delete_collection(request, rd, namespace)
+            raise errors.method_not_allowed()
+        if watch_path:
+            return await self._watch(request, rd, namespace, name)
+        if sub == "log":
+            return await self._log(request, rd, namespace, name)
+        if sub == "scale":
+            return await self._scale(request, rd, namespace, name)
+        if sub == "binding":
+            return await self._binding(request, rd, namespace, name)
+        if method == "GET":
+            obj = self.api.get(rd, namespace, name)
+            if sub is None and "as=Table" in request.headers.get("Accept", ""):
+                return _json(table(rd, [obj], {"resourceVersion": obj["metadata"]["resourceVersion"]},
+                                   q.get("includeObject", "Metadata")))
+            return _json(obj)
+        dry_run = "dryRun" in q
+        validation = q.get("fieldValidation")
+        if method == "PUT":
+            body = await self._body(request)
+            obj, warnings = self.api.update(rd, namespace, name, body, subresource=sub, dry_run=dry_run,
+                                            field_validation=validation)
+            return _json(obj, warnings=warnings)
+        if method == "PATCH":
+            ctype = request.content_type
+            if ctype not in (MERGE, JSON, STRATEGIC, APPLY):
+                raise errors.APIError(415, "UnsupportedMediaType", f"the body of the request was in an unknown "
+                                      f"format - accepted media types include: {JSON}, {MERGE}, "
+                                      f"{STRATEGIC}, {APPLY}")
+            body = await self._body(request, yaml_ok=ctype == APPLY)
+            obj, warnings, created = self.api.patch(rd, namespace, name, ctype, body, subresource=sub,
+                                                    dry_run=dry_run, field_validation=validation)
+            return _json(obj, 201 if created else 200, warnings)
+        if method == "DELETE":
+            options = await self._delete_options(request)
+            obj, _ = self.api.delete(rd, namespace, name, options, dry_run=dry_run)
+            return _json(obj)
+        raise errors.method_not_allowed()
+
+    # ---- bodies -----------------------------------------------------------------------------------------
+
+    async def _body(self, request: web.Request, yaml_ok: bool = False) -> Any:
+        if "protobuf" in request.content_type or "cbor" in request.content_type:
+            raise errors.APIError(415, "UnsupportedMediaType", f"the emulator does not decode {request.content_type} "
+                                  "bodies; send JSON or YAML (e.g. kubectl create -f / apply -f)")
+        raw = await request.read()
+        if not raw.strip():
+            raise errors.bad_request("the request body is empty")
+        if yaml_ok or "yaml" in request.content_type:
+            try:
+                return yaml.safe_load(raw)
+            except yaml.YAMLError as exc:
+                raise errors.bad_request(f"error decoding YAML: {exc}")
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise errors.bad_request(f"error decoding JSON: {exc}")
+
+    async def _delete_options(self, request: web.Request) -> dict[str, Any]:
+        options: dict[str, Any] = {}
+        raw = await request.read()
+        if raw.strip():
+            try:
+                options = json.loads(raw)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise errors.bad_request(f"error decoding DeleteOptions: {exc}")
+            if not isinstance(options, dict):
+                raise errors.bad_request("DeleteOptions must be an object")
+        q = request.query
+        if "propagationPolicy" in q:
+            options["propagationPolicy"] = q["propagationPolicy"]
+        if "orphanDependents" in q:
+            options["orphanDependents"] = q["orphanDependents"] == "true"
+        return options
+
+    def _selectors(self, request: web.Request, rd: ResourceDef):
+        try:
+            labels = parse_label_selector(request.query.get("labelSelector"))
+            fields = parse_field_selector(request.query.get("fieldSelector"), rd.field_allowed)
+        except SelectorError as exc:
+            raise errors.bad_request(f"unable to parse requirement: {exc}")
+        return labels, fields
+
+    # ---- verbs --------------------------------------------------------------------------------------------
+
+    def _list(self, request: web.Request, rd: ResourceDef, namespace: str | None) -> web.Response:
+        labels, fields = self._selectors(request, rd)
+        q = request.query
+        limit = None
+        if q.get("limit"):
+            try:
+                limit = max(0, int(q["limit"]))
+            except ValueError:
+                raise errors.bad_request(f"invalid limit {q['limit']!r}")
+        result = self.api.list(rd, namespace, labels, fields, limit, q.get("continue") or None)
+        if "as=Table" in request.headers.get("Accept", ""):
+            return _json(table(rd, result["items"], result["metadata"], q.get("includeObject", "Metadata")))
+        return _json(result)
+
+    async def _create(self, request: web.Request, rd: ResourceDef, namespace: str | None) -> web.Response:
+        body = await self._body(request)
+        obj, warnings = self.api.create(rd, namespace, body, dry_run="dryRun" in request.query,
+                                        field_validation=request.query.get("fieldValidation"))
+        return _json(obj, 201, warnings)
+
+    async def _delete_collection(self, request, rd, namespace) -> web.Response:
+        labels, fields = self._selectors(request, rd)
+        options = await self._delete_options(request)
+        result = self.api.list(rd, namespace, labels, fields)
+        deleted = []
+        for obj in result["items"]:
+            try:
+                gone, _ = self.api.delete(rd, obj["metadata"].get("namespace"), obj["metadata"]["name"], options,
+                                          dry_run="dryRun" in request.query)
+                deleted.append(gone)
+            except errors.APIError as exc:
+                if exc.code != 404:
+                    raise
+        return _json({"kind": rd.list_kind, "apiVersion": rd.api_version,
+                      "metadata": {"resourceVersion": str(self.store.rv)}, "items": deleted})
+
+    # ---- watch ------------------------------------------------------------------------------------------
+
+    async def _watch(self, request: web.Request, rd: ResourceDef, namespace: str | None,
+                     name: str | None = None) -> web.StreamResponse:
+        labels, fields = self._selectors(request, rd)
+        q = request.query
+        if name is not None:
+            single = name
+            matches = lambda o: o["metadata"]["name"] == single and labels.matches(  # noqa: E731
+                o["metadata"].get("labels")) and fields.matches(o)
+        else:
+            matches = lambda o: labels.matches(o["metadata"].get("labels")) and fields.matches(o)  # noqa: E731
+        try:
+            timeout = float(q["timeoutSeconds"]) if q.get("timeoutSeconds") else DEFAULT_WATCH_TIMEOUT
+        except ValueError:
+            raise errors.bad_request(f"invalid timeoutSeconds {q['timeoutSeconds']!r}")
+        bookmarks = q.get("allowWatchBookmarks") == "true"
+        as_table = "as=Table" in request.headers.get("Accept", "")
+        rv_text = q.get("resourceVersion", "")
+        send_initial = q.get("sendInitialEvents") == "true" or rv_text in ("", "0")
+        ns = namespace if rd.namespaced else None
+        # snapshot and subscription happen with no await in between, so no event is missed or repeated
+        initial: list[tuple[str, dict]] = []
+        gone_message = None
+        if send_initial:
+            initial = [("ADDED", o) for o in self.store.items(rd.bucket, ns) if matches(o)]
+        else:
+            try:
+                since = int(rv_text)
+                replay = self.store.events_since(rd.bucket, since)
+            except ValueError:
+                raise errors.bad_request(f"invalid resourceVersion {rv_text!r}")
+            except Gone as exc:
+                replay, gone_message = [], str(exc)
+        watcher = self.store.subscribe(rd.bucket, ns, matches)
+        if not send_initial and gone_message is None:
+            for event in replay:
+                watcher.queue.put_nowait(("REPLAY", event))
+        start_rv = self.store.rv
+        response = web.StreamResponse(headers={"Content-Type": "application/json",
+                                               "Cache-Control": "no-cache"})
+        response.enable_chunked_encoding()
+        self._streams.add(response)
+        try:
+            await response.prepare(request)
+            if gone_message is not None:
+                status = errors.gone(gone_message).status()
+                await response.write(_dumps({"type": "ERROR", "object": status}) + b"\n")
+                return response
+            for kind, obj in initial:
+                await response.write(self._event_line(rd, kind, obj, as_table))
+            if send_initial and q.get("sendInitialEvents") == "true" and bookmarks:
+                await response.write(self._bookmark(rd, start_rv, initial_end=True))
+            deadline = time.monotonic() + timeout
+            next_bookmark = time.monotonic() + self.bookmark_interval
+            while True:
+                now_t = time.monotonic()
+                wait = deadline - now_t
+                if bookmarks:
+                    wait = min(wait, next_bookmark - now_t)
+                if wait <= 0:
+                    if now_t >= deadline:
+                        break
+                    await response.write(self._bookmark(rd, self.store.rv))
+                    next_bookmark = time.monotonic() + self.bookmark_interval
+                    continue
+                try:
+                    item = await asyncio.wait_for(watcher.queue.get(), wait)
+                except asyncio.TimeoutError:
+                    continue
+                if item is None:
+                    break
+                kind, event = item
+                if kind == "REPLAY":
+                    kind = self._replay_kind(event, matches, ns)
+                    if kind is None:
+                        continue
+                lines = [self._event_line(rd, kind, event.obj, as_table)]
+                while not watcher.queue.empty() and len(lines) < 256:
+                    nxt = watcher.queue.get_nowait()
+                    if nxt is None:
+                        watcher.queue.put_nowait(None)
+                        break
+                    nkind, nevent = nxt
+                    if nkind == "REPLAY":
+                        nkind = self._replay_kind(nevent, matches, ns)
+                        if nkind is None:
+                            continue
+                    lines.append(self._event_line(rd, nkind, nevent.obj, as_table))
+                await response.write(b"".join(lines))
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            self.store.unsubscribe(watcher)
+            self._streams.discard(response)
+        return response
+
+    @staticmethod
+    def _replay_kind(event, matches, ns) -> str | None:
+        def visible(o):
+            return o is not None and (ns is None or o["metadata"].get("namespace") == ns) and matches(o)
+        new_ok, old_ok = visible(event.obj), visible(event.old)
+        if event.type == "ADDED":
+            return "ADDED" if new_ok else None
+        if event.type == "DELETED":
+            return "DELETED" if new_ok or old_ok else None
+        if new_ok and old_ok:
+            return "MODIFIED"
+        if new_ok:
+            return "ADDED"
+        return "DELETED" if old_ok else None
+
+    def _event_line(self, rd: ResourceDef, kind: str, obj: dict[str, Any], as_table: bool) -> bytes:
+        shown = self.api._present(rd, obj)
+        if as_table:
+            shown = table(rd, [shown], {"resourceVersion": obj["metadata"]["resourceVersion"]})
+        return _dumps({"type": kind, "object": shown}) + b"\n"
+
+    def _bookmark(self, rd: ResourceDef, rv: int, initial_end: bool = False) -> bytes:
+        meta: dict[str, Any] = {"resourceVersion": str(rv)}
+        if initial_end:
+            meta["annotations"] = {"k8s.io/initial-events-end": "true"}
+        return _dumps({"type": "BOOKMARK", "object": {"kind": rd.kind, "apiVersion": rd.api_version,
+                                                      "metadata": meta}}) + b"\n"
+
+    # ---- subresources -------------------------------------------------------------------------------------
+
+    async def _scale(self, request, rd, namespace, name) -> web.Response:
+        obj = self.api.get(rd, namespace, name)
+
+        def scale_of(o):
+            selector = ((o.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+            return {"kind": "Scale", "apiVersion": "autoscaling/v1",
+                    "metadata": {"name": name, "namespace": namespace, "uid": o["metadata"]["uid"],
+                                 "resourceVersion": o["metadata"]["resourceVersion"],
+                                 "creationTimestamp": o["metadata"]["creationTimestamp"]},
+                    "spec": {"replicas": (o.get("spec") or {}).get("replicas", 1)},
+                    "status": {"replicas": (o.get("status") or {}).get("replicas", 0),
+                               "selector": ",".join(f"{k}={v}" for k, v in selector.items())}}
+        current = scale_of(obj)
+        if request.method == "GET":
+            return _json(current)
+        body = await self._body(request)
+        if request.method == "PUT":
+            wanted = body
+        elif request.method == "PATCH":
+            from sedna.local.apiserver.patch import PatchError, apply_patch
+            try:
+                wanted = apply_patch(request.content_type, current, body)
+            except PatchError as exc:
+                raise errors.APIError(422, "Invalid", str(exc))
+        else:
+            raise errors.method_not_allowed()
+        replicas = ((wanted or {}).get("spec") or {}).get("replicas")
+        if not isinstance(replicas, int) or replicas < 0:
+            raise errors.invalid(rd, name, [{"reason": "FieldValueInvalid", "field": "spec.replicas",
+                                             "message": f"Invalid value: {replicas!r}: must be greater than or "
+                                                        "equal to 0"}])
+        updated = copy.deepcopy(obj)
+        updated["spec"]["replicas"] = replicas
+        result, _ = self.api.update(rd, namespace, name, updated)
+        return _json(scale_of(result))
+
+    async def _binding(self, request, rd, namespace, name) -> web.Response:
+        if request.method != "POST":
+            raise errors.method_not_allowed()
+        body = await self._body(request)
+        target = ((body or {}).get("target") or {}).get("name") if isinstance(body, dict) else None
+        if not target:
+            raise errors.invalid(rd, name, [{"reason": "FieldValueRequired", "field": "target.name",
+                                             "message": "Required value"}])
+        pod = copy.deepcopy(self.api.get(rd, namespace, name))
+        if pod["spec"].get("nodeName"):
+            raise errors.conflict(rd, name, f"pod {name} is already assigned to node "
+                                            f'"{pod["spec"]["nodeName"]}"')
+        pod["spec"]["nodeName"] = target
+        status = pod.setdefault("status", {})
+        status["conditions"] = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"] + \
+            [{"type": "PodScheduled", "status": "True", "lastTransitionTime": now()}]
+        bind_pod(self.api, pod)
+        return _json({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201)
+
+    def log_path(self, namespace: str, pod: str, container: str) -> Path | None:
+        if self.logs_dir is None:
+            return None
+        return self.logs_dir / f"{namespace}_{pod}_{container}.log"
+
+    async def _log(self, request, rd, namespace, name) -> web.StreamResponse:
+        if request.method != "GET":
+            raise errors.method_not_allowed()
+        pod = self.api.get(rd, namespace, name)
+        names = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
+        names += [c.get("name") for c in (pod.get("spec") or {}).get("initContainers") or []]
+        container = request.query.get("container")
+        if not container:
+            if len(names) != 1:
+                raise errors.bad_request(f"a container name must be specified for pod {name}, choose one of: "
+                                         f"[{' '.join(n for n in names if n)}]")
+            container = names[0]
+        if container not in names:
+            raise errors.bad_request(f"container {container} is not valid for pod {name}")
+        path = self.log_path(pod["metadata"]["namespace"], name, container)
+        if path is None or not path.is_file():
+            raise errors.bad_request(f'container "{container}" in pod "{name}" is waiting to start: '
+                                     "no log file yet")
+        data = path.read_bytes()
+        if request.query.get("tailLines"):
+            try:
+                tail = int(request.query["tailLines"])
+            except ValueError:
+                raise errors.bad_request("invalid tailLines")
+            lines = data.splitlines(keepends=True)
+            data = b"".join(lines[-tail:]) if tail > 0 else b""
+        if request.query.get("limitBytes"):
+            try:
+                data = data[:int(request.query["limitBytes"])]
+            except ValueError:
+                raise errors.bad_request("invalid limitBytes")
+        if request.query.get("follow") != "true":
+            return web.Response(body=data, content_type="text/plain")
+        response = web.StreamResponse(headers={"Content-Type": "text/plain"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        offset = path.stat().st_size
+        await response.write(data)
+        try:
+            while True:
+                current = self.store.get("/pods", pod["metadata"]["namespace"], name)
+                size = path.stat().st_size if path.exists() else 0
+                if size > offset:
+                    with path.open("rb") as fh:
+                        fh.seek(offset)
+                        chunk = fh.read(size - offset)
+                    offset = size
+                    await response.write(chunk)
+                    continue
+                if current is None or current["metadata"]["uid"] != pod["metadata"]["uid"] or \
+                        (current.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+                    break
+                await asyncio.sleep(0.2)
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        return response

@@ -1,0 +1,250 @@
+"""Object storage: one global resourceVersion counter, per-bucket objects and bounded event history,
+watcher fan-out, and optional write-through persistence to SQLite.
+
+Everything here runs on the server's single asyncio loop, so no locks are needed: a mutation updates the
+maps, appends to the bucket's history and pushes the event to every matching watcher queue before any other
+request is served. Stored objects are never mutated in place; every change stores a fresh dict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]          # (namespace or "", name)
+
+
+@dataclass
+class Event:
+    type: str                  # ADDED, MODIFIED, DELETED
+    bucket: str
+    obj: dict[str, Any]
+    old: dict[str, Any] | None
+    rv: int
+
+
+@dataclass(eq=False)
+class Watcher:
+    bucket: str
+    namespace: str | None
+    matches: Callable[[dict[str, Any]], bool]
+    queue: asyncio.Queue = field(default_factory=asyncio.Queue)
+    closed: bool = False
+    limit: int = 50_000
+
+    def offer(self, event: Event) -> None:
+        if self.closed:
+            return
+        new_ok = self._visible(event.obj)
+        old_ok = event.old is not None and self._visible(event.old)
+        if event.type == "MODIFIED":
+            if new_ok and old_ok:
+                kind = "MODIFIED"
+            elif new_ok:
+                kind = "ADDED"
+            elif old_ok:
+                kind = "DELETED"
+            else:
+                return
+        elif event.type == "DELETED":
+            if not (new_ok or old_ok):
+                return
+            kind = "DELETED"
+        else:
+            if not new_ok:
+                return
+            kind = "ADDED"
+        if self.queue.qsize() >= self.limit:
+            # a consumer this far behind would make the server hold unbounded memory; end its stream
+            log.warning("closing a watch on %s that fell %d events behind", self.bucket, self.limit)
+            self.closed = True
+            self.queue.put_nowait(None)
+            return
+        self.queue.put_nowait((kind, event))
+
+    def _visible(self, obj: dict[str, Any]) -> bool:
+        if self.namespace is not None and obj.get("metadata", {}).get("namespace") != self.namespace:
+            return False
+        return self.matches(obj)
+
+
+class Gone(Exception):
+    """The requested resourceVersion is older than the history kept for the bucket."""
+
+
+class Store:
+    def __init__(self, data_dir: str | Path | None = None, history: int = 10_000):
+        self.rv = 0
+        self._objects: dict[str, dict[Key, dict[str, Any]]] = {}
+        self._history: dict[str, deque[Event]] = {}
+        self._compacted: dict[str, int] = {}        # bucket → newest rv no longer in its history
+        self._watchers: dict[str, set[Watcher]] = {}
+        self._listeners: list[Callable[[Event], None]] = []
+        self._uids: dict[str, tuple[str, Key]] = {}
+        self._history_size = history
+        self._start_rv = 0
+        self._db: sqlite3.Connection | None = None
+        if data_dir is not None:
+            path = Path(data_dir)
+            path.mkdir(parents=True, exist_ok=True)
+            self._open(path / "apiserver.sqlite")
+
+    # ---- persistence --------------------------------------------------------------------------------
+
+    def _open(self, path: Path) -> None:
+        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS objects (bucket TEXT, ns TEXT, name TEXT, body TEXT, "
+                         "PRIMARY KEY (bucket, ns, name))")
+        self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+        row = self._db.execute("SELECT value FROM meta WHERE key='rv'").fetchone()
+        self.rv = int(row[0]) if row else 0
+        count = 0
+        for bucket, ns, name, body in self._db.execute("SELECT bucket, ns, name, body FROM objects"):
+            obj = json.loads(body)
+            self._objects.setdefault(bucket, {})[(ns, name)] = obj
+            uid = obj.get("metadata", {}).get("uid")
+            if uid:
+                self._uids[uid] = (bucket, (ns, name))
+            count += 1
+        self._start_rv = self.rv
+        log.info("loaded %d objects from %s at resourceVersion %d", count, path, self.rv)
+
+    def _persist(self, bucket: str, key: Key, obj: dict[str, Any] | None) -> None:
+        if self._db is None:
+            return
+        if obj is None:
+            self._db.execute("DELETE FROM objects WHERE bucket=? AND ns=? AND name=?", (bucket, *key))
+        else:
+            self._db.execute("INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?)",
+                             (bucket, key[0], key[1], json.dumps(obj, separators=(",", ":"))))
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('rv', ?)", (str(self.rv),))
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    # ---- reads ----------------------------------------------------------------------------------------
+
+    def get(self, bucket: str, namespace: str, name: str) -> dict[str, Any] | None:
+        return self._objects.get(bucket, {}).get((namespace or "", name))
+
+    def items(self, bucket: str, namespace: str | None = None) -> Iterator[dict[str, Any]]:
+        objects = self._objects.get(bucket, {})
+        if namespace is None:
+            for key in sorted(objects):
+                yield objects[key]
+        else:
+            for key in sorted(k for k in objects if k[0] == namespace):
+                yield objects[key]
+
+    def count(self, bucket: str) -> int:
+        return len(self._objects.get(bucket, {}))
+
+    def buckets(self) -> list[str]:
+        return list(self._objects)
+
+    def by_uid(self, uid: str) -> tuple[str, dict[str, Any]] | None:
+        found = self._uids.get(uid)
+        if not found:
+            return None
+        bucket, key = found
+        obj = self._objects.get(bucket, {}).get(key)
+        return (bucket, obj) if obj is not None else None
+
+    # ---- writes ---------------------------------------------------------------------------------------
+
+    def next_rv(self) -> int:
+        self.rv += 1
+        return self.rv
+
+    def put(self, bucket: str, obj: dict[str, Any]) -> Event:
+        """Store a new or changed object; stamps metadata.resourceVersion and emits ADDED or MODIFIED."""
+        meta = obj["metadata"]
+        key = (meta.get("namespace", ""), meta["name"])
+        objects = self._objects.setdefault(bucket, {})
+        old = objects.get(key)
+        rv = self.next_rv()
+        meta["resourceVersion"] = str(rv)
+        objects[key] = obj
+        if meta.get("uid"):
+            self._uids[meta["uid"]] = (bucket, key)
+        self._persist(bucket, key, obj)
+        return self._emit(Event("MODIFIED" if old is not None else "ADDED", bucket, obj, old, rv))
+
+    def remove(self, bucket: str, namespace: str, name: str) -> Event | None:
+        objects = self._objects.get(bucket, {})
+        key = (namespace or "", name)
+        old = objects.pop(key, None)
+        if old is None:
+            return None
+        rv = self.next_rv()
+        final = dict(old)
+        final["metadata"] = dict(old["metadata"], resourceVersion=str(rv))
+        uid = old["metadata"].get("uid")
+        if uid and self._uids.get(uid, (None,))[0] == bucket:
+            self._uids.pop(uid, None)
+        self._persist(bucket, key, None)
+        return self._emit(Event("DELETED", bucket, final, old, rv))
+
+    def drop_bucket(self, bucket: str) -> list[Event]:
+        events = []
+        for obj in list(self.items(bucket)):
+            ev = self.remove(bucket, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+            if ev:
+                events.append(ev)
+        return events
+
+    def _emit(self, event: Event) -> Event:
+        history = self._history.get(event.bucket)
+        if history is None:
+            history = self._history[event.bucket] = deque()
+        if len(history) >= self._history_size:
+            self._compacted[event.bucket] = history.popleft().rv
+        history.append(event)
+        for watcher in tuple(self._watchers.get(event.bucket, ())):
+            watcher.offer(event)
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception:
+                log.exception("store listener failed on %s %s", event.type, event.bucket)
+        return event
+
+    # ---- watching -------------------------------------------------------------------------------------
+
+    def add_listener(self, listener: Callable[[Event], None]) -> None:
+        self._listeners.append(listener)
+
+    def events_since(self, bucket: str, rv: int) -> list[Event]:
+        """Events of a bucket newer than ``rv``; raises Gone if some were already compacted away."""
+        oldest_known = max(self._compacted.get(bucket, 0), self._start_rv)
+        if rv < oldest_known:
+            raise Gone(f"too old resource version: {rv} ({oldest_known})")
+        history = self._history.get(bucket, ())
+        return [ev for ev in history if ev.rv > rv]
+
+    def subscribe(self, bucket: str, namespace: str | None, matches) -> Watcher:
+        watcher = Watcher(bucket, namespace, matches)
+        self._watchers.setdefault(bucket, set()).add(watcher)
+        return watcher
+
+    def unsubscribe(self, watcher: Watcher) -> None:
+        watcher.closed = True
+        self._watchers.get(watcher.bucket, set()).discard(watcher)
+
+    def close_watchers(self) -> None:
+        for watchers in self._watchers.values():
+            for watcher in watchers:
+                watcher.closed = True
+                watcher.queue.put_nowait(None)

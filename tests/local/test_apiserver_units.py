@@ -1,0 +1,248 @@
+"""Table tests of the emulator's pure parts: selectors, patches, CRD schemas, printer JSONPath."""
+
+from __future__ import annotations
+
+import pytest
+
+from sedna.local.apiserver.patch import (PatchError, PatchTestFailed, json_patch, merge_patch,
+                                         strategic_merge_patch)
+from sedna.local.apiserver.schema import CRSchema
+from sedna.local.apiserver.selectors import (SelectorError, parse_field_selector, parse_label_selector,
+                                             selector_from_object)
+from sedna.local.apiserver.table import json_path
+
+LABELS = {"app": "web", "tier": "front", "version": "3"}
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("", True),
+    ("app=web", True),
+    ("app==web", True),
+    ("app=db", False),
+    ("app!=db", True),
+    ("missing!=x", True),
+    ("app in (web,db)", True),
+    ("app in (db)", False),
+    ("app notin (db, cache)", True),
+    ("app notin (web)", False),
+    ("tier", True),
+    ("missing", False),
+    ("!missing", True),
+    ("!tier", False),
+    ("app=web,tier=front", True),
+    ("app=web,tier=back", False),
+    ("app in (web),!missing,tier", True),
+    ("version>2", True),
+    ("version<3", False),
+    ("example.com/role", False),
+])
+def test_label_selector_matching(text, expected):
+    assert parse_label_selector(text).matches(LABELS) is expected
+
+
+@pytest.mark.parametrize("text", ["app in (web", "app=web)", "a b", "app=in valid", "-bad=x", "x in ()",
+                                  "app==", "version>abc", "key=" + "v" * 64])
+def test_label_selector_rejects_bad_syntax(text):
+    if text == "app==":
+        # an empty value is valid: it selects objects whose label is the empty string
+        assert parse_label_selector(text).matches({"app": ""})
+        return
+    with pytest.raises(SelectorError):
+        parse_label_selector(text)
+
+
+def test_selector_from_object():
+    sel = selector_from_object({"matchLabels": {"app": "web"},
+                                "matchExpressions": [{"key": "tier", "operator": "In", "values": ["front"]},
+                                                     {"key": "gone", "operator": "DoesNotExist"}]})
+    assert sel.matches(LABELS)
+    assert not sel.matches({"app": "web"})
+    assert selector_from_object(None) is None
+    assert selector_from_object({}).matches({})
+    with pytest.raises(SelectorError):
+        selector_from_object({"matchExpressions": [{"key": "a", "operator": "Near"}]})
+
+
+POD = {"metadata": {"name": "p1", "namespace": "default"}, "spec": {"nodeName": "edge0"},
+       "status": {"phase": "Running"}}
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("metadata.name=p1", True),
+    ("metadata.name==p2", False),
+    ("metadata.name!=p2", True),
+    ("spec.nodeName=edge0,status.phase=Running", True),
+    ("spec.nodeName=", False),
+    ("status.phase!=Running", False),
+])
+def test_field_selector(text, expected):
+    allowed = {"metadata.name", "metadata.namespace", "spec.nodeName", "status.phase"}
+    assert parse_field_selector(text, allowed).matches(POD) is expected
+
+
+def test_field_selector_rejects_unknown_fields_and_syntax():
+    with pytest.raises(SelectorError, match="not supported"):
+        parse_field_selector("spec.image=x", {"metadata.name"})
+    with pytest.raises(SelectorError):
+        parse_field_selector("metadata.name", {"metadata.name"})
+
+
+# ---- patches ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("target,patch,expected", [
+    ({"a": 1, "b": {"c": 2}}, {"b": {"d": 3}}, {"a": 1, "b": {"c": 2, "d": 3}}),
+    ({"a": 1, "b": 2}, {"a": None}, {"b": 2}),
+    ({"a": [1, 2]}, {"a": [3]}, {"a": [3]}),
+    ({"a": {"b": 1}}, {"a": "x"}, {"a": "x"}),
+    ({}, {"m": {"n": None}}, {"m": {}}),
+])
+def test_merge_patch(target, patch, expected):
+    assert merge_patch(target, patch) == expected
+
+
+DOC = {"metadata": {"resourceVersion": "5", "finalizers": ["a"]}, "spec": {"list": [1, 2, 3]}}
+
+
+@pytest.mark.parametrize("ops,expected", [
+    ([{"op": "add", "path": "/metadata/finalizers/-", "value": "b"}], ["a", "b"]),
+    ([{"op": "test", "path": "/metadata/resourceVersion", "value": "5"},
+      {"op": "replace", "path": "/metadata/finalizers", "value": []}], []),
+    ([{"op": "remove", "path": "/metadata/finalizers/0"}], []),
+    ([{"op": "add", "path": "/metadata/finalizers/0", "value": "z"}], ["z", "a"]),
+    ([{"op": "copy", "from": "/metadata/finalizers", "path": "/spec/copied"}], ["a"]),
+    ([{"op": "move", "from": "/metadata/finalizers", "path": "/spec/moved"}, {"op": "add",
+      "path": "/metadata/finalizers", "value": ["m"]}], ["m"]),
+])
+def test_json_patch(ops, expected):
+    result = json_patch(DOC, ops)
+    assert result["metadata"]["finalizers"] == expected
+    assert DOC["metadata"]["finalizers"] == ["a"], "the target must not be changed in place"
+
+
+def test_json_patch_test_failure_and_errors():
+    with pytest.raises(PatchTestFailed):
+        json_patch(DOC, [{"op": "test", "path": "/metadata/resourceVersion", "value": "4"}])
+    with pytest.raises(PatchTestFailed):
+        json_patch(DOC, [{"op": "test", "path": "/metadata/nothing", "value": "4"}])
+    for bad in ([{"op": "remove", "path": "/spec/list/9"}], [{"op": "explode", "path": "/a"}],
+                [{"op": "replace", "path": "/nope/x", "value": 1}], {"op": "add"}, [{"path": "/a"}],
+                [{"op": "add", "path": "no-slash", "value": 1}]):
+        with pytest.raises(PatchError):
+            json_patch(DOC, bad)
+
+
+POD_SPEC = {"spec": {"containers": [
+    {"name": "a", "image": "a:1", "env": [{"name": "X", "value": "1"}, {"name": "Y", "value": "2"}],
+     "ports": [{"containerPort": 80}]},
+    {"name": "b", "image": "b:1"}],
+    "volumes": [{"name": "v1"}], "tolerations": [{"key": "t"}]},
+    "metadata": {"finalizers": ["f1"]}}
+
+
+def test_strategic_merge_patch_merges_lists_by_key():
+    patch = {"spec": {"containers": [{"name": "a", "image": "a:2", "env": [{"name": "Y", "value": "3"},
+                                                                          {"name": "Z", "value": "4"}],
+                                      "ports": [{"containerPort": 81}]}],
+                      "volumes": [{"name": "v2"}], "tolerations": [{"key": "u"}]},
+             "metadata": {"finalizers": ["f2"]}}
+    out = strategic_merge_patch(POD_SPEC, patch)
+    a, b = out["spec"]["containers"]
+    assert a["image"] == "a:2" and b == {"name": "b", "image": "b:1"}
+    assert a["env"] == [{"name": "X", "value": "1"}, {"name": "Y", "value": "3"}, {"name": "Z", "value": "4"}]
+    assert [p["containerPort"] for p in a["ports"]] == [80, 81]
+    assert [v["name"] for v in out["spec"]["volumes"]] == ["v1", "v2"]
+    assert out["spec"]["tolerations"] == [{"key": "u"}], "lists without a merge key are replaced"
+    assert out["metadata"]["finalizers"] == ["f1", "f2"]
+
+
+def test_strategic_merge_patch_directives():
+    out = strategic_merge_patch(POD_SPEC, {"spec": {
+        "containers": [{"name": "b", "$patch": "delete"}],
+        "$setElementOrder/volumes": [{"name": "v1"}],
+        "$deleteFromPrimitiveList/x": []}})
+    assert [c["name"] for c in out["spec"]["containers"]] == ["a"]
+    out = strategic_merge_patch(POD_SPEC, {"spec": {"$patch": "replace", "containers": []}})
+    assert out["spec"] == {"containers": []}
+    out = strategic_merge_patch(POD_SPEC, {"metadata": {"$deleteFromPrimitiveList/finalizers": ["f1"]}})
+    assert out["metadata"]["finalizers"] == []
+    out = strategic_merge_patch({"spec": {"ports": [{"port": 80, "name": "a"}]}},
+                                {"spec": {"ports": [{"port": 80, "name": "b"}, {"port": 81}]}})
+    assert out["spec"]["ports"] == [{"port": 80, "name": "b"}, {"port": 81}]
+    with pytest.raises(PatchError):
+        strategic_merge_patch(POD_SPEC, {"spec": {"containers": [{"image": "no-name"}]}})
+
+
+# ---- CRD schemas -----------------------------------------------------------------------------------------
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"},
+        "spec": {
+            "type": "object", "required": ["url"],
+            "properties": {
+                "url": {"type": "string"},
+                "format": {"type": "string", "default": "txt", "enum": ["txt", "csv"]},
+                "replicas": {"type": "integer", "minimum": 0},
+                "port": {"x-kubernetes-int-or-string": True},
+                "note": {"type": "string", "nullable": True},
+                "template": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                "items": {"type": "array", "items": {"type": "object", "properties": {
+                    "protocol": {"type": "string", "default": "TCP"}}}},
+            },
+        },
+        "status": {"type": "object", "properties": {"phase": {"type": "string"}}},
+    },
+}
+
+
+def test_schema_prunes_defaults_and_validates():
+    schema = CRSchema(SCHEMA)
+    obj = {"apiVersion": "x/v1", "kind": "X", "metadata": {"name": "a", "anything": 1},
+           "spec": {"url": "/d", "unknown": 1, "note": None, "template": {"free": {"x": 1}},
+                    "labels": {"a": "b"}, "items": [{}, {"protocol": "UDP", "junk": 2}], "port": "http"},
+           "extra": True}
+    pruned = schema.prune_and_default(obj)
+    assert sorted(pruned) == ["extra", "spec.items[1].junk", "spec.unknown"]
+    assert obj["spec"]["format"] == "txt"
+    assert obj["spec"]["items"] == [{"protocol": "TCP"}, {"protocol": "UDP"}]
+    assert obj["spec"]["note"] is None and obj["spec"]["template"] == {"free": {"x": 1}}
+    assert obj["metadata"] == {"name": "a", "anything": 1}
+    assert schema.validate(obj) == []
+
+
+@pytest.mark.parametrize("spec,field,reason", [
+    ({}, "spec.url", "FieldValueRequired"),
+    ({"url": 3}, "spec.url", "FieldValueTypeInvalid"),
+    ({"url": "/d", "format": "xml"}, "spec.format", "FieldValueNotSupported"),
+    ({"url": "/d", "replicas": -1}, "spec.replicas", "FieldValueInvalid"),
+    ({"url": "/d", "port": 1.5}, "spec.port", "FieldValueInvalid"),
+    ({"url": "/d", "labels": {"a": 1}}, "spec.labels.a", "FieldValueTypeInvalid"),
+])
+def test_schema_validation_causes(spec, field, reason):
+    schema = CRSchema(SCHEMA)
+    obj = {"metadata": {"name": "a"}, "spec": spec}
+    schema.prune_and_default(obj)
+    causes = schema.validate(obj)
+    assert [(c.field, c.reason) for c in causes] == [(field, reason)]
+
+
+def test_schema_nulls_of_non_nullable_fields_are_pruned_then_defaulted():
+    schema = CRSchema(SCHEMA)
+    obj = {"metadata": {}, "spec": {"url": "/d", "format": None}}
+    schema.prune_and_default(obj)
+    assert obj["spec"]["format"] == "txt"
+
+
+@pytest.mark.parametrize("path,expected", [
+    (".status.phase", "Running"),
+    (".spec.containers[0].name", "a"),
+    (".spec.containers[*].name", "a,b"),
+    (".spec.missing", None),
+    ("{.metadata.name}", "p"),
+])
+def test_printer_json_path(path, expected):
+    obj = {"metadata": {"name": "p"}, "status": {"phase": "Running"},
+           "spec": {"containers": [{"name": "a"}, {"name": "b"}]}}
+    assert json_path(obj, path) == expected
