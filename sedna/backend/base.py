@@ -167,10 +167,18 @@ class BackendBase:
         joblib.dump(self.estimator, path)
 
     def load(self, model_url: str = "", model_name: str | None = None, **kwargs: Any) -> Any:
-        """Instantiate if needed, fetch ``model_url`` (if given) next to the save path, then load it."""
+        """Instantiate if needed, fetch ``model_url`` (if given) next to the save path, then load it.
+
+        A ``model_url`` that does not exist raises ``FileOpsNotFoundError``; without ``model_url`` a model
+        file missing from the save path is not an error (returns None, nothing loaded).
+        """
         self._instantiate(**kwargs)
         name = model_name or self.model_name
         local_dir = str(self.model_save_path)
+        if model_url and os.path.isdir(FileOps._local_path(str(model_url))):
+            # a model directory (e.g. a TF SavedModel) is loaded where it is, not copied
+            self.has_load = True
+            return self._load_local(FileOps._local_path(str(model_url)), from_remote=False)
         if model_url and os.path.isfile(FileOps._local_path(str(model_url))):
             local_dir, name = os.path.split(FileOps._local_path(str(model_url)))
         elif model_url and FileOps.is_remote(str(model_url)):

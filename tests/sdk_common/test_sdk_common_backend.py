@@ -277,3 +277,26 @@ def test_torch_backend_weights_roundtrip(monkeypatch):
     assert [w.shape for w in weights] == [(2, 3), (2,)]
     backend.set_weights([np.ones((2, 3)), np.zeros(2)])
     np.testing.assert_allclose(backend.predict(np.ones((1, 3))), [[3.0, 3.0]])
+
+
+def test_load_directory_model_in_place(tmp_path):
+    class DirModel:
+        def load(self, model_url=""):
+            self.where = model_url
+            return sorted(os.listdir(model_url))
+
+    model_dir = tmp_path / "saved_model"
+    model_dir.mkdir()
+    (model_dir / "saved_model.pb").write_bytes(b"pb")
+    backend = BackendBase(DirModel, model_save_path=str(tmp_path / "elsewhere"))
+    assert backend.load(str(model_dir)) == ["saved_model.pb"]
+    assert backend.estimator.where == str(model_dir) and not (tmp_path / "elsewhere").exists()
+
+
+def test_load_missing_model_url_is_typed_error(tmp_path):
+    from sedna.common.file_ops import FileOpsNotFoundError
+
+    backend = BackendBase(SklearnEstimator, model_save_path=str(tmp_path))
+    with pytest.raises(FileOpsNotFoundError, match="nope.bin"):
+        backend.load(model_url=str(tmp_path / "store" / "nope.bin"))
+    assert backend.load() is None  # nothing saved yet at the save path: nothing to load
