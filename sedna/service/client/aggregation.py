@@ -258,7 +258,7 @@ class AggregationClient:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             if self.global_round >= update_round:
-                return self._round_result()
+                return self.round_result()
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 raise AggregationError(f"no global model for round {update_round} within {timeout} s")
@@ -276,7 +276,8 @@ class AggregationClient:
             if message["type"] == "ignored":
                 logger.info("server ignored the update: %s", message.get("data"))
 
-    def _round_result(self) -> dict[str, Any]:
+    def round_result(self) -> dict[str, Any]:
+        """The global model this client holds, in upstream's ``recv_weight`` message shape."""
         return {"type": "recv_weight", "client": self.client_id, "job_name": self.job_name,
                 "round_number": self.global_round,
                 "data": {"total_sample": self.total_sample, "round_number": self.global_round,
