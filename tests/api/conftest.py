@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -21,12 +21,12 @@ def sample_files() -> list[Path]:
     return sorted(SAMPLES_DIR.glob("*.yaml"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def sample_docs(name: str) -> tuple:
     return tuple(yamlio.load_all((SAMPLES_DIR / name).read_text(encoding="utf-8")))
 
 
-@lru_cache(maxsize=None)
+@cache
 def upstream_crd(plural: str) -> dict:
     (doc,) = yamlio.load_all((UPSTREAM_CRDS_DIR / f"sedna.io_{plural}.yaml").read_text(encoding="utf-8"))
     return doc
