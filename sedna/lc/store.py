@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import DateTime, Integer, String, Text, create_engine, delete, event, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
@@ -46,7 +46,7 @@ class ResourceRow(_Base):
 class OutboxRow(_Base):
     __tablename__ = "outbox"
     # AUTOINCREMENT: ids must never be reused after deletes, the writer resumes "after the last id sent".
-    __table_args__ = {"sqlite_autoincrement": True}
+    __table_args__: ClassVar[dict] = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     message_id: Mapped[str] = mapped_column(String(64), unique=True, index=True)

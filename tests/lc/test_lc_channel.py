@@ -6,8 +6,7 @@ import json
 import signal
 
 import httpx
-
-from conftest import wait_for
+from lc_harness import wait_for
 
 from sedna.api.messages import Message
 

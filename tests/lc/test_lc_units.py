@@ -14,7 +14,6 @@ from sedna.lc.outbox import Outbox, OutboxFull
 from sedna.lc.storage import Credentials, Storage, StorageError, check_url, url_prefix
 from sedna.lc.store import Store
 
-
 # -- sample counting ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("content,lines", [
@@ -31,8 +30,8 @@ def test_count_lines_across_chunks_matches_wc(tmp_path):
     p = tmp_path / "big.txt"
     line = b"images/%07d.jpg 1\n"
     with open(p, "wb") as f:
-        for i in range(200_000):   # ~3.6 MB: several 1 MiB chunks, lines straddling chunk borders
-            f.write(line % i)
+        # ~3.6 MB: several 1 MiB chunks, lines straddling chunk borders
+        f.writelines(line % i for i in range(200_000))
     wc = int(subprocess.run(["wc", "-l", str(p)], capture_output=True, text=True, check=True).stdout.split()[0])
     assert samples.count_lines(str(p)) == wc == 200_000
     with open(p, "ab") as f:
@@ -117,7 +116,7 @@ async def test_outbox_order_ack_coalesce_and_bound(tmp_path):
     assert box.depth() == 2
     # durable: a new Store on the same file sees the same rows in order
     after = Store(str(tmp_path / "db.sqlite"))
-    assert [e.message_id for e in after.outbox_after(0, 10)][0] == m3
+    assert after.outbox_after(0, 10)[0].message_id == m3
     assert box.reject(m3, "bad") is True
     assert box.depth() == 1
 
