@@ -7,9 +7,22 @@ it with ``.url`` (``http://127.0.0.1:PORT``), ``.kubeconfig`` (a kubeconfig file
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from sedna.local.apiserver import BackgroundServer
+
+
+# repo_root/../shared/reference: upstream Sedna's CRDs and samples
+REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference"
+
+
+@pytest.fixture
+def reference_dir() -> Path:
+    if not REFERENCE.is_dir():
+        pytest.skip(f"upstream reference files not found at {REFERENCE}")
+    return REFERENCE
 
 
 @pytest.fixture

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from sedna.local.apiserver.patch import (PatchError, PatchTestFailed, json_patch, merge_patch,
-                                         strategic_merge_patch)
+from sedna.local.apiserver.patch import (
+    PatchError,
+    PatchTestFailed,
+    json_patch,
+    merge_patch,
+    strategic_merge_patch,
+)
 from sedna.local.apiserver.schema import CRSchema
-from sedna.local.apiserver.selectors import (SelectorError, parse_field_selector, parse_label_selector,
-                                             selector_from_object)
+from sedna.local.apiserver.selectors import (
+    SelectorError,
+    parse_field_selector,
+    parse_label_selector,
+    selector_from_object,
+)
 from sedna.local.apiserver.table import json_path
 
 LABELS = {"app": "web", "tier": "front", "version": "3"}

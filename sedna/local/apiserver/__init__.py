@@ -12,8 +12,8 @@ import logging
 import signal
 import socket
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from aiohttp import web
 
@@ -89,7 +89,7 @@ class BackgroundServer:
         self._ready = threading.Event()
         self._error: BaseException | None = None
 
-    def start(self, timeout: float = 30.0) -> "BackgroundServer":
+    def start(self, timeout: float = 30.0) -> BackgroundServer:
         self._thread = threading.Thread(target=self._run, name="sedna-apiserver", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout):
@@ -104,7 +104,7 @@ class BackgroundServer:
         try:
             self._runner, self.url = self._loop.run_until_complete(
                 _start(self.host, self.port, self.data_dir, self.logs_dir, self.history))
-        except BaseException as exc:  # reported to the starting thread
+        except BaseException as exc:  # noqa: BLE001 - reported to the starting thread
             self._error = exc
             self._ready.set()
             return
@@ -123,7 +123,7 @@ class BackgroundServer:
         self.kubeconfig = write_kubeconfig(path, self.url)
         return self.kubeconfig
 
-    def __enter__(self) -> "BackgroundServer":
+    def __enter__(self) -> BackgroundServer:  # noqa: PYI034
         return self.start()
 
     def __exit__(self, *exc) -> None:

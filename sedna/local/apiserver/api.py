@@ -12,7 +12,6 @@ import json
 import logging
 import random
 import re
-import string
 import uuid
 from datetime import datetime, timezone
 from typing import Any
@@ -357,8 +356,7 @@ class API:
             return self._present(rd, result), warnings
         if result["metadata"].get("deletionTimestamp") and not result["metadata"].get("finalizers") \
                 and rd.plural != "namespaces":
-            self.store.put(rd.bucket, result)
-            event = self.store.remove(rd.bucket, ns, name)
+            event = self.store.remove(rd.bucket, ns, name, last=result)
             return self._present(rd, event.obj), warnings
         self.store.put(rd.bucket, result)
         return self._present(rd, result), warnings

@@ -16,9 +16,18 @@ from aiohttp import web
 
 from sedna.local.apiserver import discovery, errors
 from sedna.local.apiserver.api import API, NS_BUCKET, now
-from sedna.local.apiserver.controllers.gc import CRDController, GarbageCollector, NamespaceController, OwnerIndex
-from sedna.local.apiserver.controllers.workloads import DeploymentController, ReplicaSetController, Scheduler, \
-    bind_pod
+from sedna.local.apiserver.controllers.gc import (
+    CRDController,
+    GarbageCollector,
+    NamespaceController,
+    OwnerIndex,
+)
+from sedna.local.apiserver.controllers.workloads import (
+    DeploymentController,
+    ReplicaSetController,
+    Scheduler,
+    bind_pod,
+)
 from sedna.local.apiserver.patch import APPLY, JSON, MERGE, STRATEGIC
 from sedna.local.apiserver.resources import Registry, ResourceDef
 from sedna.local.apiserver.selectors import SelectorError, parse_field_selector, parse_label_selector
@@ -321,10 +330,10 @@ class APIServer:
         q = request.query
         if name is not None:
             single = name
-            matches = lambda o: o["metadata"]["name"] == single and labels.matches(  # noqa: E731
+            matches = lambda o: o["metadata"]["name"] == single and labels.matches(
                 o["metadata"].get("labels")) and fields.matches(o)
         else:
-            matches = lambda o: labels.matches(o["metadata"].get("labels")) and fields.matches(o)  # noqa: E731
+            matches = lambda o: labels.matches(o["metadata"].get("labels")) and fields.matches(o)
         try:
             timeout = float(q["timeoutSeconds"]) if q.get("timeoutSeconds") else DEFAULT_WATCH_TIMEOUT
         except ValueError:

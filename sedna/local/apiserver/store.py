@@ -13,9 +13,10 @@ import json
 import logging
 import sqlite3
 from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -182,15 +183,16 @@ class Store:
         self._persist(bucket, key, obj)
         return self._emit(Event("MODIFIED" if old is not None else "ADDED", bucket, obj, old, rv))
 
-    def remove(self, bucket: str, namespace: str, name: str) -> Event | None:
+    def remove(self, bucket: str, namespace: str, name: str, last: dict[str, Any] | None = None) -> Event | None:
+        """Delete an object; the DELETED event carries ``last`` (its final state) or the stored object."""
         objects = self._objects.get(bucket, {})
         key = (namespace or "", name)
         old = objects.pop(key, None)
         if old is None:
             return None
         rv = self.next_rv()
-        final = dict(old)
-        final["metadata"] = dict(old["metadata"], resourceVersion=str(rv))
+        final = dict(last if last is not None else old)
+        final["metadata"] = dict(final["metadata"], resourceVersion=str(rv))
         uid = old["metadata"].get("uid")
         if uid and self._uids.get(uid, (None,))[0] == bucket:
             self._uids.pop(uid, None)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import abc
 import asyncio
 import logging
-from typing import Any, Hashable
+from collections.abc import Hashable
+from typing import Any
 
 from sedna.local.apiserver.api import API
 from sedna.local.apiserver.store import Event
@@ -63,8 +64,8 @@ class Controller(abc.ABC):
             self._task.cancel()
             try:
                 await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
+            except asyncio.CancelledError:
+                log.debug("%s stopped", self.name)
 
     async def _run(self) -> None:
         while True:

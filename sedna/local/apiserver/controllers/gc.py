@@ -189,9 +189,10 @@ class GarbageCollector(Controller):
         if rd is not None:
             self.api.update(rd, meta.get("namespace", ""), meta["name"], changed)
         else:
-            self.store.put(bucket, changed)
-            if not finalizers:
-                self.store.remove(bucket, meta.get("namespace", ""), meta["name"])
+            if finalizers:
+                self.store.put(bucket, changed)
+            else:
+                self.store.remove(bucket, meta.get("namespace", ""), meta["name"], last=changed)
 
 
 class NamespaceController(Controller):
