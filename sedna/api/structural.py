@@ -157,3 +157,29 @@ def apply_defaults(schema: dict[str, Any], value: Any) -> Any:
     if isinstance(value, list) and isinstance(schema.get("items"), dict):
         return [apply_defaults(schema["items"], v) for v in value]
     return value
+
+
+def prune_unknown(schema: dict[str, Any], obj: Any) -> Any:
+    """A copy of a custom object without the fields its CRD schema does not declare (apiserver pruning).
+    The root ``apiVersion``, ``kind`` and ``metadata`` are kept whole: the apiserver handles them itself."""
+    if not isinstance(obj, dict):
+        return obj
+    root = {k: obj[k] for k in ("apiVersion", "kind", "metadata") if k in obj}
+    rest = _prune(schema, {k: v for k, v in obj.items() if k not in root})
+    return {**root, **rest}
+
+
+def _prune(schema: dict[str, Any], value: Any) -> Any:
+    if isinstance(value, dict):
+        if schema.get("x-kubernetes-preserve-unknown-fields"):
+            return dict(value)
+        props = schema.get("properties")
+        if props is not None:
+            return {k: _prune(props[k], v) for k, v in value.items() if k in props}
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            return {k: _prune(extra, v) for k, v in value.items()}
+        return {} if schema.get("type") == "object" else value
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [_prune(schema["items"], v) for v in value]
+    return value

@@ -123,3 +123,23 @@ def test_cli_generate_writes_files(tmp_path):
 
     assert main(["crds", "generate", "--output-dir", str(tmp_path)]) == 0
     assert len(list(tmp_path.glob("sedna.io_*.yaml"))) == len(KINDS)
+
+
+def test_apply_defaults_and_prune_unknown_like_the_apiserver():
+    schema = crdgen.openapi_schema("IncrementalLearningJob")
+    pod = {"metadata": {"labels": {"a": "b"}, "creationTimestamp": "x"},
+           "spec": {"containers": [{"name": "c", "ports": [{"containerPort": 80}], "colour": "red"}]}}
+    obj = {"apiVersion": "sedna.io/v1alpha1", "kind": "IncrementalLearningJob",
+           "metadata": {"name": "il", "uid": "u1", "managedFields": [{"manager": "m"}]},
+           "spec": {"deploySpec": {"model": {"name": "m"}, "template": pod}, "extra": 1}}
+    defaulted = structural.apply_defaults(schema, obj)
+    assert defaulted["spec"]["deploySpec"]["model"]["pollPeriodSeconds"] == 60
+    port = defaulted["spec"]["deploySpec"]["template"]["spec"]["containers"][0]["ports"][0]
+    assert port == {"containerPort": 80, "protocol": "TCP"}
+    assert "pollPeriodSeconds" not in obj["spec"]["deploySpec"]["model"]  # input untouched
+    pruned = structural.prune_unknown(schema, obj)
+    assert pruned["metadata"] == obj["metadata"]
+    assert "extra" not in pruned["spec"]
+    template = pruned["spec"]["deploySpec"]["template"]
+    assert template["metadata"] == {"labels": {"a": "b"}}
+    assert template["spec"]["containers"][0] == {"name": "c", "ports": [{"containerPort": 80}]}
