@@ -336,6 +336,7 @@ class AggregationServer:
         client: _Client | None = None
         try:
             async for frame in ws:
+                self.bytes_received += len(frame)
                 if isinstance(frame, str):
                     try:
                         message = decode_control(frame)
@@ -395,7 +396,6 @@ class AggregationServer:
         await self._on_weights(ws, client, payload)
 
     async def _on_weights(self, ws, client: _Client | None, data: bytes) -> None:
-        self.bytes_received += len(data)
         if client is None:
             await self._reply_error(ws, "send subscribe before weights")
             return
