@@ -59,10 +59,9 @@ def parse_parameters(value: str) -> Any:
     text = value.strip()
     lower = text.lower()
     if lower.endswith((".yaml", ".yml", ".json")):
-        path = _local_copy(text)
         try:
-            content = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
+            content = Path(_local_copy(text)).read_text(encoding="utf-8")
+        except OSError as exc:  # includes FileOpsError for remote files
             raise ParametersError(f"PARAMETERS file {text!r} cannot be read: {exc}") from None
         try:
             if lower.endswith(".json"):

@@ -377,3 +377,31 @@ def test_object_string_encoding_is_not_pickle():
 
     with pytest.raises(ValueError):
         FileOps.pickle_string_to_obj(base64.b64encode(pickle.dumps({"a": 1})))
+
+
+def test_upload_remote_source_is_downloaded_first(http_root, s3, tmp_path):
+    root, base = http_root
+    (root / "w.bin").write_bytes(b"weights")
+    FileOps.upload(f"{base}/w.bin", f"s3://{BUCKET}/from-http/w.bin")
+    assert s3.get_object(Bucket=BUCKET, Key="from-http/w.bin")["Body"].read() == b"weights"
+    assert (root / "w.bin").exists()  # only the temporary local copy is cleaned
+
+
+def test_parameters_file_fetched_over_http(http_root):
+    from sedna.common.config import ParametersError, parse_parameters
+
+    root, base = http_root
+    (root / "hp.yaml").write_text("epochs: 5\n")
+    (root / "hp.json").write_text('{"lr": 0.1}')
+    assert parse_parameters(f"{base}/hp.yaml") == {"epochs": 5}
+    assert parse_parameters(f"{base}/hp.json") == {"lr": 0.1}
+    with pytest.raises(ParametersError, match="missing.yaml"):
+        parse_parameters(f"{base}/missing.yaml")
+
+
+def test_delete_s3_prefix(s3):
+    for key in ("del/a", "del/b/c", "keep/x"):
+        s3.put_object(Bucket=BUCKET, Key=key, Body=b"1")
+    FileOps.delete(f"s3://{BUCKET}/del")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
+    assert keys == ["keep/x"]

@@ -3,6 +3,7 @@ standing in for kafka-python, which is an extra; there is no Kafka broker on the
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import sys
 import threading
@@ -45,10 +46,8 @@ def _mark_triggered():
 
 def test_codec_never_unpickles():
     payload = pickle.dumps(_Boom())
-    try:
+    with contextlib.suppress(Exception):  # msgpack rejecting it is fine; running it is not
         codec.decode(payload)
-    except Exception:  # msgpack rejects it, which is fine
-        pass
     assert _Boom.triggered is False
 
 
