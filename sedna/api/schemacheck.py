@@ -53,6 +53,9 @@ def json_type(value: Any) -> str:
     return type(value).__name__
 
 
+_YAML11_BOOLS = {"yes", "no", "y", "n", "on", "off"}
+
+
 def _shown(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -69,7 +72,10 @@ def describe_all(error: jsonschema.ValidationError) -> list[tuple[str, str]]:
         extra = sorted(k for k in value if k not in schema.get("properties", {}))
         return [(join_path(parts + [k]), "unknown field") for k in extra]
     if kind == "type":
-        return [(join_path(parts), f"expected {error.validator_value}, got {json_type(value)} {_shown(value)}")]
+        reason = f"expected {error.validator_value}, got {json_type(value)} {_shown(value)}"
+        if error.validator_value == "boolean" and isinstance(value, str) and value.lower() in _YAML11_BOOLS:
+            reason += " (YAML 1.2, as Kubernetes reads it: only true/false are booleans)"
+        return [(join_path(parts), reason)]
     if kind == "anyOf" and schema.get("x-kubernetes-int-or-string"):
         return [(join_path(parts), f"expected integer or string, got {json_type(value)} {_shown(value)}")]
     if kind == "pattern":

@@ -105,30 +105,43 @@ class _Report:
         self.valid = self.invalid = self.skipped = 0
 
     def issue(self, where: str, issue: ValidationIssue) -> None:
-        self.err.write(f"{where}: {issue}\n")
+        text = " ".join(str(issue).split("\n"))
+        self.err.write(f"{where}: {text}\n")
+
+
+def _list_items(doc: Any) -> list[tuple[str, Any]] | None:
+    """The items of a ``v1 List`` or ``<Kind>List`` document (as ``kubectl get -o yaml`` writes), else None."""
+    if isinstance(doc, dict) and str(doc.get("kind", "")).endswith("List") and isinstance(doc.get("items"), list):
+        return [(f".items[{i}]", item) for i, item in enumerate(doc["items"])]
+    return None
+
+
+def _validate_doc(where: str, doc: Any, report: _Report) -> None:
+    where = f"{where} {describe_doc(doc)}"
+    if isinstance(doc, dict) and not is_sedna(doc) and doc.get("apiVersion"):
+        report.skipped += 1
+        report.err.write(f"{where}: skipped (not a {GROUP} object)\n")
+        return
+    try:
+        issues = validate_object(doc)
+    except Exception as exc:  # report, never a traceback
+        log.debug("validation crashed", exc_info=True)
+        issues = [ValidationIssue("", f"could not be validated: {exc}")]
+    for issue in issues:
+        report.issue(where, issue)
+    if any(i.severity == "error" for i in issues):
+        report.invalid += 1
+    else:
+        report.valid += 1
+        report.out.write(f"{where}: valid\n")
 
 
 def _validate_text(label: str, text: str, report: _Report) -> None:
-    index = 0
     try:
         for index, doc in enumerate(yamlio.iter_documents(text)):
-            where = f"{label}:{index} {describe_doc(doc)}"
-            if isinstance(doc, dict) and not is_sedna(doc) and doc.get("apiVersion"):
-                report.skipped += 1
-                report.err.write(f"{where}: skipped (not a {GROUP} object)\n")
-                continue
-            try:
-                issues = validate_object(doc)
-            except Exception as exc:
-                log.debug("validation crashed", exc_info=True)
-                issues = [ValidationIssue("", f"could not be validated: {exc}")]
-            for issue in issues:
-                report.issue(where, issue)
-            if any(i.severity == "error" for i in issues):
-                report.invalid += 1
-            else:
-                report.valid += 1
-                report.out.write(f"{where}: valid\n")
+            items = _list_items(doc)
+            for suffix, item in items if items is not None else [("", doc)]:
+                _validate_doc(f"{label}:{index}{suffix}", item, report)
     except yamlio.YAMLError as exc:
         report.invalid += 1
         report.err.write(f"{label}: {_yaml_problem(exc)}\n")

@@ -282,3 +282,47 @@ def test_cli_rejects_the_odd_upstream_samples():
     result = run("-f", str(SAMPLES_DIR / "objectsearchservice_v1alpha1.yaml"))
     assert result.returncode == 1
     assert "spec.reidWorkers.selector: required field is missing" in result.stderr
+
+
+def test_cli_expands_list_documents_and_hints_yaml11_booleans(tmp_path):
+    path = tmp_path / "list.yaml"
+    path.write_text("""\
+apiVersion: v1
+kind: List
+items:
+- apiVersion: sedna.io/v1alpha1
+  kind: Model
+  metadata: {name: m}
+  spec: {url: /models/m.pb, format: pb}
+- apiVersion: sedna.io/v1alpha1
+  kind: VideoAnalyticsJob
+  metadata: {name: va}
+  spec:
+    kafkaSupport: yes
+    model: {name: m}
+    template: {spec: {containers: [{name: c, image: i}]}}
+- apiVersion: v1
+  kind: ConfigMap
+  metadata: {name: cm}
+""")
+    result = run("-f", str(path))
+    assert result.returncode == 1
+    assert f"{path}:0.items[0] Model/m: valid" in result.stdout
+    assert result.stderr.splitlines() == [
+        (f"{path}:0.items[1] VideoAnalyticsJob/va: spec.kafkaSupport: expected boolean, got string 'yes' "
+         "(YAML 1.2, as Kubernetes reads it: only true/false are booleans)"),
+        f"{path}:0.items[2] ConfigMap/cm: skipped (not a sedna.io object)",
+    ]
+
+
+def test_validate_files_in_process(tmp_path):
+    import io
+
+    from sedna.api.validate import validate_files
+
+    out, err = io.StringIO(), io.StringIO()
+    code = validate_files(["-"], stdin=io.StringIO("apiVersion: sedna.io/v1alpha1\nkind: Model\n"
+                                                   "metadata: {name: m}\nspec: {format: pb}\n"), out=out, err=err)
+    assert code == 1
+    assert err.getvalue() == "<stdin>:0 Model/m: spec.url: required field is missing\n"
+    assert out.getvalue() == "0 valid, 1 invalid, 0 skipped\n"
