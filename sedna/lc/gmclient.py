@@ -69,7 +69,11 @@ class GMClient:
                     self._metrics.connected.set(1)
                     self._metrics.reconnects.inc()
                     logger.info("connected to GM %s as node %s", self.url, self.node_name)
-                    await self._session(ws)
+                    try:
+                        await self._session(ws)
+                    except asyncio.CancelledError:
+                        await asyncio.shield(ws.close(1001, "LC shutting down"))
+                        raise
             except asyncio.CancelledError:
                 raise
             except InvalidStatus as exc:

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, ClassVar
 
-from sqlalchemy import DateTime, Integer, String, Text, create_engine, delete, event, func, select
+from sqlalchemy import DateTime, Integer, String, Text, create_engine, delete, event, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 logger = logging.getLogger(__name__)
@@ -135,32 +135,38 @@ class Store:
 
     # -- outbox ------------------------------------------------------------------------------------------
 
+    # The outbox is on the path of every report: plain driver SQL on SQLAlchemy connections (statement
+    # construction in the expression language costs more than the SQLite work itself here).
+
     def outbox_add(self, message_id: str, resource_key_: str, frame: str, coalesce_key: str | None,
                    max_rows: int) -> tuple[bool, int]:
         """Append a frame; with ``coalesce_key`` older rows of that key are replaced first.
 
         Returns ``(accepted, depth)``; not accepted when the outbox already holds ``max_rows`` rows.
         """
-        with Session(self._engine) as s, s.begin():
+        with self._engine.begin() as conn:
             if coalesce_key is not None:
-                s.execute(delete(OutboxRow).where(OutboxRow.coalesce_key == coalesce_key))
-            depth = s.scalar(select(func.count()).select_from(OutboxRow)) or 0
+                conn.exec_driver_sql("DELETE FROM outbox WHERE coalesce_key = ?", (coalesce_key,))
+            depth = conn.exec_driver_sql("SELECT count(*) FROM outbox").scalar_one()
             if depth >= max_rows:
                 return False, depth
-            s.add(OutboxRow(message_id=message_id, resource_key=resource_key_, frame=frame,
-                            coalesce_key=coalesce_key))
+            conn.exec_driver_sql(
+                "INSERT INTO outbox (message_id, resource_key, coalesce_key, frame, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (message_id, resource_key_, coalesce_key, frame, _now().replace(tzinfo=None).isoformat(" ")))
             return True, depth + 1
 
     def outbox_after(self, after_id: int, limit: int) -> list[OutboxEntry]:
-        with Session(self._engine) as s:
-            rows = s.scalars(select(OutboxRow).where(OutboxRow.id > after_id)
-                             .order_by(OutboxRow.id).limit(limit)).all()
-            return [OutboxEntry(r.id, r.message_id, r.resource_key, r.frame) for r in rows]
+        with self._engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT id, message_id, resource_key, frame FROM outbox WHERE id > ? ORDER BY id LIMIT ?",
+                (after_id, limit)).all()
+            return [OutboxEntry(*r) for r in rows]
 
     def outbox_remove(self, message_id: str) -> bool:
-        with Session(self._engine) as s, s.begin():
-            return s.execute(delete(OutboxRow).where(OutboxRow.message_id == message_id)).rowcount > 0
+        with self._engine.begin() as conn:
+            return conn.exec_driver_sql("DELETE FROM outbox WHERE message_id = ?", (message_id,)).rowcount > 0
 
     def outbox_depth(self) -> int:
-        with Session(self._engine) as s:
-            return s.scalar(select(func.count()).select_from(OutboxRow)) or 0
+        with self._engine.connect() as conn:
+            return conn.exec_driver_sql("SELECT count(*) FROM outbox").scalar_one()
