@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 from typing import Any
 
 from sedna.common.config import Context
@@ -34,8 +35,10 @@ class IncrementalLearning(JobBase):
         self.model_urls = self.get_parameters("MODEL_URLS")
         self.job_kind = K8sResourceKind.INCREMENTAL_JOB.value
         model_url = self.config.model_url
-        if model_url and not FileOps.is_remote(str(model_url)) and not str(model_url).endswith(
-                (".pb", ".pkl", ".pth", ".ckpt", ".h5", ".npy", ".json", ".safetensors", ".onnx", ".zip")):
+        # the train worker's MODEL_URL is an output folder that may not exist yet; a model file path (an
+        # inference worker's) is left alone, where upstream would create a directory of that name
+        if (model_url and not FileOps.is_remote(str(model_url)) and not os.path.exists(str(model_url))
+                and not os.path.splitext(str(model_url).rstrip("/"))[1]):
             FileOps.clean_folder([str(model_url)], clean=False)
         if not hard_example_mining:
             hard_example_mining = self.get_hem_algorithm_from_config()
