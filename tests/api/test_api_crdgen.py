@@ -30,7 +30,8 @@ def test_generation_is_deterministic():
     assert crdgen.render(info) == first
 
 
-def test_write_crds_leaves_unchanged_files_alone(tmp_path):
+def test_write_crds_leaves_unchanged_files_alone(tmp_path, monkeypatch):
+    monkeypatch.setattr(crdgen, "KINDS", KINDS[:2])
     paths = crdgen.write_crds(tmp_path)
     before = {p: p.stat().st_mtime_ns for p in paths}
     crdgen.write_crds(tmp_path)
@@ -118,11 +119,15 @@ def test_pinned_kubernetes_schema_matches_kubernetes_validate():
     assert k8s.PIN_PATH.read_text(encoding="utf-8") == k8s.pin_text(source)
 
 
-def test_cli_generate_writes_files(tmp_path):
+def test_cli_generate_writes_files(tmp_path, monkeypatch, capsys):
     from sedna.cli import main
 
-    assert main(["crds", "generate", "--output-dir", str(tmp_path)]) == 0
-    assert len(list(tmp_path.glob("sedna.io_*.yaml"))) == len(KINDS)
+    monkeypatch.setattr(crdgen, "KINDS", KINDS[:2])
+    assert main(["crds", "generate", "--output-dir", str(tmp_path / "out")]) == 0
+    names = sorted(p.name for p in (tmp_path / "out").glob("sedna.io_*.yaml"))
+    assert names == ["sedna.io_datasets.yaml", "sedna.io_models.yaml"]
+    assert capsys.readouterr().out.split() == [str(tmp_path / "out" / n) for n in
+                                               ("sedna.io_datasets.yaml", "sedna.io_models.yaml")]
 
 
 def test_apply_defaults_and_prune_unknown_like_the_apiserver():
@@ -143,3 +148,20 @@ def test_apply_defaults_and_prune_unknown_like_the_apiserver():
     template = pruned["spec"]["deploySpec"]["template"]
     assert template["metadata"] == {"labels": {"a": "b"}}
     assert template["spec"]["containers"][0] == {"name": "c", "ports": [{"containerPort": 80}]}
+
+
+@pytest.mark.parametrize("info", KINDS, ids=lambda k: k.kind)
+def test_crd_object_passes_kubernetes_strict_validation(info):
+    kv = pytest.importorskip("kubernetes_validate")
+    kv.validate(crdgen.crd(info), k8s.K8S_VERSION, strict=True)  # raises on any unknown or mistyped field
+
+
+def test_kubernetes_strict_validation_catches_stray_schema_keys():
+    kv = pytest.importorskip("kubernetes_validate")
+    import copy
+
+    bad = copy.deepcopy(crdgen.crd(KINDS[0]))
+    bad["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["url"][
+        "x-kubernetes-patch-strategy"] = "merge"
+    with pytest.raises(kv.ValidationError):
+        kv.validate(bad, k8s.K8S_VERSION, strict=True)
