@@ -39,6 +39,11 @@ class SednaModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore",
                               validate_assignment=False)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]):
+        """Load the wire form (camelCase; snake_case also accepted); raises ``pydantic.ValidationError``."""
+        return cls.model_validate(data)
+
     def to_dict(self) -> dict[str, Any]:
         """The wire form: camelCase keys, unset optional fields left out, times as RFC 3339 text."""
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")

@@ -41,7 +41,7 @@ def test_snake_case_and_camel_case_both_populate():
     a = DatasetSpec(url="/d.txt", format="txt", node_name="edge-1", credential_name="s3")
     b = DatasetSpec.model_validate({"url": "/d.txt", "format": "txt", "nodeName": "edge-1",
                                     "credentialName": "s3"})
-    assert a == b
+    assert a == b == DatasetSpec.from_dict(a.to_dict())
     assert a.to_dict() == {"url": "/d.txt", "format": "txt", "nodeName": "edge-1", "credentialName": "s3"}
 
 
