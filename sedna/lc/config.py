@@ -38,6 +38,17 @@ def _int(env: dict[str, str], name: str, default: int, minimum: int) -> int:
     return value
 
 
+def _bool(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a boolean (true/false)")
+
+
 @dataclass(frozen=True)
 class LCConfig:
     gm_address: str
@@ -54,6 +65,7 @@ class LCConfig:
     outbox_window: int = 100
     max_report_bytes: int = 1024 * 1024
     reconnect_max_seconds: float = 30.0
+    gm_acks: bool = True
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> LCConfig:
@@ -82,4 +94,5 @@ class LCConfig:
             outbox_window=_int(env, "LC_OUTBOX_WINDOW", 100, 1),
             max_report_bytes=_int(env, "LC_MAX_REPORT_BYTES", 1024 * 1024, 1024),
             reconnect_max_seconds=_float(env, "LC_RECONNECT_MAX_SECONDS", 30.0, 0.1),
+            gm_acks=_bool(env, "LC_GM_ACKS", True),
         )

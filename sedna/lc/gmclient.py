@@ -39,7 +39,7 @@ HELLO = MessageHeader().model_dump_json(by_alias=True, exclude_none=True)
 class GMClient:
     def __init__(self, address: str, node_name: str, outbox: Outbox, dispatch: Dispatch, metrics: LCMetrics,
                  token: str = "", window: int = 100, backoff_base: float = 0.5, backoff_cap: float = 30.0,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, acks: bool = True) -> None:
         self.url = f"ws://{address}/"
         self.node_name = node_name
         self._outbox = outbox
@@ -50,6 +50,7 @@ class GMClient:
         self._base = backoff_base
         self._cap = backoff_cap
         self._rng = rng or random.Random()
+        self._acks = acks  # False: a GM that never acks (upstream); frames leave the outbox once written
         self._acked = asyncio.Event()
         self.connected = False
 
@@ -154,5 +155,8 @@ class GMClient:
             for entry in entries:
                 await ws.send(entry.frame)
                 last_id = entry.id
-                in_flight.add(entry.message_id)
                 self._metrics.reports_sent.inc()
+                if self._acks:
+                    in_flight.add(entry.message_id)
+                else:
+                    self._outbox.ack(entry.message_id)

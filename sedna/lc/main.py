@@ -50,7 +50,7 @@ class LocalController:
             self.ctx.managers[manager.kind] = manager
         self.client = GMClient(config.gm_address, config.node_name, self.outbox, self.apply, self.metrics,
                                token=config.channel_token, window=config.outbox_window,
-                               backoff_cap=config.reconnect_max_seconds)
+                               backoff_cap=config.reconnect_max_seconds, acks=config.gm_acks)
         self.app = create_app(self.ctx, lambda: self.client.connected)
 
     async def apply(self, msg: Message) -> None:

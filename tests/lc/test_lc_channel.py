@@ -233,3 +233,13 @@ def test_update_is_applied_like_insert(fake_gm, lc_process, tmp_path):
     gm.push("dataset", "insert", dataset("escape", "/../../etc/passwd"))
     wait_for(lambda: "resolves outside the root" in lc.logs(), what="traversal refused")
     assert not gm.status_messages("Dataset", "escape")
+
+
+def test_gm_without_acks_compat_mode(fake_gm, lc_process):
+    gm = fake_gm(ack=False)
+    lc = lc_process(gm.address, LC_GM_ACKS="false", LC_OUTBOX_WINDOW="2")
+    wait_for(gm.connected, what="LC connection")
+    for i in range(5):   # more than the window: must not stall waiting for acks that never come
+        assert lc.report("w1", report(ownerInfo={"seq": i})).status_code == 200
+    wait_for(lambda: len(gm.messages) == 5, what="all reports without acks")
+    wait_for(lambda: httpx.get(lc.url + "/healthz").json()["outboxDepth"] == 0, what="outbox emptied")
