@@ -273,6 +273,22 @@ def _check_kind_specific(doc: dict, kind: str) -> list[ValidationIssue]:
     return issues
 
 
+#: fields that never legitimately hold a ``$`` (unlike env values or args, where ``$(VAR)``/``$HOME`` are normal)
+VARIABLE_FREE_KEYS = ("nodeName", "image", "serviceAccountName", "claimName")
+
+
+def _unexpanded_variables(node: Any, parts: list[Any]) -> Iterator[ValidationIssue]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in VARIABLE_FREE_KEYS and _has_variable(value):
+                yield _variable_warning(join_path([*parts, key]), value)
+            elif isinstance(value, (dict, list)):
+                yield from _unexpanded_variables(value, [*parts, key])
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _unexpanded_variables(value, [*parts, i])
+
+
 def check_object(doc: Any) -> list[ValidationIssue]:
     """Semantic problems of one sedna.io manifest (errors and warnings), in a stable order."""
     if not isinstance(doc, dict):
@@ -292,4 +308,6 @@ def check_object(doc: Any) -> list[ValidationIssue]:
     if kind in HEM_PATHS:
         issues += _check_hem(_get(doc, HEM_PATHS[kind]), HEM_PATHS[kind])
     issues += _check_kind_specific(doc, kind)
+    reported = {i.path for i in issues}
+    issues += [i for i in _unexpanded_variables(doc.get("spec"), ["spec"]) if i.path not in reported]
     return issues

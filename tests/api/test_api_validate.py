@@ -151,6 +151,19 @@ def test_warnings_do_not_make_objects_invalid():
     assert [i.severity for i in check_object(doc)] == ["warning"]
 
 
+def test_unexpanded_variables_in_templates_are_warnings():
+    doc = edited(IL, "spec.trainSpec.template", {"spec": {"nodeName": "$WORKER_NODE", "containers": [
+        {"name": "c", "image": "${IMAGE}", "args": ["sh", "-c", "echo $HOME"],
+         "env": [{"name": "A", "value": "$(B)"}]}]}})
+    assert check_object(doc) == [
+        ValidationIssue("spec.trainSpec.template.spec.nodeName",
+                        "contains an unexpanded variable ('$WORKER_NODE'); substitute it before applying",
+                        "warning"),
+        ValidationIssue("spec.trainSpec.template.spec.containers[0].image",
+                        "contains an unexpanded variable ('${IMAGE}'); substitute it before applying",
+                        "warning")]
+
+
 def test_check_object_tolerates_garbage():
     for doc in ([], {"kind": "Nope"}, {"kind": "IncrementalLearningJob", "spec": []},
                 {"kind": "IncrementalLearningJob", "metadata": {"name": 5}, "spec": {"trainSpec": {"trigger": 3}}},
