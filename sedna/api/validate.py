@@ -18,13 +18,13 @@ from typing import Any, TextIO
 import jsonschema
 import pydantic
 
-from sedna.api import k8s, yamlio
+from sedna.api import k8s, structural, yamlio
 from sedna.api.common import API_VERSION, GROUP
 from sedna.api.registry import get_kind, is_sedna, lookup
 from sedna.api.schemacheck import ValidationIssue, join_path, schema_issues
 from sedna.api.semantics import check_object
 
-__all__ = ["ValidationIssue", "check_object", "schema_validator", "validate_files", "validate_object"]
+__all__ = ["ValidationIssue", "admit", "check_object", "schema_validator", "validate_files", "validate_object"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,21 @@ def schema_validator(kind: str, strict: bool = True) -> jsonschema.protocols.Val
 
     schema = openapi_schema(kind)
     return jsonschema.Draft7Validator(k8s.strict(schema) if strict else schema)
+
+
+_ADMIT_VALIDATORS: dict[int, tuple[dict, jsonschema.protocols.Validator]] = {}
+
+
+def admit(schema: dict[str, Any], obj: dict[str, Any]) -> tuple[dict[str, Any], list[ValidationIssue]]:
+    """What an apiserver does with a custom object on create/update, for any structural CRD schema:
+    drop ``null`` fields, prune unknown fields, apply defaults, then validate. Returns the stored form and
+    the schema violations (empty when the object is admitted). No semantic checks."""
+    entry = _ADMIT_VALIDATORS.get(id(schema))
+    if entry is None or entry[0] is not schema:
+        entry = (schema, jsonschema.Draft7Validator(schema))
+        _ADMIT_VALIDATORS[id(schema)] = entry  # keeps the schema alive, so the id stays unique
+    stored = structural.apply_defaults(schema, structural.prune_unknown(schema, k8s.prune_nulls(obj)))
+    return stored, schema_issues(entry[1], stored)
 
 
 def _identity_issues(doc: Any) -> list[ValidationIssue]:

@@ -339,3 +339,21 @@ def test_validate_files_in_process(tmp_path):
     assert code == 1
     assert err.getvalue() == "<stdin>:0 Model/m: spec.url: required field is missing\n"
     assert out.getvalue() == "0 valid, 1 invalid, 0 skipped\n"
+
+
+def test_admit_prunes_defaults_and_validates_like_an_apiserver():
+    from sedna.api import crdgen, yamlio
+    from sedna.api.validate import admit
+
+    crd = yamlio.load((REPO / "deploy" / "crds" / "sedna.io_incrementallearningjobs.yaml").read_text())
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    obj = edited(IL, "spec.unknownField", {"x": 1})
+    obj["metadata"]["creationTimestamp"] = None
+    stored, issues = admit(schema, obj)
+    assert issues == []
+    assert "unknownField" not in stored["spec"]
+    assert stored["spec"]["deploySpec"]["model"]["pollPeriodSeconds"] == 60
+    assert stored["metadata"] == {"name": "il", "namespace": "default"}
+    _, issues = admit(schema, edited(IL, "spec.dataset.trainProb", "x"))
+    assert [str(i) for i in issues] == ["spec.dataset.trainProb: expected number, got string 'x'"]
+    assert admit(crdgen.openapi_schema("Dataset"), {"spec": {}})[1][0].path == "spec.format"
