@@ -154,7 +154,7 @@ class ObjectMeta(SednaModel):
 
 
 class Metric(SednaModel):
-    """A reported figure; numeric values are rendered as JSON text (e.g. ``"0.25"``)."""
+    """A reported figure; numeric values are rendered as JSON text (e.g. "0.25")."""
 
     key: str
     value: str
@@ -193,19 +193,19 @@ class Condition(SednaModel):
 
 
 class DataCondition(Condition):
-    """Condition carrying a JSON ``data`` text (ReidJob, VideoAnalyticsJob)."""
+    """Condition carrying a JSON data text (ReidJob, VideoAnalyticsJob)."""
 
     data: str | None = None
 
 
 class StageCondition(DataCondition):
-    """Incremental/lifelong learning condition: ``stage`` is Train, Eval or Deploy."""
+    """Incremental/lifelong learning condition: stage is Train, Eval or Deploy."""
 
     stage: str
 
 
 class FLCondition(SednaModel):
-    """FederatedLearningJob condition: ``lastProbeTime`` instead of ``lastTransitionTime``."""
+    """FederatedLearningJob condition: lastProbeTime instead of lastTransitionTime."""
 
     type: str
     status: str
@@ -216,7 +216,7 @@ class FLCondition(SednaModel):
 
 
 class TriggerTimer(SednaModel):
-    """Daily window, ``HH:MM`` compared as text; ``24:00`` allowed; start > end wraps midnight."""
+    """Daily window, HH:MM compared as text; 24:00 allowed; start > end wraps midnight."""
 
     start: str
     end: str

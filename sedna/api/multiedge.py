@@ -35,7 +35,7 @@ class WorkerTemplate(SednaModel):
 
 
 class ReidWorkers(K8sInlineSpec):
-    """apps/v1 DeploymentSpec; only ``replicas`` and ``template`` are used (the GM builds its own selector)."""
+    """apps/v1 DeploymentSpec; only replicas and template are used (the GM builds its own selector)."""
 
     k8s_inline: ClassVar[str] = k8s.DEPLOYMENT_SPEC
     replicas: Int32 | None = None
@@ -90,7 +90,7 @@ class JobStatus(SednaModel):
 
 
 class ReidJobSpec(K8sInlineSpec):
-    """batch/v1 JobSpec plus ``kafkaSupport``; the GM creates one pod from ``template``."""
+    """batch/v1 JobSpec plus kafkaSupport; the GM creates one pod from template."""
 
     k8s_inline: ClassVar[str] = k8s.JOB_SPEC
     template: PodTemplateSpec
@@ -120,7 +120,7 @@ class VideoAnalyticsJob(SednaObject):
 
 
 class FeatureExtractionServiceSpec(K8sInlineSpec):
-    """apps/v1 DeploymentSpec plus ``model`` and ``kafkaSupport``."""
+    """apps/v1 DeploymentSpec plus model and kafkaSupport."""
 
     k8s_inline: ClassVar[str] = k8s.DEPLOYMENT_SPEC
     model: ObjectRef
