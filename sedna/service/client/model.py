@@ -21,7 +21,7 @@ import httpx
 import numpy as np
 
 from sedna.common.tensors import NPY_CONTENT_TYPE, dumps_npy
-from sedna.service.client.http import bearer_headers, env_float
+from sedna.service.client.http import bearer_headers, env_float, nodelay_transport
 
 __all__ = ["INFERENCE_TOKEN_ENV", "ModelClient", "ModelClientError"]
 
@@ -67,6 +67,7 @@ class ModelClient:
             limits=httpx.Limits(max_connections=16, max_keepalive_connections=16, keepalive_expiry=60.0),
             headers=bearer_headers(self.token),
             trust_env=False,
+            transport=nodelay_transport(),
         )
 
     # -- upstream API ----------------------------------------------------------------------------------------
