@@ -11,10 +11,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
 from aiohttp import web
 
-from sedna.local.apiserver import discovery, errors
+from sedna.local.apiserver import discovery, errors, yamlio
 from sedna.local.apiserver.api import API, NS_BUCKET, now
 from sedna.local.apiserver.controllers.gc import (
     CRDController,
@@ -251,8 +250,8 @@ class APIServer:
             raise errors.bad_request("the request body is empty")
         if yaml_ok or "yaml" in request.content_type:
             try:
-                return yaml.safe_load(raw)
-            except yaml.YAMLError as exc:
+                return yamlio.load(raw)
+            except yamlio.yaml.YAMLError as exc:
                 raise errors.bad_request(f"error decoding YAML: {exc}")
         try:
             return json.loads(raw)

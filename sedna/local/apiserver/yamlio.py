@@ -1,0 +1,46 @@
+"""YAML reading as kubectl does it: PyYAML's safe loader without YAML 1.1's base-60 numbers, so ``12:00`` stays
+the string ``"12:00"`` (as with sigs.k8s.io/yaml) instead of becoming the integer 720."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+
+
+_BASE = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml's parser when available: CRDs are megabytes
+
+
+class KubeYAMLLoader(_BASE):
+    """SafeLoader whose int and float resolvers know no sexagesimal forms."""
+
+
+KubeYAMLLoader.yaml_implicit_resolvers = {
+    key: [(tag, rx) for tag, rx in resolvers if tag not in (_INT, _FLOAT)]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+KubeYAMLLoader.add_implicit_resolver(
+    _INT, re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"),
+    list("-+0123456789"))
+KubeYAMLLoader.add_implicit_resolver(
+    _FLOAT, re.compile(r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?(?:[0-9][0-9_]*)"
+                       r"(?:[eE][-+]?[0-9]+)|\.[0-9_]+(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)"
+                       r"|\.(?:nan|NaN|NAN))$"),
+    list("-+0123456789."))
+
+
+def load(text: str | bytes) -> Any:
+    return yaml.load(text, Loader=KubeYAMLLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+def load_all(text: str | bytes) -> list[Any]:
+    return [doc for doc in yaml.load_all(text, Loader=KubeYAMLLoader) if doc is not None]  # noqa: S506
+
+
+def load_file(path: str | Path) -> list[Any]:
+    return load_all(Path(path).read_text())
