@@ -357,3 +357,20 @@ def test_admit_prunes_defaults_and_validates_like_an_apiserver():
     _, issues = admit(schema, edited(IL, "spec.dataset.trainProb", "x"))
     assert [str(i) for i in issues] == ["spec.dataset.trainProb: expected number, got string 'x'"]
     assert admit(crdgen.openapi_schema("Dataset"), {"spec": {}})[1][0].path == "spec.format"
+
+
+def test_cli_odd_inputs_never_trace(tmp_path):
+    as_json = tmp_path / "model.json"
+    as_json.write_text(json.dumps({"apiVersion": API_VERSION, "kind": "Model", "metadata": {"name": "m"},
+                                   "spec": {"url": "s3://bucket/m.pb", "format": "pb"}}))
+    binary = tmp_path / "blob.yaml"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    tagged = tmp_path / "tagged.yaml"
+    tagged.write_text("apiVersion: sedna.io/v1alpha1\nkind: Model\nspec: !!python/object:os.system {}\n")
+    result = run("-f", str(as_json), str(binary), str(tagged))
+    assert result.returncode == 1
+    assert f"{as_json}:0 Model/m: valid" in result.stdout
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2 and "Traceback" not in result.stderr
+    assert lines[0].startswith(f"{binary}: ")
+    assert lines[1].startswith(f"{tagged}: invalid YAML: could not determine a constructor for the tag")
