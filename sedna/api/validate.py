@@ -153,10 +153,14 @@ def _validate_doc(where: str, doc: Any, report: _Report) -> None:
 
 def _validate_text(label: str, text: str, report: _Report) -> None:
     try:
+        count = 0
         for index, doc in enumerate(yamlio.iter_documents(text)):
+            count += 1
             items = _list_items(doc)
             for suffix, item in items if items is not None else [("", doc)]:
                 _validate_doc(f"{label}:{index}{suffix}", item, report)
+        if not count:
+            report.err.write(f"{label}: no objects\n")
     except yamlio.YAMLError as exc:
         report.invalid += 1
         report.err.write(f"{label}: {_yaml_problem(exc)}\n")

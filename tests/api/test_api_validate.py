@@ -367,10 +367,13 @@ def test_cli_odd_inputs_never_trace(tmp_path):
     binary.write_bytes(b"\xff\xfe\x00garbage")
     tagged = tmp_path / "tagged.yaml"
     tagged.write_text("apiVersion: sedna.io/v1alpha1\nkind: Model\nspec: !!python/object:os.system {}\n")
-    result = run("-f", str(as_json), str(binary), str(tagged))
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# nothing\n---\n")
+    result = run("-f", str(as_json), str(binary), str(tagged), str(empty))
     assert result.returncode == 1
     assert f"{as_json}:0 Model/m: valid" in result.stdout
     lines = result.stderr.splitlines()
-    assert len(lines) == 2 and "Traceback" not in result.stderr
-    assert lines[0].startswith(f"{binary}: ")
+    assert len(lines) == 3 and "Traceback" not in result.stderr
+    assert lines[0].startswith(f"{binary}: cannot read: ")
     assert lines[1].startswith(f"{tagged}: invalid YAML: could not determine a constructor for the tag")
+    assert lines[2] == f"{empty}: no objects"
