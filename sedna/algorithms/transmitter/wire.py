@@ -36,12 +36,22 @@ __all__ = [
     "decode_weights",
     "encode_control",
     "encode_weights",
+    "fragments",
     "layout_of",
 ]
 
 PROTOCOL_VERSION = 1
 WEIGHT_TYPES = ("update_weight", "recv_weight", "global_model")
 MAX_CONTROL_BYTES = 1024 * 1024
+FRAGMENT_BYTES = 1024 * 1024
+
+
+def fragments(data: bytes | str, size: int = FRAGMENT_BYTES):
+    """Large binary messages go out as websocket fragments, so senders block on flow control, not memory."""
+    if isinstance(data, str) or len(data) <= size:
+        return data
+    view = memoryview(data)
+    return [view[i:i + size] for i in range(0, len(view), size)]
 
 
 class WireError(ValueError):

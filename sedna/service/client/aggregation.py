@@ -28,6 +28,7 @@ from sedna.algorithms.transmitter.wire import (
     decode_weights,
     encode_control,
     encode_weights,
+    fragments,
 )
 from sedna.common.tensors import arrays_to_list, list_to_arrays
 
@@ -195,7 +196,7 @@ class AggregationClient:
             try:
                 if self.ws is None:
                     self.connect()
-                self.ws.send(frame)
+                self.ws.send(fragments(frame))
                 self.bytes_sent += len(frame)
                 return
             except AggregationError:

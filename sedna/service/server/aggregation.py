@@ -51,6 +51,7 @@ from sedna.algorithms.transmitter.wire import (
     decode_weights,
     encode_control,
     encode_weights,
+    fragments,
     layout_of,
 )
 from sedna.common.class_factory import ClassFactory, ClassType
@@ -68,6 +69,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_PORT = 7363
 DEFAULT_WS_SIZE = 10 * 1024 * 1024
 BROADCAST_CONCURRENCY = 4
+RECEIVE_SLOTS = 2
 
 
 def _env_float(name: str, default: float) -> float:
@@ -266,9 +268,10 @@ class AggregationServer:
         self._lock = asyncio.Lock()
         self._stop = asyncio.Event()
         self._broadcast_slots = asyncio.Semaphore(BROADCAST_CONCURRENCY)
+        self._receive_slots = asyncio.Semaphore(RECEIVE_SLOTS)
         async with serve(self._handle, self.host, self.http_port, process_request=self._process_request,
-                         max_size=self.settings.max_message_bytes, max_queue=2, compression=None,
-                         ping_interval=20, ping_timeout=120, write_limit=2 ** 20) as server:
+                         max_size=self.settings.max_message_bytes, max_queue=4, compression=None,
+                         ping_interval=20, ping_timeout=300, write_limit=2 ** 20) as server:
             self.port = server.sockets[0].getsockname()[1]
             logger.info("aggregation server %s on ws://%s:%d/%s (exit_round=%d, participants=%d)",
                         self.job_name, self.host, self.port, self.aggregation, self.settings.exit_round,
@@ -332,28 +335,51 @@ class AggregationServer:
         return response
 
     # ---- websocket side -----------------------------------------------------------------------------------
+    async def _next_message(self, ws) -> tuple[str | None, bytes | None]:
+        """Next message as (text, None) or (None, binary); a binary message is read under a receive slot.
+
+        Our clients send large messages in 1 MiB fragments. Reading a connection's fragments only while
+        holding one of ``RECEIVE_SLOTS`` slots, with a small frame queue (``max_queue``), makes the other
+        senders wait in TCP flow control instead of in server memory.
+        """
+        stream = ws.recv_streaming()
+        first = await anext(stream)
+        if isinstance(first, str):
+            parts = [first]
+            async for part in stream:
+                parts.append(part)
+            return "".join(parts), None
+        async with self._receive_slots:
+            parts = [first]
+            async for part in stream:
+                parts.append(part)
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
+        return None, bytes(data)
+
     async def _handle(self, ws) -> None:
         client: _Client | None = None
         try:
-            async for frame in ws:
-                self.bytes_received += len(frame)
-                if isinstance(frame, str):
-                    try:
-                        message = decode_control(frame)
-                    except WireError as exc:
-                        await self._reply_error(ws, str(exc))
-                        continue
-                    if message["type"] == "subscribe":
-                        client = await self._subscribe(ws, message, client)
-                    elif message["type"] == REF_TYPE:
-                        await self._on_reference(ws, client, message)
-                    elif message["type"] == "update_weight":
-                        await self._reply_error(ws, "update_weight must be a binary frame (safetensors); "
-                                                    "JSON weights are not accepted")
-                    else:
-                        await self._broadcast_text(frame)
+            while True:
+                text, data = await self._next_message(ws)
+                self.bytes_received += len(text if text is not None else data)
+                if text is None:
+                    await self._on_weights(ws, client, data)
+                    del data
+                    continue
+                try:
+                    message = decode_control(text)
+                except WireError as exc:
+                    await self._reply_error(ws, str(exc))
+                    continue
+                if message["type"] == "subscribe":
+                    client = await self._subscribe(ws, message, client)
+                elif message["type"] == REF_TYPE:
+                    await self._on_reference(ws, client, message)
+                elif message["type"] == "update_weight":
+                    await self._reply_error(ws, "update_weight must be a binary frame (safetensors); "
+                                                "JSON weights are not accepted")
                 else:
-                    await self._on_weights(ws, client, bytes(frame))
+                    await self._broadcast_text(text)
         except ConnectionClosed:
             logger.debug("connection closed")
         finally:
@@ -525,7 +551,7 @@ class AggregationServer:
     # ---- sending ------------------------------------------------------------------------------------------
     async def _send(self, ws, frame: bytes | str) -> bool:
         try:
-            await ws.send(frame)
+            await ws.send(fragments(frame))
         except (OSError, WebSocketException) as exc:  # closed socket; the handler's finally cleans up
             logger.debug("send failed: %s", exc)
             return False
