@@ -1,0 +1,118 @@
+"""End to end: API emulator + real ``sedna gm`` + real ``sedna lc`` processes.
+
+Dataset counts land in the CR status; an incremental learning job goes Train Waiting → (LC trigger) Train
+Ready → train pod → worker report through the LC → Eval Waiting → (LC) Eval Ready → eval pod; a GM killed
+while the LC reports loses nothing.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from lc_harness import wait_for
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gm"))
+from gm_cluster import REFERENCE, Cluster, GMProcess
+
+pytestmark = [pytest.mark.timeout(240)]
+TOKEN = "e2e-token"
+NODE = "edge-node"
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    c = Cluster(tmp_path).start()
+    c.apply_crds()
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+@pytest.fixture
+def gm(tmp_path, cluster):
+    proc = GMProcess(tmp_path, cluster, token=TOKEN).start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def conditions(cluster, kind, name):
+    return [(c["stage"], c["type"]) for c in
+            ((cluster.get(kind, name) or {}).get("status") or {}).get("conditions") or []]
+
+
+def il_job() -> dict:
+    doc = yaml.safe_load((REFERENCE / "samples" / "incrementallearningjob_v1alpha1.yaml").read_text())
+    doc["metadata"]["namespace"] = "default"
+    doc["spec"]["trainSpec"]["trigger"] = {"checkPeriodSeconds": 60, "timer": {"start": "00:00", "end": "24:00"},
+                                           "condition": {"operator": ">", "threshold": 5,
+                                                         "metric": "num_of_samples"}}
+    doc["spec"]["outputDir"] = "/output"
+    return doc
+
+
+def test_lc_with_real_gm(cluster, gm, lc_process, tmp_path):
+    rootfs = tmp_path / "rootfs"
+    (rootfs / "data").mkdir(parents=True)
+    data = rootfs / "data" / "train.txt"
+    data.write_text("".join(f"images/{i}.jpg {i % 2}\n" for i in range(20)))
+    job = il_job()
+    name = job["metadata"]["name"]
+    for mname, url in ((job["spec"]["initialModel"]["name"], "/models/base/model.pb"),
+                       (job["spec"]["deploySpec"]["model"]["name"], "/models/deploy/model.pb")):
+        cluster.create({"apiVersion": "sedna.io/v1alpha1", "kind": "Model",
+                        "metadata": {"name": mname, "namespace": "default"}, "spec": {"url": url, "format": "pb"}})
+    ds_name = job["spec"]["dataset"]["name"]
+    cluster.create({"apiVersion": "sedna.io/v1alpha1", "kind": "Dataset",
+                    "metadata": {"name": ds_name, "namespace": "default"},
+                    "spec": {"url": "/data/train.txt", "format": "txt", "nodeName": NODE}})
+    lc = lc_process(f"127.0.0.1:{gm.ws_port}", rootfs, NODENAME=NODE, SEDNA_CHANNEL_TOKEN=TOKEN)
+
+    # dataset counted by the LC, written by the GM
+    wait_for(lambda: ((cluster.get("Dataset", ds_name) or {}).get("status") or {}).get("numberOfSamples") == 20,
+             timeout=30, what="Dataset status from the LC count")
+
+    # IL: the LC's train trigger becomes a train pod with the LC's data file
+    cluster.create(job)
+    wait_for(lambda: ("Train", "Ready") in conditions(cluster, "IncrementalLearningJob", name), timeout=60,
+             what="(Train, Ready) from the LC")
+    ready = next(c for c in cluster.get("IncrementalLearningJob", name)["status"]["conditions"]
+             if (c["stage"], c["type"]) == ("Train", "Ready"))
+    assert ready["message"] == "reported by lc"
+    assert '"dataURL":"/output/data/train/1/data.txt"' in ready["data"].replace(" ", "")
+    assert len((rootfs / "output/data/train/1/data.txt").read_text().splitlines()) == 16   # floor(0.8 * 20)
+    sel = f"incrementallearningjob.sedna.io/name={name},incrementallearningjob.sedna.io/worker-type=train"
+    train = wait_for(lambda: cluster.list("Pod", selector=sel), timeout=30, what="train pod")[0]
+    cluster.set_pod_phase(train, "Running", node=NODE)
+    wait_for(lambda: ("Train", "Running") in conditions(cluster, "IncrementalLearningJob", name), timeout=30,
+             what="(Train, Running)")
+
+    # the worker reports through the LC's HTTP API; the GM advances the job to Eval and the LC triggers eval
+    body = {"name": "train-worker-x", "namespace": "default", "ownerName": name,
+            "ownerKind": "incrementallearningjob", "kind": "train", "status": "completed",
+            "results": [{"format": "pb", "url": "/output/train/1/model.pb", "metrics": {}}]}
+    r = lc.report("train-worker-x", body)
+    assert r.status_code == 200, r.text
+    wait_for(lambda: ("Eval", "Ready") in conditions(cluster, "IncrementalLearningJob", name), timeout=60,
+             what="(Eval, Ready) from the LC")
+    esel = f"incrementallearningjob.sedna.io/name={name},incrementallearningjob.sedna.io/worker-type=eval"
+    wait_for(lambda: cluster.list("Pod", selector=esel), timeout=30, what="eval pod")
+    assert (rootfs / "output/data/eval/1/data.txt").read_text().splitlines()[0] == "images/16.jpg 0"
+
+    # GM killed: the LC keeps reporting into its outbox; after the restart the status catches up
+    gm.kill9()
+    data.write_text(data.read_text() + "".join(f"images/{i}.jpg 0\n" for i in range(20, 30)))
+    def queued_while_down():
+        health = httpx.get(lc.url + "/healthz", timeout=5).json()
+        return not health["gmConnected"] and health["outboxDepth"] >= 1
+    wait_for(queued_while_down, timeout=15, what="report queued during the outage")
+    gm.start()
+    wait_for(lambda: ((cluster.get("Dataset", ds_name) or {}).get("status") or {}).get("numberOfSamples") == 30,
+             timeout=60, what="Dataset status after the GM restart")
+    assert lc.stop() == 0
