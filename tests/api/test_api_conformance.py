@@ -7,7 +7,7 @@ import copy
 
 import jsonschema
 import pytest
-from conftest import REJECTED_SAMPLES, sample_docs, sample_files, upstream_schema
+from api_reference import REJECTED_SAMPLES, sample_docs, sample_files, upstream_schema
 
 from sedna.api import crdgen, k8s
 from sedna.api.registry import KINDS, get_kind, is_sedna, parse_object

@@ -5,7 +5,7 @@ from __future__ import annotations
 import filecmp
 
 import pytest
-from conftest import REPO, upstream_crd
+from api_reference import REPO, upstream_crd
 
 from sedna.api import crdgen, k8s, structural, yamlio
 from sedna.api.registry import KINDS

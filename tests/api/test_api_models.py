@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pydantic
 import pytest
-from conftest import REJECTED_SAMPLES, sample_docs, sample_files
+from api_reference import REJECTED_SAMPLES, sample_docs, sample_files
 
 from sedna.api import crdgen, structural
 from sedna.api.common import API_VERSION, format_time

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO, SAMPLES_DIR
+from api_reference import REPO, SAMPLES_DIR
 
 from sedna.api import semantics
 from sedna.api.common import API_VERSION
