@@ -155,3 +155,23 @@ def test_missing_model_raises(monkeypatch, tmp_path, lc):
         JointInference(estimator=ScaleEstimator)
     with pytest.raises(FileExistsError):
         BigModelService(estimator=ScaleEstimator).start()
+
+
+def test_rejected_offload_is_counted_not_raised(monkeypatch, tmp_path, lc):
+    """A cloud that answers 413 (frame too big for it) is a failed offload: the edge result is used."""
+    from sedna.service.server import InferenceServer
+
+    lc_server, _ = lc
+    sdk_env(monkeypatch, SERVICE_NAME="helmet-ji", MODEL_URL=write_model(tmp_path / "big.json", 10.0, tag=9))
+    service = BigModelService(estimator=ScaleEstimator)
+    service._load_model()
+    small = InferenceServer(service, "helmet-ji", http_port=0, max_buffer_size=1000).start_background()
+    try:
+        ji = make_edge(monkeypatch, tmp_path, lc_server.url, small.port, MODEL_CLIENT_COOLDOWN="0")
+        is_hard, res, edge, cloud = ji.inference(np.full((32, 32, 3), 0.1))  # 24 kB of npy > 1000 bytes
+        assert is_hard is True and cloud is None and res == edge
+        assert "413" in ji.cloud.last_error and ji.failed_offload_number == 1
+        assert ji.inference(np.full((2, 2, 3), 0.1))[3][0][5] == 9.0  # a small frame still goes through
+        ji.close()
+    finally:
+        small.stop()
