@@ -104,7 +104,7 @@ SERVICES = [
     ("cloud.default:5000", "127.20.1.1:5000"),
     ("http://cloud.default.svc.cluster.local:5000/x", "http://127.20.1.1:5000/x"),
     ("http://cloud.default.svc/x", "http://127.20.1.1/x"),
-    ("cloud", "127.20.1.1"),
+    ("cloud", "cloud"),                                # a bare word alone stays
     ("http://cloud:80", "http://127.20.1.1:80"),
     ("cloud:5000", "127.20.1.1:5000"),
     ("the cloud is big", "the cloud is big"),        # a bare word in prose stays
@@ -133,6 +133,7 @@ MOUNTS = {"/home/data": "/n/rootfs/home/data", "/home/data/deep": "/host/deep", 
     ("s3://bucket/home/data", "s3://bucket/home/data"),
     ("/etc/passwd", "/etc/passwd"),
     ("x /downloads", "x /n/dl"),
+    ("open('/downloads/m')", "open('/n/dl/m')"),
 ])
 def test_rewrite_paths(value, want):
     assert envvars.rewrite_paths(value, MOUNTS) == want

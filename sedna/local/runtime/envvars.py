@@ -152,10 +152,12 @@ def _key_ref(ref: Mapping[str, Any], store: Mapping[str, Mapping[str, Any]], dec
 
 
 def build_env(pod: Mapping[str, Any], container: Mapping[str, Any], sources: EnvSources,
-              base: Mapping[str, str] | None = None) -> dict[str, str]:
+              base: Mapping[str, str] | None = None, literal: set[str] | None = None) -> dict[str, str]:
     """The container's environment: ``base``, then ``envFrom`` in order, then ``env`` in order, each ``value``
-    expanded against what is defined so far."""
+    expanded against what is defined so far. ``literal`` (if given) receives the names whose final value
+    came from a literal ``value`` (the ones worth rewriting)."""
     env: dict[str, str] = dict(base or {})
+    literal = literal if literal is not None else set()
     for src in container.get("envFrom") or []:
         prefix = src.get("prefix") or ""
         if "configMapRef" in src:
@@ -172,10 +174,12 @@ def build_env(pod: Mapping[str, Any], container: Mapping[str, Any], sources: Env
         for key, value in decode(obj).items():
             if _ENV_NAME_RE.match(prefix + key):
                 env[prefix + key] = value
+                literal.discard(prefix + key)
     for item in container.get("env") or []:
         name = item.get("name", "")
         if "valueFrom" not in item:
             env[name] = expand(str(item.get("value", "") or ""), env)
+            literal.add(name)
             continue
         vf = item["valueFrom"] or {}
         if "fieldRef" in vf:
@@ -196,6 +200,7 @@ def build_env(pod: Mapping[str, Any], container: Mapping[str, Any], sources: Env
             raise EnvError(f"env {name}: unsupported valueFrom {sorted(vf)}")
         if value is not None:
             env[name] = value
+            literal.discard(name)
     return env
 
 
@@ -229,7 +234,7 @@ def rewrite_hosts(value: str, qualified: Mapping[str, str], bare: Mapping[str, s
 
     Qualified names are replaced wherever they stand as a host (start of the value, after ``//``, ``@``, blank,
     ``;``, ``,`` or ``=``, followed by the end, a port, a path or a separator). A bare name is replaced only where
-    it cannot be an ordinary word: the whole value, after ``//``, or followed by ``:<port>``.
+    it cannot be an ordinary word: after ``//`` (a URL) or followed by ``:<port>``.
     """
     if not qualified and not bare:
         return value
@@ -239,11 +244,8 @@ def rewrite_hosts(value: str, qualified: Mapping[str, str], bare: Mapping[str, s
         key = host.lower()
         if key in qualified:
             return pre + qualified[key]
-        if key in bare:
-            after = value[m.end():]
-            whole = m.start() == 0 and m.end() == len(value)
-            if whole or pre == "//" or re.match(r":\d+", after):
-                return pre + bare[key]
+        if key in bare and (pre == "//" or re.match(r":\d+(?!\d)", value[m.end():])):
+            return pre + bare[key]
         return m.group(0)
 
     return _HOST_RE.sub(repl, value)
@@ -254,8 +256,9 @@ def rewrite_hosts(value: str, qualified: Mapping[str, str], bare: Mapping[str, s
 def rewrite_paths(value: str, mounts: Mapping[str, str]) -> str:
     """Replace container paths that start with a mount path by the host path standing in for it.
 
-    A path is recognised at the start of the value or after a blank, ``;``, ``,``, ``=`` or ``:``, and only
-    when the mount path ends there or continues with ``/``. The longest mount path wins; ``/`` is never
+    A path is recognised at the start of the value or after a blank, ``;``, ``,``, ``=``, ``:`` or a quote
+    (so paths inside ``python -c '...'`` code are found), and only when the mount path ends there or continues
+    with ``/``. The longest mount path wins; ``/`` is never
     rewritten.
     """
     items = sorted(((mp.rstrip("/"), host) for mp, host in mounts.items() if mp.rstrip("/")),
@@ -264,5 +267,5 @@ def rewrite_paths(value: str, mounts: Mapping[str, str]) -> str:
         return value
     alternatives = "|".join(re.escape(mp) for mp, _ in items)
     table = dict(items)
-    pattern = re.compile(rf"(?P<pre>^|[\s;,=:])(?P<path>{alternatives})(?=$|[/\s;,:])")
+    pattern = re.compile(rf"(?P<pre>^|[\s;,=:'\"])(?P<path>{alternatives})(?=$|[/\s;,:'\"])")
     return pattern.sub(lambda m: m.group("pre") + table[m.group("path")].rstrip("/"), value)
