@@ -66,6 +66,7 @@ class LCConfig:
     max_report_bytes: int = 1024 * 1024
     reconnect_max_seconds: float = 30.0
     gm_acks: bool = True
+    ack_timeout_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> LCConfig:
@@ -95,4 +96,5 @@ class LCConfig:
             max_report_bytes=_int(env, "LC_MAX_REPORT_BYTES", 1024 * 1024, 1024),
             reconnect_max_seconds=_float(env, "LC_RECONNECT_MAX_SECONDS", 30.0, 0.1),
             gm_acks=_bool(env, "LC_GM_ACKS", True),
+            ack_timeout_seconds=_float(env, "LC_ACK_TIMEOUT_SECONDS", 30.0, 0.1),
         )

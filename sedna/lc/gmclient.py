@@ -33,13 +33,17 @@ def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> 
     return window / 2 + rng.uniform(0, window / 2)
 
 
+class AckTimeout(Exception):
+    """The GM did not ack a frame in time (e.g. it could not apply it yet): reconnect and re-send in order."""
+
+
 HELLO = MessageHeader().model_dump_json(by_alias=True, exclude_none=True)
 
 
 class GMClient:
     def __init__(self, address: str, node_name: str, outbox: Outbox, dispatch: Dispatch, metrics: LCMetrics,
                  token: str = "", window: int = 100, backoff_base: float = 0.5, backoff_cap: float = 30.0,
-                 rng: random.Random | None = None, acks: bool = True) -> None:
+                 rng: random.Random | None = None, acks: bool = True, ack_timeout: float = 30.0) -> None:
         self.url = f"ws://{address}/"
         self.node_name = node_name
         self._outbox = outbox
@@ -51,6 +55,7 @@ class GMClient:
         self._cap = backoff_cap
         self._rng = rng or random.Random()
         self._acks = acks  # False: a GM that never acks (upstream); frames leave the outbox once written
+        self._ack_timeout = ack_timeout
         self._acked = asyncio.Event()
         self.connected = False
 
@@ -84,7 +89,7 @@ class GMClient:
                     logger.error("GM refused the channel with HTTP %d: check SEDNA_CHANNEL_TOKEN", code)
                 else:
                     logger.warning("GM handshake failed with HTTP %d", code)
-            except (OSError, websockets.exceptions.WebSocketException, asyncio.TimeoutError) as exc:
+            except (OSError, websockets.exceptions.WebSocketException, asyncio.TimeoutError, AckTimeout) as exc:
                 if self.connected:
                     logger.warning("GM channel lost: %s", exc)
                 else:
@@ -100,7 +105,7 @@ class GMClient:
 
     async def _session(self, ws: ClientConnection) -> None:
         await ws.send(HELLO)
-        in_flight: set[str] = set()
+        in_flight: dict[str, float] = {}  # messageId -> monotonic send time, in send order
         reader = asyncio.create_task(self._reader(ws, in_flight), name="gm-reader")
         writer = asyncio.create_task(self._writer(ws, in_flight), name="gm-writer")
         try:
@@ -112,7 +117,7 @@ class GMClient:
                 task.cancel()
             await asyncio.gather(reader, writer, return_exceptions=True)
 
-    async def _reader(self, ws: ClientConnection, in_flight: set[str]) -> None:
+    async def _reader(self, ws: ClientConnection, in_flight: dict[str, float]) -> None:
         async for frame in ws:
             try:
                 msg = Message.decode(frame)
@@ -124,13 +129,13 @@ class GMClient:
             mid = msg.header.message_id
             if op == "ack":
                 if mid:
-                    in_flight.discard(mid)
+                    in_flight.pop(mid, None)
                     self._outbox.ack(mid)
                 continue
             if op == "error":
                 reason = (msg.content or {}).get("reason") if isinstance(msg.content, dict) else msg.content
                 if mid:
-                    in_flight.discard(mid)
+                    in_flight.pop(mid, None)
                     self._outbox.reject(mid, str(reason))
                 else:
                     logger.warning("GM reported an error: %s", reason)
@@ -142,21 +147,33 @@ class GMClient:
             except Exception:  # one bad object must not take the channel down
                 logger.exception("applying %s %s failed", op, msg.header.key)
 
-    async def _writer(self, ws: ClientConnection, in_flight: set[str]) -> None:
+    async def _writer(self, ws: ClientConnection, in_flight: dict[str, float]) -> None:
+        loop = asyncio.get_running_loop()
         last_id = 0
         wakeup = self._outbox.wakeup
         while True:
             wakeup.clear()
+            timeout = None
+            if in_flight:
+                oldest = next(iter(in_flight.values()))
+                timeout = oldest + self._ack_timeout - loop.time()
+                if timeout <= 0:
+                    # The GM keeps unapplied reports unacked (transient failure): start over on a new
+                    # connection, which re-sends every unacked frame in its original order.
+                    raise AckTimeout(f"{len(in_flight)} frames unacked for {self._ack_timeout:g}s")
             room = self._window - len(in_flight)
             entries = self._outbox.pending_after(last_id, room) if room > 0 else []
             if not entries:
-                await wakeup.wait()
+                try:
+                    await asyncio.wait_for(wakeup.wait(), timeout)
+                except asyncio.TimeoutError:
+                    pass
                 continue
             for entry in entries:
                 await ws.send(entry.frame)
                 last_id = entry.id
                 self._metrics.reports_sent.inc()
                 if self._acks:
-                    in_flight.add(entry.message_id)
+                    in_flight[entry.message_id] = loop.time()
                 else:
                     self._outbox.ack(entry.message_id)

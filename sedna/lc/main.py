@@ -50,7 +50,8 @@ class LocalController:
             self.ctx.managers[manager.kind] = manager
         self.client = GMClient(config.gm_address, config.node_name, self.outbox, self.apply, self.metrics,
                                token=config.channel_token, window=config.outbox_window,
-                               backoff_cap=config.reconnect_max_seconds, acks=config.gm_acks)
+                               backoff_cap=config.reconnect_max_seconds, acks=config.gm_acks,
+                               ack_timeout=config.ack_timeout_seconds)
         self.app = create_app(self.ctx, lambda: self.client.connected)
 
     async def apply(self, msg: Message) -> None:

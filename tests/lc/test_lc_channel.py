@@ -243,3 +243,16 @@ def test_gm_without_acks_compat_mode(fake_gm, lc_process):
         assert lc.report("w1", report(ownerInfo={"seq": i})).status_code == 200
     wait_for(lambda: len(gm.messages) == 5, what="all reports without acks")
     wait_for(lambda: httpx.get(lc.url + "/healthz").json()["outboxDepth"] == 0, what="outbox emptied")
+
+
+def test_unacked_frames_resent_after_ack_timeout(fake_gm, lc_process):
+    gm = fake_gm(ack=False)   # a GM that cannot apply reports for now keeps them unacked
+    lc = lc_process(gm.address, LC_ACK_TIMEOUT_SECONDS="0.5")
+    wait_for(gm.connected, what="LC connection")
+    for i in range(3):
+        assert lc.report("w1", report(ownerInfo={"seq": i})).status_code == 200
+    wait_for(lambda: len(gm.messages) == 3, what="first delivery")
+    gm.ack = True   # the GM recovers; the link itself never dropped
+    wait_for(lambda: httpx.get(lc.url + "/healthz").json()["outboxDepth"] == 0, timeout=15, what="acked")
+    assert len(gm.handshakes) >= 2 and gm.duplicates >= 3
+    assert [m.content["output"]["ownerInfo"]["seq"] for m in gm.messages] == [0, 1, 2]
