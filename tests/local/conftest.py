@@ -13,7 +13,6 @@ import pytest
 
 from sedna.local.apiserver import BackgroundServer
 
-
 # repo_root/../shared/reference: upstream Sedna's CRDs and samples
 REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference"
 

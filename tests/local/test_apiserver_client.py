@@ -163,7 +163,7 @@ def test_status_subresource_is_separate(apps):
 def test_label_and_field_selectors_limit_and_continue(core):
     for i in range(7):
         core.create_namespaced_config_map("default", cm(f"s{i}", labels={"idx": str(i), "even": str(i % 2 == 0)}))
-    names = lambda items: sorted(c.metadata.name for c in items)  # noqa: E731
+    names = lambda items: sorted(c.metadata.name for c in items)
     assert names(core.list_namespaced_config_map("default", label_selector="even=True").items) == \
         ["s0", "s2", "s4", "s6"]
     assert names(core.list_namespaced_config_map("default", label_selector="idx in (1,3),even!=True").items) == \
@@ -272,7 +272,7 @@ def test_garbage_collection_background_foreground_orphan(core):
         grandchild = core.create_namespaced_config_map("default", cm(f"grand-{policy.lower()}",
                                                                      owners=[owner_ref(child)]))
         core.delete_namespaced_config_map(owner.metadata.name, "default", propagation_policy=policy)
-        names = lambda: {c.metadata.name for c in core.list_namespaced_config_map("default").items}  # noqa
+        names = lambda: {c.metadata.name for c in core.list_namespaced_config_map("default").items}
         eventually(lambda: owner.metadata.name not in names())
         if child_survives:
             time.sleep(0.3)

@@ -35,11 +35,11 @@ KubeYAMLLoader.add_implicit_resolver(
 
 
 def load(text: str | bytes) -> Any:
-    return yaml.load(text, Loader=KubeYAMLLoader)  # noqa: S506 - a SafeLoader subclass
+    return yaml.load(text, Loader=KubeYAMLLoader)
 
 
 def load_all(text: str | bytes) -> list[Any]:
-    return [doc for doc in yaml.load_all(text, Loader=KubeYAMLLoader) if doc is not None]  # noqa: S506
+    return [doc for doc in yaml.load_all(text, Loader=KubeYAMLLoader) if doc is not None]
 
 
 def load_file(path: str | Path) -> list[Any]:
