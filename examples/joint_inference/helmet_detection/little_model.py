@@ -28,6 +28,8 @@ from sedna.common.config import Context
 from sedna.common.log import LOGGER
 from sedna.core.joint_inference import JointInference
 
+_WARNED: set[str] = set()
+
 
 def postprocess(boxes):
     """Keep confident boxes and name their classes (runs on the edge result only, as upstream)."""
@@ -45,7 +47,9 @@ def frames_from(url: str):
             yield f"{os.path.splitext(os.path.basename(path))[0]}-{index:06d}", np.asarray(stack[index])
         return
     if not os.path.isdir(path):
-        LOGGER.warning("video_url %s does not exist yet", url)
+        if url not in _WARNED:
+            LOGGER.warning("video_url %s is not a directory or .npy file (yet); waiting for frames", url)
+            _WARNED.add(url)
         return
     for name in sorted(os.listdir(path)):
         if name.endswith(".npy"):
