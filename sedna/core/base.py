@@ -117,6 +117,9 @@ class JobBase:
         """Replace the serving backend in one assignment; returns the old one."""
         with self._estimator_lock:
             old, self.estimator = self.estimator, new_backend
+            # under the lock: a lazy first load (IncrementalLearning.inference) must not run after the swap
+            # and load the start-up model into the new backend
+            self._model_loaded = True
         return old
 
     # -- upstream API ----------------------------------------------------------------------------------------
@@ -230,7 +233,6 @@ class ModelHotUpdater(threading.Thread):
             self.job.report_task_info(None, K8sResourceKindStatus.FAILED.value, kind="deploy")
             return False
         self.job.swap_estimator(backend)
-        self.job._model_loaded = True
         previous, self.current_version = self.current_version, version
         self.updates += 1
         logger.info("hot update: model %s (version %s) is now serving", model_path, version)

@@ -175,3 +175,28 @@ def test_rejected_offload_is_counted_not_raised(monkeypatch, tmp_path, lc):
         ji.close()
     finally:
         small.stop()
+
+
+def test_slow_cloud_times_out_to_edge_result(monkeypatch, tmp_path, lc):
+    import time
+
+    from sedna.service.server import InferenceServer
+
+    class SlowBig:
+        def inference(self, data, post_process=None):
+            time.sleep(2)
+            return [[0, 0, 1, 1, 1.0, 9.0]]
+
+    lc_server, records = lc
+    slow = InferenceServer(SlowBig(), "helmet-ji", http_port=0).start_background()
+    try:
+        ji = make_edge(monkeypatch, tmp_path, lc_server.url, slow.port, MODEL_CLIENT_TIMEOUT="0.3")
+        start = time.monotonic()
+        is_hard, res, edge, cloud = ji.inference(HARD)
+        assert time.monotonic() - start < 1.5
+        assert is_hard is True and cloud is None and res == edge
+        assert "Timeout" in ji.cloud.last_error and ji.failed_offload_number == 1
+        assert wait_for(lambda: records and records[-1]["ownerInfo"]["failedOffloadNumber"] == 1)
+        ji.close()
+    finally:
+        slow.stop(timeout=5)
