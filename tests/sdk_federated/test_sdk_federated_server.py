@@ -293,3 +293,23 @@ def test_topk_updates_are_rebuilt_against_the_global_model(tmp_path):
     assert got[3] == 5.0 and got[50] == -7.0 and got[10] == 0.0  # 2 % of 100 entries: the two largest
     client.close()
     server.stop()
+
+
+def test_large_updates_travel_fragmented_and_the_limit_covers_the_whole_message(tmp_path):
+    server = make_server(tmp_path, exit_round=2, participants_count=2, ws_size=8 * 1024 * 1024)
+    server.start_background()
+    big = np.arange(1_000_000, dtype=np.float32)  # 4 MB: four 1 MiB fragments
+    a = AggregationClient(url_of(server), "a", connect_timeout=10)
+    b_raw, _ = raw_subscribe(url_of(server), "b")
+    b_raw.send(update_frame(1, 1, [big * 3]))
+    result = a.exchange([big], 1, timeout=20)
+    assert result["data"]["weights"][0][10] == pytest.approx(20.0)  # (10*1 + 30*1) / 2
+    # 12 MB in 1 MiB fragments: each fragment is small, the message is not → closed with 1009
+    with pytest.raises(AggregationError, match="1009"):
+        a.exchange([np.zeros(3_000_000, np.float32)], 1, timeout=20)
+    deadline = time.monotonic() + 10
+    while not any(e["event"] == "disconnect" and e["client"] == "a" for e in server.events):
+        assert time.monotonic() < deadline, "server must drop the connection that sent the oversize message"
+        time.sleep(0.05)
+    b_raw.close()
+    server.stop()

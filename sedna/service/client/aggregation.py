@@ -84,6 +84,7 @@ class AggregationClient:
         self.bytes_sent = 0
         self.bytes_received = 0
         self._sent_updates = 0
+        self._last_sent_size = 0
         self.connect()
 
     # ---- connection ---------------------------------------------------------------------------------------
@@ -196,16 +197,26 @@ class AggregationClient:
             try:
                 if self.ws is None:
                     self.connect()
+                self._last_sent_size = len(frame)
                 self.ws.send(fragments(frame))
                 self.bytes_sent += len(frame)
                 return
             except AggregationError:
                 raise
             except _CONNECTION_ERRORS as exc:
+                self._raise_if_refused(exc, len(frame))
                 if time.monotonic() > deadline:
                     raise AggregationError(f"cannot send to {self.uri}: {exc}") from None
                 logger.warning("send failed (%s); reconnecting", exc)
                 self._drop()
+
+    def _raise_if_refused(self, exc: BaseException, size: int) -> None:
+        """A message the server closed the connection over (too big, policy) must not be resent forever."""
+        close = getattr(exc, "rcvd", None)
+        if close is not None and close.code in (1008, 1009):
+            self._drop()
+            raise AggregationError(f"server closed the connection ({close.code} {close.reason or ''}) after a "
+                                   f"{size}-byte message; its limit is AGG_MAX_MESSAGE_BYTES / ws_size") from None
 
     def _recv_raw(self, timeout: float | None) -> tuple[bytes | str | None, bool]:
         """Next frame (or None on timeout) and whether the connection had to be re-established first."""
@@ -218,6 +229,7 @@ class AggregationClient:
         except TimeoutError:
             return None, reconnected
         except _CONNECTION_ERRORS as exc:  # the server went away
+            self._raise_if_refused(exc, self._last_sent_size)
             logger.warning("connection to %s lost (%s); reconnecting", self.uri, exc)
             self._drop()
             self.connect()
