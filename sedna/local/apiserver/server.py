@@ -398,7 +398,7 @@ class APIServer:
                     kind = self._replay_kind(event, matches, ns)
                     if kind is None:
                         continue
-                lines = [self._event_line(rd, kind, event.obj, as_table)]
+                lines = [self._encoded(rd, kind, event, as_table)]
                 while not watcher.queue.empty() and len(lines) < 256:
                     nxt = watcher.queue.get_nowait()
                     if nxt is None:
@@ -409,7 +409,7 @@ class APIServer:
                         nkind = self._replay_kind(nevent, matches, ns)
                         if nkind is None:
                             continue
-                    lines.append(self._event_line(rd, nkind, nevent.obj, as_table))
+                    lines.append(self._encoded(rd, nkind, nevent, as_table))
                 await response.write(b"".join(lines))
         except (ConnectionResetError, asyncio.CancelledError):
             pass
@@ -432,6 +432,14 @@ class APIServer:
         if new_ok:
             return "ADDED"
         return "DELETED" if old_ok else None
+
+    def _encoded(self, rd: ResourceDef, kind: str, event, as_table: bool) -> bytes:
+        """A watch line for a stored event, encoded once and shared by every watcher that sends it."""
+        key = (kind, rd.version, as_table)
+        line = event.encoded.get(key)
+        if line is None:
+            line = event.encoded[key] = self._event_line(rd, kind, event.obj, as_table)
+        return line
 
     def _event_line(self, rd: ResourceDef, kind: str, obj: dict[str, Any], as_table: bool) -> bytes:
         shown = self.api._present(rd, obj)

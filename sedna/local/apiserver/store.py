@@ -30,6 +30,7 @@ class Event:
     obj: dict[str, Any]
     old: dict[str, Any] | None
     rv: int
+    encoded: dict[tuple, bytes] = field(default_factory=dict)   # watch lines by (kind, version, table)
 
 
 @dataclass(eq=False)
@@ -93,6 +94,7 @@ class Store:
         self._history_size = history
         self._start_rv = 0
         self._db: sqlite3.Connection | None = None
+        self._commit_pending = False
         if data_dir is not None:
             path = Path(data_dir)
             path.mkdir(parents=True, exist_ok=True)
@@ -123,15 +125,32 @@ class Store:
     def _persist(self, bucket: str, key: Key, obj: dict[str, Any] | None) -> None:
         if self._db is None:
             return
+        if not self._db.in_transaction:
+            self._db.execute("BEGIN")
         if obj is None:
             self._db.execute("DELETE FROM objects WHERE bucket=? AND ns=? AND name=?", (bucket, *key))
         else:
             self._db.execute("INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?)",
                              (bucket, key[0], key[1], json.dumps(obj, separators=(",", ":"))))
         self._db.execute("INSERT OR REPLACE INTO meta VALUES ('rv', ?)", (str(self.rv),))
+        # writes of one loop iteration (or burst) share a commit; outside a loop commit at once
+        if not self._commit_pending:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self.commit()
+                return
+            self._commit_pending = True
+            loop.call_later(0.01, self.commit)
+
+    def commit(self) -> None:
+        self._commit_pending = False
+        if self._db is not None and self._db.in_transaction:
+            self._db.execute("COMMIT")
 
     def close(self) -> None:
         if self._db is not None:
+            self.commit()
             self._db.close()
             self._db = None
 
