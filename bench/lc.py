@@ -2,8 +2,11 @@
 
   dataset_count   count samples of an N-line index file (LC's streaming counter vs ``wc -l``, same file, same run)
   upstream        worker reports/s: HTTP POST to a real LC process → websocket → a receiving server that acks
+  upstream_gm     the same through the real GM to the CR status: LC → ``sedna gm`` → API emulator, until every
+                  federated-learning round report is a condition of the job
 
-Usage: python bench/lc.py [--lines 1000000] [--reports 2000] [--concurrency 8] [--case all|dataset_count|upstream]
+Usage: python bench/lc.py [--lines 1000000] [--reports 2000] [--gm-reports 300] [--concurrency 8]
+                          [--case all|dataset_count|upstream|upstream_gm]
 """
 
 from __future__ import annotations
@@ -142,17 +145,143 @@ def bench_upstream(reports: int, concurrency: int) -> None:
             proc.wait(10)
 
 
+def _start_cluster(tmp: str):
+    """API emulator + ``sedna gm`` subprocesses; returns (procs, api_url, gm_ws_port)."""
+    import re
+
+    import httpx
+    import yaml
+
+    from sedna.local.apiserver import write_kubeconfig
+
+    api = subprocess.Popen([sys.executable, "-m", "sedna.local.apiserver", "--host", "127.0.0.1", "--port", "0",
+                            "--data-dir", os.path.join(tmp, "api")], stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, text=True, cwd=REPO)
+    url = ""
+    for _ in range(200):
+        m = re.search(r"listening on (http://\S+)", api.stdout.readline() or "")
+        if m:
+            url = m.group(1)
+            break
+    if not url:
+        api.kill()
+        raise RuntimeError("API emulator did not start")
+    kubeconfig = write_kubeconfig(os.path.join(tmp, "kubeconfig"), url)
+    http = httpx.Client(base_url=url, headers={"Authorization": "Bearer sedna-local"}, timeout=30)
+    for path in sorted((REPO / "deploy" / "crds").glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc:
+                http.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json=doc)
+    ws_port, metrics_port = _free_port(), _free_port()
+    cfg = os.path.join(tmp, "gm.yaml")
+    Path(cfg).write_text(yaml.safe_dump({
+        "kubeConfig": str(kubeconfig), "websocket": {"address": "127.0.0.1", "port": ws_port},
+        "metrics": {"address": "127.0.0.1", "port": metrics_port},
+        "localController": {"server": "http://localhost:9100"}, "minResyncPeriodSeconds": 300}))
+    gm = subprocess.Popen([sys.executable, "-m", "sedna", "--log-level", "WARNING", "gm", "--config", cfg],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{metrics_port}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or gm.poll() is not None:
+            raise RuntimeError("GM did not start")
+        time.sleep(0.1)
+    return [gm, api], http, ws_port
+
+
+def bench_upstream_gm(reports: int, concurrency: int) -> None:
+    import httpx
+
+    with tempfile.TemporaryDirectory() as tmp:
+        procs, api, ws_port = _start_cluster(tmp)
+        lc = None
+        try:
+            ns = "/apis/sedna.io/v1alpha1/namespaces/default"
+            api.post(f"{ns}/models", json={"apiVersion": "sedna.io/v1alpha1", "kind": "Model",
+                                           "metadata": {"name": "agg"}, "spec": {"url": "/m", "format": "pb"}})
+            api.post(f"{ns}/datasets", json={"apiVersion": "sedna.io/v1alpha1", "kind": "Dataset",
+                                             "metadata": {"name": "d1"},
+                                             "spec": {"url": "/d.txt", "format": "txt", "nodeName": "bench"}})
+            Path(tmp, "d.txt").write_text("sample\n")
+            container = {"name": "w", "image": "x"}
+            api.post(f"{ns}/federatedlearningjobs", json={
+                "apiVersion": "sedna.io/v1alpha1", "kind": "FederatedLearningJob", "metadata": {"name": "fl"},
+                "spec": {"aggregationWorker": {"model": {"name": "agg"}, "template": {"spec": {
+                    "nodeName": "cloud", "containers": [container]}}},
+                    "trainingWorkers": [{"dataset": {"name": "d1"}, "template": {"spec": {
+                        "nodeName": "bench", "containers": [container]}}}]}})
+            port = _free_port()
+            env = {**os.environ, "GM_ADDRESS": f"127.0.0.1:{ws_port}", "NODENAME": "bench", "BIND_PORT": str(port),
+                   "BIND_ADDRESS": "127.0.0.1", "ROOTFS_MOUNT_DIR": tmp, "LC_OUTBOX_MAX": str(reports + 10)}
+            lc = subprocess.Popen([sys.executable, "-m", "sedna", "--log-level", "WARNING", "lc"], env=env,
+                                  cwd=REPO)
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if httpx.get(base + "/healthz", timeout=1).json()["gmConnected"]:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError("LC did not connect")
+                time.sleep(0.1)
+            body = {"name": "w", "namespace": "default", "ownerName": "fl", "ownerKind": "federatedlearningjob",
+                    "kind": "train", "status": "running", "results": [{"format": "pb", "url": "/m.pb"}]}
+
+            def training_conditions() -> int:
+                st = api.get(f"{ns}/federatedlearningjobs/fl").json().get("status") or {}
+                return sum(1 for c in st.get("conditions") or [] if c.get("type") == "Training")
+
+            before = training_conditions()
+
+            def post_range(idx: range) -> None:
+                with httpx.Client(base_url=base, timeout=30) as client:
+                    for i in idx:
+                        r = client.post("/sedna/workers/w/info", json={**body, "ownerInfo": {"currentRound": i + 1}})
+                        r.raise_for_status()
+
+            t0 = time.perf_counter()
+            with ThreadPoolExecutor(concurrency) as pool:
+                list(pool.map(post_range, [range(i, reports, concurrency) for i in range(concurrency)]))
+            accepted = time.perf_counter() - t0
+            deadline = time.monotonic() + 300
+            while training_conditions() - before < reports:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"only {training_conditions() - before} of {reports} reached the CR")
+                time.sleep(0.2)
+            applied = time.perf_counter() - t0
+            emit({"case": "upstream_gm", "reports": reports, "concurrency": concurrency,
+                  "http_accept_per_s": round(reports / accepted), "applied_to_cr_per_s": round(reports / applied),
+                  "seconds": round(applied, 3),
+                  "note": "worker API -> LC outbox -> sedna gm -> FederatedLearningJob status condition"})
+        finally:
+            for p in ([lc] if lc else []) + procs:
+                p.terminate()
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lines", type=int, default=1_000_000)
     ap.add_argument("--reports", type=int, default=2000)
     ap.add_argument("--concurrency", type=int, default=8)
-    ap.add_argument("--case", default="all", choices=["all", "dataset_count", "upstream"])
+    ap.add_argument("--gm-reports", type=int, default=300, help="reports for the upstream_gm case")
+    ap.add_argument("--case", default="all", choices=["all", "dataset_count", "upstream", "upstream_gm"])
     args = ap.parse_args()
     if args.case in ("all", "dataset_count"):
         bench_dataset_count(args.lines)
     if args.case in ("all", "upstream"):
         bench_upstream(args.reports, args.concurrency)
+    if args.case in ("all", "upstream_gm"):
+        bench_upstream_gm(args.gm_reports, args.concurrency)
 
 
 if __name__ == "__main__":
