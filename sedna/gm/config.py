@@ -30,6 +30,7 @@ class GMConfig:
     metrics_port: int = 9090
     peering: str = ""
     workers: int = 4
+    log_format: str = "json"
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -73,7 +74,10 @@ def parse_config(doc: dict[str, Any] | None, env: dict[str, str] | None = None) 
         metrics_port=_int(doc, "metrics.port", 9090),
         peering=str(_get(doc, "peering", "")),
         workers=_int(doc, "workers", 4, 1),
+        log_format=str(_get(doc, "logFormat", "json")),
     )
+    if cfg.log_format not in ("json", "text"):
+        raise ConfigError(f"config key 'logFormat' must be json or text, got {cfg.log_format!r}")
     if cfg.kube_config and not Path(cfg.kube_config).is_file():
         raise ConfigError(f"kubeConfig {cfg.kube_config!r} does not exist")
     return cfg

@@ -183,7 +183,7 @@ async def test_downstream_queued_until_connect_and_resync_on_reconnect():
 
 async def test_slow_lc_does_not_stall_others():
     """edge-slow never reads; the GM keeps queueing for it while edge-fast gets everything promptly."""
-    server, rec = await start()
+    server, _rec = await start()
     try:
         slow = await connect(url(server), additional_headers={"Node-Name": "edge-slow"}, max_queue=1,
                              max_size=None)
@@ -205,7 +205,7 @@ async def test_slow_lc_does_not_stall_others():
 
 
 async def test_oversized_frame_closes_only_that_connection():
-    server, rec = await start(max_bytes=10_000)
+    server, _rec = await start(max_bytes=10_000)
     try:
         async with connect(url(server), additional_headers={"Node-Name": "edge-1"}) as ws:
             await ws.send("x" * 20_000)

@@ -8,14 +8,23 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from gm_testlib import (  # noqa: E402
-    NOW, as_observed, ctx, dataset, env_of, model, refs, s3_secret, sample, validate,
+from gm_testlib import (
+    NOW,
+    as_observed,
+    ctx,
+    dataset,
+    env_of,
+    model,
+    refs,
+    s3_secret,
+    sample,
+    validate,
 )
 
-from sedna.gm.controllers import incrementallearningjob as il  # noqa: E402
-from sedna.gm.controllers import lifelonglearningjob as ll  # noqa: E402
-from sedna.gm.controllers import stages  # noqa: E402
-from sedna.gm.controllers.base import Observed  # noqa: E402
+from sedna.gm.controllers import incrementallearningjob as il
+from sedna.gm.controllers import lifelonglearningjob as ll
+from sedna.gm.controllers import stages
+from sedna.gm.controllers.base import Observed
 
 IL_SAMPLES = ["incrementallearningjob_v1alpha1.yaml", "incremental_learning_helmet_detection.yaml",
               "incremental_learning_dog_croissants_classification.yaml"]
@@ -299,7 +308,7 @@ def test_ll_sample_loop(name):
     _at(obj, *[(c["stage"], c["type"], json.loads(c["data"]) if c.get("data") else None)
                for c in obj["status"]["conditions"]], ("Deploy", "Ready", {"input": {}}))
     plan = sync(ll, obj, observed, r)
-    inf = [m for m in plan.create if m["metadata"]["generateName"] == f"{n}-inference-"][0]
+    inf = next(m for m in plan.create if m["metadata"]["generateName"] == f"{n}-inference-")
     validate(inf)
     ienv = env_of(inf)
     out = obj["spec"]["outputDir"].rstrip("/")

@@ -8,13 +8,23 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from gm_testlib import (  # noqa: E402
-    NOW_STR, as_observed, ctx, dataset, env_of, model, pod_spec, refs, s3_secret, sample, validate,
+from gm_testlib import (
+    NOW_STR,
+    as_observed,
+    ctx,
+    dataset,
+    env_of,
+    model,
+    pod_spec,
+    refs,
+    s3_secret,
+    sample,
+    validate,
 )
 
-from sedna.gm.controllers import federatedlearningjob as fl  # noqa: E402
-from sedna.gm.controllers import jointinferenceservice as ji  # noqa: E402
-from sedna.gm.controllers.base import Observed  # noqa: E402
+from sedna.gm.controllers import federatedlearningjob as fl
+from sedna.gm.controllers import jointinferenceservice as ji
+from sedna.gm.controllers.base import Observed
 
 JI_SAMPLES = ["jointinferenceservice_v1alpha1.yaml", "joint_inference_helmet_detection_inference.yaml"]
 

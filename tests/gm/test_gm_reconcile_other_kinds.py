@@ -7,17 +7,17 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from gm_testlib import NOW, NOW_STR, as_observed, ctx, env_of, model, refs, s3_secret, sample, validate  # noqa: E402
+from gm_testlib import NOW, NOW_STR, as_observed, ctx, env_of, model, refs, s3_secret, sample, validate
 
-from sedna.gm.controllers import all_controllers  # noqa: E402
-from sedna.gm.controllers import dataset as ds  # noqa: E402
-from sedna.gm.controllers import featureextractionservice as fe  # noqa: E402
-from sedna.gm.controllers import model as mdl  # noqa: E402
-from sedna.gm.controllers import objectsearchservice as oss  # noqa: E402
-from sedna.gm.controllers import objecttrackingservice as ots  # noqa: E402
-from sedna.gm.controllers import reidjob as reid  # noqa: E402
-from sedna.gm.controllers import videoanalyticsjob as va  # noqa: E402
-from sedna.gm.controllers.base import Observed  # noqa: E402
+from sedna.gm.controllers import all_controllers
+from sedna.gm.controllers import dataset as ds
+from sedna.gm.controllers import featureextractionservice as fe
+from sedna.gm.controllers import model as mdl
+from sedna.gm.controllers import objectsearchservice as oss
+from sedna.gm.controllers import objecttrackingservice as ots
+from sedna.gm.controllers import reidjob as reid
+from sedna.gm.controllers import videoanalyticsjob as va
+from sedna.gm.controllers.base import Observed
 
 
 def test_registry_has_every_kind():

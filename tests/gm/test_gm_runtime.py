@@ -6,12 +6,19 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from gm_testlib import s3_secret, validate  # noqa: E402
+from gm_testlib import s3_secret, validate
 
-from sedna.gm.runtime.names import dns_label, service_host, worker_labels  # noqa: E402
-from sedna.gm.runtime.storage import Mount, inject_storage, s3_env_from_secret  # noqa: E402
-from sedna.gm.runtime.workers import (  # noqa: E402
-    HotUpdate, Owner, Worker, build_deployment, build_hpa, build_pod, build_service, hot_update_config_path,
+from sedna.gm.runtime.names import dns_label, service_host, worker_labels
+from sedna.gm.runtime.storage import Mount, inject_storage, s3_env_from_secret
+from sedna.gm.runtime.workers import (
+    HotUpdate,
+    Owner,
+    Worker,
+    build_deployment,
+    build_hpa,
+    build_pod,
+    build_service,
+    hot_update_config_path,
 )
 
 OWNER = Owner("JointInferenceService", {"name": "myji", "namespace": "ns1", "uid": "u-1"})

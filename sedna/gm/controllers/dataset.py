@@ -6,7 +6,16 @@ from datetime import datetime
 from typing import Any
 
 from sedna.gm.controllers import base
-from sedna.gm.controllers.base import Context, Controller, Downstream, Event, Observed, Plan, Refs, StatusWrite
+from sedna.gm.controllers.base import (
+    Context,
+    Controller,
+    Downstream,
+    Event,
+    Observed,
+    Plan,
+    Refs,
+    StatusWrite,
+)
 
 KIND = "Dataset"
 

@@ -7,7 +7,13 @@ from typing import Any
 
 from sedna.gm.controllers import base
 from sedna.gm.controllers.base import (
-    Context, Controller, Downstream, Observed, Plan, Refs, StatusWrite,
+    Context,
+    Controller,
+    Downstream,
+    Observed,
+    Plan,
+    Refs,
+    StatusWrite,
 )
 from sedna.gm.runtime.names import service_host, service_name
 from sedna.gm.runtime.storage import Mount

@@ -10,7 +10,12 @@ from sedna.gm.controllers import base, stages
 from sedna.gm.controllers.base import Context, Controller, Downstream, Observed, Plan, Refs, StatusWrite
 from sedna.gm.runtime.storage import Mount
 from sedna.gm.runtime.workers import (
-    HOT_UPDATE_ANNOTATION, HotUpdate, Owner, Worker, build_pod, hot_update_config_path,
+    HOT_UPDATE_ANNOTATION,
+    HotUpdate,
+    Owner,
+    Worker,
+    build_pod,
+    hot_update_config_path,
 )
 
 KIND = "IncrementalLearningJob"

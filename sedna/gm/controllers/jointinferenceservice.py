@@ -10,7 +10,14 @@ from typing import Any
 
 from sedna.gm.controllers import base
 from sedna.gm.controllers.base import (
-    Context, Controller, Downstream, Event, Observed, Plan, Refs, StatusWrite,
+    Context,
+    Controller,
+    Downstream,
+    Event,
+    Observed,
+    Plan,
+    Refs,
+    StatusWrite,
 )
 from sedna.gm.runtime.names import deployment_name, service_host, service_name
 from sedna.gm.runtime.storage import Mount

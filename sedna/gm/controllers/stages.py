@@ -8,8 +8,9 @@ re-triggering it), so running a sync twice changes nothing the second time.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from sedna.gm.controllers import base
 from sedna.gm.controllers.base import Context, Downstream, Event, Plan
@@ -158,7 +159,7 @@ def advance(st: dict, pods: list[dict], machine: Machine, ctx: Context, plan: Pl
 def lc_condition(st: dict, content: Any, now: str) -> dict:
     """The condition an LC report appends (gm-lc-protocol §4.2); raises ValueError on a bad stage/type."""
     if not isinstance(content, dict):
-        raise ValueError("report content must be a JSON object")
+        raise ValueError("report content must be a JSON object")  # noqa: TRY004 - ValueError = rejected report
     phase = str(content.get("phase") or "").lower()
     stage = {"train": "Train", "eval": "Eval", "deploy": "Deploy"}.get(phase)
     if stage is None:

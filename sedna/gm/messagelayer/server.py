@@ -10,10 +10,11 @@ duplicates by id, and answers malformed frames with ``error`` without closing th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from typing import Awaitable, Callable
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -109,15 +110,13 @@ class MessageServer:
             if self._on_connect is not None:
                 try:
                     await self._on_connect(node)
-                except Exception:  # noqa: BLE001 - a failed resync must not drop the connection
+                except Exception:
                     logger.exception("resync of node %s failed", node)
             await self._reader(node, ws)
         finally:
             writer.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
                 await writer
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001
-                pass
             self._connections[node].discard(ws)
             self._metrics.connected_lcs.dec()
             logger.info("LC of node %s disconnected", node)
@@ -175,7 +174,7 @@ class MessageServer:
                         recent.add(mid)
                     await self._reply(ws, msg, "error", {"reason": str(exc)})
                     continue
-                except Exception:  # noqa: BLE001 - transient (API down): no ack, the LC re-sends
+                except Exception:
                     logger.exception("applying report %s from node %s failed", msg.header.key, node)
                     continue
                 if mid:

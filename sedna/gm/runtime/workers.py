@@ -7,7 +7,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sedna.gm.runtime.names import (
-    app_label, deployment_name, owner_reference, service_name, worker_labels,
+    app_label,
+    deployment_name,
+    owner_reference,
+    service_name,
+    worker_labels,
 )
 from sedna.gm.runtime.storage import Mount, inject_storage
 

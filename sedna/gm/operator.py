@@ -1,0 +1,512 @@
+"""The GM's I/O shell: a level-triggered work queue that feeds the pure controllers and carries out their
+plans, the LC report path, and the kopf registry that feeds both from watch events.
+
+kopf watches; this module decides nothing itself. Every CR event, and every event of a Pod or Deployment
+labelled as one of our workers, enqueues the owning CR's key; a worker task then reads the CR and its children
+fresh from the API, calls ``controller.reconcile`` and applies the plan (deletes, creates, replaces, status,
+annotations, Events). Downstream pushes to LCs happen on CR events (deduplicated by resourceVersion), on
+Dataset/Model changes for their dependants, on the periodic resync and when an LC (re)connects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+import kopf
+
+from sedna.api.messages import Message
+from sedna.gm.config import GMConfig
+from sedna.gm.controllers import all_controllers
+from sedna.gm.controllers import model as model_controller
+from sedna.gm.controllers.base import Context, Controller, Observed, Plan, Refs
+from sedna.gm.kube import Connection, KubeClient, KubeError
+from sedna.gm.messagelayer import MessageServer
+from sedna.gm.metrics import GMMetrics, HealthServer
+from sedna.gm.runtime.names import GROUP, VERSION, worker_labels
+
+logger = logging.getLogger(__name__)
+
+Key = tuple[str, str, str]          # (lower kind, namespace, name)
+BACKOFF_BASE = 2.0
+BACKOFF_MAX = 360.0
+STATUS_ATTEMPTS = 3
+FINALIZER = "sedna.io/lc-cleanup"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def plain(body: Any) -> dict:
+    """A deep plain-dict copy of a kopf Body (or any mapping)."""
+    def conv(v):
+        if isinstance(v, dict) or hasattr(v, "keys"):
+            return {k: conv(v[k]) for k in v}
+        if isinstance(v, (list, tuple)):
+            return [conv(x) for x in v]
+        return v
+    return conv(body)
+
+
+class GlobalManager:
+    def __init__(self, cfg: GMConfig, kube: KubeClient, conn: Connection | None = None,
+                 metrics: GMMetrics | None = None) -> None:
+        self.cfg = cfg
+        self.kube = kube
+        self.conn = conn
+        self.metrics = metrics or GMMetrics()
+        self.controllers: dict[str, Controller] = all_controllers()
+        self.by_plural = {c.plural: c for c in self.controllers.values()}
+        self.store: dict[str, dict[tuple[str, str], dict]] = {k: {} for k in self.controllers}
+        self.server = MessageServer(self.apply_report, token=cfg.websocket_token,
+                                    max_message_bytes=cfg.max_message_bytes, on_connect=self.resync_node,
+                                    metrics=self.metrics)
+        self.health = HealthServer(self.metrics)
+        self._pushed_rv: dict[Key, str] = {}
+        self._queue: asyncio.Queue[Key] = asyncio.Queue()
+        self._queued: set[Key] = set()
+        self._active: set[Key] = set()
+        self._dirty: set[Key] = set()
+        self._failures: dict[Key, int] = {}
+        self._locks: dict[Key, asyncio.Lock] = {}
+        self._tasks: list[asyncio.Task] = []
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._stopped = False
+
+    # ---- lifecycle ----------------------------------------------------------------------------------
+
+    async def start(self, *, serve_websocket: bool = True, serve_health: bool = True) -> None:
+        if serve_websocket:
+            await self.server.start(self.cfg.websocket_address, self.cfg.websocket_port)
+        if serve_health:
+            await self.health.start(self.cfg.metrics_address, self.cfg.metrics_port)
+        for i in range(self.cfg.workers):
+            self._tasks.append(asyncio.create_task(self._worker(), name=f"gm-worker-{i}"))
+        self._tasks.append(asyncio.create_task(self._resync_loop(), name="gm-resync"))
+
+    async def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        self.health.ready = False
+        for timer in list(self._timers):
+            timer.cancel()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        await self.server.stop()
+        await self.health.stop()
+        await self.kube.close()
+
+    # ---- work queue ---------------------------------------------------------------------------------
+
+    def enqueue(self, key: Key, delay: float = 0.0) -> None:
+        if delay > 0:
+            loop = asyncio.get_running_loop()
+            handle: asyncio.TimerHandle
+
+            def fire() -> None:
+                self._timers.discard(handle)
+                self.enqueue(key)
+            handle = loop.call_later(delay, fire)
+            self._timers.add(handle)
+            return
+        if key in self._queued:
+            return
+        if key in self._active:
+            self._dirty.add(key)
+            return
+        self._queued.add(key)
+        self._queue.put_nowait(key)
+
+    async def _worker(self) -> None:
+        while True:
+            key = await self._queue.get()
+            self._queued.discard(key)
+            self._active.add(key)
+            try:
+                delay = await self._sync_safely(key)
+            finally:
+                self._active.discard(key)
+            if key in self._dirty:
+                self._dirty.discard(key)
+                self.enqueue(key)
+            elif delay is not None:
+                self.enqueue(key, delay)
+
+    async def _sync_safely(self, key: Key) -> float | None:
+        kind = key[0]
+        started = time.perf_counter()
+        self.metrics.reconciles.labels(kind).inc()
+        try:
+            delay = await self.sync(*key)
+            self._failures.pop(key, None)
+            return delay
+        except KubeError as exc:
+            if exc.status == 409:
+                logger.info("conflict syncing %s/%s/%s, retrying", *key)
+                return 0.05
+            return self._backoff(key, exc)
+        except Exception as exc:  # noqa: BLE001 - one bad object must not stop the worker
+            return self._backoff(key, exc)
+        finally:
+            self.metrics.reconcile_seconds.labels(kind).observe(time.perf_counter() - started)
+
+    def _backoff(self, key: Key, exc: Exception) -> float:
+        self.metrics.reconcile_errors.labels(key[0]).inc()
+        n = self._failures.get(key, 0) + 1
+        self._failures[key] = n
+        delay = min(BACKOFF_BASE * 2 ** (n - 1), BACKOFF_MAX)
+        logger.warning("sync of %s %s/%s failed (attempt %d, retry in %.0fs): %s", key[0], key[1], key[2], n,
+                       delay, exc, exc_info=not isinstance(exc, KubeError))
+        return delay
+
+    def lock(self, key: Key) -> asyncio.Lock:
+        if key not in self._locks:
+            self._locks[key] = asyncio.Lock()
+        return self._locks[key]
+
+    # ---- reading the world --------------------------------------------------------------------------
+
+    async def fetch_refs(self, obj: dict, ctrl: Controller) -> Refs:
+        refs = Refs()
+        ns = obj["metadata"].get("namespace") or "default"
+        secrets: set[str] = set()
+        for kind, name in ctrl.references(obj):
+            if not name:
+                continue
+            if kind == "Secret":
+                secrets.add(name)
+                continue
+            plural = "datasets" if kind == "Dataset" else "models"
+            found = await self.kube.get_cr(plural, ns, name)
+            if found is not None:
+                (refs.datasets if kind == "Dataset" else refs.models)[name] = found
+                secret = (found.get("spec") or {}).get("credentialName")
+                if secret:
+                    secrets.add(secret)
+        for name in sorted(secrets):
+            found = await self.kube.get_secret(ns, name)
+            if found is not None:
+                refs.secrets[name] = found
+        return refs
+
+    async def observe(self, ctrl: Controller, obj: dict) -> Observed:
+        meta = obj["metadata"]
+        ns = meta.get("namespace") or "default"
+        labels = worker_labels(ctrl.kind, meta["name"], meta.get("uid", ""))
+        kinds = ["Pod", "Deployment", "Service"]
+        if ctrl.kind == "JointInferenceService":
+            kinds.append("HorizontalPodAutoscaler")
+        lists = await asyncio.gather(*(self._owned(k, ns, labels, meta.get("uid", "")) for k in kinds))
+        observed = Observed(pods=lists[0], deployments=lists[1], services=lists[2])
+        if len(lists) > 3:
+            observed.hpas = lists[3]
+        return observed
+
+    async def _owned(self, kind: str, ns: str, labels: dict, uid: str) -> list[dict]:
+        if kind == "HorizontalPodAutoscaler":
+            # HPAs carry no worker labels upstream; select them by owner.
+            items = await self.kube.list_objects(kind, ns, {})
+        else:
+            items = await self.kube.list_objects(kind, ns, labels)
+        return [i for i in items if any(r.get("uid") == uid for r in i["metadata"].get("ownerReferences") or [])]
+
+    # ---- sync ---------------------------------------------------------------------------------------
+
+    async def sync(self, kind: str, namespace: str, name: str) -> float | None:
+        ctrl = self.controllers[kind]
+        if ctrl.reconcile is None:
+            return None
+        async with self.lock((kind, namespace, name)):
+            obj = await self.kube.get_cr(ctrl.plural, namespace, name)
+            if obj is None or obj["metadata"].get("deletionTimestamp"):
+                return None
+            obj["kind"] = ctrl.kind
+            refs = await self.fetch_refs(obj, ctrl)
+            observed = await self.observe(ctrl, obj) if ctrl.has_children else Observed()
+            plan = ctrl.reconcile(obj, observed, refs, Context(self.cfg, utcnow()))
+            await self.execute(ctrl, obj, plan)
+            return plan.requeue_after
+
+    async def execute(self, ctrl: Controller, obj: dict, plan: Plan) -> None:
+        ns = obj["metadata"].get("namespace") or "default"
+        name = obj["metadata"]["name"]
+        for ref in plan.delete:
+            logger.info("deleting %s %s/%s of %s %s", ref["kind"], ns, ref["name"], ctrl.kind, name)
+            await self.kube.delete_object(ns, ref["kind"], ref["name"])
+        for manifest in plan.create:
+            try:
+                created = await self.kube.create_object(ns, manifest)
+            except KubeError as exc:
+                if exc.status == 409:        # fixed-name object already there (e.g. created by a previous run)
+                    continue
+                raise
+            self.metrics.objects_created.labels(manifest["kind"]).inc()
+            logger.info("created %s %s/%s for %s %s", manifest["kind"], ns, created["metadata"]["name"],
+                        ctrl.kind, name)
+        for manifest in plan.replace:
+            await self.kube.replace_object(ns, manifest)
+        if plan.status is not None:
+            await self.kube.replace_cr_status(ctrl.plural, obj, plan.status)
+        if plan.annotations:
+            await self.kube.patch_cr_annotations(ctrl.plural, ns, name, plan.annotations)
+        for event in plan.events:
+            await self.post_event(ctrl, obj, event.type, event.reason, event.message)
+
+    async def post_event(self, ctrl: Controller, obj: dict, etype: str, reason: str, message: str) -> None:
+        meta = obj["metadata"]
+        ns = meta.get("namespace") or "default"
+        now = utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
+        event = {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": ns},
+            "involvedObject": {"apiVersion": f"{GROUP}/{VERSION}", "kind": ctrl.kind, "name": meta["name"],
+                               "namespace": ns, "uid": meta.get("uid", ""),
+                               "resourceVersion": meta.get("resourceVersion", "")},
+            "reason": reason, "message": message[:1024], "type": etype,
+            "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+            "source": {"component": "sedna-gm"}, "reportingComponent": "sedna-gm",
+        }
+        try:
+            await self.kube.create_object(ns, event)
+        except KubeError as exc:
+            logger.warning("could not post event %s on %s %s: %s", reason, ctrl.kind, meta["name"], exc)
+
+    # ---- downstream ---------------------------------------------------------------------------------
+
+    async def push(self, ctrl: Controller, obj: dict, *, force: bool = False, only_node: str | None = None) -> int:
+        if ctrl.downstream is None:
+            return 0
+        meta = obj["metadata"]
+        key = (ctrl.kind.lower(), meta.get("namespace") or "default", meta["name"])
+        rv = meta.get("resourceVersion", "")
+        if not force and only_node is None and self._pushed_rv.get(key) == rv:
+            return 0
+        obj = dict(obj, kind=ctrl.kind)
+        refs = await self.fetch_refs(obj, ctrl)
+        msgs = ctrl.downstream(obj, refs, False)
+        if only_node is not None:
+            msgs = [m for m in msgs if m.node == only_node]
+        else:
+            self._pushed_rv[key] = rv
+        for msg in msgs:
+            self.server.send(msg)
+        return len(msgs)
+
+    async def push_delete(self, ctrl: Controller, obj: dict) -> None:
+        if ctrl.downstream is None:
+            return
+        obj = dict(obj, kind=ctrl.kind)
+        refs = await self.fetch_refs(obj, ctrl)
+        for msg in ctrl.downstream(obj, refs, True):
+            self.server.send(msg)
+
+    async def resync_node(self, node: str) -> None:
+        """Re-send every current object relevant to ``node`` (its LC just (re)connected)."""
+        count = 0
+        for kind, ctrl in self.controllers.items():
+            if ctrl.downstream is None:
+                continue
+            for obj in list(self.store[kind].values()):
+                try:
+                    count += await self.push(ctrl, obj, only_node=node)
+                except Exception:
+                    logger.exception("resync of %s %s to node %s failed", kind, obj["metadata"]["name"], node)
+        logger.info("resynced %d messages to node %s", count, node)
+
+    async def _resync_loop(self) -> None:
+        """Informer-like periodic resync: re-check every object and re-push objects to their LCs."""
+        base = self.cfg.min_resync_period_seconds
+        while True:
+            await asyncio.sleep(base + random.random() * base)
+            for kind, ctrl in self.controllers.items():
+                for (ns, name), obj in list(self.store[kind].items()):
+                    if ctrl.reconcile is not None:
+                        self.enqueue((kind, ns, name))
+                    try:
+                        await self.push(ctrl, obj, force=True)
+                    except Exception:
+                        logger.exception("periodic push of %s %s/%s failed", kind, ns, name)
+
+    # ---- upstream -----------------------------------------------------------------------------------
+
+    async def apply_report(self, node: str, msg: Message) -> None:
+        """Apply one LC ``status`` report. ValueError = permanently rejected (answered with ``error``)."""
+        h = msg.header
+        kind = h.resource_kind.lower()
+        ctrl = self.controllers.get(kind)
+        if ctrl is None or ctrl.upstream is None:
+            raise ValueError(f"no status handler for kind {h.resource_kind!r}")
+        ns = h.namespace or "default"
+        if not h.resource_name:
+            raise ValueError("report without resourceName")
+        async with self.lock((kind, ns, h.resource_name)):
+            for attempt in range(STATUS_ATTEMPTS):
+                obj = await self.kube.get_cr(ctrl.plural, ns, h.resource_name)
+                if obj is None:
+                    raise ValueError(f"{ctrl.kind} {ns}/{h.resource_name} does not exist")
+                obj["kind"] = ctrl.kind
+                writes = ctrl.upstream(obj, msg.content, utcnow())
+                try:
+                    for write in writes:
+                        if write.plural == ctrl.plural and write.name == h.resource_name:
+                            await self.kube.replace_cr_status(ctrl.plural, obj, write.status)
+                        else:
+                            target = await self.kube.get_cr(write.plural, write.namespace, write.name)
+                            if target is None:
+                                logger.warning("report for %s names missing %s %s", h.key, write.plural,
+                                               write.name)
+                                continue
+                            target["kind"] = self.by_plural[write.plural].kind
+                            await self.kube.replace_cr_status(write.plural, target, write.status)
+                    return
+                except KubeError as exc:
+                    if exc.status != 409 or attempt == STATUS_ATTEMPTS - 1:
+                        raise
+        return
+
+    # ---- event entry points (kopf handlers call these) ----------------------------------------------
+
+    def dependants(self, kind: str, obj: dict) -> list[tuple[Controller, dict]]:
+        """CRs in the same namespace whose references name this Dataset/Model."""
+        ref_kind = "Dataset" if kind == "dataset" else "Model"
+        ns = obj["metadata"].get("namespace") or "default"
+        name = obj["metadata"]["name"]
+        out = []
+        for other_kind, ctrl in self.controllers.items():
+            for (ons, _), other in self.store[other_kind].items():
+                if ons == ns and (ref_kind, name) in ctrl.references(other):
+                    out.append((ctrl, other))
+        return out
+
+    async def on_cr_event(self, plural: str, event_type: str | None, body: dict) -> None:
+        ctrl = self.by_plural[plural]
+        kind = ctrl.kind.lower()
+        meta = body.get("metadata") or {}
+        ns, name = meta.get("namespace") or "default", meta.get("name")
+        if not name:
+            return
+        body = dict(body, kind=ctrl.kind)
+        if event_type == "DELETED":
+            self.store[kind].pop((ns, name), None)
+            self._pushed_rv.pop((kind, ns, name), None)
+            self._locks.pop((kind, ns, name), None)
+            # Also for kinds with a finalizer: an object deleted before kopf added it never reaches the
+            # delete handler. A second delete for the same key is harmless (latest-per-key, idempotent).
+            await self.push_delete(ctrl, body)
+            return
+        self.store[kind][(ns, name)] = body
+        if meta.get("deletionTimestamp"):
+            return
+        if ctrl.reconcile is not None:
+            self.enqueue((kind, ns, name))
+        await self.push(ctrl, body)
+        if kind in ("dataset", "model"):
+            for dep_ctrl, dep in self.dependants(kind, body):
+                dep_meta = dep["metadata"]
+                self.enqueue((dep_ctrl.kind.lower(), dep_meta.get("namespace") or "default", dep_meta["name"]))
+                await self.push(dep_ctrl, dep, force=True)
+        if kind == "model":
+            for job in model_controller.dependants(body, list(self.store["incrementallearningjob"].values())):
+                await self.push(self.controllers["incrementallearningjob"], job, force=True)
+
+    async def on_cr_delete(self, plural: str, body: dict) -> None:
+        ctrl = self.by_plural[plural]
+        await self.push_delete(ctrl, dict(body, kind=ctrl.kind))
+
+    def on_child_event(self, body: dict) -> None:
+        meta = body.get("metadata") or {}
+        for ref in meta.get("ownerReferences") or []:
+            if not ref.get("controller") or not str(ref.get("apiVersion", "")).startswith(f"{GROUP}/"):
+                continue
+            kind = str(ref.get("kind", "")).lower()
+            if kind in self.controllers:
+                self.enqueue((kind, meta.get("namespace") or "default", ref.get("name", "")))
+
+
+def build_registry(gm: GlobalManager, on_ready=None) -> kopf.OperatorRegistry:
+    """kopf handlers for every kind; each only hands the event to the GlobalManager."""
+    registry = kopf.OperatorRegistry()
+
+    @kopf.on.startup(registry=registry)
+    async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+        settings.peering.standalone = not gm.cfg.peering
+        if gm.cfg.peering:
+            settings.peering.name = gm.cfg.peering
+            settings.peering.mandatory = True
+            settings.peering.clusterwide = not gm.cfg.namespace
+        settings.posting.enabled = False
+        settings.persistence.finalizer = FINALIZER
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="gm.sedna.io")
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+            prefix="gm.sedna.io", key="last-handled-configuration")
+        settings.watching.server_timeout = 300
+        settings.watching.client_timeout = 330
+        settings.watching.reconnect_backoff = 1.0
+        settings.networking.request_timeout = 60
+        settings.batching.worker_limit = 64
+        settings.batching.batch_window = 0.02
+        settings.batching.idle_timeout = 60
+        settings.execution.max_workers = 8
+        gm.health.ready = True
+        if on_ready is not None:
+            on_ready()
+
+    @kopf.on.cleanup(registry=registry)
+    async def cleanup(**_: Any) -> None:
+        # Close LC connections and the health server before kopf waits for leftover tasks to end.
+        await gm.stop()
+
+    @kopf.on.login(registry=registry)
+    def login(**_: Any) -> kopf.ConnectionInfo:
+        conn = gm.conn
+        if conn is None:
+            raise kopf.PermanentError("no Kubernetes connection configured")
+        return kopf.ConnectionInfo(server=conn.server, token=conn.token or None, ca_path=conn.ca_path,
+                                   insecure=conn.insecure, certificate_path=conn.cert_path,
+                                   private_key_path=conn.key_path, default_namespace=conn.namespace)
+
+    for ctrl in gm.controllers.values():
+        _register_kind(registry, gm, ctrl)
+
+    labels_seen: set[str] = set()
+    for ctrl in gm.controllers.values():
+        if not ctrl.has_children:
+            continue
+        label = f"{ctrl.kind.lower()}.{GROUP}/name"
+        if label in labels_seen:
+            continue
+        labels_seen.add(label)
+        for group, version, plural in (("", "v1", "pods"), ("apps", "v1", "deployments")):
+            kopf.on.event(group or "v1", version if group else plural, plural if group else None,
+                          id=f"child-{plural}-{ctrl.kind.lower()}", labels={label: kopf.PRESENT},
+                          registry=registry)(_child_handler(gm))
+    return registry
+
+
+def _child_handler(gm: GlobalManager):
+    async def on_child(body: kopf.Body, **_: Any) -> None:
+        gm.on_child_event(plain(body))
+    return on_child
+
+
+def _register_kind(registry: kopf.OperatorRegistry, gm: GlobalManager, ctrl: Controller) -> None:
+    plural = ctrl.plural
+
+    async def on_event(event: dict, body: kopf.Body, **_: Any) -> None:
+        await gm.on_cr_event(plural, event.get("type"), plain(body))
+
+    kopf.on.event(GROUP, VERSION, plural, id=f"event-{plural}", registry=registry)(on_event)
+
+    if ctrl.needs_finalizer:
+        async def on_delete(body: kopf.Body, **_: Any) -> None:
+            await gm.on_cr_delete(plural, plain(body))
+
+        kopf.on.delete(GROUP, VERSION, plural, id=f"delete-{plural}", registry=registry)(on_delete)

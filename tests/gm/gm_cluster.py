@@ -1,0 +1,205 @@
+"""A real API emulator process and a real ``sedna gm`` process for integration tests and the benchmark."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+REFERENCE = REPO.parent / "shared" / "reference"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def crd_dir() -> Path:
+    generated = REPO / "deploy" / "crds"
+    if generated.is_dir() and list(generated.glob("*.yaml")):
+        return generated
+    return REFERENCE / "crds"
+
+
+class Cluster:
+    """API emulator subprocess + helpers to talk to it with plain HTTP."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.proc: subprocess.Popen | None = None
+        self.url = ""
+        self.kubeconfig = workdir / "kubeconfig"
+        self.http: httpx.Client | None = None
+
+    def start(self) -> Cluster:
+        log = open(self.workdir / "apiserver.log", "w")  # noqa: SIM115 - handed to the child process
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "sedna.local.apiserver", "--host", "127.0.0.1", "--port", "0",
+             "--data-dir", str(self.workdir / "api-data")],
+            stdout=subprocess.PIPE, stderr=log, text=True, cwd=REPO)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            line = self.proc.stdout.readline()
+            m = re.search(r"listening on (http://\S+)", line or "")
+            if m:
+                self.url = m.group(1)
+                break
+            if self.proc.poll() is not None:
+                raise RuntimeError("API emulator exited: " + (self.workdir / "apiserver.log").read_text())
+        if not self.url:
+            raise RuntimeError("API emulator did not start")
+        from sedna.local.apiserver import write_kubeconfig
+
+        write_kubeconfig(self.kubeconfig, self.url)
+        self.http = httpx.Client(base_url=self.url, timeout=30, headers={"Authorization": "Bearer sedna-local"})
+        return self
+
+    def stop(self) -> None:
+        if self.http is not None:
+            self.http.close()
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    # ---- API helpers ------------------------------------------------------------------------------
+
+    def apply_crds(self) -> None:
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)     # the CRDs are ~12 MB of YAML
+        for path in sorted(crd_dir().glob("*.yaml")):
+            for doc in yaml.load_all(path.read_text(), Loader=loader):
+                if doc:
+                    r = self.http.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json=doc)
+                    assert r.status_code in (200, 201, 409), r.text
+
+    @staticmethod
+    def path(doc_or_kind, namespace="default", name=None, plural=None) -> str:
+        if isinstance(doc_or_kind, dict):
+            kind = doc_or_kind["kind"]
+            namespace = doc_or_kind["metadata"].get("namespace", namespace)
+        else:
+            kind = doc_or_kind
+        core = {"Pod": "pods", "Service": "services", "Secret": "secrets", "Event": "events"}
+        if kind in core:
+            base = f"/api/v1/namespaces/{namespace}/{core[kind]}"
+        elif kind == "Deployment":
+            base = f"/apis/apps/v1/namespaces/{namespace}/deployments"
+        else:
+            base = f"/apis/sedna.io/v1alpha1/namespaces/{namespace}/{plural or kind.lower() + 's'}"
+        return base + (f"/{name}" if name else "")
+
+    def create(self, doc: dict) -> dict:
+        r = self.http.post(self.path(doc), json=doc)
+        assert r.status_code in (200, 201), r.text
+        return r.json()
+
+    def get(self, kind: str, name: str, namespace: str = "default") -> dict | None:
+        r = self.http.get(self.path(kind, namespace, name))
+        return r.json() if r.status_code == 200 else None
+
+    def list(self, kind: str, namespace: str = "default", selector: str | None = None) -> list[dict]:
+        params = {"labelSelector": selector} if selector else {}
+        r = self.http.get(self.path(kind, namespace), params=params)
+        r.raise_for_status()
+        return r.json()["items"]
+
+    def delete(self, kind: str, name: str, namespace: str = "default") -> None:
+        self.http.delete(self.path(kind, namespace, name))
+
+    def set_pod_phase(self, pod: dict, phase: str, node: str | None = None) -> None:
+        """Play the kubelet: write the pod's phase (and node) through the status subresource."""
+        ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        if node and not pod["spec"].get("nodeName"):
+            pod["spec"]["nodeName"] = node
+        cur = self.get("Pod", name, ns)
+        cur["status"] = dict(cur.get("status") or {}, phase=phase)
+        r = self.http.put(self.path("Pod", ns, name) + "/status", json=cur)
+        assert r.status_code == 200, r.text
+
+
+def wait_for(fn, timeout: float = 20.0, interval: float = 0.1, what: str = "condition"):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}; last value: {last!r}")
+
+
+class GMProcess:
+    """``python -m sedna gm --config FILE`` as a subprocess."""
+
+    def __init__(self, workdir: Path, cluster: Cluster, token: str = "", extra: dict | None = None) -> None:
+        self.workdir = workdir
+        self.ws_port = free_port()
+        self.metrics_port = free_port()
+        cfg = {"kubeConfig": str(cluster.kubeconfig),
+               "websocket": {"address": "127.0.0.1", "port": self.ws_port},
+               "metrics": {"address": "127.0.0.1", "port": self.metrics_port},
+               "localController": {"server": "http://localhost:9100"},
+               "minResyncPeriodSeconds": 300, "logFormat": "json"}
+        if token:
+            cfg["websocket"]["token"] = token
+        cfg.update(extra or {})
+        self.config = workdir / "gm.yaml"
+        self.config.write_text(yaml.safe_dump(cfg))
+        self.proc: subprocess.Popen | None = None
+        self.starts = 0
+
+    def start(self) -> GMProcess:
+        self.starts += 1
+        log = open(self.workdir / f"gm-{self.starts}.log", "w")  # noqa: SIM115 - handed to the child process
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env.pop("SEDNA_CHANNEL_TOKEN", None)
+        self.proc = subprocess.Popen([sys.executable, "-m", "sedna", "gm", "--config", str(self.config)],
+                                     stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env)
+        wait_for(self.healthy, 30, 0.1, "GM health endpoint")
+        return self
+
+    def healthy(self) -> bool:
+        if self.proc.poll() is not None:
+            raise RuntimeError("GM exited: " + self.log())
+        try:
+            return httpx.get(f"http://127.0.0.1:{self.metrics_port}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def metrics(self) -> str:
+        return httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
+
+    def log(self) -> str:
+        return (self.workdir / f"gm-{self.starts}.log").read_text()
+
+    def kill9(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> int | None:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+            return None
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.ws_port}/"

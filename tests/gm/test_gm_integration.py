@@ -1,0 +1,272 @@
+"""The GM as a real subprocess against the API emulator over HTTP, with a websocket client playing the LC."""
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from websockets.asyncio.client import connect
+
+sys.path.insert(0, str(Path(__file__).parent))
+from gm_cluster import REFERENCE, Cluster, GMProcess, wait_for
+
+from sedna.api.messages import Message
+
+pytestmark = [pytest.mark.timeout(180)]
+TOKEN = "t0ken"
+
+
+def sample(name, kind=None):
+    docs = [d for d in yaml.safe_load_all((REFERENCE / "samples" / name).read_text()) if d]
+    doc = next(d for d in docs if not kind or d["kind"] == kind)
+    doc["metadata"]["namespace"] = "default"
+    _hhmm(doc)
+    return doc
+
+
+def _hhmm(node):
+    """PyYAML reads ``24:00`` as the base-60 integer 1440 (YAML 1.1); kubectl keeps it a string."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("start", "end") and isinstance(value, int):
+                node[key] = f"{value // 60:02d}:{value % 60:02d}"
+            else:
+                _hhmm(value)
+    elif isinstance(node, list):
+        for value in node:
+            _hhmm(value)
+
+
+def model(name, url):
+    return {"apiVersion": "sedna.io/v1alpha1", "kind": "Model", "metadata": {"name": name, "namespace": "default"},
+            "spec": {"url": url, "format": "pb"}}
+
+
+def dataset(name, url, node):
+    return {"apiVersion": "sedna.io/v1alpha1", "kind": "Dataset",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"url": url, "format": "txt", "nodeName": node}}
+
+
+def env(pod, i=0):
+    return {e["name"]: e.get("value") for e in pod["spec"]["containers"][i].get("env") or []}
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    c = Cluster(tmp_path_factory.mktemp("cluster")).start()
+    c.apply_crds()
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+@pytest.fixture(scope="module")
+def gm(tmp_path_factory, cluster):
+    proc = GMProcess(tmp_path_factory.mktemp("gm"), cluster, token=TOKEN).start()
+    try:
+        yield proc
+    finally:
+        rc = proc.stop()
+        print(proc.log()[-3000:])
+        assert rc in (0, None, -9)
+
+
+class LC:
+    """A websocket client playing a LocalController."""
+
+    def __init__(self, gm: GMProcess, node: str, token: str = TOKEN):
+        self.gm, self.node, self.token = gm, node, token
+        self.ws = None
+        self.inbox: list[Message] = []
+
+    async def __aenter__(self):
+        self.ws = await connect(self.gm.ws_url, additional_headers={
+            "Node-Name": self.node, "Authorization": f"Bearer {self.token}"})
+        await self.ws.send(json.dumps({"namespace": "", "resourceKind": "", "resourceName": "", "operation": ""}))
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.ws.close()
+
+    async def expect(self, pred, timeout=20.0, what="message"):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        for m in self.inbox:
+            if pred(m):
+                return m
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise AssertionError(f"node {self.node}: no {what}; got {[m.header for m in self.inbox]}")
+            try:
+                m = Message.decode(await asyncio.wait_for(self.ws.recv(), remaining))
+            except asyncio.TimeoutError:
+                continue
+            self.inbox.append(m)
+            if pred(m):
+                return m
+
+    async def report(self, kind, name, content, mid):
+        await self.ws.send(Message.build(kind, "default", name, "status", content, message_id=mid).encode())
+        return await self.expect(lambda m: m.header.message_id == mid and m.header.operation in ("ack", "error"),
+                                 what=f"ack of {mid}")
+
+
+def is_msg(kind, name, op="insert"):
+    return lambda m: (m.header.resource_kind, m.header.resource_name, m.header.operation) == (kind, name, op)
+
+
+async def test_end_to_end_samples_lc_channel_and_restart(cluster, gm):
+    # --- referenced objects and the samples -------------------------------------------------------------
+    ji = sample("jointinferenceservice_v1alpha1.yaml")
+    fl = sample("federatedlearningjob_v1alpha1.yaml")
+    il = sample("incrementallearningjob_v1alpha1.yaml")
+    cluster.create(model(ji["spec"]["cloudWorker"]["model"]["name"], "/models/big.pb"))
+    cluster.create(model(ji["spec"]["edgeWorker"]["model"]["name"], "/models/little.pb"))
+    cluster.create(model(fl["spec"]["aggregationWorker"]["model"]["name"], "/models/fl"))
+    for tw in fl["spec"]["trainingWorkers"]:
+        cluster.create(dataset(tw["dataset"]["name"], f"/data/{tw['dataset']['name']}/train.txt", "edge1"))
+    cluster.create(model(il["spec"]["initialModel"]["name"], "/models/base/model.pb"))
+    cluster.create(model(il["spec"]["deploySpec"]["model"]["name"], "/models/deploy/model.pb"))
+    cluster.create(dataset(il["spec"]["dataset"]["name"], "/data/il/train.txt", "edge-node"))
+    for doc in (ji, fl, il):
+        cluster.create(doc)
+
+    # --- JointInferenceService: two deployments, one service, status Running ----------------------------
+    n = ji["metadata"]["name"]
+    deps = wait_for(lambda: len(cluster.list("Deployment", selector=f"jointinferenceservice.sedna.io/name={n}")) == 2
+                    and cluster.list("Deployment", selector=f"jointinferenceservice.sedna.io/name={n}"),
+                    what="JI deployments")
+    by_type = {d["metadata"]["labels"]["jointinferenceservice.sedna.io/worker-type"]: d for d in deps}
+    edge_env = env(by_type["edge"]["spec"]["template"])
+    assert edge_env["BIG_MODEL_IP"] == f"{n}-cloud.default" and edge_env["HEM_NAME"] == "IBT"
+    assert edge_env["MODEL_URL"] == "/home/data/models/little.pb"
+    assert by_type["cloud"]["metadata"]["ownerReferences"][0]["controller"] is True
+    assert cluster.get("Service", f"{n}-cloud")["spec"]["ports"][0]["port"] == 5000
+    st = wait_for(lambda: (cluster.get("JointInferenceService", n).get("status") or {}).get("conditions")
+                  and cluster.get("JointInferenceService", n)["status"], what="JI status")
+    assert st["conditions"][-1]["type"] == "Running"
+
+    # --- FederatedLearningJob: aggregator + trainers + service -----------------------------------------
+    fn = fl["metadata"]["name"]
+    sel = f"federatedlearningjob.sedna.io/name={fn}"
+    pods = wait_for(lambda: len(cluster.list("Pod", selector=sel)) == 1 + len(fl["spec"]["trainingWorkers"])
+                    and cluster.list("Pod", selector=sel), what="FL pods")
+    trainers = [p for p in pods if p["metadata"]["generateName"] == f"{fn}-train-"]
+    assert len(trainers) == len(fl["spec"]["trainingWorkers"])
+    assert {env(p)["AGG_IP"] for p in trainers} == {f"{fn}-aggregation.default"}
+    assert all(p["spec"]["hostNetwork"] for p in trainers)
+    assert cluster.get("Service", f"{fn}-aggregation")["spec"]["ports"][0]["port"] == 7363
+
+    # --- IncrementalLearningJob: inference pod + (Train, Waiting) ---------------------------------------
+    iname = il["metadata"]["name"]
+    isel = f"incrementallearningjob.sedna.io/name={iname}"
+    wait_for(lambda: len(cluster.list("Pod", selector=isel)) == 1, what="IL inference pod")
+    wait_for(lambda: ((cluster.get("IncrementalLearningJob", iname).get("status") or {}).get("conditions") or
+                      [{}])[-1].get("type") == "Waiting", what="IL Waiting")
+
+    # --- the LC of edge-node: dataset + initial model + job pushed; reports acked and applied ----------
+    async with LC(gm, "edge-node") as lc:
+        ds = await lc.expect(is_msg("dataset", il["spec"]["dataset"]["name"]), what="dataset insert")
+        assert ds.content["kind"] == "Dataset" and ds.content["spec"]["nodeName"] == "edge-node"
+        await lc.expect(is_msg("model", il["spec"]["initialModel"]["name"]), what="initial model")
+        job = await lc.expect(is_msg("incrementallearningjob", iname), what="IL job")
+        assert job.content["status"]["conditions"][-1]["type"] == "Waiting"
+        await lc.expect(is_msg("jointinferenceservice", n), what="JI push")
+
+        ack = await lc.report("Dataset", il["spec"]["dataset"]["name"], {"numberOfSamples": 42}, "m-1")
+        assert ack.header.operation == "ack"
+        dup = await lc.report("Dataset", il["spec"]["dataset"]["name"], {"numberOfSamples": 42}, "m-1")
+        assert dup.header.operation == "ack"
+        dst = wait_for(lambda: (cluster.get("Dataset", il["spec"]["dataset"]["name"]).get("status") or {}),
+                       what="dataset status")
+        assert dst["numberOfSamples"] == 42 and dst["updateTime"]
+        err = await lc.report("Dataset", "no-such-dataset", {"numberOfSamples": 1}, "m-2")
+        assert err.header.operation == "error" and "does not exist" in err.content["reason"]
+
+        # train trigger from the LC -> train pod with the report's URLs
+        ready = {"phase": "Train", "status": "Ready", "input": {
+            "models": [{"format": "pb", "url": "/models/base/model.pb"}],
+            "dataURL": "/output/data/train/1/data.txt", "outputDir": "/output/train/1"}, "output": None}
+        assert (await lc.report("IncrementalLearningJob", iname, ready, "m-3")).header.operation == "ack"
+        tsel = isel + ",incrementallearningjob.sedna.io/worker-type=train"
+        train = wait_for(lambda: cluster.list("Pod", selector=tsel), what="train pod")[0]
+        tenv = env(train)
+        assert tenv["TRAIN_DATASET_URL"] == "/home/data/output/data/train/1/data.txt"
+        assert tenv["MODEL_URL"] == "/home/data/output/train/1"
+        # the kubelet runs it on edge-node, then it succeeds -> Completed -> (Eval, Waiting)
+        cluster.set_pod_phase(train, "Running")
+        wait_for(lambda: cluster.get("IncrementalLearningJob", iname)["metadata"].get("annotations", {}).get(
+            "sedna.io/Train") == "edge-node", what="Train annotation")
+        cluster.set_pod_phase(train, "Succeeded")
+        conds = wait_for(lambda: [(c["stage"], c["type"]) for c in cluster.get(
+            "IncrementalLearningJob", iname)["status"]["conditions"]][-1] == ("Eval", "Waiting") and
+            cluster.get("IncrementalLearningJob", iname)["status"]["conditions"], what="Eval Waiting")
+        assert [(c["stage"], c["type"]) for c in conds] == [
+            ("Train", "Waiting"), ("Train", "Ready"), ("Train", "Starting"), ("Train", "Running"),
+            ("Train", "Completed"), ("Eval", "Waiting")]
+        await lc.expect(lambda m: m.header.resource_name == iname and m.content and
+                        m.content["status"]["conditions"][-1]["stage"] == "Eval", what="IL pushed in Eval")
+
+    # FL pods fail -> job Failed with an Event
+    for p in cluster.list("Pod", selector=sel)[:1]:
+        cluster.set_pod_phase(p, "Failed")
+    wait_for(lambda: (cluster.get("FederatedLearningJob", fn).get("status") or {}).get("phase") == "Failed",
+             what="FL Failed")
+    events = cluster.list("Event")
+    assert any(e["reason"] == "workerFailed" and e["involvedObject"]["name"] == fn for e in events)
+
+    # --- kill -9 and restart: nothing is duplicated -------------------------------------------------------
+    counts = {s: len(cluster.list("Pod", selector=s)) for s in (sel, isel)}
+    dep_count = len(cluster.list("Deployment"))
+    gm.kill9()
+    gm.start()
+    async with LC(gm, "edge-node") as lc:       # resync on connect after restart
+        await lc.expect(is_msg("dataset", il["spec"]["dataset"]["name"]), what="dataset after restart")
+        await lc.expect(is_msg("incrementallearningjob", iname), what="IL after restart")
+    await asyncio.sleep(2)
+    assert {s: len(cluster.list("Pod", selector=s)) for s in (sel, isel)} == counts
+    assert len(cluster.list("Deployment")) == dep_count
+    metrics = gm.metrics()
+    assert "sedna_gm_reconciles_total" in metrics and "sedna_gm_connected_lcs" in metrics
+
+
+async def test_missing_reference_then_appears_and_delete_notifies_lc(cluster, gm):
+    ji = sample("jointinferenceservice_v1alpha1.yaml")
+    n = ji["metadata"]["name"] = "ji-missing-ref"
+    ji["spec"]["edgeWorker"]["model"]["name"] = "little-2"
+    big = ji["spec"]["cloudWorker"]["model"]["name"] = "big-2"
+    cluster.create(model("little-2", "/models/little.pb"))
+    cluster.create(ji)
+    sel = f"jointinferenceservice.sedna.io/name={n}"
+    st = wait_for(lambda: (cluster.get("JointInferenceService", n).get("status") or {}).get("conditions"),
+                  what="Pending condition")
+    assert st[-1]["type"] == "Pending" and st[-1]["reason"] == "MissingReference" and big in st[-1]["message"]
+    assert any(e["reason"] == "MissingReference" and big in e["message"] for e in cluster.list("Event"))
+    assert cluster.list("Deployment", selector=sel) == []
+    cluster.create(model(big, "/models/big.pb"))       # the reference appears -> dependants re-reconciled
+    wait_for(lambda: len(cluster.list("Deployment", selector=sel)) == 2, timeout=15,
+             what="deployments after model created")
+    wait_for(lambda: cluster.get("JointInferenceService", n)["status"]["conditions"][-1]["type"] == "Running",
+             what="Running")
+
+    # a Dataset's deletion reaches the LC of its node (finalizer), then the object goes away
+    cluster.create(dataset("ds-del", "/data/x.txt", "edge-9"))
+    async with LC(gm, "edge-9") as lc:
+        await lc.expect(is_msg("dataset", "ds-del"), what="insert")
+        cluster.delete("Dataset", "ds-del")
+        await lc.expect(is_msg("dataset", "ds-del", "delete"), what="delete")
+    wait_for(lambda: cluster.get("Dataset", "ds-del") is None, what="dataset gone")
+
+
+async def test_channel_requires_token(cluster, gm):
+    import websockets
+
+    with pytest.raises(websockets.exceptions.InvalidStatus) as err:
+        async with LC(gm, "edge-1", token="wrong"):
+            pass
+    assert err.value.response.status_code == 401
