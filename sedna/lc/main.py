@@ -13,7 +13,9 @@ yet". They leave with the GM's ``delete`` message (which the GM re-queues until 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 import signal
 from typing import Any
 
@@ -128,6 +130,29 @@ class LocalController:
             raise server_task.exception()
 
 
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, the same fields as the GM's logs: time, level, logger, message (+ exception)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, Any] = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"), "level": record.levelname,
+                               "logger": record.name, "message": record.getMessage()}
+        if record.exc_info:
+            doc["exception"] = self.formatException(record.exc_info)
+        return json.dumps(doc, default=str)
+
+
+def configure_logging(fmt: str) -> None:
+    root = logging.getLogger()
+    if fmt == "json":
+        if not root.handlers:
+            root.addHandler(logging.StreamHandler())
+        for handler in root.handlers:
+            handler.setFormatter(JsonFormatter())
+    # Frame-level websocket/uvicorn/S3 debug output drowns the LC's own logs.
+    for noisy in ("websockets", "uvicorn", "httpx", "botocore", "boto3", "urllib3", "s3transfer"):
+        logging.getLogger(noisy).setLevel(max(logging.INFO, root.level))
+
+
 async def _main(config: LCConfig) -> None:
     lc = LocalController(config)
     stop = asyncio.Event()
@@ -138,9 +163,8 @@ async def _main(config: LCConfig) -> None:
 
 
 def run(args) -> int:
-    # Frame-level websocket/uvicorn debug output drowns the LC's own logs.
-    for noisy in ("websockets", "uvicorn", "httpx", "botocore", "boto3", "urllib3", "s3transfer"):
-        logging.getLogger(noisy).setLevel(max(logging.INFO, logging.getLogger().level))
+    fmt = os.environ.get("LC_LOG_FORMAT", "json").strip().lower()
+    configure_logging(fmt if fmt in ("json", "text") else "json")
     try:
         config = LCConfig.from_env()
     except ConfigError as exc:

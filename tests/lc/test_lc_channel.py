@@ -71,7 +71,9 @@ def test_wrong_token_is_refused_and_retried(fake_gm, lc_process):
     lc = lc_process(gm.address, SEDNA_CHANNEL_TOKEN="wrong")
     wait_for(lambda: gm.rejected >= 2, what="retries after 401")
     assert gm.connected() == 0
-    assert "check SEDNA_CHANNEL_TOKEN" in lc.logs()
+    line = next(ln for ln in lc.logs().splitlines() if "check SEDNA_CHANNEL_TOKEN" in ln)
+    doc = json.loads(line)   # structured logs: one JSON object per line
+    assert doc["level"] == "ERROR" and doc["logger"] == "sedna.lc.gmclient"
 
 
 def test_worker_reports_forwarded_per_manager(fake_gm, lc_process):
