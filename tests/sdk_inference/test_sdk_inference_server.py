@@ -7,7 +7,8 @@ import time
 import httpx
 import numpy as np
 import pytest
-from sdk_inference_support import free_port
+from fastapi import FastAPI, Request
+from sdk_inference_support import AppServer, free_port
 
 from sedna.common.tensors import NPY_CONTENT_TYPE, dumps_npy
 from sedna.service.client import ModelClient, http_request
@@ -164,3 +165,43 @@ def test_http_request_semantics(served):
     assert http_request(f"{server.url}/missing", retries=3, retry_interval=0.05) is None
     assert time.monotonic() - start >= 0.1
     assert http_request(f"http://127.0.0.1:{free_port()}/x", retries=2, retry_interval=0, timeout=1) is None
+
+
+def test_unreachable_server_costs_no_json_encoding(monkeypatch):
+    """An array for a server that cannot be asked about npy is not turned into a JSON list."""
+    import sedna.service.client.model as model_module
+
+    encoded = []
+    real_dumps = model_module.json.dumps
+    monkeypatch.setattr(model_module.json, "dumps", lambda *a, **k: encoded.append(1) or real_dumps(*a, **k))
+    client = ModelClient("gone", port=free_port(), retries=1, cooldown=0)
+    with pytest.raises(ModelClientError, match="did not answer"):
+        client.predict_or_raise(np.zeros((64, 64, 3), dtype=np.uint8))
+    assert encoded == []
+
+
+def test_server_without_npy_gets_json():
+    """A server whose route list does not mention npy (upstream's) is sent upstream's JSON body."""
+
+    app = FastAPI()
+    seen = []
+
+    @app.get("/up")
+    def routes():
+        return {"infos": [{"path": "/up/predict", "name": "predict"}]}
+
+    @app.post("/up/predict")
+    async def predict(request: Request):
+        seen.append(request.headers.get("content-type"))
+        body = await request.json()
+        return {"result": np.asarray(body["data"]).sum().item()}
+
+    server = AppServer(app).start()
+    try:
+        client = ModelClient("up", port=server.port)
+        answer = client.inference(np.ones((2, 3)), input_shape=(2, 3))
+        assert answer is not None, client.last_error
+        assert answer["result"] == 6.0
+        assert seen == ["application/json"]
+    finally:
+        server.stop()

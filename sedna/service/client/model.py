@@ -79,6 +79,8 @@ class ModelClient:
         except httpx.HTTPError as exc:
             logger.warning("inference server %s unreachable: %s", self.endpoint, exc)
             return None
+        # the server answered: from now on it gets npy only if it said so
+        self._server_npy = False
         if response.status_code != 200:
             logger.warning("inference server %s answered %s", self.endpoint, response.status_code)
             return None
@@ -127,19 +129,21 @@ class ModelClient:
     def _wants_npy(self, x: Any) -> bool:
         if self._use_npy is False or not isinstance(x, np.ndarray) or x.dtype == object:
             return False
-        if self._server_npy is None:
-            self.check_server_status()
+        if self._server_npy is None and self.check_server_status() is None and self._server_npy is None:
+            # unreachable: fail now rather than spend the CPU on a JSON body that cannot be sent
+            raise httpx.ConnectError(f"inference server {self.endpoint} did not answer")
         return bool(self._server_npy)
 
     def _post_with_retries(self, x: Any, kwargs: dict) -> dict:
         last: Exception | None = None
-        for attempt in range(self.retries + 1):
+        for _attempt in range(self.retries + 1):
             try:
                 return self._post(x, kwargs)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError) as exc:
-                # nothing reached the model (or a pooled keep-alive connection was closed): safe to resend
+                # nothing reached the model (or a pooled keep-alive connection was closed): safe to resend;
+                # the server may come back as another version, so its content types are asked again
                 last = exc
-                self._server_npy = None if attempt == 0 else self._server_npy
+                self._server_npy = None
             except httpx.HTTPError as exc:
                 raise ModelClientError(f"{type(exc).__name__}: {exc}") from None
         raise ModelClientError(f"{type(last).__name__}: {last}")
