@@ -20,6 +20,7 @@ from typing import Any
 import kopf
 
 from sedna.api.messages import Message
+from sedna.api.validate import check_object
 from sedna.gm.config import GMConfig
 from sedna.gm.controllers import all_controllers
 from sedna.gm.controllers import model as model_controller
@@ -77,6 +78,7 @@ class GlobalManager:
         self._tasks: list[asyncio.Task] = []
         self._timers: set[asyncio.TimerHandle] = set()
         self._stopped = False
+        self._checked: dict[Key, str] = {}
 
     # ---- lifecycle ----------------------------------------------------------------------------------
 
@@ -229,11 +231,31 @@ class GlobalManager:
             if obj is None or obj["metadata"].get("deletionTimestamp"):
                 return None
             obj["kind"] = ctrl.kind
+            await self._report_spec_issues(ctrl, obj)
             refs = await self.fetch_refs(obj, ctrl)
             observed = await self.observe(ctrl, obj) if ctrl.has_children else Observed()
             plan = ctrl.reconcile(obj, observed, refs, Context(self.cfg, utcnow()))
             await self.execute(ctrl, obj, plan)
             return plan.requeue_after
+
+    async def _report_spec_issues(self, ctrl: Controller, obj: dict) -> None:
+        """Semantic problems (sedna.api.validate.check_object) become one Warning Event per generation.
+
+        They do not block reconciling: upstream accepts such objects, and some "errors" (e.g. a hard example
+        mining name registered by user code) are only knowable at run time."""
+        meta = obj["metadata"]
+        key = (ctrl.kind.lower(), meta.get("namespace") or "default", meta["name"])
+        generation = str(meta.get("generation", meta.get("resourceVersion", "")))
+        if self._checked.get(key) == generation:
+            return
+        self._checked[key] = generation
+        try:
+            issues = [i for i in check_object(obj) if i.severity == "error"]
+        except Exception:  # noqa: BLE001 - a checker bug must not stop reconciling
+            logger.exception("semantic check of %s %s failed", ctrl.kind, meta["name"])
+            return
+        if issues:
+            await self.post_event(ctrl, obj, "Warning", "InvalidSpec", "; ".join(str(i) for i in issues))
 
     async def execute(self, ctrl: Controller, obj: dict, plan: Plan) -> None:
         ns = obj["metadata"].get("namespace") or "default"

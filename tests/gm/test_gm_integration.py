@@ -263,6 +263,23 @@ async def test_missing_reference_then_appears_and_delete_notifies_lc(cluster, gm
     wait_for(lambda: cluster.get("Dataset", "ds-del") is None, what="dataset gone")
 
 
+async def test_semantic_problem_is_an_event_not_a_crash(cluster, gm):
+    ji = sample("jointinferenceservice_v1alpha1.yaml")
+    n = ji["metadata"]["name"] = "ji-bad-hem"
+    ji["spec"]["edgeWorker"]["hardExampleMining"]["name"] = "NoSuchMiner"
+    cluster.create(model(ji["spec"]["edgeWorker"]["model"]["name"] + "-x", "/m/l.pb"))
+    ji["spec"]["edgeWorker"]["model"]["name"] += "-x"
+    cluster.create(model(ji["spec"]["cloudWorker"]["model"]["name"] + "-x", "/m/b.pb"))
+    ji["spec"]["cloudWorker"]["model"]["name"] += "-x"
+    cluster.create(ji)
+    ev = wait_for(lambda: [e for e in cluster.list("Event") if e["reason"] == "InvalidSpec"
+                           and e["involvedObject"]["name"] == n], what="InvalidSpec event")
+    assert "NoSuchMiner" in ev[0]["message"] and ev[0]["type"] == "Warning"
+    # the GM keeps working (upstream accepts it; the name may be registered by user code)
+    wait_for(lambda: len(cluster.list("Deployment", selector=f"jointinferenceservice.sedna.io/name={n}")) == 2,
+             what="deployments")
+
+
 async def test_channel_requires_token(cluster, gm):
     import websockets
 

@@ -1,0 +1,97 @@
+"""Config parsing, the ``sedna gm`` entry point's error exits, and the operator's pure helpers."""
+
+import asyncio
+import subprocess
+import sys
+
+import pytest
+
+from sedna.gm.config import ConfigError, load_config, parse_config
+from sedna.gm.kube import Connection, KubeClient
+from sedna.gm.operator import GlobalManager, build_registry, plain
+
+
+def test_defaults_and_keys(tmp_path):
+    cfg = parse_config({}, env={})
+    assert (cfg.websocket_address, cfg.websocket_port, cfg.lc_server, cfg.kb_server) == (
+        "0.0.0.0", 9000, "http://localhost:9100", "http://localhost:9020")
+    assert cfg.namespace == "" and cfg.min_resync_period_seconds == 30 and cfg.websocket_token == ""
+    kc = tmp_path / "kc"
+    kc.write_text("x")
+    cfg = parse_config({"kubeConfig": str(kc), "master": "http://m", "namespace": "ns",
+                        "websocket": {"address": "127.0.0.1", "port": 1234, "token": "t"},
+                        "localController": {"server": "http://lc:1"}, "knowledgeBaseServer": {"server": "http://kb"},
+                        "minResyncPeriodSeconds": 5, "metrics": {"port": 0}, "peering": "sedna"}, env={})
+    assert (cfg.kube_config, cfg.master, cfg.namespace, cfg.websocket_port, cfg.websocket_token) == (
+        str(kc), "http://m", "ns", 1234, "t")
+    assert (cfg.lc_server, cfg.kb_server, cfg.min_resync_period_seconds, cfg.peering) == (
+        "http://lc:1", "http://kb", 5, "sedna")
+
+
+def test_token_from_env_and_errors(tmp_path):
+    assert parse_config({}, env={"SEDNA_CHANNEL_TOKEN": "abc"}).websocket_token == "abc"
+    assert parse_config({"websocket": {"token": "cfg"}}, env={"SEDNA_CHANNEL_TOKEN": "abc"}).websocket_token == "cfg"
+    with pytest.raises(ConfigError, match="websocket.port"):
+        parse_config({"websocket": {"port": "nine"}}, env={})
+    with pytest.raises(ConfigError, match="kubeConfig"):
+        parse_config({"kubeConfig": str(tmp_path / "missing")}, env={})
+    with pytest.raises(ConfigError, match="minResyncPeriodSeconds"):
+        parse_config({"minResyncPeriodSeconds": 0}, env={})
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: [")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+
+
+def test_cli_exits_clearly_without_config(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "sedna", "gm", "--config", str(tmp_path / "none.yaml")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert "does not exist" in proc.stderr
+
+
+def _gm():
+    return GlobalManager(parse_config({}, env={}), KubeClient(Connection("http://127.0.0.1:9")))
+
+
+def test_child_events_enqueue_the_owner_and_dependants():
+    async def run():
+        gm = _gm()
+        gm.on_child_event({"metadata": {"namespace": "ns", "ownerReferences": [
+            {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs", "controller": True},
+            {"apiVersion": "sedna.io/v1alpha1", "kind": "FederatedLearningJob", "name": "fl", "controller": True}]}})
+        gm.on_child_event({"metadata": {"ownerReferences": [
+            {"apiVersion": "sedna.io/v1alpha1", "kind": "Unknown", "name": "x", "controller": True}]}})
+        assert list(gm._queued) == [("federatedlearningjob", "ns", "fl")]
+        gm.enqueue(("federatedlearningjob", "ns", "fl"))          # deduplicated while queued
+        assert gm._queue.qsize() == 1
+        job = {"metadata": {"name": "j", "namespace": "ns"}, "spec": {
+            "dataset": {"name": "ds"}, "initialModel": {"name": "m0"}, "deploySpec": {"model": {"name": "m1"}}}}
+        gm.store["incrementallearningjob"][("ns", "j")] = job
+        deps = gm.dependants("dataset", {"metadata": {"name": "ds", "namespace": "ns"}})
+        assert [(c.kind, d["metadata"]["name"]) for c, d in deps] == [("IncrementalLearningJob", "j")]
+        assert gm.dependants("model", {"metadata": {"name": "m1", "namespace": "other"}}) == []
+        await gm.kube.close()
+    asyncio.run(run())
+
+
+def test_registry_covers_every_kind_and_children():
+    async def run():
+        gm = _gm()
+        registry = build_registry(gm)
+        ids = {h.id for h in registry._watching.get_all_handlers()}
+        for ctrl in gm.controllers.values():
+            assert f"event-{ctrl.plural}" in ids
+        assert "child-pods-jointinferenceservice" in ids and "child-deployments-federatedlearningjob" in ids
+        changing = {h.id for h in registry._changing.get_all_handlers()}
+        assert changing == {f"delete-{c.plural}" for c in gm.controllers.values() if c.needs_finalizer}
+        await gm.kube.close()
+    asyncio.run(run())
+
+
+def test_plain_copies_nested_mappings():
+    src = {"a": {"b": [{"c": 1}]}}
+    out = plain(src)
+    assert out == src and out["a"] is not src["a"] and out["a"]["b"][0] is not src["a"]["b"][0]
