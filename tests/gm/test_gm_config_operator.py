@@ -47,7 +47,7 @@ def test_token_from_env_and_errors(tmp_path):
 
 def test_cli_exits_clearly_without_config(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "sedna", "gm", "--config", str(tmp_path / "none.yaml")],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 1
     assert "does not exist" in proc.stderr
 
