@@ -313,3 +313,29 @@ def test_large_updates_travel_fragmented_and_the_limit_covers_the_whole_message(
         time.sleep(0.05)
     b_raw.close()
     server.stop()
+
+
+def test_custom_registered_strategy_is_used_by_the_server(tmp_path):
+    from sedna.algorithms.aggregation import BaseAggregation
+    from sedna.common.class_factory import ClassFactory, ClassType
+
+    @ClassFactory.register(ClassType.FL_AGG, alias="TestMedian")
+    class Median(BaseAggregation):
+        def aggregate(self, clients):
+            clients = list(clients)
+            self.total_size = sum(c.num_samples for c in clients)
+            return [np.median(np.stack([c.weights[i] for c in clients]), axis=0)
+                    for i in range(len(clients[0].weights))]
+
+    server = AggregationServer("TestMedian", host="127.0.0.1", http_port=0, exit_round=1, participants_count=3,
+                               checkpoint_path=str(tmp_path / "m.safetensors"), job_name="t", exit_grace=0.5)
+    server.start_background()
+    url = f"ws://127.0.0.1:{server.port}/TestMedian"
+    conns = [raw_subscribe(url, cid)[0] for cid in ("a", "b", "c")]
+    for ws, value in zip(conns, (1.0, 2.0, 100.0)):
+        ws.send(update_frame(1, 1, [np.full(2, value, np.float32)]))
+    msg = recv_until(conns[0], lambda m: m["type"] == "recv_weight")
+    assert msg["arrays"]["0000"].tolist() == [2.0, 2.0]  # the median, not FedAvg's 34.33
+    for ws in conns:
+        ws.close()
+    server.stop()
