@@ -86,13 +86,14 @@ def create_inference_app(model: Any, servername: str, max_buffer_size: int = 104
     router = APIRouter()
     content_types = [JSON_CONTENT_TYPE, NPY_CONTENT_TYPE]
 
-    @app.middleware("http")
-    async def check_token(request: Request, call_next):
-        if token:
+    if token:  # no middleware at all without a token: it costs time on every request
+
+        @app.middleware("http")
+        async def check_token(request: Request, call_next):
             supplied = request.headers.get("authorization", "")
             if not hmac.compare_digest(supplied.encode(), f"Bearer {token}".encode()):
                 return _error(401, "missing or wrong bearer token")
-        return await call_next(request)
+            return await call_next(request)
 
     @router.get(f"/{servername}")
     def route_list() -> dict:
