@@ -264,23 +264,25 @@ def test_watch_bookmarks(apiserver, core):
     assert resp.data.strip() == b"" or all(json.loads(x)["type"] == "BOOKMARK" for x in resp.data.splitlines())
 
 
-def test_garbage_collection_background_foreground_orphan(core):
-    for policy, child_survives in (("Background", False), ("Foreground", False), ("Orphan", True)):
-        owner = core.create_namespaced_config_map("default", cm(f"owner-{policy.lower()}"))
-        child = core.create_namespaced_config_map("default", cm(f"child-{policy.lower()}",
-                                                                owners=[owner_ref(owner)]))
-        grandchild = core.create_namespaced_config_map("default", cm(f"grand-{policy.lower()}",
-                                                                     owners=[owner_ref(child)]))
-        core.delete_namespaced_config_map(owner.metadata.name, "default", propagation_policy=policy)
-        names = lambda: {c.metadata.name for c in core.list_namespaced_config_map("default").items}
-        eventually(lambda: owner.metadata.name not in names())
-        if child_survives:
-            time.sleep(0.3)
-            kept = core.read_namespaced_config_map(child.metadata.name, "default")
-            assert not kept.metadata.owner_references
-            assert grandchild.metadata.name in names()
-        else:
-            eventually(lambda: not {child.metadata.name, grandchild.metadata.name} & names())
+@pytest.mark.parametrize("policy,child_survives", [("Background", False), ("Foreground", False),
+                                                    ("Orphan", True)])
+def test_garbage_collection_background_foreground_orphan(core, policy, child_survives):
+    owner = core.create_namespaced_config_map("default", cm("owner"))
+    child = core.create_namespaced_config_map("default", cm("child", owners=[owner_ref(owner)]))
+    core.create_namespaced_config_map("default", cm("grandchild", owners=[owner_ref(child)]))
+    core.delete_namespaced_config_map("owner", "default", propagation_policy=policy)
+
+    def names():
+        return {c.metadata.name for c in core.list_namespaced_config_map("default").items}
+
+    eventually(lambda: "owner" not in names())
+    if child_survives:
+        time.sleep(0.3)
+        kept = core.read_namespaced_config_map("child", "default")
+        assert not kept.metadata.owner_references
+        assert "grandchild" in names()
+    else:
+        eventually(lambda: not {"child", "grandchild"} & names())
 
 
 def test_foreground_deletion_keeps_owner_until_dependents_go(core):
@@ -381,8 +383,8 @@ def test_deployment_controller_scale_and_rollout(apps, core):
     apps.patch_namespaced_deployment("web", "default", {"spec": {"replicas": 2, "template": {"spec": {
         "containers": [{"name": "main", "image": "img:2"}]}}}})
     eventually(lambda: len(apps.list_namespaced_replica_set("default").items) == 2)
-    new_rs = [r for r in apps.list_namespaced_replica_set("default").items
-              if r.spec.template.spec.containers[0].image == "img:2"][0]
+    new_rs = next(r for r in apps.list_namespaced_replica_set("default").items
+                  if r.spec.template.spec.containers[0].image == "img:2")
     assert new_rs.metadata.annotations["deployment.kubernetes.io/revision"] == "2"
     new_selector = f"pod-template-hash={new_rs.metadata.labels['pod-template-hash']}"
     # the rollout advances only as new pods become ready (a kubelet's job; done by hand here)

@@ -37,8 +37,9 @@ def write_kubeconfig(path: str | Path, url: str, namespace: str = "default") -> 
     return path
 
 
-async def _start(host: str, port: int, data_dir, logs_dir, history: int) -> tuple[web.AppRunner, str]:
-    server = APIServer(data_dir, logs_dir, history=history)
+async def _start(host: str, port: int, data_dir, logs_dir, history: int,
+                 bookmark_interval: float = 60.0) -> tuple[web.AppRunner, str]:
+    server = APIServer(data_dir, logs_dir, history=history, bookmark_interval=bookmark_interval)
     runner = web.AppRunner(server.app(), access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
@@ -78,8 +79,9 @@ class BackgroundServer:
     """The emulator on its own thread and loop, for tests and embedding: ``with BackgroundServer() as s: s.url``."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, data_dir: str | Path | None = None,
-                 logs_dir: str | Path | None = None, history: int = 10_000):
+                 logs_dir: str | Path | None = None, history: int = 10_000, bookmark_interval: float = 60.0):
         self.host, self.port, self.data_dir, self.history = host, port, data_dir, history
+        self.bookmark_interval = bookmark_interval
         self.logs_dir = Path(logs_dir) if logs_dir else (Path(data_dir) / "logs" if data_dir else None)
         self.url = ""
         self.kubeconfig: Path | None = None
@@ -103,7 +105,7 @@ class BackgroundServer:
         asyncio.set_event_loop(self._loop)
         try:
             self._runner, self.url = self._loop.run_until_complete(
-                _start(self.host, self.port, self.data_dir, self.logs_dir, self.history))
+                _start(self.host, self.port, self.data_dir, self.logs_dir, self.history, self.bookmark_interval))
         except BaseException as exc:  # noqa: BLE001 - reported to the starting thread
             self._error = exc
             self._ready.set()

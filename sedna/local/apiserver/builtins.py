@@ -19,7 +19,13 @@ def initial_status(plural: str, obj: dict[str, Any]) -> dict[str, Any] | None:
         return {"phase": "Active"}
     if plural == "services":
         return {"loadBalancer": {}}
-    if plural in ("deployments", "replicasets", "horizontalpodautoscalers", "persistentvolumeclaims"):
+    if plural == "horizontalpodautoscalers":
+        return {"currentReplicas": 0, "desiredReplicas": 0}
+    if plural == "persistentvolumeclaims":
+        return {"phase": "Pending"}
+    if plural == "replicasets":
+        return {"replicas": 0}
+    if plural == "deployments":
         return {}
     return None
 
