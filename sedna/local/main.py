@@ -1,0 +1,285 @@
+"""Handlers of ``sedna local up|down|status|apply|get|delete|logs``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sedna.local import state as st
+from sedna.local.client import Client, ClientError, format_table, table_rows
+
+
+def _data_dir(args) -> Path:
+    return Path(args.data_dir).expanduser().resolve() if getattr(args, "data_dir", None) else \
+        st.default_data_dir().resolve()
+
+
+def _running(data_dir: Path) -> dict[str, Any] | None:
+    state = st.read_state(data_dir)
+    if state and st.alive(state.get("supervisor")):
+        return state
+    return None
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+# ---- up / down / status ---------------------------------------------------------------------------------
+
+def cmd_up(args) -> int:
+    data_dir = _data_dir(args)
+    state = _running(data_dir)
+    if state and state.get("ready"):
+        _say(f"sedna local: already up (API {state['url']}, data dir {data_dir})")
+        _print_access(state)
+        return 0
+    if state:
+        _say(f"sedna local: a supervisor (pid {state['supervisor']['pid']}) is still starting; waiting")
+        return _wait_ready(data_dir, state["supervisor"], args.timeout, None)
+    stale = st.read_state(data_dir)
+    if stale:
+        _say("sedna local: cleaning up after a cluster that did not stop cleanly")
+        for record in (stale.get("children") or {}).values():
+            st.terminate(record, 5)
+        st.state_path(data_dir).unlink(missing_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "logs").mkdir(exist_ok=True)
+    argv = [sys.executable, "-m", "sedna.local.supervisor", "--data-dir", str(data_dir), "--nodes", args.nodes,
+            "--cluster-cidr", args.cluster_cidr, "--lc-port", str(args.lc_port)]
+    if args.api_port:
+        argv += ["--api-port", str(args.api_port)]
+    if args.image_map:
+        argv += ["--image-map", str(Path(args.image_map).resolve())]
+    if args.no_controllers:
+        argv.append("--no-controllers")
+    if args.foreground:
+        from sedna.local import supervisor
+
+        return supervisor.main(argv[3:])
+    _say(f"sedna local: starting a cluster with nodes {args.nodes} in {data_dir}")
+    log_file = data_dir / "logs" / "supervisor.log"
+    with open(log_file, "ab") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+    return _wait_ready(data_dir, st.proc_record(proc.pid), args.timeout, proc)
+
+
+def _wait_ready(data_dir: Path, record: dict[str, Any], timeout: float, proc) -> int:
+    deadline = time.monotonic() + timeout
+    shown = False
+    while time.monotonic() < deadline:
+        state = st.read_state(data_dir)
+        if state and state.get("supervisor", {}).get("pid") == record["pid"]:
+            if state.get("url") and not shown:
+                _say(f"sedna local: API server at {state['url']}")
+                shown = True
+            if state.get("ready"):
+                _say(f"sedna local: up: nodes {', '.join(n['name'] for n in state['nodes'])}")
+                ctl = state.get("controllers") or {}
+                if ctl.get("enabled"):
+                    _say(f"sedna local: GM at {ctl['gm']}, one LC per node on port {ctl['lc_port']}")
+                else:
+                    _say(f"sedna local: GM/LC not started ({ctl.get('reason', 'disabled')})")
+                _print_access(state)
+                return 0
+        exited = proc.poll() is not None if proc is not None else not st.alive(record)
+        if exited:
+            break
+        time.sleep(0.2)
+    log_file = data_dir / "logs" / "supervisor.log"
+    tail = log_file.read_text(errors="replace")[-3000:] if log_file.exists() else ""
+    _say(f"sedna local: the cluster did not come up; supervisor log ({log_file}):\n{tail}")
+    return 1
+
+
+def _print_access(state: dict[str, Any]) -> None:
+    _say(f"export KUBECONFIG={state['kubeconfig']}")
+
+
+def cmd_down(args) -> int:
+    data_dir = _data_dir(args)
+    state = st.read_state(data_dir)
+    if not state:
+        _say("sedna local: not running")
+        killed = st.kill_pod_leftovers(data_dir) if data_dir.exists() else 0
+        if killed:
+            _say(f"sedna local: killed {killed} leftover pod process group(s)")
+    else:
+        _say("sedna local: stopping the cluster")
+        st.terminate(state.get("supervisor") or {}, 60)
+        for name, record in (state.get("children") or {}).items():
+            if st.terminate(record, 5):
+                _say(f"sedna local: stopped leftover {name}")
+        st.kill_pod_leftovers(data_dir)
+        st.state_path(data_dir).unlink(missing_ok=True)
+        _say("sedna local: down")
+    if args.purge and data_dir.exists():
+        shutil.rmtree(data_dir)
+        _say(f"sedna local: removed {data_dir}")
+    return 0
+
+
+def cmd_status(args) -> int:
+    data_dir = _data_dir(args)
+    state = _running(data_dir)
+    if not state:
+        _say(f"sedna local: not running (data dir {data_dir})")
+        return 1
+    _say(f"sedna local: {'up' if state.get('ready') else 'starting'} — API {state['url']}, "
+         f"supervisor pid {state['supervisor']['pid']}, data dir {data_dir}")
+    _say(f"kubeconfig: {state['kubeconfig']}")
+    rows = [["PROCESS", "PID", "ALIVE", "RESTARTS"]]
+    for name, record in sorted((state.get("children") or {}).items()):
+        rows.append([name, str(record.get("pid")), "yes" if st.alive(record) else "no",
+                     str(record.get("restarts", 0))])
+    _say(format_table(rows))
+    client = Client(state["url"])
+    try:
+        nodes = client.json("GET", "/api/v1/nodes").get("items") or []
+        pods = client.json("GET", "/api/v1/pods").get("items") or []
+    except ClientError as exc:
+        _say(f"API server not answering: {exc}")
+        return 1
+    finally:
+        client.close()
+    rows = [["NODE", "STATUS", "ADDRESS", "POD-CIDR", "PODS"]]
+    for node in nodes:
+        name = node["metadata"]["name"]
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+                    for c in (node.get("status") or {}).get("conditions") or [])
+        addr = next((a["address"] for a in (node.get("status") or {}).get("addresses") or []
+                     if a.get("type") == "InternalIP"), "")
+        count = sum(1 for p in pods if (p.get("spec") or {}).get("nodeName") == name)
+        rows.append([name, "Ready" if ready else "NotReady", addr, (node.get("spec") or {}).get("podCIDR", ""),
+                     str(count)])
+    _say(format_table(rows))
+    phases: dict[str, int] = {}
+    for pod in pods:
+        phase = (pod.get("status") or {}).get("phase", "Unknown")
+        phases[phase] = phases.get(phase, 0) + 1
+    _say("pods: " + (", ".join(f"{n} {p}" for p, n in sorted(phases.items())) or "none"))
+    return 0
+
+
+# ---- API commands ---------------------------------------------------------------------------------------
+
+def _client(args) -> Client:
+    data_dir = _data_dir(args)
+    state = _running(data_dir)
+    if not state or not state.get("url"):
+        raise ClientError(f"no cluster is running in {data_dir} (run: sedna local up)")
+    return Client(state["url"])
+
+
+def _load_documents(filename: str) -> list[Any]:
+    text = sys.stdin.read() if filename == "-" else Path(filename).read_text()
+    try:
+        from sedna.api.yamlio import load_all
+    except ImportError:
+        return list(yaml.safe_load_all(text))
+    return list(load_all(text))
+
+
+def cmd_apply(args) -> int:
+    client = _client(args)
+    failed = 0
+    try:
+        for filename in args.filename:
+            try:
+                docs = _load_documents(filename)
+            except (OSError, yaml.YAMLError, ValueError) as exc:
+                _say(f"error: {filename}: {exc}")
+                failed += 1
+                continue
+            expanded: list[Any] = []
+            for doc in docs:
+                if isinstance(doc, dict) and doc.get("kind") == "List":
+                    expanded.extend(doc.get("items") or [])
+                elif doc is not None:
+                    expanded.append(doc)
+            for doc in expanded:
+                what = f"{str(doc.get('kind', '?')).lower()}/{(doc.get('metadata') or {}).get('name', '?')}" \
+                    if isinstance(doc, dict) else "?"
+                try:
+                    result = client.apply(doc, args.namespace)
+                except ClientError as exc:
+                    _say(f"error: {filename}: {what}: {exc}")
+                    failed += 1
+                    continue
+                _say(f"{what} {result}")
+    finally:
+        client.close()
+    return 1 if failed else 0
+
+
+def cmd_get(args) -> int:
+    client = _client(args)
+    try:
+        res = client.resolve(args.kind)
+        ns = None if args.all_namespaces and not args.name else args.namespace
+        if args.output in ("yaml", "json"):
+            obj = client.get(res, ns, args.name)
+            if args.output == "json":
+                _say(json.dumps(obj, indent=2))
+            else:
+                _say(yaml.safe_dump(obj, sort_keys=False, default_flow_style=False).rstrip())
+            return 0
+        if args.output == "name":
+            obj = client.get(res, ns, args.name)
+            for item in obj.get("items") if "items" in obj else [obj]:
+                _say(f"{res.plural if not res.group else res.plural + '.' + res.group}/{item['metadata']['name']}")
+            return 0
+        obj = client.get(res, ns, args.name, table=True)
+        rows = table_rows(obj, args.output == "wide", args.all_namespaces and res.namespaced and not args.name)
+        if len(rows) <= 1:
+            where = "" if args.all_namespaces or not res.namespaced else f" in {ns} namespace"
+            _say(f"No resources found{where}.")
+            return 0
+        _say(format_table(rows))
+        return 0
+    finally:
+        client.close()
+
+
+def cmd_delete(args) -> int:
+    client = _client(args)
+    try:
+        res = client.resolve(args.kind)
+        for name in args.names:
+            client.delete(res, args.namespace, name)
+            _say(f'{res.kind.lower()} "{name}" deleted')
+        return 0
+    finally:
+        client.close()
+
+
+def cmd_logs(args) -> int:
+    client = _client(args)
+    try:
+        sys.stdout.write(client.logs(args.namespace, args.pod, args.container))
+        sys.stdout.flush()
+        return 0
+    finally:
+        client.close()
+
+
+HANDLERS = {"up": cmd_up, "down": cmd_down, "status": cmd_status, "apply": cmd_apply, "get": cmd_get,
+            "delete": cmd_delete, "logs": cmd_logs}
+
+
+def run(args) -> int:
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        return HANDLERS[args.local_command](args)
+    except ClientError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1

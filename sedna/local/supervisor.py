@@ -1,0 +1,368 @@
+"""The supervisor of a single-machine cluster: ``python -m sedna.local.supervisor --data-dir DIR ...``.
+
+It starts, in order, the API emulator, the cluster services (ClusterIPs, service proxy), one node agent per
+node, the CRDs of ``deploy/crds``, and (unless ``--no-controllers``, and only when their modules exist) the GM
+and one LC per node. It records everything in ``DIR/state.json``, restarts a child that dies (with back-off),
+and on SIGTERM stops them in reverse order. ``sedna local up`` runs it in the background.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from sedna.local import state as st
+from sedna.local.runtime import netplan, procs
+
+log = logging.getLogger("sedna.local.supervisor")
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen | None = None
+    restarts: int = 0
+    next_start: float = 0.0
+    started_at: float = 0.0
+
+    def record(self) -> dict[str, Any]:
+        rec = st.proc_record(self.proc.pid) if self.proc else {}
+        return {**rec, "argv": self.argv, "restarts": self.restarts}
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def parse_nodes(text: str) -> list[tuple[str, dict[str, str]]]:
+    """``cloud-node,edge-node:role=edge;zone=a`` → [(name, labels)]."""
+    out = []
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        name, _, labels = item.partition(":")
+        lab = {}
+        for pair in filter(None, labels.split(";")):
+            k, sep, v = pair.partition("=")
+            if not sep:
+                raise ValueError(f"node label {pair!r} must be key=value")
+            lab[k] = v
+        out.append((name, lab))
+    if not out:
+        raise ValueError("no nodes given")
+    if len(out) > netplan.MAX_NODES:
+        raise ValueError(f"at most {netplan.MAX_NODES} nodes")
+    return out
+
+
+def module_available(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+class Supervisor:
+    def __init__(self, args):
+        self.args = args
+        self.data_dir = Path(args.data_dir).resolve()
+        self.logs = self.data_dir / "logs"
+        self.net = netplan.ClusterNet.from_cidr(args.cluster_cidr)
+        self.nodes = parse_nodes(args.nodes)
+        self.children: list[Child] = []
+        self.url = ""
+        self.kubeconfig = self.data_dir / "kubeconfig"
+        self.stopping = False
+        self.controllers: dict[str, Any] = {}
+        self.api_port = args.api_port
+        self.ready = False
+
+    # ---- children ------------------------------------------------------------------------------------
+
+    def _spawn(self, child: Child) -> None:
+        out = open(self.logs / f"{child.name}.out", "ab")  # noqa: SIM115 - handed to the child
+        env = {**os.environ, **child.env}
+        child.proc = subprocess.Popen(child.argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                      env=env, start_new_session=True, cwd=self.data_dir)
+        out.close()
+        child.started_at = time.monotonic()
+        log.info("started %s (pid %d)", child.name, child.proc.pid)
+
+    def _start_apiserver(self) -> None:
+        port = self.api_port or 0
+        out = self.logs / "apiserver.out"
+        out.write_text("")
+        child = Child("apiserver", [sys.executable, "-m", "sedna.local.apiserver", "--host", "127.0.0.1",
+                                    "--port", str(port), "--data-dir", str(self.data_dir),
+                                    "--kubeconfig", str(self.kubeconfig)])
+        self._spawn(child)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            text = out.read_text(errors="replace")
+            for line in text.splitlines():
+                if line.startswith("listening on "):
+                    self.url = line.split("listening on ", 1)[1].strip()
+                    self.api_port = int(self.url.rsplit(":", 1)[1])
+                    # a restarted API server must come back on the same port
+                    child.argv[child.argv.index("--port") + 1] = str(self.api_port)
+                    self.children.append(child)
+                    return
+            if child.proc.poll() is not None:
+                raise RuntimeError(f"the API server exited with {child.proc.returncode}: {text[-2000:]}")
+            time.sleep(0.05)
+        raise RuntimeError("the API server did not start within 60 s")
+
+    def _runtime_argv(self, *extra: str) -> list[str]:
+        return [sys.executable, "-m", "sedna.local.runtime", "--server", self.url, "--data-dir",
+                str(self.data_dir), "--cluster-cidr", self.net.cidr, *extra]
+
+    def _node_argv(self, index: int, name: str, labels: dict[str, str], lc_server: str) -> list[str]:
+        extra = ["--node", name, "--node-index", str(index)]
+        if labels:
+            extra += ["--labels", ",".join(f"{k}={v}" for k, v in labels.items())]
+        if self.args.image_map:
+            extra += ["--image-map", str(Path(self.args.image_map).resolve())]
+        if lc_server:
+            extra += ["--lc-server", lc_server]
+        return self._runtime_argv(*extra)
+
+    # ---- API --------------------------------------------------------------------------------------------
+
+    def _http(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30, headers={"Authorization": "Bearer sedna-local"})
+
+    def apply_crds(self) -> list[str]:
+        crd_dir = Path(self.args.crds_dir) if self.args.crds_dir else REPO_ROOT / "deploy" / "crds"
+        applied = []
+        if not crd_dir.is_dir():
+            log.warning("no CRD directory %s: skipping CRDs", crd_dir)
+            return applied
+        base = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+        with self._http() as http:
+            for path in sorted(crd_dir.glob("*.yaml")):
+                for doc in yaml.safe_load_all(path.read_text()):
+                    if not doc or doc.get("kind") != "CustomResourceDefinition":
+                        continue
+                    name = doc["metadata"]["name"]
+                    resp = http.post(base, json=doc)
+                    if resp.status_code == 409:
+                        current = http.get(f"{base}/{name}").json()
+                        doc["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+                        resp = http.put(f"{base}/{name}", json=doc)
+                    if resp.status_code >= 400:
+                        log.warning("CRD %s not applied: HTTP %d %s", name, resp.status_code, resp.text[:300])
+                        continue
+                    applied.append(name)
+        log.info("applied %d CRDs from %s", len(applied), crd_dir)
+        return applied
+
+    def wait_nodes_ready(self, timeout: float = 60.0) -> None:
+        want = {name for name, _ in self.nodes}
+        deadline = time.monotonic() + timeout
+        with self._http() as http:
+            while time.monotonic() < deadline:
+                try:
+                    items = http.get("/api/v1/nodes").json().get("items") or []
+                except (httpx.HTTPError, ValueError):
+                    items = []
+                ready = {n["metadata"]["name"] for n in items if any(
+                    c.get("type") == "Ready" and c.get("status") == "True"
+                    for c in (n.get("status") or {}).get("conditions") or [])}
+                if want <= ready:
+                    return
+                self.check_children()
+                time.sleep(0.1)
+        raise RuntimeError(f"nodes not ready within {timeout:.0f} s: {sorted(want)}")
+
+    # ---- controllers ---------------------------------------------------------------------------------
+
+    def controller_children(self) -> list[Child]:
+        if self.args.no_controllers:
+            self.controllers = {"enabled": False, "reason": "--no-controllers"}
+            return []
+        missing = [m for m in ("sedna.gm.main", "sedna.lc.main") if not module_available(m)]
+        if missing:
+            log.info("controllers not started: %s not available", ", ".join(missing))
+            self.controllers = {"enabled": False, "reason": f"missing {', '.join(missing)}"}
+            return []
+        token_file = self.data_dir / "channel-token"
+        if not token_file.exists():
+            token_file.write_text(secrets.token_hex(16))
+            token_file.chmod(0o600)
+        token = token_file.read_text().strip()
+        gm_port = self.args.gm_port or free_port()
+        gm_config = self.data_dir / "gm.yaml"
+        gm_config.write_text(yaml.safe_dump({
+            "kubeConfig": str(self.kubeconfig),
+            "websocket": {"address": "127.0.0.1", "port": gm_port, "token": token},
+            "localController": {"server": f"http://localhost:{self.args.lc_port}"},
+            "metrics": {"address": "127.0.0.1", "port": free_port()},
+        }, sort_keys=False))
+        gm_config.chmod(0o600)
+        children = [Child("gm", [sys.executable, "-m", "sedna", "gm", "--config", str(gm_config)],
+                          env={"KUBECONFIG": str(self.kubeconfig)})]
+        for index, (name, _) in enumerate(self.nodes):
+            children.append(Child(f"lc-{name}", [sys.executable, "-m", "sedna", "lc"], env={
+                "GM_ADDRESS": f"127.0.0.1:{gm_port}", "NODENAME": name, "BIND_PORT": str(self.args.lc_port),
+                "BIND_ADDRESS": self.net.node_address(index),
+                "ROOTFS_MOUNT_DIR": str(self.data_dir / "nodes" / name),
+                "SEDNA_CHANNEL_TOKEN": token}))
+        self.controllers = {"enabled": True, "gm": f"ws://127.0.0.1:{gm_port}", "gm_config": str(gm_config),
+                            "lc_port": self.args.lc_port}
+        return children
+
+    # ---- lifecycle -----------------------------------------------------------------------------------
+
+    def write_state(self, ready: bool) -> None:
+        st.write_state(self.data_dir, {
+            "supervisor": st.proc_record(os.getpid()),
+            "ready": ready,
+            "url": self.url,
+            "kubeconfig": str(self.kubeconfig),
+            "data_dir": str(self.data_dir),
+            "cluster_cidr": self.net.cidr,
+            "nodes": [{"name": name, "labels": labels, "address": self.net.node_address(i),
+                       "podCIDR": self.net.pod_cidr(i)} for i, (name, labels) in enumerate(self.nodes)],
+            "children": {c.name: c.record() for c in self.children if c.proc},
+            "controllers": self.controllers,
+        })
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.logs.mkdir(parents=True, exist_ok=True)
+        st.kill_pod_leftovers(self.data_dir)
+        self._start_apiserver()
+        log.info("API server at %s", self.url)
+        self.write_state(False)
+        services = Child("cluster-services", self._runtime_argv("--cluster-services"))
+        self._spawn(services)
+        self.children.append(services)
+        controllers = self.controller_children()
+        lc_on = bool(controllers)
+        for index, (name, labels) in enumerate(self.nodes):
+            lc_server = f"http://{self.net.node_address(index)}:{self.args.lc_port}" if lc_on else ""
+            child = Child(f"node-{name}", self._node_argv(index, name, labels, lc_server))
+            self._spawn(child)
+            self.children.append(child)
+        self.write_state(False)
+        self.wait_nodes_ready()
+        self.controllers["crds"] = len(self.apply_crds())
+        for child in controllers:
+            self._spawn(child)
+            self.children.append(child)
+        self.ready = True
+        self.write_state(True)
+        log.info("cluster ready: %d nodes", len(self.nodes))
+
+    def check_children(self) -> None:
+        now = time.monotonic()
+        changed = False
+        for child in self.children:
+            if child.proc is None or child.proc.poll() is None:
+                if child.proc is None and now >= child.next_start:
+                    self._spawn(child)
+                    changed = True
+                continue
+            rc = child.proc.returncode
+            ran = now - child.started_at
+            delay = 1.0 if ran > 60 else min(30.0, 2.0 ** min(child.restarts, 5))
+            log.warning("%s exited with %s after %.0fs; restarting in %.0fs", child.name, rc, ran, delay)
+            child.proc = None
+            child.restarts += 1
+            child.next_start = now + delay
+            changed = True
+        if changed:
+            self.write_state(self.ready)
+
+    def run_forever(self) -> None:
+        while not self.stopping:
+            self.check_children()
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        self.stopping = True
+        order = ([c for c in self.children if c.name == "gm" or c.name.startswith("lc-")]
+                 + [c for c in self.children if c.name.startswith("node-")]
+                 + [c for c in self.children if c.name == "cluster-services"]
+                 + [c for c in self.children if c.name == "apiserver"])
+        for group in (order[:-2], order[-2:-1], order[-1:]):
+            live = [c for c in group if c.proc and c.proc.poll() is None]
+            for child in live:
+                child.proc.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 20
+            for child in live:
+                try:
+                    child.proc.wait(max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    log.warning("%s did not stop: killing it", child.name)
+                    procs.kill_group_now(child.proc.pid)
+                    child.proc.wait(5)
+                else:
+                    procs.signal_group(child.proc.pid, signal.SIGKILL)   # leftovers of its group
+        st.kill_pod_leftovers(self.data_dir)
+        st.state_path(self.data_dir).unlink(missing_ok=True)
+        log.info("cluster stopped")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m sedna.local.supervisor", description=__doc__)
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--nodes", default="cloud-node,edge-node")
+    p.add_argument("--cluster-cidr", default="127.20.0.0/16")
+    p.add_argument("--api-port", type=int, default=0)
+    p.add_argument("--image-map", default="")
+    p.add_argument("--crds-dir", default="")
+    p.add_argument("--no-controllers", action="store_true")
+    p.add_argument("--gm-port", type=int, default=0)
+    p.add_argument("--lc-port", type=int, default=9100)
+    p.add_argument("--log-level", default="INFO")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    sup = Supervisor(args)
+
+    def on_signal(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        sup.start()
+        sup.run_forever()
+    except KeyboardInterrupt:
+        log.info("stopping")
+    except Exception:
+        log.exception("supervisor failed")
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        sup.stop()
+        return 1
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sup.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
