@@ -339,3 +339,24 @@ def test_custom_registered_strategy_is_used_by_the_server(tmp_path):
     for ws in conns:
         ws.close()
     server.stop()
+
+
+def test_upstream_send_recv_calls_keep_their_shapes(tmp_path):
+    server = make_server(tmp_path, exit_round=1, participants_count=1)
+    server.start_background()
+    client = AggregationClient(url_of(server), "w1", connect_timeout=10, job_name="t")
+    client.send({"hello": "all"}, msg_type="message", job_name="t")
+    msg = None
+    while msg is None:
+        msg = client.recv(wait_data_type="message")
+    assert msg == {"type": "message", "client": "w1", "data": {"hello": "all"}, "job_name": "t"}
+    client.send({"num_samples": 3, "weights": [[1.0, 2.0], [[3.0]]]}, msg_type="update_weight", job_name="t")
+    got = None
+    while got is None:
+        got = client.recv(wait_data_type="recv_weight")
+    assert got["type"] == "recv_weight" and got["round_number"] == 1 and got["job_name"] == "t"
+    data = got["data"]
+    assert data["total_sample"] == 3 and data["exit_flag"] == "ok" and data["round_number"] == 1
+    assert [w.tolist() for w in data["weights"]] == [[1.0, 2.0], [[3.0]]]
+    client.close()
+    server.stop()
