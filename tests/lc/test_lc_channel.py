@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 
 import httpx
 from lc_harness import wait_for
@@ -258,3 +259,23 @@ def test_unacked_frames_resent_after_ack_timeout(fake_gm, lc_process):
     wait_for(lambda: httpx.get(lc.url + "/healthz").json()["outboxDepth"] == 0, timeout=15, what="acked")
     assert len(gm.handshakes) >= 2 and gm.duplicates >= 3
     assert [m.content["output"]["ownerInfo"]["seq"] for m in gm.messages] == [0, 1, 2]
+
+
+def test_outage_coalesces_only_superseding_reports(fake_gm, lc_process):
+    gm = fake_gm()
+    lc = lc_process(gm.address)
+    wait_for(gm.connected, what="LC connection")
+    gm.stop()
+    wait_for(lambda: not httpx.get(lc.url + "/healthz").json()["gmConnected"], what="LC sees the outage")
+    for i in range(5):
+        ji = report("ji-w", "jointinferenceservice", "ji1", kind="inference", ownerInfo={"seq": i})
+        assert lc.report("ji-w", ji).status_code == 200
+        assert lc.report("w1", report(ownerInfo={"seq": i})).status_code == 200
+    gm.start()
+    wait_for(lambda: len(gm.status_messages("federatedlearningjob")) == 5, what="all FL reports")
+    wait_for(lambda: gm.status_messages("jointinferenceservice"), what="JI metrics")
+    time.sleep(0.3)
+    ji_msgs = gm.status_messages("jointinferenceservice")
+    assert [m.content["output"]["ownerInfo"]["seq"] for m in ji_msgs] == [4]   # only the newest metrics
+    assert [m.content["output"]["ownerInfo"]["seq"] for m in gm.status_messages("federatedlearningjob")] == \
+        [0, 1, 2, 3, 4]

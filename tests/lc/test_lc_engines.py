@@ -329,3 +329,67 @@ async def test_incremental_rejects_csv_dataset(rootfs):
         await node.il.tick(rt)
     assert node.new_messages() == [] and rt.rounds == 0   # nothing half-done: retried next period
     await node.close()
+
+
+async def test_hot_update_config_outside_hot_update_root_is_refused(rootfs):
+    node = Node(rootfs, Clock("10:00"))
+    await node.add_model("initial-model", "/models/base.pb")
+    await node.add_model("deploy-model", "/models/deploy.pb")
+    (rootfs / "output/il/train/1").mkdir(parents=True)
+    (rootfs / "output/il/train/1/model.pb").write_bytes(b"HOT")
+    trained = {"format": "pb", "url": "/output/il/train/1/model.pb"}
+    conds = [cond("Train", "Completed", {"output": {"models": [trained]}}), cond("Deploy", "Running")]
+    for bad in ("/etc/cron.d/model_config.json", "/var/lib/sedna/model-hot-update/../../../etc/x.json"):
+        rt = await node.push_job(node.il, il_job(conds, hot=True,
+                                                 annotations={"sedna.io/model-hot-update-config": bad}))
+        with pytest.raises(ValueError, match="not under"):
+            await node.il.tick(rt)
+    assert not (rootfs / "etc").exists()
+    await node.close()
+
+
+@pytest.fixture
+def moto_endpoint():
+    from lc_harness import free_port
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"127.0.0.1:{port}"
+    server.stop()
+
+
+async def test_incremental_remote_dataset_and_s3_output(rootfs, moto_endpoint):
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=f"http://{moto_endpoint}", aws_access_key_id="ak",
+                      aws_secret_access_key="sk", region_name="us-east-1")
+    s3.create_bucket(Bucket="bkt")
+    s3.put_object(Bucket="bkt", Key="ds/index.txt",
+                  Body="".join(f"imgs/{i}.jpg labels/{i}.txt {i}\n" for i in range(10)).encode())
+    cred = json.dumps({"s3-endpoint": moto_endpoint, "s3-usehttps": "0", "ACCESS_KEY_ID": "ak",
+                       "SECRET_ACCESS_KEY": "sk"})
+    node = Node(rootfs, Clock("10:00"))
+    await node.datasets.insert({"kind": "Dataset", "metadata": {"name": "ds", "namespace": "default",
+                                                                "annotations": {"sedna.io/credential": cred}},
+                                "spec": {"url": "s3://bkt/ds/index.txt", "format": "txt", "nodeName": "edge-1"}})
+    state = node.datasets.get("default", "ds")
+    state.task.cancel()
+    await asyncio.gather(state.task, return_exceptions=True)
+    assert await asyncio.to_thread(node.datasets.refresh, state) and state.count == 10
+    await node.add_model("initial-model", "s3://bkt/models/base.pb")
+    await node.add_model("deploy-model", "s3://bkt/models/deploy.pb")
+    job = il_job([cond("Train", "Waiting")], annotations={"sedna.io/credential": cred})
+    job["spec"]["trainSpec"]["trigger"]["condition"]["threshold"] = 5
+    job["spec"]["outputDir"] = "s3://bkt/out"
+    rt = await node.push_job(node.il, job)
+    await node.il.tick(rt)
+    [train] = node.new_messages()
+    assert train.content["input"]["dataURL"] == "s3://bkt/out/data/train/1/data.txt"
+    assert train.content["input"]["dataIndexURL"] == "s3://bkt/out/data/train/1/dataIndex.txt"
+    data = s3.get_object(Bucket="bkt", Key="out/data/train/1/data.txt")["Body"].read().decode().splitlines()
+    assert data == [f"imgs/{i}.jpg labels/{i}.txt {i}" for i in range(8)]
+    index = s3.get_object(Bucket="bkt", Key="out/data/train/1/dataIndex.txt")["Body"].read().decode().splitlines()
+    assert index[0] == "s3://bkt/ds" and index[1:3] == ["imgs/0.jpg", "labels/0.txt"] and len(index) == 17
+    await node.close()

@@ -66,8 +66,11 @@ class DatasetManager(Manager):
     async def insert(self, obj: dict[str, Any], *, from_store: bool = False) -> None:
         node = (obj.get("spec") or {}).get("nodeName", "")
         if node and node != self.ctx.config.node_name:
+            md = meta(obj)
             logger.warning("dataset %s is for node %r, this LC is %r: ignored",
-                           meta(obj).get("name"), node, self.ctx.config.node_name)
+                           md.get("name"), node, self.ctx.config.node_name)
+            if self.key(md.get("namespace") or "default", md.get("name", "")) in self.objects:
+                await self.delete(md.get("namespace") or "default", md.get("name", ""))  # moved away
             return
         spec = obj.get("spec") or {}
         check_url(spec.get("url", ""), "spec.url")

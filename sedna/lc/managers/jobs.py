@@ -422,10 +422,20 @@ class IncrementalLearningManager(LearningJobManager):
             remove_hot_update_dir(self.ctx.storage_for(obj), config_path)
 
 
+def check_hot_update_path(config_path: str) -> None:
+    """The GM always puts the hot-update config under ``/var/lib/sedna/model-hot-update``; anything else in the
+    annotation would let a CR author make the LC write files elsewhere on the host, so it is refused."""
+    normalized = os.path.normpath("/" + config_path.lstrip("/"))
+    if not normalized.startswith(HOT_UPDATE_ROOT + "/"):
+        raise StorageError(f"annotation {learning.HOT_UPDATE_ANNOTATION}={config_path!r} is not under "
+                           f"{HOT_UPDATE_ROOT}")
+
+
 def publish_hot_update(storage: Storage, config_path: str, model_url: str, also_copy_to: list[str],
                        now: datetime) -> str:
     """Model hot update (gm.md §3.5): put the model next to the config file the inference worker polls, then
     rewrite the config (atomically) with its container path and a new update time. Returns the config path."""
+    check_hot_update_path(config_path)
     config_dir = config_path.rsplit("/", 1)[0]
     file_name = model_url.rstrip("/").rsplit("/", 1)[-1]
     storage.copy(model_url, learning.join_url(config_dir, file_name))
@@ -445,6 +455,7 @@ def remove_hot_update_dir(storage: Storage, config_path: str) -> None:
     """Delete the job's hot-update directory, only if it is inside the GM's hot-update root (never elsewhere,
     whatever the annotation says)."""
     try:
+        check_hot_update_path(config_path)
         directory = storage.host_path(config_path.rsplit("/", 1)[0])
         root = storage.host_path(HOT_UPDATE_ROOT)
     except StorageError as exc:
