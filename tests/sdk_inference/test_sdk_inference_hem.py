@@ -130,3 +130,13 @@ def test_box_scores_shapes():
     assert box_scores(np.zeros((3, 4))) is None
     assert box_scores([0.1, 0.2]) is None
     assert box_scores(5) is None
+
+
+def test_boxes_with_named_labels_and_bad_scores():
+    named = [[0, 0, 1, 1, 0.2, "helmet"], [0, 0, 1, 1, 0.95, "head"]]
+    assert box_scores(named).tolist() == [0.2, 0.95]
+    assert IBTFilter(threshold_img=0.5, threshold_box=0.5)(named) is True
+    assert ThresholdFilter(threshold=0.5)([[0, 0, 1, 1, "0.2"]]) is False  # text score
+    assert ThresholdFilter(threshold=0.5)(["abcdef"]) is False  # a string is not a box
+    assert ThresholdFilter(threshold=0.5)(np.array([["a", "b", "c", "d", "e"]])) is False
+    assert box_scores(({4: 0.3},)) is not None  # any indexable box works, as upstream

@@ -43,41 +43,35 @@ def _as_float(name: str, value: Any) -> float:
 
 
 def box_scores(infer_result: Any) -> np.ndarray | None:
-    """Scores (column 4) of a list/array of boxes, or None if empty or malformed.
+    """Scores (item 4) of a list/array of boxes, or None if empty or malformed.
 
-    A 2-D numeric array is handled without a Python loop; ragged lists (boxes of different lengths) are
-    checked box by box.
+    A numeric 2-D array is sliced without a Python loop; for lists only the score of each box is read (other
+    items, e.g. a class name, may be anything), which is faster than converting whole rows.
     """
     if infer_result is None:
         return None
     if isinstance(infer_result, np.ndarray):
         arr = infer_result
-    else:
-        try:
-            if len(infer_result) == 0:
-                return None
-        except TypeError:
+        if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] <= SCORE_INDEX:
             return None
+        column = arr[:, SCORE_INDEX]
         try:
-            arr = np.asarray(infer_result, dtype=np.float64)
+            return column.astype(np.float64, copy=False)
         except (TypeError, ValueError):
-            # ragged: boxes of different lengths (or non-numeric items)
-            try:
-                if any(len(box) <= SCORE_INDEX for box in infer_result):
-                    return None
-                arr = np.fromiter((float(box[SCORE_INDEX]) for box in infer_result), dtype=np.float64,
-                                  count=len(infer_result))
-            except (TypeError, ValueError):
-                return None
-            return arr
-    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] <= SCORE_INDEX:
+            return None
+    try:
+        count = len(infer_result)
+        if count == 0 or isinstance(infer_result, (str, bytes)):
+            return None
+        scores = [box[SCORE_INDEX] for box in infer_result]
+    except (TypeError, IndexError, KeyError):
         return None
-    if not np.issubdtype(arr.dtype, np.number):
-        try:
-            arr = arr.astype(np.float64)
-        except (TypeError, ValueError):
-            return None
-    return arr[:, SCORE_INDEX].astype(np.float64, copy=False)
+    if any(isinstance(score, (str, bytes)) for score in scores):
+        return None  # a box that is a string, or a score that is text
+    try:
+        return np.fromiter(scores, dtype=np.float64, count=count)
+    except (TypeError, ValueError):
+        return None
 
 
 class BaseFilter:
