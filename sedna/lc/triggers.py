@@ -120,10 +120,14 @@ def evaluate_condition(condition: Any, stats: Mapping[str, Any]) -> TriggerResul
     found, raw = lookup(stats, metric)
     if not found:
         return TriggerResult(False, raw)
+    if isinstance(raw, (list, tuple)) and len(raw) == 1:
+        # A one-element list without an index (``precision_delta`` with one metric value, as in upstream's
+        # incremental learning sample) means its element; upstream converts every list to 0, so that sample's
+        # deploy trigger could never fire.
+        raw = raw[0]
     value = to_number(raw)
     if value is None:
-        # Upstream converts unknown types to 0 silently; we keep the value 0 but say so in the reason.
-        value = 0.0
+        value = 0.0  # upstream converts other types (longer lists, objects) to 0 silently
     result = compare(value, operator, threshold)
     if result is None:
         return TriggerResult(False, f"condition.operator {operator!r} is not supported")

@@ -105,6 +105,26 @@ def test_lc_with_real_gm(cluster, gm, lc_process, tmp_path):
     wait_for(lambda: cluster.list("Pod", selector=esel), timeout=30, what="eval pod")
     assert (rootfs / "output/data/eval/1/data.txt").read_text().splitlines()[0] == "images/16.jpg 0"
 
+    # eval worker: new model better by 0.3 → the LC's deploy trigger (the sample's un-indexed
+    # ``precision_delta > 0.1``) fires, the trained model is copied over the deploy model, the GM restarts
+    # inference and the job starts a new cycle
+    eval_pod = cluster.list("Pod", selector=esel)[0]
+    cluster.set_pod_phase(eval_pod, "Running", node=NODE)
+    wait_for(lambda: ("Eval", "Running") in conditions(cluster, "IncrementalLearningJob", name), timeout=30,
+             what="(Eval, Running)")
+    (rootfs / "output/train/1").mkdir(parents=True)
+    (rootfs / "output/train/1/model.pb").write_bytes(b"trained-round-1")
+    body = {"name": "eval-worker-x", "namespace": "default", "ownerName": name,
+            "ownerKind": "incrementallearningjob", "kind": "eval", "status": "completed",
+            "results": [{"format": "pb", "url": "/output/train/1/model.pb", "metrics": {"precision": [0.8]}},
+                        {"format": "pb", "url": "/models/deploy/model.pb", "metrics": {"precision": [0.5]}}]}
+    assert lc.report("eval-worker-x", body).status_code == 200
+    wait_for(lambda: ("Deploy", "Ready") in conditions(cluster, "IncrementalLearningJob", name), timeout=60,
+             what="(Deploy, Ready) from the LC")
+    assert (rootfs / "models/deploy/model.pb").read_bytes() == b"trained-round-1"
+    wait_for(lambda: conditions(cluster, "IncrementalLearningJob", name)[-1] == ("Train", "Waiting"), timeout=60,
+             what="next cycle")
+
     # GM killed: the LC keeps reporting into its outbox; after the restart the status catches up
     gm.kill9()
     data.write_text(data.read_text() + "".join(f"images/{i}.jpg 0\n" for i in range(20, 30)))

@@ -86,7 +86,7 @@ def test_to_number(value, number):
 
 
 STATS = {"num_of_samples": 40, "precision": [0.5, 0.9], "precision_delta": [0.05, 0.2], "s": "7",
-         "lst": [1, 2]}
+         "lst": [1, 2], "one": [0.25], "obj": {"a": 1}}
 
 
 @pytest.mark.parametrize("metric,found,value", [
@@ -128,6 +128,9 @@ def cond(metric, op, threshold, timer=None):
     (cond("precision_delta[5]", ">", 0.1), "10:00", False),
     (cond("s", "==", 7), "10:00", True),                 # numeric string value
     (cond("lst", "==", 0), "10:00", True),               # upstream: list without index converts to 0
+    (cond("obj", "==", 0), "10:00", True),               # ... and so does any other type
+    (cond("one", ">", 0.2), "10:00", True),              # ours: a one-element list means its element
+    (cond("one", ">", 0.3), "10:00", False),
     (cond("num_of_samples", ">", "30"), "10:00", True),  # numeric string threshold
     (cond("num_of_samples", ">", "abc"), "10:00", False),
     (cond("", ">", 1), "10:00", False),
