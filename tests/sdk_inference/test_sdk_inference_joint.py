@@ -200,3 +200,49 @@ def test_slow_cloud_times_out_to_edge_result(monkeypatch, tmp_path, lc):
         ji.close()
     finally:
         slow.stop(timeout=5)
+
+
+def test_big_model_process_killed_mid_stream(monkeypatch, tmp_path, lc):
+    """SIGKILL the cloud worker process while the edge is offloading: every request still gets an answer."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import httpx
+
+    lc_server, records = lc
+    port = free_port()
+    here = Path(__file__).resolve().parent
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HEM_", "MODEL_", "BIG_MODEL", "LC_"))}
+    env.update({"PYTHONPATH": str(here), "SERVICE_NAME": "helmet-ji", "BACKEND_TYPE": "SKLEARN",
+                "MODEL_URL": write_model(tmp_path / "big.json", 10.0, tag=9), "BIG_MODEL_BIND_IP": "127.0.0.1",
+                "BIG_MODEL_BIND_PORT": str(port)})
+    code = ("from sdk_inference_support import ScaleEstimator\n"
+            "from sedna.core.joint_inference import BigModelService\n"
+            "BigModelService(estimator=ScaleEstimator).start()\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        def up():
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/helmet-ji", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        assert wait_for(up, timeout=30, interval=0.1)
+        ji = make_edge(monkeypatch, tmp_path, lc_server.url, port, MODEL_CLIENT_COOLDOWN="0")
+        answered_by_cloud = sum(ji.inference(HARD)[3] is not None for _ in range(5))
+        assert answered_by_cloud == 5
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        results = [ji.inference(HARD) for _ in range(5)]
+        assert all(r[3] is None and r[1] == r[2] and r[0] is True for r in results)
+        assert ji.failed_offload_number == 5
+        assert wait_for(lambda: records and records[-1]["ownerInfo"]["failedOffloadNumber"] == 5)
+        ji.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
