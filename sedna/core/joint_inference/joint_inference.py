@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import time
 from typing import Any
 
 from sedna.common.constant import K8sResourceKind
@@ -34,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 INFERENCE_THEN_MINING = "inference-then-mining"
 MINING_THEN_INFERENCE = "mining-then-inference"
+FAILURE_LOG_INTERVAL = 10.0
 
 
 class BigModelService(JobBase):
@@ -94,6 +96,7 @@ class JointInference(JobBase):
         if not hard_example_mining:
             hard_example_mining = self.get_hem_algorithm_from_config()
         self.hard_example_mining_algorithm = build_hard_example_mining(hard_example_mining)
+        self._last_failure_log = float("-inf")
 
     @classmethod
     def get_hem_algorithm_from_config(cls, **param: Any) -> dict:
@@ -120,8 +123,11 @@ class JointInference(JobBase):
             return self.cloud.predict_or_raise(data, **body_kwargs)
         except ModelClientError as exc:
             self.lc_reporter.update_for_failed_offload()
-            logger.warning("cloud inference failed, using the edge result (%d failures so far): %s",
-                           self.lc_reporter.failed_offload_number, exc)
+            now = time.monotonic()
+            if now - self._last_failure_log >= FAILURE_LOG_INTERVAL:  # one line per interval, not per frame
+                self._last_failure_log = now
+                logger.warning("cloud inference failed, using the edge result (%d failures so far): %s",
+                               self.lc_reporter.failed_offload_number, exc)
             return None
 
     def inference(self, data: Any = None, post_process: Any = None, **kwargs: Any) -> list:
