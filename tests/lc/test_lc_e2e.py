@@ -7,6 +7,7 @@ while the LC reports loses nothing.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -47,22 +48,25 @@ def conditions(cluster, kind, name):
             ((cluster.get(kind, name) or {}).get("status") or {}).get("conditions") or []]
 
 
-def il_job() -> dict:
+def il_job(hot: bool = False) -> dict:
     doc = yaml.safe_load((REFERENCE / "samples" / "incrementallearningjob_v1alpha1.yaml").read_text())
     doc["metadata"]["namespace"] = "default"
     doc["spec"]["trainSpec"]["trigger"] = {"checkPeriodSeconds": 60, "timer": {"start": "00:00", "end": "24:00"},
                                            "condition": {"operator": ">", "threshold": 5,
                                                          "metric": "num_of_samples"}}
     doc["spec"]["outputDir"] = "/output"
+    if hot:
+        doc["spec"]["deploySpec"]["model"].update(hotUpdateEnabled=True, pollPeriodSeconds=1)
     return doc
 
 
-def test_lc_with_real_gm(cluster, gm, lc_process, tmp_path):
+@pytest.mark.parametrize("hot", [False, True], ids=["copy-deploy", "hot-update"])
+def test_lc_with_real_gm(cluster, gm, lc_process, tmp_path, hot):
     rootfs = tmp_path / "rootfs"
     (rootfs / "data").mkdir(parents=True)
     data = rootfs / "data" / "train.txt"
     data.write_text("".join(f"images/{i}.jpg {i % 2}\n" for i in range(20)))
-    job = il_job()
+    job = il_job(hot)
     name = job["metadata"]["name"]
     for mname, url in ((job["spec"]["initialModel"]["name"], "/models/base/model.pb"),
                        (job["spec"]["deploySpec"]["model"]["name"], "/models/deploy/model.pb")):
@@ -121,7 +125,25 @@ def test_lc_with_real_gm(cluster, gm, lc_process, tmp_path):
     assert lc.report("eval-worker-x", body).status_code == 200
     wait_for(lambda: ("Deploy", "Ready") in conditions(cluster, "IncrementalLearningJob", name), timeout=60,
              what="(Deploy, Ready) from the LC")
-    assert (rootfs / "models/deploy/model.pb").read_bytes() == b"trained-round-1"
+    if not hot:
+        assert (rootfs / "models/deploy/model.pb").read_bytes() == b"trained-round-1"
+    else:
+        # hot update: the GM waits for the inference pod, then pushes (Deploy, Running) to this node, and the
+        # LC publishes the model where the inference worker polls (gm.md §3.5)
+        annotation = cluster.get("IncrementalLearningJob", name)["metadata"]["annotations"][
+            "sedna.io/model-hot-update-config"]
+        assert annotation == f"/var/lib/sedna/model-hot-update/default/incrementallearningjob/{name}/model_config.json"
+        isel = f"incrementallearningjob.sedna.io/name={name},incrementallearningjob.sedna.io/worker-type=inference"
+        infer = wait_for(lambda: cluster.list("Pod", selector=isel), timeout=30, what="inference pod")[0]
+        cluster.set_pod_phase(infer, "Running", node=NODE)
+        config = rootfs / annotation.lstrip("/")
+        wait_for(config.exists, timeout=60, what="hot-update config written by the LC")
+        doc = json.loads(config.read_text())
+        assert doc["model_config"]["model_path"] == "/model-hot-update/model.pb"
+        assert (config.parent / "model.pb").read_bytes() == b"trained-round-1"
+        done = {"name": "infer-x", "namespace": "default", "ownerName": name, "ownerKind": "incrementallearningjob",
+                "kind": "deploy", "status": "completed"}
+        assert lc.report("infer-x", done).status_code == 200
     wait_for(lambda: conditions(cluster, "IncrementalLearningJob", name)[-1] == ("Train", "Waiting"), timeout=60,
              what="next cycle")
 
