@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 
@@ -63,7 +64,12 @@ def test_reporter_owner_info_shape_and_only_on_change():
 
 
 def test_reports_kept_while_lc_down_and_sent_when_back():
+    # phase 1: an LC that accepts connections but never answers (each send waits for its 0.5 s timeout)
     port = free_port()
+    blackhole = socket.socket()
+    blackhole.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    blackhole.bind(("127.0.0.1", port))
+    blackhole.listen(64)
     reporter = LCReporter(f"http://127.0.0.1:{port}", dict(BASE), period_interval=0.05, max_pending=5,
                           send_timeout=0.5)
     reporter.start()
@@ -80,9 +86,10 @@ def test_reports_kept_while_lc_down_and_sent_when_back():
     worker = threading.Thread(target=infer_loop)
     worker.start()
     try:
-        assert wait_for(lambda: reporter.dropped_number > 0, timeout=15)
+        assert wait_for(lambda: reporter.dropped_number > 0, timeout=20)
         assert len(reporter.pending) == 5  # bounded
-        assert max(latencies) < 0.05  # counting never waited on the dead LC
+        assert max(latencies) < 0.25  # counting never waited on the unresponsive LC (0.5 s per send)
+        blackhole.close()
         app, records, _ = recording_lc_app()
         lc = AppServer(app, port=port).start()
         try:
@@ -99,3 +106,4 @@ def test_reports_kept_while_lc_down_and_sent_when_back():
         stop.set()
         worker.join()
         reporter.stop(flush=False)
+        blackhole.close()
