@@ -188,3 +188,24 @@ def test_other_builtin_kinds(k8s_client, apiserver):
     assert status == 409
     status, data = request(f"{apiserver.url}/api/v1/pods?fieldSelector=spec.nodeName%3Dn1")
     assert [p["metadata"]["name"] for p in json.loads(data)["items"]] == ["bp"]
+
+
+def test_events_expire_and_single_object_watch():
+    with BackgroundServer(event_ttl=0.5) as server:
+        events = f"{server.url}/api/v1/namespaces/default/events"
+        body = {"metadata": {"generateName": "ev-"}, "involvedObject": {"kind": "Pod", "name": "p"},
+                "reason": "R", "message": "m", "type": "Normal"}
+        status, data = request(events, "POST", body)
+        assert status == 201
+        name = json.loads(data)["metadata"]["name"]
+        status, data = request(f"{events}?fieldSelector=involvedObject.name%3Dp,type%3DNormal")
+        assert [e["metadata"]["name"] for e in json.loads(data)["items"]] == [name]
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and json.loads(request(events)[1])["items"]:
+            time.sleep(0.1)
+        assert json.loads(request(events)[1])["items"] == []
+        cms = f"{server.url}/api/v1/namespaces/default/configmaps"
+        request(cms, "POST", {"metadata": {"name": "one"}})
+        request(cms, "POST", {"metadata": {"name": "two"}})
+        status, data = request(f"{cms}/one?watch=true&timeoutSeconds=1")
+        assert [e["object"]["metadata"]["name"] for e in lines(data)] == ["one"]

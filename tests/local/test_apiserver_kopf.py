@@ -28,8 +28,26 @@ def wait_for(check, timeout=30.0, interval=0.1, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-@pytest.fixture
-def operator(apiserver, tmp_path, reference_dir):
+def start_operator(apiserver, record, log_path, scope):
+    env = dict(os.environ, KUBECONFIG=str(apiserver.kubeconfig), OPERATOR_RECORD=str(record))
+    log = log_path.open("a")
+    proc = subprocess.Popen([str(KOPF), "run", "--standalone", *scope, "--verbose", str(OPERATOR)],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    return proc
+
+
+def stop_operator(proc):
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+@pytest.fixture(params=[["--namespace", "default"], ["--all-namespaces"]], ids=["namespaced", "cluster-wide"])
+def operator(apiserver, tmp_path, reference_dir, request):
     configuration = client.Configuration()
     config.load_kube_config(config_file=str(apiserver.kubeconfig), client_configuration=configuration)
     api_client = client.ApiClient(configuration)
@@ -37,27 +55,22 @@ def operator(apiserver, tmp_path, reference_dir):
     client.ApiextensionsV1Api(api_client).create_custom_resource_definition(crd)
     record = tmp_path / "record.txt"
     record.touch()
-    log = (tmp_path / "kopf.log").open("w")
-    env = dict(os.environ, KUBECONFIG=str(apiserver.kubeconfig), OPERATOR_RECORD=str(record))
-    proc = subprocess.Popen([str(KOPF), "run", "--standalone", "--namespace", "default", "--verbose",
-                             str(OPERATOR)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    procs = [start_operator(apiserver, record, tmp_path / "kopf.log", request.param)]
+    restart = lambda: procs.append(start_operator(apiserver, record, tmp_path / "kopf.log",
+                                                  request.param))
     try:
-        yield api_client, record, proc
+        yield api_client, record, procs, restart
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        log.close()
+        for proc in procs:
+            if proc.poll() is None:
+                stop_operator(proc)
         api_client.close()
         if os.environ.get("SHOW_KOPF_LOG"):
             print((tmp_path / "kopf.log").read_text())
 
 
 def test_kopf_operator_creates_child_once_and_cleans_up(operator, reference_dir):
-    api_client, record, proc = operator
+    api_client, record, procs, restart = operator
     objs = client.CustomObjectsApi(api_client)
     core = client.CoreV1Api(api_client)
     sample = yaml.safe_load((reference_dir / "samples" / "dataset_v1alpha1.yaml").read_text())
@@ -77,7 +90,12 @@ def test_kopf_operator_creates_child_once_and_cleans_up(operator, reference_dir)
     # kopf re-lists and re-watches over time; stale events must not run the handler again
     time.sleep(3)
     assert record.read_text().splitlines() == [f"create {name}"]
-    assert proc.poll() is None, "the operator is still running"
+    assert procs[0].poll() is None, "the operator is still running"
+    # a restarted operator finds the object handled (kopf's annotations) and does not create again
+    stop_operator(procs[0])
+    restart()
+    time.sleep(3)
+    assert record.read_text().splitlines() == [f"create {name}"]
     events = core.list_namespaced_event("default").items
     assert any(e.involved_object.name == name for e in events), "kopf posts events (generateName)"
 

@@ -37,9 +37,8 @@ def write_kubeconfig(path: str | Path, url: str, namespace: str = "default") -> 
     return path
 
 
-async def _start(host: str, port: int, data_dir, logs_dir, history: int,
-                 bookmark_interval: float = 60.0) -> tuple[web.AppRunner, str]:
-    server = APIServer(data_dir, logs_dir, history=history, bookmark_interval=bookmark_interval)
+async def _start(host: str, port: int, data_dir, logs_dir, **options) -> tuple[web.AppRunner, str]:
+    server = APIServer(data_dir, logs_dir, **options)
     runner = web.AppRunner(server.app(), access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
@@ -53,12 +52,15 @@ async def _start(host: str, port: int, data_dir, logs_dir, history: int,
 
 
 def serve(host: str = "127.0.0.1", port: int = 6443, data_dir: str | Path | None = None, *,
-          logs_dir: str | Path | None = None, history: int = 10_000,
-          on_ready: Callable[[str], None] | None = None) -> None:
-    """Run the server until SIGTERM/SIGINT (blocking). ``on_ready(url)`` is called once it listens."""
+          logs_dir: str | Path | None = None, on_ready: Callable[[str], None] | None = None, **options) -> None:
+    """Run the server until SIGTERM/SIGINT (blocking). ``on_ready(url)`` is called once it listens.
+
+    ``options`` go to APIServer: ``history`` (watch events kept per resource), ``bookmark_interval``,
+    ``event_ttl`` (seconds).
+    """
 
     async def main():
-        runner, url = await _start(host, port, data_dir, logs_dir, history)
+        runner, url = await _start(host, port, data_dir, logs_dir, **options)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         if threading.current_thread() is threading.main_thread():
@@ -79,9 +81,9 @@ class BackgroundServer:
     """The emulator on its own thread and loop, for tests and embedding: ``with BackgroundServer() as s: s.url``."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, data_dir: str | Path | None = None,
-                 logs_dir: str | Path | None = None, history: int = 10_000, bookmark_interval: float = 60.0):
-        self.host, self.port, self.data_dir, self.history = host, port, data_dir, history
-        self.bookmark_interval = bookmark_interval
+                 logs_dir: str | Path | None = None, **options):
+        """``options`` go to APIServer: ``history``, ``bookmark_interval``, ``event_ttl``."""
+        self.host, self.port, self.data_dir, self.options = host, port, data_dir, options
         self.logs_dir = Path(logs_dir) if logs_dir else (Path(data_dir) / "logs" if data_dir else None)
         self.url = ""
         self.kubeconfig: Path | None = None
@@ -105,7 +107,7 @@ class BackgroundServer:
         asyncio.set_event_loop(self._loop)
         try:
             self._runner, self.url = self._loop.run_until_complete(
-                _start(self.host, self.port, self.data_dir, self.logs_dir, self.history, self.bookmark_interval))
+                _start(self.host, self.port, self.data_dir, self.logs_dir, **self.options))
         except BaseException as exc:  # noqa: BLE001 - reported to the starting thread
             self._error = exc
             self._ready.set()

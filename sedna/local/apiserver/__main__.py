@@ -18,6 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--logs-dir", default=None, help="pod log files (default DATA_DIR/logs)")
     parser.add_argument("--kubeconfig", default=None, help="also write a kubeconfig for the server here")
     parser.add_argument("--history", type=int, default=10_000, help="watch events kept per resource")
+    parser.add_argument("--event-ttl", type=float, default=3600.0, help="seconds an Event is kept")
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
@@ -28,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
             write_kubeconfig(args.kubeconfig, url)
         print(f"listening on {url}", flush=True)
 
-    serve(args.host, args.port, args.data_dir, logs_dir=args.logs_dir, history=args.history, on_ready=ready)
+    serve(args.host, args.port, args.data_dir, logs_dir=args.logs_dir, on_ready=ready, history=args.history,
+          event_ttl=args.event_ttl)
     return 0
 
 

@@ -8,6 +8,7 @@ import copy
 import json
 import logging
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -52,13 +53,15 @@ class APIServer:
     """The emulator: store + resource registry + controllers + the aiohttp application."""
 
     def __init__(self, data_dir: str | Path | None = None, logs_dir: str | Path | None = None,
-                 history: int = 10_000, bookmark_interval: float = 60.0):
+                 history: int = 10_000, bookmark_interval: float = 60.0, event_ttl: float = 3600.0):
         self.data_dir = Path(data_dir) if data_dir else None
         self.logs_dir = Path(logs_dir) if logs_dir else (self.data_dir / "logs" if self.data_dir else None)
         self.store = Store(self.data_dir, history=history)
         self.registry = Registry()
         self.api = API(self.store, self.registry)
         self.bookmark_interval = bookmark_interval
+        self.event_ttl = event_ttl
+        self._event_ttl_task: asyncio.Task | None = None
         self.crds = CRDController(self.api)
         self.owners = OwnerIndex(self.api)
         self.controllers = []
@@ -95,8 +98,26 @@ class APIServer:
                             DeploymentController(self.api, self.owners), Scheduler(self.api)]
         for controller in self.controllers:
             controller.start()
+        self._event_ttl_task = asyncio.get_running_loop().create_task(self._expire_events())
+
+    async def _expire_events(self) -> None:
+        """Events live for ``event_ttl`` seconds, as with the API server's --event-ttl (default 1 h)."""
+        while True:
+            await asyncio.sleep(min(60.0, self.event_ttl / 4))
+            cutoff = time.time() - self.event_ttl
+            for bucket in ("/events", "events.k8s.io/events"):
+                for event in list(self.store.items(bucket)):
+                    meta = event["metadata"]
+                    try:
+                        created = datetime.strptime(meta.get("creationTimestamp", ""), "%Y-%m-%dT%H:%M:%SZ")
+                    except ValueError:
+                        continue
+                    if created.replace(tzinfo=timezone.utc).timestamp() < cutoff:
+                        self.store.remove(bucket, meta.get("namespace", ""), meta["name"])
 
     async def _shutdown(self, app) -> None:
+        if self._event_ttl_task is not None:
+            self._event_ttl_task.cancel()
         self.store.close_watchers()
         for controller in self.controllers:
             await controller.stop()
@@ -202,7 +223,7 @@ class APIServer:
             if method == "DELETE":
                 return await self._delete_collection(request, rd, namespace)
             raise errors.method_not_allowed()
-        if watch_path:
+        if watch_path or (method == "GET" and sub is None and q.get("watch") in ("true", "1")):
             return await self._watch(request, rd, namespace, name)
         if sub == "log":
             return await self._log(request, rd, namespace, name)
