@@ -158,3 +158,58 @@ def test_lc_with_real_gm(cluster, gm, lc_process, tmp_path, hot):
     wait_for(lambda: ((cluster.get("Dataset", ds_name) or {}).get("status") or {}).get("numberOfSamples") == 30,
              timeout=60, what="Dataset status after the GM restart")
     assert lc.stop() == 0
+
+
+def test_lifelong_job_with_real_gm(cluster, gm, lc_process, tmp_path):
+    rootfs = tmp_path / "rootfs"
+    (rootfs / "data").mkdir(parents=True)
+    (rootfs / "data" / "train.csv").write_text("temp,hum,label\n" + "".join(f"{i},{i},{i % 2}\n" for i in range(30)))
+    doc = yaml.safe_load((REFERENCE / "samples" / "lifelonglearningjobv1alpha1.yaml").read_text())
+    doc["metadata"]["namespace"] = "default"
+    doc["spec"]["trainSpec"]["trigger"] = {"timer": {"start": "00:00", "end": "24:00"},
+                                           "condition": {"operator": ">=", "threshold": 10,
+                                                         "metric": "num_of_samples"}}
+    for spec in ("trainSpec", "evalSpec", "deploySpec"):
+        doc["spec"][spec]["template"]["spec"]["nodeName"] = NODE
+    name, ds_name = doc["metadata"]["name"], doc["spec"]["dataset"]["name"]
+    cluster.create({"apiVersion": "sedna.io/v1alpha1", "kind": "Dataset",
+                    "metadata": {"name": ds_name, "namespace": "default"},
+                    "spec": {"url": "/data/train.csv", "format": "csv", "nodeName": NODE}})
+    lc = lc_process(f"127.0.0.1:{gm.ws_port}", rootfs, NODENAME=NODE, SEDNA_CHANNEL_TOKEN=TOKEN)
+    cluster.create(doc)
+
+    def stage_pod(kind):
+        sel = f"lifelonglearningjob.sedna.io/name={name},lifelonglearningjob.sedna.io/worker-type={kind}"
+        pod = wait_for(lambda: cluster.list("Pod", selector=sel), timeout=30, what=f"{kind} pod")[0]
+        cluster.set_pod_phase(pod, "Running", node=NODE)
+
+    def report(kind, models):
+        body = {"name": f"{kind}-w", "namespace": "default", "ownerName": name, "ownerKind": "lifelonglearningjob",
+                "kind": kind, "status": "completed", "results": models}
+        assert lc.report(f"{kind}-w", body).status_code == 200
+
+    wait_for(lambda: ("Train", "Ready") in conditions(cluster, "LifelongLearningJob", name), timeout=60,
+             what="(Train, Ready) from the LC")
+    train_csv = (rootfs / "output/data/train/1/data.csv").read_text().splitlines()
+    assert train_csv[0] == "temp,hum,label" and len(train_csv) == 1 + 24   # header + floor(0.8 * 30)
+    stage_pod("train")
+    wait_for(lambda: ("Train", "Running") in conditions(cluster, "LifelongLearningJob", name), timeout=30,
+             what="(Train, Running)")
+    report("train", [{"format": "pkl", "url": "/output/train/1/index.pkl", "classes": ["a", "b"],
+                      "current_metric": {"m1": {"accuracy": 0.9}}, "number_of_labeled_unseen_sample": 3}])
+    wait_for(lambda: ("Eval", "Ready") in conditions(cluster, "LifelongLearningJob", name), timeout=60,
+             what="(Eval, Ready) from the LC")
+    kb = cluster.get("LifelongLearningJob", name)["status"]["knowledgeBase"]   # recomputed by the GM
+    assert kb["AIClasses"]["listOfAIClasses"] == ["a", "b"] and kb["AIModels"]["numberOfAIModels"] == 1
+    stage_pod("eval")
+    wait_for(lambda: ("Eval", "Running") in conditions(cluster, "LifelongLearningJob", name), timeout=30,
+             what="(Eval, Running)")
+    (rootfs / "output/eval/1").mkdir(parents=True)
+    (rootfs / "output/eval/1/index.pkl").write_bytes(b"kb-index")
+    report("eval", [{"format": "pkl", "url": "/output/eval/1/index.pkl"}])
+    wait_for(lambda: ("Deploy", "Ready") in conditions(cluster, "LifelongLearningJob", name), timeout=60,
+             what="(Deploy, Ready) from the LC")
+    assert (rootfs / "output/deploy/index.pkl").read_bytes() == b"kb-index"
+    wait_for(lambda: conditions(cluster, "LifelongLearningJob", name)[-1] == ("Train", "Waiting"), timeout=60,
+             what="next cycle")
+    assert lc.stop() == 0
