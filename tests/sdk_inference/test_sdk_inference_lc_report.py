@@ -107,3 +107,32 @@ def test_reports_kept_while_lc_down_and_sent_when_back():
         worker.join()
         reporter.stop(flush=False)
         blackhole.close()
+
+
+def test_refused_reports_are_dropped_server_errors_kept():
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse
+
+    answers = [503, 401, 200]
+    seen = []
+    app = FastAPI()
+
+    @app.post("/sedna/workers/{worker}/info")
+    def info(worker: str):
+        status = answers.pop(0) if answers else 200
+        seen.append(status)
+        return JSONResponse(status_code=status, content={"Status": status, "Message": "x"})
+
+    lc = AppServer(app).start()
+    try:
+        reporter = LCReporter(lc.url, dict(BASE), period_interval=60)
+        reporter.update_for_edge_inference()
+        assert reporter.flush() is False  # 503: kept for later
+        assert len(reporter.pending) == 1 and reporter.sent_number == 0
+        assert reporter.flush() is True  # 401: refused for good, dropped, not blocking
+        assert reporter.rejected_number == 1 and not reporter.pending
+        reporter.update_for_edge_inference()
+        assert reporter.flush() is True and reporter.sent_number == 1
+        assert seen == [503, 401, 200]
+    finally:
+        lc.stop()

@@ -18,7 +18,9 @@ import threading
 import time
 from typing import Any
 
-from sedna.service.client.http import bearer_headers, http_request
+import httpx
+
+from sedna.service.client.http import bearer_headers, http_request, shared_client
 
 __all__ = ["LC_TOKEN_ENV", "LCClient", "LCReporter"]
 
@@ -47,6 +49,14 @@ class LCClient:
                             timeout=timeout, retries=retries, retry_interval=retry_interval)
 
 
+    @classmethod
+    def post_once(cls, lc_server: str, worker_name: str, message: dict, timeout: float = 5.0) -> httpx.Response:
+        """One POST, no retries; raises ``httpx.HTTPError`` on transport errors (our addition)."""
+        headers = bearer_headers(os.environ.get(LC_TOKEN_ENV) or None)
+        return shared_client().post(cls.url(lc_server, worker_name), json=message, headers=headers,
+                                    timeout=timeout)
+
+
 class LCReporter(threading.Thread):
     """Every ``period_interval`` seconds, if the counters changed, send ``message`` with a fresh ``ownerInfo``:
 
@@ -70,6 +80,7 @@ class LCReporter(threading.Thread):
         self.pending: collections.deque[dict] = collections.deque(maxlen=max(1, int(max_pending)))
         self.sent_number = 0
         self.dropped_number = 0
+        self.rejected_number = 0
         self._changed = False
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
@@ -124,13 +135,25 @@ class LCReporter(threading.Thread):
     def _deliver(self) -> None:
         while self.pending:
             report = self.pending[0]
-            answer = LCClient.send(self.lc_server, report.get("name", ""), report,
-                                   timeout=self.send_timeout, retries=1)
-            if answer is None:
-                logger.info("LC %s not reachable; %d report(s) kept", self.lc_server, len(self.pending))
+            try:
+                response = LCClient.post_once(self.lc_server, report.get("name", ""), report,
+                                              timeout=self.send_timeout)
+            except httpx.HTTPError as exc:
+                logger.info("LC %s not reachable (%s); %d report(s) kept", self.lc_server, exc, len(self.pending))
                 return
-            self.pending.popleft()
-            self.sent_number += 1
+            status = response.status_code
+            if status == 200:
+                self.pending.popleft()
+                self.sent_number += 1
+            elif 400 <= status < 500 and status not in (408, 429):
+                # the LC refuses this report for good (bad token, unknown owner...): resending cannot help,
+                # and keeping it would block every later report
+                self.pending.popleft()
+                self.rejected_number += 1
+                logger.error("LC %s rejected the report (%d): %s", self.lc_server, status, response.text[:300])
+            else:
+                logger.info("LC %s answered %d; %d report(s) kept", self.lc_server, status, len(self.pending))
+                return
 
     def flush(self) -> bool:
         """Snapshot now and try to deliver everything pending; True if nothing is left."""
