@@ -105,14 +105,15 @@ class Client:
     # ---- verbs ---------------------------------------------------------------------------------------
 
     def apply(self, obj: dict[str, Any], namespace: str) -> str:
-        """Create ``obj`` or replace the existing one (keeping its resourceVersion); returns what happened."""
+        """Create ``obj``, or merge-patch it onto the existing object (fields other writers added, such as a
+        controller's finalizers and annotations, are kept); returns what happened."""
         if not isinstance(obj, dict) or not obj.get("kind") or not obj.get("apiVersion"):
             raise ClientError("each document needs apiVersion and kind")
         meta = obj.setdefault("metadata", {})
         if not meta.get("name"):
             raise ClientError(f"{obj['kind']}: metadata.name is required")
         res = self.for_object(obj)
-        ns = meta.get("namespace") or namespace if res.namespaced else None
+        ns = (meta.get("namespace") or namespace) if res.namespaced else None
         if res.namespaced:
             meta["namespace"] = ns
         resp = self.request("POST", res.path(ns), json=obj)
@@ -121,10 +122,9 @@ class Client:
         if resp.status_code != 409:
             raise ClientError(_message(resp))
         current = self.json("GET", res.path(ns, meta["name"]))
-        meta["resourceVersion"] = current["metadata"]["resourceVersion"]
-        if "status" not in obj and "status" in current:
-            obj["status"] = current["status"]
-        updated = self.json("PUT", res.path(ns, meta["name"]), json=obj)
+        patch = {k: v for k, v in obj.items() if k != "status"}
+        updated = self.json("PATCH", res.path(ns, meta["name"]), json=patch,
+                            headers={"Content-Type": "application/merge-patch+json"})
         same = updated["metadata"].get("resourceVersion") == current["metadata"]["resourceVersion"]
         return "unchanged" if same else "configured"
 
