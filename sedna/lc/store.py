@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -84,6 +85,13 @@ class Store:
         self._engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False})
         event.listen(self._engine, "connect", self._on_connect)
         _Base.metadata.create_all(self._engine)
+        if path != ":memory:":
+            # Pushed objects carry the sedna.io/credential annotation (S3 keys) in plain text, as upstream.
+            for suffix in ("", "-wal", "-shm"):
+                try:
+                    os.chmod(path + suffix, 0o600)
+                except FileNotFoundError:
+                    pass
 
     @staticmethod
     def _on_connect(dbapi_conn, _record) -> None:

@@ -1,6 +1,7 @@
 """Unit tests of the LC's pure pieces: sample counting, store, outbox, storage paths, learning helpers, config."""
 
 import json
+import os
 import subprocess
 
 import pytest
@@ -89,6 +90,7 @@ def test_store_resource_round_trip(tmp_path):
     assert reopened.list_resources() == []
     import sqlite3
     cols = {r[1] for r in sqlite3.connect(db).execute("PRAGMA table_info(resources)")}
+    assert oct(os.stat(db).st_mode & 0o777) == "0o600"   # credentials inside: owner only
     assert {"id", "created_at", "updated_at", "deleted_at", "name", "type_meta", "object_meta", "spec"} <= cols
 
 
