@@ -361,7 +361,10 @@ class APIServer:
         bookmarks = q.get("allowWatchBookmarks") == "true"
         as_table = "as=Table" in request.headers.get("Accept", "")
         rv_text = q.get("resourceVersion", "")
-        send_initial = q.get("sendInitialEvents") == "true" or rv_text in ("", "0")
+        send_initial = q.get("sendInitialEvents") == "true" or (rv_text in ("", "0") and
+                                                                  q.get("sendInitialEvents") != "false")
+        if not send_initial and rv_text in ("", "0"):
+            rv_text = str(self.store.rv)     # start now, without the current objects
         ns = namespace if rd.namespaced else None
         # snapshot and subscription happen with no await in between, so no event is missed or repeated
         initial: list[tuple[str, dict]] = []

@@ -111,9 +111,11 @@ class ReplicaSetController(Controller):
             for _ in range(want - len(pods)):
                 pods.append(self._create_pod(rs))
         elif len(pods) > want:
-            doomed = sorted(pods, key=lambda p: (bool(p["spec"].get("nodeName")),
-                                                 (p.get("status") or {}).get("phase") == "Running",
-                                                 pod_ready(p), p["metadata"]["creationTimestamp"]))
+            # like Kubernetes: unscheduled, then not running, then not ready pods go first; newest first
+            newest_first = sorted(pods, key=lambda p: p["metadata"]["creationTimestamp"], reverse=True)
+            doomed = sorted(newest_first, key=lambda p: (bool(p["spec"].get("nodeName")),
+                                                         (p.get("status") or {}).get("phase") == "Running",
+                                                         pod_ready(p)))
             for pod in doomed[:len(pods) - want]:
                 try:
                     self.api.delete(self.pod_rd, ns, pod["metadata"]["name"])
