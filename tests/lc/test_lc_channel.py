@@ -279,3 +279,27 @@ def test_outage_coalesces_only_superseding_reports(fake_gm, lc_process):
     assert [m.content["output"]["ownerInfo"]["seq"] for m in ji_msgs] == [4]   # only the newest metrics
     assert [m.content["output"]["ownerInfo"]["seq"] for m in gm.status_messages("federatedlearningjob")] == \
         [0, 1, 2, 3, 4]
+
+
+def test_full_outbox_refuses_with_503_and_recovers(fake_gm, lc_process):
+    gm = fake_gm()
+    lc = lc_process(gm.address, LC_OUTBOX_MAX="3")
+    wait_for(gm.connected, what="LC connection")
+    gm.stop()
+    wait_for(lambda: not httpx.get(lc.url + "/healthz").json()["gmConnected"], what="LC sees the outage")
+    for i in range(3):
+        assert lc.report("w1", report(ownerInfo={"seq": i})).status_code == 200
+    full = lc.report("w1", report(ownerInfo={"seq": 99}))
+    assert full.status_code == 503 and "outbox full" in full.json()["Message"]
+    full_lines = [ln for ln in lc.logs().splitlines() if '"sedna.lc.outbox"' in ln and "outbox full" in ln]
+    assert len(full_lines) == 1 and "LC_OUTBOX_MAX" in full_lines[0]   # one clear line, not one per report
+    assert lc.report("w1", report(ownerInfo={"seq": 100})).status_code == 503
+    gm.start()
+    wait_for(lambda: len(gm.messages) == 3, what="queued reports delivered")
+    wait_for(lambda: httpx.get(lc.url + "/healthz").json()["outboxDepth"] == 0, what="drained")
+    assert lc.report("w1", report(ownerInfo={"seq": 3})).status_code == 200
+    wait_for(lambda: len(gm.messages) == 4, what="accepting again")
+    assert [m.content["output"]["ownerInfo"]["seq"] for m in gm.messages] == [0, 1, 2, 3]
+    metrics = httpx.get(lc.url + "/metrics").text
+    assert "sedna_lc_outbox_full_rejections_total 2.0" in metrics
+    assert "sedna_lc_gm_connects_total 2.0" in metrics
