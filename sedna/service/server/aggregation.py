@@ -295,9 +295,12 @@ class AggregationServer:
                 self._stop.set()
                 return
             if self._round_due(now):
-                async with self._lock:
-                    if self._round_due(time.monotonic()):
-                        await self._close_round()
+                try:
+                    async with self._lock:
+                        if self._round_due(time.monotonic()):
+                            await self._close_round()
+                except Exception:  # the ticker must survive a failing strategy
+                    logger.exception("closing round %d failed", self.round + 1)
 
     def _round_due(self, now: float) -> bool:
         if self.finished or not self._contributors:
