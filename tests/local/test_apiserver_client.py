@@ -328,6 +328,20 @@ def test_finalizers_hold_deletion_until_removed(core):
     assert events == ["MODIFIED", "DELETED"]   # deletionTimestamp set, then removal
 
 
+def test_delete_collection_by_selector(core):
+    for i in range(4):
+        core.create_namespaced_config_map("default", cm(f"dc{i}", labels={"batch": "a" if i < 3 else "b"}))
+    core.delete_collection_namespaced_config_map("default", label_selector="batch=a")
+    assert [c.metadata.name for c in core.list_namespaced_config_map("default").items] == ["dc3"]
+
+
+def test_failed_pods_are_replaced(apps, core):
+    apps.create_namespaced_deployment("default", deployment("fail", 1))
+    first = eventually(lambda: core.list_namespaced_pod("default", label_selector="app=fail").items)[0]
+    core.patch_namespaced_pod_status(first.metadata.name, "default", {"status": {"phase": "Failed"}})
+    eventually(lambda: len(core.list_namespaced_pod("default", label_selector="app=fail").items) == 2)
+
+
 def test_namespace_deletion_empties_it(core):
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="doomed")))
     core.create_namespaced_config_map("doomed", cm("inside"))

@@ -52,8 +52,12 @@ def test_module_entry_point_and_sigterm():
         assert status == 200 and version["major"] == "1"
         status, ns = call("GET", f"{url}/api/v1/namespaces/default")
         assert status == 200 and ns["kind"] == "Namespace"
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(15) == 0
+        host, port = url.rsplit("/", 1)[1].split(":")
+        with socket.create_connection((host, int(port)), timeout=5) as sock:   # an open watch stream
+            sock.sendall(b"GET /api/v1/pods?watch=true HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert b"200 OK" in sock.recv(4096)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(15) == 0
 
 
 def test_restart_with_the_same_data_dir_keeps_objects(tmp_path):

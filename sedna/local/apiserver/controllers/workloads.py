@@ -105,7 +105,9 @@ class ReplicaSetController(Controller):
         rs = self.store.get(RS, ns, name)
         if rs is None or not _alive(rs):
             return
-        pods = [p for p in self.rel.owned(rs, PODS) if _alive(p)]
+        # finished pods (Succeeded/Failed) no longer count; the controller makes replacements
+        pods = [p for p in self.rel.owned(rs, PODS) if _alive(p) and
+                (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
         want = int((rs.get("spec") or {}).get("replicas", 1))
         if len(pods) < want:
             for _ in range(want - len(pods)):
