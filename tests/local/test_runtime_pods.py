@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sedna.local.runtime import netplan
+from sedna.local.runtime import netplan, procs
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -93,8 +93,21 @@ def cluster(apiserver):
     data_dir = Path(apiserver.data_dir)
     net = netplan.ClusterNet(random.randint(100, 250))
     c = Cluster(apiserver.url, data_dir, net)
-    c.start_runtime("--node", "node-a", "--node-index", "0", "--cluster-services", "--labels", "role=cloud")
-    c.start_runtime("--node", "node-b", "--node-index", "1", "--labels", "role=edge")
+    code = data_dir / "image-code"
+    code.mkdir(parents=True, exist_ok=True)
+    (code / "app.py").write_text("import os, sys; print('app', os.getcwd(), sys.argv[1:], os.environ['GREETING'])")
+    (data_dir / "images.yaml").write_text(
+        "images:\n"
+        "  example/app:\n"
+        "    entrypoint: [python, app.py]\n"
+        "    cmd: [--default]\n"
+        "    workingDir: /home/work\n"
+        "    env: {GREETING: hi}\n"
+        "    paths: {/home/work: image-code}\n")
+    c.start_runtime("--node", "node-a", "--node-index", "0", "--cluster-services", "--labels", "role=cloud",
+                    "--image-map", str(data_dir / "images.yaml"))
+    c.start_runtime("--node", "node-b", "--node-index", "1", "--labels", "role=edge",
+                    "--lc-server", "http://lc-of-node-b:9100")
 
     def nodes_ready():
         items = c.http.get("/api/v1/nodes").json().get("items") or []
@@ -110,6 +123,8 @@ def cluster(apiserver):
 
 def pod_obj(name, command, *, node="node-a", policy="Never", labels=None, **spec):
     container = {"name": "main", "image": "python:3.11", "command": command}
+    if command is None:
+        container.pop("command")
     container.update(spec.pop("container", {}))
     body = {"restartPolicy": policy, "containers": [container], **spec}
     if node:
@@ -124,11 +139,9 @@ def pgid_of(status: dict) -> int:
 
 
 def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
+    """A process group with a running (non-zombie) member; orphans are reaped slowly here, so zombies count
+    as dead."""
+    return bool(procs.group_members(pgid))
 
 
 def test_pod_succeeds_and_fails_with_exit_codes(cluster):
@@ -403,3 +416,85 @@ def test_runtime_shutdown_kills_pods_and_kubectl_sees_them(cluster, apiserver):
     cluster.procs[0].send_signal(signal.SIGTERM)
     cluster.procs[0].wait(15)
     cluster.wait(lambda: not group_alive(pgid), 10, "pod processes to die with the runtime")
+
+
+def test_image_map_entry_and_annotation(cluster):
+    # node-a runs with an image map: entrypoint + cmd, WORKDIR and image content from a host directory
+    cluster.create("/api/v1/namespaces/default/pods", {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "fromimage"},
+        "spec": {"restartPolicy": "Never", "nodeSelector": {"kubernetes.io/hostname": "node-a"},
+                 "containers": [{"name": "main", "image": "example/app:v2"}]}})
+    cluster.wait_phase("fromimage", ("Succeeded",))
+    line = cluster.log("fromimage").strip()
+    assert line.startswith("app ") and line.endswith("['--default'] hi")
+    assert os.path.realpath(line.split()[1]) == str((cluster.data_dir / "image-code").resolve())
+    # the pod annotation adds an image of its own
+    pod = pod_obj("annotated", None, node="node-b")
+    pod["spec"]["containers"][0]["image"] = "local/echo:1"
+    pod["spec"]["containers"][0]["args"] = ["from-args"]
+    pod["metadata"]["annotations"] = {"local.sedna.io/image-map": json.dumps(
+        {"local/echo": {"entrypoint": ["python", "-c", "import sys; print('echo', *sys.argv[1:])"]}})}
+    cluster.create("/api/v1/namespaces/default/pods", pod)
+    cluster.wait_phase("annotated", ("Succeeded",))
+    assert cluster.log("annotated").strip() == "echo from-args"
+    # an unknown image without a command cannot start
+    pod = pod_obj("noimage", None)
+    cluster.create("/api/v1/namespaces/default/pods", pod)
+
+    def create_error():
+        cs = ((cluster.pod("noimage") or {}).get("status") or {}).get("containerStatuses") or [{}]
+        return ((cs[0].get("state") or {}).get("waiting") or {}).get("reason") == "CreateContainerError"
+    cluster.wait(create_error, 20, "CreateContainerError")
+
+
+def test_lc_server_and_service_links_injected(cluster):
+    cluster.create("/api/v1/namespaces/default/services", {
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "model-store"},
+        "spec": {"selector": {"app": "none"}, "ports": [{"port": 8080}]}})
+    cluster.wait(lambda: cluster.http.get("/api/v1/namespaces/default/services/model-store").json()["spec"][
+        "clusterIP"].startswith("127."), 10, "ClusterIP")
+    script = "import os; print(os.environ['LC_SERVER'], os.environ['MODEL_STORE_SERVICE_HOST'], " \
+             "os.environ['MODEL_STORE_SERVICE_PORT'])"
+    cluster.create("/api/v1/namespaces/default/pods", pod_obj(
+        "worker", ["python", "-c", script], node="node-b",
+        container={"env": [{"name": "LC_SERVER", "value": "http://localhost:9100"}]}))
+    cluster.wait_phase("worker", ("Succeeded",))
+    ip = cluster.http.get("/api/v1/namespaces/default/services/model-store").json()["spec"]["clusterIP"]
+    assert cluster.log("worker").split() == ["http://lc-of-node-b:9100", ip, "8080"]
+
+
+def test_graceful_deletion_kills_then_final_delete(cluster):
+    pod = pod_obj("held", ["sleep", "300"], policy="Always")
+    pod["metadata"]["finalizers"] = ["example.com/hold"]
+    cluster.create("/api/v1/namespaces/default/pods", pod)
+    pgid = pgid_of(cluster.wait_phase("held", ("Running",))["status"])
+    assert cluster.http.delete("/api/v1/namespaces/default/pods/held").status_code in (200, 202)
+    # the finalizer keeps the object; the agent still stops the pod's processes on deletionTimestamp
+    cluster.wait(lambda: not group_alive(pgid), 15, "processes of the terminating pod to die")
+    assert cluster.pod("held")["metadata"].get("deletionTimestamp")
+    resp = cluster.http.patch("/api/v1/namespaces/default/pods/held", json={"metadata": {"finalizers": None}},
+                              headers={"Content-Type": "application/merge-patch+json"})
+    assert resp.status_code == 200, resp.text
+    cluster.wait(lambda: cluster.pod("held") is None, 15, "pod to go")
+
+
+def test_restarted_agent_kills_leftovers_and_runs_pod_again(cluster):
+    cluster.create("/api/v1/namespaces/default/pods", pod_obj("survivor", ["sleep", "300"], node="node-b",
+                                                              policy="Always"))
+    first = cluster.wait_phase("survivor", ("Running",))
+    old_pgid, ip = pgid_of(first["status"]), first["status"]["podIP"]
+    agent_b = cluster.procs[1]
+    agent_b.kill()                      # a crash: no chance to stop its pods
+    agent_b.wait(10)
+    assert group_alive(old_pgid)
+    cluster.start_runtime("--node", "node-b", "--node-index", "1", "--labels", "role=edge")
+
+    def restarted():
+        pod = cluster.pod("survivor")
+        cid = ((pod.get("status") or {}).get("containerStatuses") or [{}])[0].get("containerID", "")
+        running = "running" in (((pod.get("status") or {}).get("containerStatuses") or [{}])[0].get("state") or {})
+        return pod if running and cid and cid != f"sedna-local://{old_pgid}" else None
+    pod = cluster.wait(restarted, 30, "pod running under the new agent")
+    assert not group_alive(old_pgid)
+    assert pod["status"]["podIP"] == ip
+    assert group_alive(pgid_of(pod["status"]))

@@ -37,14 +37,30 @@ def pidfile_alive(path: Path) -> int | None:
     return pid
 
 
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes of a process group, from /proc."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(entry.name))
+    return members
+
+
 def group_alive(pgid: int) -> bool:
+    """Whether any non-zombie process of the group still runs (orphans may stay zombies a while)."""
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    return bool(group_members(pgid))
 
 
 def signal_group(pgid: int, sig: int) -> bool:
