@@ -360,3 +360,31 @@ def test_upstream_send_recv_calls_keep_their_shapes(tmp_path):
     assert [w.tolist() for w in data["weights"]] == [[1.0, 2.0], [[3.0]]]
     client.close()
     server.stop()
+
+
+def test_killed_client_process_is_dropped_and_token_comes_from_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("AGG_TOKEN", "from-env")
+    server = make_server(tmp_path, exit_round=1, participants_count=3, round_timeout=1.0, min_participants=2)
+    assert server.token == "from-env"
+    server.start_background()
+    no_token = spawn_client(url_of(server), "c", 1, 1, 1.0, env={"AGG_TOKEN": ""})
+    _, err = no_token.communicate(timeout=30)
+    assert no_token.returncode != 0 and "HTTP 401" in err
+    idle = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time\n"
+        "from sedna.service.client import AggregationClient\n"
+        "AggregationClient(sys.argv[1], 'idle', connect_timeout=10)\n"
+        "print('subscribed', flush=True)\n"
+        "time.sleep(120)\n"), url_of(server)], stdout=subprocess.PIPE, text=True, cwd=REPO,
+        env={**os.environ, "AGG_TOKEN": "from-env"})
+    assert idle.stdout.readline().strip() == "subscribed"
+    a = spawn_client(url_of(server), "a", 1, 10, 1.0, env={"AGG_TOKEN": "from-env"})
+    b = spawn_client(url_of(server), "b", 1, 30, 3.0, env={"AGG_TOKEN": "from-env"})
+    idle.kill()  # SIGKILL: no close frame, the socket just dies
+    idle.wait(10)
+    last = [e for e in events(a) if e["event"] == "round"][-1]
+    assert last["participants"] == ["a", "b"] and last["dropped"] == ["idle"]
+    assert last["w0"][0][0] == pytest.approx(2.5)
+    events(b)
+    assert any(e["event"] == "disconnect" and e["client"] == "idle" for e in server.events)
+    server.stop()
