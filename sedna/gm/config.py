@@ -29,7 +29,7 @@ class GMConfig:
     metrics_address: str = "0.0.0.0"
     metrics_port: int = 9090
     peering: str = ""
-    workers: int = 4
+    workers: int = 8
     log_format: str = "json"
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -73,7 +73,7 @@ def parse_config(doc: dict[str, Any] | None, env: dict[str, str] | None = None) 
         metrics_address=str(_get(doc, "metrics.address", "0.0.0.0")),
         metrics_port=_int(doc, "metrics.port", 9090),
         peering=str(_get(doc, "peering", "")),
-        workers=_int(doc, "workers", 4, 1),
+        workers=_int(doc, "workers", 8, 1),
         log_format=str(_get(doc, "logFormat", "json")),
     )
     if cfg.log_format not in ("json", "text"):

@@ -176,18 +176,22 @@ class GlobalManager:
 
     # ---- reading the world --------------------------------------------------------------------------
 
-    async def fetch_refs(self, obj: dict, ctrl: Controller) -> Refs:
+    async def fetch_refs(self, obj: dict, ctrl: Controller, cached: bool = False) -> Refs:
+        """Referenced Datasets/Models (fresh from the API, or from the watch cache when ``cached``) and the
+        Secrets they and the CR name (always read from the API; Secrets are not watched)."""
         refs = Refs()
         ns = obj["metadata"].get("namespace") or "default"
         secrets: set[str] = set()
-        for kind, name in ctrl.references(obj):
+        for kind, name in dict.fromkeys(ctrl.references(obj)):
             if not name:
                 continue
             if kind == "Secret":
                 secrets.add(name)
                 continue
             plural = "datasets" if kind == "Dataset" else "models"
-            found = await self.kube.get_cr(plural, ns, name)
+            found = self.store[kind.lower()].get((ns, name)) if cached else None
+            if found is None:
+                found = await self.kube.get_cr(plural, ns, name)
             if found is not None:
                 (refs.datasets if kind == "Dataset" else refs.models)[name] = found
                 secret = (found.get("spec") or {}).get("credentialName")
@@ -251,7 +255,7 @@ class GlobalManager:
         self._checked[key] = generation
         try:
             issues = [i for i in check_object(obj) if i.severity == "error"]
-        except Exception:  # noqa: BLE001 - a checker bug must not stop reconciling
+        except Exception:
             logger.exception("semantic check of %s %s failed", ctrl.kind, meta["name"])
             return
         if issues:
@@ -312,7 +316,7 @@ class GlobalManager:
         if not force and only_node is None and self._pushed_rv.get(key) == rv:
             return 0
         obj = dict(obj, kind=ctrl.kind)
-        refs = await self.fetch_refs(obj, ctrl)
+        refs = await self.fetch_refs(obj, ctrl, cached=True)
         msgs = ctrl.downstream(obj, refs, False)
         if only_node is not None:
             msgs = [m for m in msgs if m.node == only_node]
@@ -326,7 +330,7 @@ class GlobalManager:
         if ctrl.downstream is None:
             return
         obj = dict(obj, kind=ctrl.kind)
-        refs = await self.fetch_refs(obj, ctrl)
+        refs = await self.fetch_refs(obj, ctrl, cached=True)
         for msg in ctrl.downstream(obj, refs, True):
             self.server.send(msg)
 
@@ -473,9 +477,10 @@ def build_registry(gm: GlobalManager, on_ready=None) -> kopf.OperatorRegistry:
         settings.watching.client_timeout = 330
         settings.watching.reconnect_backoff = 1.0
         settings.networking.request_timeout = 60
-        settings.batching.worker_limit = 64
+        # One kopf worker per object with events in flight; a cap would park objects behind idle workers.
+        settings.batching.worker_limit = None
         settings.batching.batch_window = 0.02
-        settings.batching.idle_timeout = 60
+        settings.batching.idle_timeout = 5
         settings.execution.max_workers = 8
         gm.health.ready = True
         if on_ready is not None:
