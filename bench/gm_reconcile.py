@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import sys
 import tempfile
 import time
@@ -22,8 +21,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "gm"))
 sys.path.insert(0, str(REPO))
 
-import httpx  # noqa: E402
-from gm_cluster import Cluster, GMProcess, wait_for  # noqa: E402
+import httpx
+from gm_cluster import Cluster, GMProcess, wait_for
 
 
 def pct(values: list[float], p: float) -> float:
