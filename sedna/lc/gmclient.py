@@ -56,7 +56,6 @@ class GMClient:
         self._rng = rng or random.Random()
         self._acks = acks  # False: a GM that never acks (upstream); frames leave the outbox once written
         self._ack_timeout = ack_timeout
-        self._acked = asyncio.Event()
         self.connected = False
 
     async def run(self) -> None:
@@ -77,6 +76,7 @@ class GMClient:
                     logger.info("connected to GM %s as node %s", self.url, self.node_name)
                     try:
                         await self._session(ws)
+                        logger.warning("GM closed the channel")
                     except asyncio.CancelledError:
                         await asyncio.shield(ws.close(1001, "LC shutting down"))
                         raise
@@ -144,6 +144,8 @@ class GMClient:
                 continue  # a hello from a peer: nothing to do
             try:
                 await self._dispatch(msg)
+            except ValueError as exc:  # invalid object (bad URL, path outside the root, ...): named, no trace
+                logger.error("cannot apply %s %s: %s", op, msg.header.key, exc)
             except Exception:  # one bad object must not take the channel down
                 logger.exception("applying %s %s failed", op, msg.header.key)
 
