@@ -213,3 +213,25 @@ def test_lifelong_job_with_real_gm(cluster, gm, lc_process, tmp_path):
     wait_for(lambda: conditions(cluster, "LifelongLearningJob", name)[-1] == ("Train", "Waiting"), timeout=60,
              what="next cycle")
     assert lc.stop() == 0
+
+
+def test_joint_inference_metrics_reach_the_cr(cluster, gm, lc_process):
+    ji = yaml.safe_load((REFERENCE / "samples" / "jointinferenceservice_v1alpha1.yaml").read_text())
+    ji["metadata"]["namespace"] = "default"
+    for worker in ("cloudWorker", "edgeWorker"):
+        cluster.create({"apiVersion": "sedna.io/v1alpha1", "kind": "Model",
+                        "metadata": {"name": ji["spec"][worker]["model"]["name"], "namespace": "default"},
+                        "spec": {"url": f"/models/{worker}.pb", "format": "pb"}})
+    cluster.create(ji)
+    name = ji["metadata"]["name"]
+    lc = lc_process(f"127.0.0.1:{gm.ws_port}", NODENAME=NODE, SEDNA_CHANNEL_TOKEN=TOKEN)
+    body = {"name": "edge-w", "namespace": "default", "ownerName": name, "ownerKind": "jointinferenceservice",
+            "kind": "inference", "ownerInfo": {"inferenceNumber": 10, "hardExampleNumber": 3,
+                                               "startTime": "2024-01-01T00:00:00Z"}}
+    assert lc.report("edge-w", body).status_code == 200
+
+    def metrics():
+        st = (cluster.get("JointInferenceService", name) or {}).get("status") or {}
+        return {m["key"]: m["value"] for m in st.get("metrics") or []}
+    got = wait_for(metrics, timeout=30, what="JI status.metrics")
+    assert got == {"inferenceNumber": "10", "hardExampleNumber": "3"}   # startTime stripped by the GM
