@@ -209,3 +209,51 @@ def test_events_expire_and_single_object_watch():
         request(cms, "POST", {"metadata": {"name": "two"}})
         status, data = request(f"{cms}/one?watch=true&timeoutSeconds=1")
         assert [e["object"]["metadata"]["name"] for e in lines(data)] == ["one"]
+
+
+def test_pods_on_a_ready_node_terminate_gracefully(k8s_client):
+    core = client.CoreV1Api(k8s_client)
+    ready = {"conditions": [{"type": "Ready", "status": "True"}]}
+    node = core.create_node(client.V1Node(metadata=client.V1ObjectMeta(name="live")))
+    core.patch_node_status("live", {"status": ready})
+    assert node.metadata.name == "live"
+
+    def pod(name, node_name):
+        return client.V1Pod(metadata=client.V1ObjectMeta(name=name), spec=client.V1PodSpec(
+            node_name=node_name, termination_grace_period_seconds=20,
+            containers=[client.V1Container(name="c", image="i")]))
+
+    core.create_namespaced_pod("default", pod("graceful", "live"))
+    core.create_namespaced_pod("default", pod("orphan", "dead-node"))
+    core.delete_namespaced_pod("graceful", "default")
+    marked = core.read_namespaced_pod("graceful", "default")
+    assert marked.metadata.deletion_timestamp and marked.metadata.deletion_grace_period_seconds == 20
+    # the kubelet reports the stopped container, then removes the pod with grace 0
+    core.patch_namespaced_pod_status("graceful", "default", {"status": {"phase": "Succeeded"}})
+    assert core.read_namespaced_pod("graceful", "default").metadata.deletion_timestamp
+    core.delete_namespaced_pod("graceful", "default", grace_period_seconds=0,
+                               body=client.V1DeleteOptions(preconditions=client.V1Preconditions(
+                                   uid=marked.metadata.uid)))
+    with pytest.raises(ApiException) as err:
+        core.read_namespaced_pod("graceful", "default")
+    assert err.value.status == 404
+    core.delete_namespaced_pod("orphan", "default")   # no live kubelet: removed at once
+    with pytest.raises(ApiException) as err:
+        core.read_namespaced_pod("orphan", "default")
+    assert err.value.status == 404
+
+
+def test_pods_whose_kubelet_never_finishes_are_collected():
+    with BackgroundServer(pod_gc_slack=0.0, event_ttl=2.0) as server:
+        base = f"{server.url}/api/v1"
+        request(f"{base}/nodes", "POST", {"metadata": {"name": "n"}})
+        request(f"{base}/nodes/n/status", "PATCH", {"status": {"conditions": [{"type": "Ready", "status": "True"}]}},
+                "application/merge-patch+json")
+        request(f"{base}/namespaces/default/pods", "POST", {"metadata": {"name": "stuck"}, "spec": {
+            "nodeName": "n", "terminationGracePeriodSeconds": 1, "containers": [{"name": "c", "image": "i"}]}})
+        status, data = request(f"{base}/namespaces/default/pods/stuck", "DELETE")
+        assert status == 200 and json.loads(data)["metadata"]["deletionTimestamp"]
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and request(f"{base}/namespaces/default/pods/stuck")[0] == 200:
+            time.sleep(0.2)
+        assert request(f"{base}/namespaces/default/pods/stuck")[0] == 404

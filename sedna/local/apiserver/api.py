@@ -12,6 +12,7 @@ import json
 import logging
 import random
 import re
+import time
 import uuid
 from datetime import datetime, timezone
 from typing import Any
@@ -34,6 +35,17 @@ NS_BUCKET = "/namespaces"
 
 def now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def stamp(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_stamp(text: str | None) -> float | None:
+    try:
+        return datetime.strptime(text or "", "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
+    except ValueError:
+        return None
 
 
 def random_suffix(n: int = 5) -> str:
@@ -355,7 +367,7 @@ class API:
         if dry_run:
             return self._present(rd, result), warnings
         if result["metadata"].get("deletionTimestamp") and not result["metadata"].get("finalizers") \
-                and rd.plural != "namespaces":
+                and not result["metadata"].get("deletionGracePeriodSeconds") and rd.plural != "namespaces":
             event = self.store.remove(rd.bucket, ns, name, last=result)
             return self._present(rd, event.obj), warnings
         self.store.put(rd.bucket, result)
@@ -426,6 +438,18 @@ class API:
             raise errors.invalid(rd, name, [{"reason": "FieldValueNotSupported", "field": "propagationPolicy",
                                              "message": f'Unsupported value: "{policy}": supported values: '
                                                         '"Foreground", "Background", "Orphan"'}])
+        grace = self._pod_grace(rd, old, options)
+        if grace:
+            if dry_run:
+                return self._present(rd, old), False
+            current = old["metadata"].get("deletionGracePeriodSeconds")
+            if current is not None and current <= grace:
+                return self._present(rd, old), False
+            marked = copy.deepcopy(old)
+            marked["metadata"]["deletionTimestamp"] = stamp(time.time() + grace)
+            marked["metadata"]["deletionGracePeriodSeconds"] = grace
+            self.store.put(rd.bucket, marked)
+            return self._present(rd, marked), False
         finalizers = list(old["metadata"].get("finalizers") or [])
         if policy == "Foreground" and "foregroundDeletion" not in finalizers:
             finalizers.append("foregroundDeletion")
@@ -459,6 +483,30 @@ class API:
             return self._present(rd, old), True
         event = self.store.remove(rd.bucket, ns, name)
         return self._present(rd, event.obj), True
+
+    def _pod_grace(self, rd: ResourceDef, pod: dict[str, Any], options: dict[str, Any]) -> int:
+        """Seconds of graceful termination for a pod delete; 0 deletes at once.
+
+        As in Kubernetes a pod bound to a node is only marked (deletionTimestamp = now + grace) and the node's
+        kubelet removes it (a delete with gracePeriodSeconds 0) once its processes have stopped. Pods that no
+        live kubelet runs (unbound, finished, or on a node that is not Ready) go at once.
+        """
+        if rd.plural != "pods" or rd.group:
+            return 0
+        spec, status = pod.get("spec") or {}, pod.get("status") or {}
+        grace = options.get("gracePeriodSeconds")
+        if grace is None:
+            grace = spec.get("terminationGracePeriodSeconds", 30)
+        try:
+            grace = max(0, int(grace))
+        except (TypeError, ValueError):
+            raise errors.bad_request(f"invalid gracePeriodSeconds {grace!r}")
+        if not grace or not spec.get("nodeName") or status.get("phase") in ("Succeeded", "Failed"):
+            return 0
+        node = self.store.get("/nodes", "", spec["nodeName"])
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+                    for c in ((node or {}).get("status") or {}).get("conditions") or [])
+        return grace if ready else 0
 
     def finish_namespace(self, name: str) -> None:
         self.store.remove(NS_BUCKET, "", name)

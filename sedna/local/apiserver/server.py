@@ -8,14 +8,13 @@ import copy
 import json
 import logging
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from sedna.local.apiserver import discovery, errors, yamlio
-from sedna.local.apiserver.api import API, NS_BUCKET, now
+from sedna.local.apiserver.api import API, NS_BUCKET, now, parse_stamp
 from sedna.local.apiserver.controllers.gc import (
     CRDController,
     GarbageCollector,
@@ -53,7 +52,8 @@ class APIServer:
     """The emulator: store + resource registry + controllers + the aiohttp application."""
 
     def __init__(self, data_dir: str | Path | None = None, logs_dir: str | Path | None = None,
-                 history: int = 10_000, bookmark_interval: float = 60.0, event_ttl: float = 3600.0):
+                 history: int = 10_000, bookmark_interval: float = 60.0, event_ttl: float = 3600.0,
+                 pod_gc_slack: float = 30.0):
         self.data_dir = Path(data_dir) if data_dir else None
         self.logs_dir = Path(logs_dir) if logs_dir else (self.data_dir / "logs" if self.data_dir else None)
         self.store = Store(self.data_dir, history=history)
@@ -61,6 +61,7 @@ class APIServer:
         self.api = API(self.store, self.registry)
         self.bookmark_interval = bookmark_interval
         self.event_ttl = event_ttl
+        self.pod_gc_slack = pod_gc_slack
         self._event_ttl_task: asyncio.Task | None = None
         self.crds = CRDController(self.api)
         self.owners = OwnerIndex(self.api)
@@ -101,19 +102,30 @@ class APIServer:
         self._event_ttl_task = asyncio.get_running_loop().create_task(self._expire_events())
 
     async def _expire_events(self) -> None:
-        """Events live for ``event_ttl`` seconds, as with the API server's --event-ttl (default 1 h)."""
+        """Housekeeping every few seconds: Events live ``event_ttl`` seconds (the API server's --event-ttl);
+        pods still terminating ``pod_gc_slack`` seconds after their grace period ended (their kubelet is gone)
+        are removed, as the pod garbage collector does for lost nodes."""
         while True:
-            await asyncio.sleep(min(60.0, self.event_ttl / 4))
-            cutoff = time.time() - self.event_ttl
-            for bucket in ("/events", "events.k8s.io/events"):
-                for event in list(self.store.items(bucket)):
-                    meta = event["metadata"]
-                    try:
-                        created = datetime.strptime(meta.get("creationTimestamp", ""), "%Y-%m-%dT%H:%M:%SZ")
-                    except ValueError:
-                        continue
-                    if created.replace(tzinfo=timezone.utc).timestamp() < cutoff:
-                        self.store.remove(bucket, meta.get("namespace", ""), meta["name"])
+            await asyncio.sleep(min(5.0, self.event_ttl / 4))
+            try:
+                self._housekeeping(time.time())
+            except Exception:
+                log.exception("housekeeping failed")
+
+    def _housekeeping(self, now_epoch: float) -> None:
+        cutoff = now_epoch - self.event_ttl
+        for bucket in ("/events", "events.k8s.io/events"):
+            for event in list(self.store.items(bucket)):
+                meta = event["metadata"]
+                created = parse_stamp(meta.get("creationTimestamp"))
+                if created is not None and created < cutoff:
+                    self.store.remove(bucket, meta.get("namespace", ""), meta["name"])
+        for pod in list(self.store.items("/pods")):
+            meta = pod["metadata"]
+            deadline = parse_stamp(meta.get("deletionTimestamp"))
+            if deadline is not None and not meta.get("finalizers") and deadline + self.pod_gc_slack < now_epoch:
+                log.info("removing pod %s/%s: its grace period ended long ago", meta["namespace"], meta["name"])
+                self.store.remove("/pods", meta["namespace"], meta["name"])
 
     async def _shutdown(self, app) -> None:
         if self._event_ttl_task is not None:
@@ -294,6 +306,8 @@ class APIServer:
             options["propagationPolicy"] = q["propagationPolicy"]
         if "orphanDependents" in q:
             options["orphanDependents"] = q["orphanDependents"] == "true"
+        if "gracePeriodSeconds" in q:
+            options["gracePeriodSeconds"] = q["gracePeriodSeconds"]
         return options
 
     def _selectors(self, request: web.Request, rd: ResourceDef):
