@@ -295,3 +295,17 @@ def test_surface_defect_example_federated_beats_local_only(tmp_path):
     assert sorted(r["ownerInfo"]["currentRound"] for r in reports) == [1, 1, 2, 2, 3, 3]
     assert all(r["ownerKind"] == "federatedlearningjob" for r in reports)
     assert run_local.format_table(result).count("\n") == 4
+
+
+def test_v2_example_runs_and_improves(tmp_path):
+    import importlib.util
+
+    path = EXAMPLE.parent / "surface_defect_detection_v2" / "run_local.py"
+    spec = importlib.util.spec_from_file_location("fl_v2_run_local", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = module.run(rounds=3, per_client=200, workdir=str(tmp_path), timeout=90)
+    acc = result["accuracy_per_round"]
+    assert acc["client1"] == acc["client2"] and len(acc["client1"]) == 3
+    assert acc["client1"][-1] > acc["client1"][0]
+    assert Path(result["global_model"]).exists()
