@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import signal
+import socket
 from typing import Any
 
 import uvicorn
@@ -99,16 +100,31 @@ class LocalController:
         if rows:
             logger.info("resumed %d stored resources", len(rows))
 
+    def listen(self) -> socket.socket:
+        """Bind the worker API socket up front, so a busy port is one clear error (not a server traceback)."""
+        family = socket.AF_INET6 if ":" in self.config.bind_address else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.config.bind_address, self.config.bind_port))
+        except OSError as exc:
+            sock.close()
+            raise ConfigError(f"cannot listen on {self.config.bind_address}:{self.config.bind_port} "
+                              f"(BIND_ADDRESS/BIND_PORT): {exc.strerror or exc}") from None
+        sock.listen(512)
+        sock.setblocking(False)
+        return sock
+
     async def serve(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
+        sock = self.listen()
         await self.resume()
-        server = uvicorn.Server(uvicorn.Config(self.app, host=self.config.bind_address,
-                                               port=self.config.bind_port, log_level="warning",
-                                               access_log=False, lifespan="off"))
+        server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off"))
         server.install_signal_handlers = lambda: None  # we own the signals
         client_task = asyncio.create_task(self.client.run(), name="gm-client")
-        server_task = asyncio.create_task(server.serve(), name="worker-api")
-        logger.info("LC for node %s: worker API on %s:%d, GM %s", self.config.node_name,
-                    self.config.bind_address, self.config.bind_port, self.client.url)
+        server_task = asyncio.create_task(server.serve(sockets=[sock]), name="worker-api")
+        host, port = sock.getsockname()[:2]
+        logger.info("LC for node %s: worker API on %s:%d, GM %s", self.config.node_name, host, port,
+                    self.client.url)
         stop_task = asyncio.create_task(stop.wait())
         try:
             while not server.started and not server_task.done():
@@ -167,8 +183,8 @@ def run(args) -> int:
     configure_logging(fmt if fmt in ("json", "text") else "json")
     try:
         config = LCConfig.from_env()
+        asyncio.run(_main(config))
     except ConfigError as exc:
-        logging.getLogger(__name__).error("%s", exc)
+        logger.error("%s", exc)
         return 2
-    asyncio.run(_main(config))
     return 0

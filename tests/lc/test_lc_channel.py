@@ -303,3 +303,24 @@ def test_full_outbox_refuses_with_503_and_recovers(fake_gm, lc_process):
     metrics = httpx.get(lc.url + "/metrics").text
     assert "sedna_lc_outbox_full_rejections_total 2.0" in metrics
     assert "sedna_lc_gm_connects_total 2.0" in metrics
+
+
+def test_config_errors_exit_with_a_clear_message(tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SEDNA_", "LC_", "GM_", "BIND_"))}
+    base.update(NODENAME="n", ROOTFS_MOUNT_DIR=str(tmp_path), BIND_ADDRESS="127.0.0.1")
+    cases = [({"BIND_PORT": "1"}, "GM_ADDRESS is required"),
+             ({"GM_ADDRESS": "127.0.0.1:1", "LC_TRIGGER_PERIOD_SECONDS": "fast"}, "LC_TRIGGER_PERIOD_SECONDS"),
+             ({"GM_ADDRESS": "127.0.0.1:1", "BIND_PORT": str(busy.getsockname()[1])}, "cannot listen on")]
+    for extra, text in cases:
+        p = subprocess.run([sys.executable, "-m", "sedna", "lc"], env={**base, **extra}, capture_output=True,
+                           text=True, timeout=60, check=False)
+        assert p.returncode == 2 and text in p.stderr, p.stderr
+    busy.close()
