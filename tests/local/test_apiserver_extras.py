@@ -172,6 +172,11 @@ def test_other_builtin_kinds(k8s_client, apiserver):
         metadata=client.V1ObjectMeta(name="svc"), spec=client.V1ServiceSpec(
             selector={"app": "x"}, ports=[client.V1ServicePort(port=80)])))
     assert svc.spec.cluster_ip and svc.spec.ports[0].protocol == "TCP" and svc.spec.ports[0].target_port == 80
+    core.patch_namespaced_service("svc", "default", {"spec": {"clusterIP": "127.1.1.1", "clusterIPs": ["127.1.1.1"]}})
+    manifest = client.V1Service(metadata=client.V1ObjectMeta(name="svc"), spec=client.V1ServiceSpec(
+        selector={"app": "y"}, ports=[client.V1ServicePort(port=81)]))
+    replaced = core.replace_namespaced_service("svc", "default", manifest)
+    assert replaced.spec.cluster_ip == "127.1.1.1", "an allocated clusterIP survives a PUT without one"
     secret = core.create_namespaced_secret("default", client.V1Secret(
         metadata=client.V1ObjectMeta(name="s"), string_data=None, data={"k": "dg=="}))
     assert secret.type == "Opaque"

@@ -354,6 +354,8 @@ class API:
                                           "deleted", {"name": name, "kind": rd.kind})
         result["apiVersion"] = rd.storage_api_version
         result["kind"] = rd.kind
+        if not rd.is_custom:
+            builtins.keep_allocated(rd.plural, old, result)
         warnings = self._validate_content(rd, result, field_validation)
         if rd.plural == "customresourcedefinitions" and subresource is None:
             self._crd_status(result)

@@ -30,6 +30,17 @@ def initial_status(plural: str, obj: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def keep_allocated(plural: str, old: dict[str, Any], new: dict[str, Any]) -> None:
+    """Values the server allocated stay when an update leaves them out (a Service's clusterIP, as in 1.20+)."""
+    if plural != "services":
+        return
+    old_spec, new_spec = old.get("spec") or {}, new.get("spec")
+    if isinstance(new_spec, dict) and not new_spec.get("clusterIP") and old_spec.get("clusterIP"):
+        new_spec["clusterIP"] = old_spec["clusterIP"]
+        if old_spec.get("clusterIPs"):
+            new_spec["clusterIPs"] = list(old_spec["clusterIPs"])
+
+
 def apply_defaults(plural: str, obj: dict[str, Any]) -> None:
     spec = obj.get("spec")
     if plural == "pods" and isinstance(spec, dict):
