@@ -30,10 +30,6 @@ ApplyStatus = Callable[[str, Message], Awaitable[None]]
 OnConnect = Callable[[str], Awaitable[None]]
 
 
-class ReportRejected(ValueError):
-    """An LC report that can never be applied (bad content, unknown kind): answered with ``error``."""
-
-
 class MessageServer:
     def __init__(self, apply_status: ApplyStatus, *, token: str = "", max_message_bytes: int = 8 * 1024 * 1024,
                  on_connect: OnConnect | None = None, metrics: GMMetrics | None = None,
