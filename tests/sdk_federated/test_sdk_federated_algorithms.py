@@ -1,4 +1,4 @@
-"""FedAvg arithmetic, strategy registry and update codecs (pure logic)."""
+"""FedAvg arithmetic, strategy registry, update codecs and round-protocol decisions (pure logic)."""
 
 import numpy as np
 import pytest
@@ -14,6 +14,7 @@ from sedna.algorithms.compression import (
     get_codec,
 )
 from sedna.common.class_factory import ClassFactory, ClassType
+from sedna.service.server.aggregation import RoundSettings, classify_update, round_due
 
 # (samples per client, layer values per client, expected mean) — worked by hand
 FEDAVG_TABLE = [
@@ -153,3 +154,40 @@ def test_get_codec_from_env(monkeypatch):
     assert isinstance(get_codec("fp16"), FP16Codec)
     with pytest.raises(ValueError, match="unknown compression"):
         get_codec("zip")
+
+
+# ---- round-protocol decisions (pure) -------------------------------------------------------------------------
+
+SETTINGS = RoundSettings(participants_count=3, min_participants=2, round_timeout=10.0)
+
+# (finished, updates, seconds since the round's first update, due?)
+ROUND_DUE_TABLE = [
+    (False, 0, None, False),   # nothing yet
+    (False, 3, 0.0, True),     # everyone in
+    (False, 4, 0.0, True),     # more than expected (participants_count lowered) still closes
+    (False, 2, 5.0, False),    # quorum but still within the timeout: wait for the third
+    (False, 2, 10.0, True),    # timeout passed with a quorum: close with two
+    (False, 1, 60.0, False),   # timeout passed below quorum: keep waiting
+    (True, 3, 0.0, False),     # job finished: no more rounds
+]
+
+
+@pytest.mark.parametrize("finished,updates,waited,due", ROUND_DUE_TABLE)
+def test_round_due_table(finished, updates, waited, due):
+    assert round_due(SETTINGS, finished, updates, waited) is due
+
+
+# (update round, completed rounds, finished, client already sent this round, verdict)
+CLASSIFY_TABLE = [
+    (1, 0, False, False, "accept"),
+    (1, 0, False, True, "duplicate"),
+    (1, 1, False, False, "stale"),     # round 1 closed while the update was in flight
+    (0, 3, False, False, "stale"),
+    (3, 1, False, False, "future"),    # a client cannot be ahead of the server
+    (4, 3, True, False, "stale"),      # job finished: answer with the final model
+]
+
+
+@pytest.mark.parametrize("update_round,completed,finished,sent,verdict", CLASSIFY_TABLE)
+def test_classify_update_table(update_round, completed, finished, sent, verdict):
+    assert classify_update(update_round, completed, finished, sent) == verdict

@@ -62,7 +62,15 @@ try:
 except ImportError:  # pragma: no cover - websockets is a hard dependency
     ConnectionClosed = WebSocketException = OSError
 
-__all__ = ["AggregationServer", "AggregationServerV2", "RoundSettings", "load_checkpoint", "save_checkpoint"]
+__all__ = [
+    "AggregationServer",
+    "AggregationServerV2",
+    "RoundSettings",
+    "classify_update",
+    "load_checkpoint",
+    "round_due",
+    "save_checkpoint",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +114,29 @@ class RoundSettings:
     exit_grace: float = 5.0
     max_message_bytes: int = DEFAULT_WS_SIZE
     downlink: str = "none"
+
+
+def round_due(settings: RoundSettings, finished: bool, updates: int, seconds_since_first_update: float | None
+              ) -> bool:
+    """Whether the open round closes now: all expected updates are in, or the timeout passed with a quorum."""
+    if finished or updates == 0:
+        return False
+    if updates >= settings.participants_count:
+        return True
+    return (seconds_since_first_update is not None and seconds_since_first_update >= settings.round_timeout
+            and updates >= settings.min_participants)
+
+
+ACCEPT, STALE, DUPLICATE, FUTURE = "accept", "stale", "duplicate", "future"
+
+
+def classify_update(update_round: int, completed_rounds: int, finished: bool, already_sent: bool) -> str:
+    """What to do with a client's update for ``update_round`` when ``completed_rounds`` rounds are done."""
+    if finished or update_round <= completed_rounds:
+        return STALE
+    if update_round > completed_rounds + 1:
+        return FUTURE
+    return DUPLICATE if already_sent else ACCEPT
 
 
 @dataclass
@@ -303,12 +334,8 @@ class AggregationServer:
                     logger.exception("closing round %d failed", self.round + 1)
 
     def _round_due(self, now: float) -> bool:
-        if self.finished or not self._contributors:
-            return False
-        if len(self._contributors) >= self.settings.participants_count:
-            return True
-        return (self._round_started is not None and now - self._round_started >= self.settings.round_timeout
-                and len(self._contributors) >= self.settings.min_participants)
+        waited = None if self._round_started is None else now - self._round_started
+        return round_due(self.settings, self.finished, len(self._contributors), waited)
 
     # ---- HTTP side ----------------------------------------------------------------------------------------
     def _authorized(self, headers) -> bool:
@@ -455,15 +482,16 @@ class AggregationServer:
         if num_samples < 0:
             raise WireError(f"num_samples must be >= 0, got {num_samples}")
         cid = client.client_id
-        if self.finished or update_round <= self.round:
+        verdict = classify_update(update_round, self.round, self.finished, cid in self._contributors)
+        if verdict == STALE:
             logger.info("stale update from %s for round %d (round %d is done); sending the global model",
                         cid, update_round, self.round)
             self._event("stale", client=cid, update_round=update_round, round=self.round)
             return self._global_frame("recv_weight", cid) if self.global_arrays is not None else \
                 encode_control({"type": "ignored", "data": {"reason": "stale round", "round": self.round}})
-        if update_round > self.round + 1:
+        if verdict == FUTURE:
             raise WireError(f"update for round {update_round} but the next round is {self.round + 1}")
-        if cid in self._contributors:
+        if verdict == DUPLICATE:
             logger.info("duplicate update from %s for round %d ignored", cid, update_round)
             self._event("duplicate", client=cid, round=update_round)
             return encode_control({"type": "ignored",
