@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from gm_cluster import REPO, Cluster, GMProcess, free_port, wait_for  # noqa: E402
+from gm_cluster import REPO, Cluster, GMProcess, free_port, wait_for
 
 pytestmark = [pytest.mark.timeout(180)]
 TOKEN = "lc-token"
@@ -44,7 +44,7 @@ def stack(tmp_path):
 
 
 def test_dataset_count_and_train_trigger_through_the_real_lc(stack):
-    cluster, gm, tmp = stack
+    cluster, _gm, tmp = stack
     data = tmp / "data"
     data.mkdir()
     (data / "train.txt").write_text("".join(f"img{i}.jpg {i % 2}\n" for i in range(6)))
