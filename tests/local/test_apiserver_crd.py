@@ -175,3 +175,23 @@ def test_invalid_crd_is_rejected(k8s_client):
     with pytest.raises(ApiException) as err:
         client.ApiextensionsV1Api(k8s_client).create_custom_resource_definition(bad)
     assert err.value.status == 422 and "metadata.name" in err.value.body
+
+
+def test_openapi_v3_documents_let_kubectl_validate_on_the_server(k8s_client):
+    root = raw(k8s_client, "/openapi/v3")
+    assert {"api/v1", "apis/apps/v1", "apis/apiextensions.k8s.io/v1"} <= set(root["paths"])
+    doc = raw(k8s_client, root["paths"]["apis/apps/v1"]["serverRelativeURL"])
+    patches = [op["patch"] for op in doc["paths"].values() if "patch" in op]
+    kinds = {p["x-kubernetes-group-version-kind"]["kind"] for p in patches}
+    assert {"Deployment", "ReplicaSet"} <= kinds
+    assert all(any(prm["name"] == "fieldValidation" and prm["in"] == "query" for prm in p["parameters"])
+               for p in patches)
+    client.ApiextensionsV1Api(k8s_client).create_custom_resource_definition(MULTI)
+    after = raw(k8s_client, "/openapi/v3")
+    assert "apis/example.com/v1" in after["paths"] and "apis/example.com/v0" not in after["paths"]
+    assert after["paths"]["apis/apps/v1"] == root["paths"]["apis/apps/v1"], "unchanged groups keep their hash"
+    widgets = raw(k8s_client, after["paths"]["apis/example.com/v1"]["serverRelativeURL"])
+    schema = widgets["components"]["schemas"]["com.example.v1.Widget"]
+    assert schema["properties"]["spec"]["properties"]["size"]["type"] == "integer"
+    code, _ = raw(k8s_client, "/openapi/v3/apis/nothing/v1", method="POST", body={})
+    assert code in (404, 405)

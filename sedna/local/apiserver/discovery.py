@@ -78,12 +78,17 @@ def _gv_path(group: str, version: str) -> str:
     return f"api/{version}" if not group else f"apis/{group}/{version}"
 
 
+def openapi_digest(registry: Registry, group: str, version: str) -> str:
+    """Changes whenever the group-version's document would (kinds or CRD revisions)."""
+    shape = [(rd.plural, rd.kind, (rd.crd or {}).get("metadata", {}).get("resourceVersion", ""))
+             for rd in registry.resources(group, version)]
+    return hashlib.sha256(json.dumps(sorted(shape)).encode()).hexdigest()[:32].upper()
+
+
 def openapi_root(registry: Registry) -> dict[str, Any]:
     paths = {}
     for group, version in registry.group_versions():
-        shape = [(rd.plural, rd.kind, (rd.crd or {}).get("metadata", {}).get("resourceVersion", ""))
-                 for rd in registry.resources(group, version)]
-        digest = hashlib.sha256(json.dumps(sorted(shape)).encode()).hexdigest()[:32].upper()
+        digest = openapi_digest(registry, group, version)
         paths[_gv_path(group, version)] = {"serverRelativeURL": f"/openapi/v3/{_gv_path(group, version)}"
                                                                 f"?hash={digest}"}
     return {"paths": paths}

@@ -63,6 +63,7 @@ class APIServer:
         self.event_ttl = event_ttl
         self.pod_gc_slack = pod_gc_slack
         self._event_ttl_task: asyncio.Task | None = None
+        self._openapi_cache: dict[tuple[str, str, str], bytes] = {}
         self.crds = CRDController(self.api)
         self.owners = OwnerIndex(self.api)
         self.controllers = []
@@ -171,14 +172,22 @@ class APIServer:
         path = request.match_info["path"].strip("/")
         parts = path.split("/")
         if len(parts) == 2 and parts[0] == "api":
-            doc = discovery.openapi_gv(self.registry, "", parts[1])
+            group, version = "", parts[1]
         elif len(parts) == 3 and parts[0] == "apis":
-            doc = discovery.openapi_gv(self.registry, parts[1], parts[2])
+            group, version = parts[1], parts[2]
         else:
-            doc = None
-        if doc is None:
             raise errors.APIError(404, "NotFound", f"the OpenAPI document for {path} is not found")
-        return _json(doc)
+        if not self.registry.has_group_version(group, version):
+            raise errors.APIError(404, "NotFound", f"the OpenAPI document for {path} is not found")
+        # documents with CRD schemas are megabytes: encode each revision once
+        key = (group, version, discovery.openapi_digest(self.registry, group, version))
+        body = self._openapi_cache.get(key)
+        if body is None:
+            for stale in [k for k in self._openapi_cache if k[:2] == key[:2]]:
+                del self._openapi_cache[stale]
+            body = self._openapi_cache[key] = _dumps(discovery.openapi_gv(self.registry, group, version))
+        return web.Response(body=body, content_type="application/json",
+                            headers={"Cache-Control": "public, immutable"} if request.query.get("hash") else None)
 
     async def _openapi_v2(self, request):
         raise errors.APIError(404, "NotFound", "OpenAPI v2 is not served; use /openapi/v3")

@@ -234,7 +234,12 @@ class Store:
             self._compacted[event.bucket] = history.popleft().rv
         history.append(event)
         for watcher in tuple(self._watchers.get(event.bucket, ())):
-            watcher.offer(event)
+            try:
+                watcher.offer(event)
+            except Exception:
+                log.exception("dropping a watcher of %s that failed on an event", event.bucket)
+                watcher.closed = True
+                watcher.queue.put_nowait(None)
         for listener in self._listeners:
             try:
                 listener(event)
