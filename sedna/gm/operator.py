@@ -37,6 +37,7 @@ BACKOFF_BASE = 2.0
 BACKOFF_MAX = 360.0
 STATUS_ATTEMPTS = 3
 FINALIZER = "sedna.io/lc-cleanup"
+EVENT_REPEAT_SECONDS = 600.0
 
 
 def utcnow() -> datetime:
@@ -79,6 +80,7 @@ class GlobalManager:
         self._timers: set[asyncio.TimerHandle] = set()
         self._stopped = False
         self._checked: dict[Key, str] = {}
+        self._events_posted: dict[tuple, float] = {}
 
     # ---- lifecycle ----------------------------------------------------------------------------------
 
@@ -287,8 +289,18 @@ class GlobalManager:
             await self.post_event(ctrl, obj, event.type, event.reason, event.message)
 
     async def post_event(self, ctrl: Controller, obj: dict, etype: str, reason: str, message: str) -> None:
+        """Post a core/v1 Event; the same event for the same object is posted at most once per
+        ``EVENT_REPEAT_SECONDS`` (retries of a missing reference would otherwise post one every 30 s)."""
         meta = obj["metadata"]
         ns = meta.get("namespace") or "default"
+        seen_key = (ctrl.kind, ns, meta["name"], meta.get("uid", ""), reason, message)
+        now_mono = time.monotonic()
+        if now_mono - self._events_posted.get(seen_key, -EVENT_REPEAT_SECONDS) < EVENT_REPEAT_SECONDS:
+            return
+        self._events_posted[seen_key] = now_mono
+        if len(self._events_posted) > 10_000:
+            cutoff = now_mono - EVENT_REPEAT_SECONDS
+            self._events_posted = {k: t for k, t in self._events_posted.items() if t > cutoff}
         now = utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
         event = {
             "apiVersion": "v1", "kind": "Event",

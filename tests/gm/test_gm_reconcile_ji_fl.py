@@ -318,3 +318,23 @@ def test_fl_downstream_and_upstream():
     cond = writes[1].status["conditions"][-1]
     assert (cond["type"], cond["reason"], cond["message"]) == ("Training", "DoTraining", "Round 3 reaches at T")
     assert fl.upstream(obj, {"output": {"models": None, "ownerInfo": {"currentRound": 0}}}, NOW) == []
+
+
+def test_fl_pod_deleted_out_of_band_is_recreated():
+    obj = sample(FL_SAMPLES[0])
+    r = fl_refs(obj)
+    first = fl.reconcile(obj, Observed(), r, ctx())
+    obj["status"] = first.status
+    observed = as_observed(first.create)
+    assert {p["metadata"]["annotations"]["sedna.io/worker-index"] for p in observed.pods} == {
+        "aggregation", "train-0", "train-1"}
+    gone = next(p for p in observed.pods if p["metadata"]["annotations"]["sedna.io/worker-index"] == "train-1")
+    observed.pods.remove(gone)
+    plan = fl.reconcile(obj, observed, r, ctx())
+    assert [(m["kind"], m["metadata"]["annotations"]["sedna.io/worker-index"]) for m in plan.create] == [
+        ("Pod", "train-1")]
+    assert env_of(plan.create[0])["DATASET_NAME"] == obj["spec"]["trainingWorkers"][1]["dataset"]["name"]
+    # pods of an older GM without the index annotation: nothing is guessed
+    for p in observed.pods:
+        del p["metadata"]["annotations"]["sedna.io/worker-index"]
+    assert not fl.reconcile(obj, observed, r, ctx()).create

@@ -22,6 +22,7 @@ from sedna.gm.runtime.workers import Owner, Worker, build_pod, build_service
 KIND = "FederatedLearningJob"
 AGG_PORT = 7363
 GENERATION_ANNOTATION = "sedna.io/job-generation"
+INDEX_ANNOTATION = "sedna.io/worker-index"          # "aggregation" or "train-<i>": which spec entry a pod is
 FL_TIME_KEYS = ("lastHeartbeatTime", "lastProbeTime")
 
 
@@ -56,7 +57,12 @@ def _common(obj: dict, refs: Refs) -> tuple[dict[str, str], list[Mount]]:
     return env, mounts
 
 
-def build_workers(obj: dict, refs: Refs, ctx: Context) -> list[dict]:
+def worker_indices(obj: dict) -> list[str]:
+    return ["aggregation"] + [f"train-{i}" for i in range(len(base.spec(obj).get("trainingWorkers") or []))]
+
+
+def build_workers(obj: dict, refs: Refs, ctx: Context, only: set[str] | None = None) -> list[dict]:
+    """Aggregator pod, its Service and the training pods; ``only`` restricts pods to those worker indices."""
     sp = base.spec(obj)
     m = base.meta(obj)
     owner = Owner(KIND, m)
@@ -67,10 +73,16 @@ def build_workers(obj: dict, refs: Refs, ctx: Context) -> list[dict]:
     agg_env = {"NAMESPACE": ns, "WORKER_NAME": f"aggworker-{ctx.suffix()}", "JOB_NAME": name,
                "AGG_BIND_PORT": str(AGG_PORT), "PARTICIPANTS_COUNT": str(len(trainers)), **common_env}
     agg = Worker("Aggregation", env=agg_env, mounts=list(common_mounts), restart_policy="OnFailure")
-    out = [_annotate(build_pod(owner, agg, (sp.get("aggregationWorker") or {}).get("template")), generation)]
-    out.append(build_service(owner, "aggregation", AGG_PORT))
+    out = []
+    if only is None or "aggregation" in only:
+        out.append(_annotate(build_pod(owner, agg, (sp.get("aggregationWorker") or {}).get("template")),
+                             {**generation, INDEX_ANNOTATION: "aggregation"}))
+    if only is None:
+        out.append(build_service(owner, "aggregation", AGG_PORT))
     model_name = base.ref_name((sp.get("aggregationWorker") or {}).get("model"))
-    for tw in trainers:
+    for i, tw in enumerate(trainers):
+        if only is not None and f"train-{i}" not in only:
+            continue
         ds_name = base.ref_name(tw.get("dataset"))
         dataset = refs.datasets.get(ds_name) or {}
         env = {"AGG_IP": service_host(name, "aggregation", ns), "AGG_PORT": str(AGG_PORT),
@@ -80,8 +92,21 @@ def build_workers(obj: dict, refs: Refs, ctx: Context) -> list[dict]:
         mounts = list(common_mounts) + [Mount([base.spec(dataset).get("url", "")], "TRAIN_DATASET_URL",
                                               refs.secret_of(dataset), download=True)]
         worker = Worker("train", env=env, mounts=mounts, host_network=True, restart_policy="OnFailure")
-        out.append(_annotate(build_pod(owner, worker, tw.get("template")), generation))
+        out.append(_annotate(build_pod(owner, worker, tw.get("template")),
+                             {**generation, INDEX_ANNOTATION: f"train-{i}"}))
     return out
+
+
+def missing_workers(obj: dict, pods: list[dict]) -> set[str]:
+    """Worker indices without a pod (deleted out of band). Pods without the index annotation (made by an
+    older GM) make the answer empty: then we cannot tell which entry they are."""
+    present = set()
+    for pod in pods:
+        index = (base.meta(pod).get("annotations") or {}).get(INDEX_ANNOTATION)
+        if index is None:
+            return set()
+        present.add(index)
+    return set(worker_indices(obj)) - present
 
 
 def _annotate(pod: dict, annotations: dict[str, str]) -> dict:
@@ -117,6 +142,12 @@ def reconcile(obj: dict, observed: Observed, refs: Refs, ctx: Context) -> Plan:
         return [w for w in workers if w["kind"] == "Pod" or w["metadata"]["name"] not in services]
 
     base.run_job_status(obj, pods, ctx, KIND, plan, create, time_keys=FL_TIME_KEYS)
+    finished = base.has_condition(plan.status or st, "Complete", "Failed")
+    if pods and not finished:
+        # A worker pod deleted out of band is recreated (upstream recreates it on the delete event).
+        lost = missing_workers(obj, pods)
+        if lost:
+            plan.create.extend(build_workers(obj, refs, ctx, only=lost))
     if pods and service_name(name, "aggregation") not in services and not base.has_condition(
             plan.status or st, "Complete", "Failed"):
         plan.create.append(build_service(Owner(KIND, base.meta(obj)), "aggregation", AGG_PORT))
