@@ -309,3 +309,28 @@ def test_v2_example_runs_and_improves(tmp_path):
     assert acc["client1"] == acc["client2"] and len(acc["client1"]) == 3
     assert acc["client1"][-1] > acc["client1"][0]
     assert Path(result["global_model"]).exists()
+
+
+def test_dropped_client_is_reported_to_the_lc(tmp_path, fake_lc, monkeypatch):
+    from websockets.sync.client import connect
+
+    server = AggregationServer("FedAvg", host="127.0.0.1", http_port=0, exit_round=1, participants_count=2,
+                               round_timeout=0.5, min_participants=1,
+                               checkpoint_path=str(tmp_path / "g.safetensors"), job_name="fl2", exit_grace=0.5)
+    server.start_background()
+    ghost = connect(f"ws://127.0.0.1:{server.port}/FedAvg", proxy=None)
+    ghost.send(json.dumps({"type": "subscribe", "client_id": "trainworker-ghost"}))
+    ghost.recv(timeout=5)
+    ghost.close()  # leaves before sending anything
+    monkeypatch.setenv("AGG_IP", "127.0.0.1")
+    monkeypatch.setenv("AGG_PORT", str(server.port))
+    monkeypatch.setenv("JOB_NAME", "fl2")
+    monkeypatch.setattr(BaseConfig, "worker_name", "trainworker-y")
+    monkeypatch.setattr(BaseConfig, "model_url", str(tmp_path / "model"))
+    monkeypatch.setenv("BACKEND_TYPE", "SKLEARN")
+    fl = FederatedLearning(estimator=TrainEstimator, aggregation="FedAvg")
+    fl.train(train_data=make_data(3, np.ones(3, np.float32)), epochs=1)
+    last = fake_lc[-1]
+    assert last["status"] == "completed"
+    assert last["ownerInfo"]["droppedClients"] == ["trainworker-ghost"]
+    assert last["ownerInfo"]["sampleCount"] == 50
