@@ -325,6 +325,8 @@ class GlobalManager:
         meta = obj["metadata"]
         key = (ctrl.kind.lower(), meta.get("namespace") or "default", meta["name"])
         rv = meta.get("resourceVersion", "")
+        if not ctrl.push_on_status and meta.get("generation") is not None:
+            rv = f"generation-{meta['generation']}"
         if not force and only_node is None and self._pushed_rv.get(key) == rv:
             return 0
         obj = dict(obj, kind=ctrl.kind)

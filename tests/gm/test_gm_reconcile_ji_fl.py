@@ -338,3 +338,14 @@ def test_fl_pod_deleted_out_of_band_is_recreated():
     for p in observed.pods:
         del p["metadata"]["annotations"]["sedna.io/worker-index"]
     assert not fl.reconcile(obj, observed, r, ctx()).create
+
+
+def test_fl_same_round_reported_twice_appends_one_condition():
+    from gm_testlib import NOW
+    obj = sample(FL_SAMPLES[0])
+    report = {"output": {"models": None, "ownerInfo": {"currentRound": 2, "updateTime": "T2"}}}
+    writes = fl.upstream(obj, report, NOW)
+    obj["status"] = writes[0].status
+    assert fl.upstream(obj, report, NOW) == []
+    report["output"]["ownerInfo"]["currentRound"] = 3
+    assert len(fl.upstream(obj, report, NOW)[0].status["conditions"]) == 2

@@ -115,6 +115,10 @@ class Controller:
     upstream: Callable[[dict, Any, datetime], list[StatusWrite]] | None = None
     has_children: bool = True
     needs_finalizer: bool = False
+    # Re-push to LCs on every change (IL/LL: the LC acts on status conditions and stage annotations);
+    # otherwise only when the spec changes (metadata.generation), so status writes caused by LC reports do
+    # not echo the object back to the LC.
+    push_on_status: bool = False
 
 
 # ---- helpers over plain dicts -------------------------------------------------------------------------

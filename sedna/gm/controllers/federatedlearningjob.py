@@ -190,9 +190,13 @@ def upstream(obj: dict, content: Any, now: datetime) -> list[StatusWrite]:
         current_round = 0
     if current_round > 0:
         st = base.status(obj)
+        message = f"Round {current_round} reaches at {owner_info.get('updateTime', '')}"
+        last = base.last_condition(st) or {}
+        if last.get("type") == "Training" and last.get("message") == message:
+            return writes          # the same round reported again (by another trainer or a re-send)
         st.setdefault("conditions", []).append({
             "type": "Training", "status": "True", "reason": "DoTraining",
-            "message": f"Round {current_round} reaches at {owner_info.get('updateTime', '')}",
+            "message": message,
             "lastHeartbeatTime": base.fmt_time(now), "lastProbeTime": base.fmt_time(now)})
         writes.append(StatusWrite("federatedlearningjobs", ns, base.meta(obj)["name"], st))
     return writes

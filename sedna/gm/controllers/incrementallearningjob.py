@@ -211,4 +211,4 @@ def upstream(obj: dict, content: Any, now: datetime) -> list[StatusWrite]:
 
 
 CONTROLLER = Controller(KIND, "incrementallearningjobs", reconcile, references, downstream, upstream,
-                        needs_finalizer=True)
+                        needs_finalizer=True, push_on_status=True)

@@ -162,4 +162,4 @@ def upstream(obj: dict, content: Any, now: datetime) -> list[StatusWrite]:
 
 
 CONTROLLER = Controller(KIND, "lifelonglearningjobs", reconcile, references, downstream, upstream,
-                        needs_finalizer=True)
+                        needs_finalizer=True, push_on_status=True)
