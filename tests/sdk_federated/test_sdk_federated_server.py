@@ -27,6 +27,8 @@ pytestmark = pytest.mark.timeout(90)
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 CLIENT_SCRIPT = HERE / "fl_client_proc.py"
+# subprocesses import sedna from this checkout even when it is not installed
+CHILD_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
 
 
 def free_port() -> int:
@@ -49,7 +51,7 @@ def url_of(server) -> str:
 def spawn_client(url, client_id, rounds, samples, value, compression="none", env=None):
     return subprocess.Popen([sys.executable, str(CLIENT_SCRIPT), url, client_id, str(rounds), str(samples),
                              str(value), compression], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=REPO, env={**os.environ, **(env or {})})
+                            text=True, cwd=REPO, env={**CHILD_ENV, **(env or {})})
 
 
 def events(proc, timeout=60):
@@ -376,7 +378,7 @@ def test_killed_client_process_is_dropped_and_token_comes_from_env(tmp_path, mon
         "AggregationClient(sys.argv[1], 'idle', connect_timeout=10)\n"
         "print('subscribed', flush=True)\n"
         "time.sleep(120)\n"), url_of(server)], stdout=subprocess.PIPE, text=True, cwd=REPO,
-        env={**os.environ, "AGG_TOKEN": "from-env"})
+        env={**CHILD_ENV, "AGG_TOKEN": "from-env"})
     assert idle.stdout.readline().strip() == "subscribed"
     a = spawn_client(url_of(server), "a", 1, 10, 1.0, env={"AGG_TOKEN": "from-env"})
     b = spawn_client(url_of(server), "b", 1, 30, 3.0, env={"AGG_TOKEN": "from-env"})

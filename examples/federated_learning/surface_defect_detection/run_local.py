@@ -80,7 +80,9 @@ def run(rounds: int = 3, epochs: int = 3, per_client: int = 300, compression: st
     job = "surface-defect-detection"
     base_env = {**os.environ, "JOB_NAME": job, "NAMESPACE": "default", "PARTICIPANTS_COUNT": "2",
                 "TRANSMITTER": "ws", "BACKEND_TYPE": "SKLEARN", "AGG_COMPRESSION": compression,
-                "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))}
+                # the repo root last: a source checkout works without installing sedna
+                "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH"),
+                                                            str(HERE.parents[2])]))}
     agg_env = {**base_env, "WORKER_NAME": "aggworker-local", "AGG_BIND_IP": "127.0.0.1",
                "AGG_BIND_PORT": str(port), "exit_round": str(rounds), "AGG_EXIT_GRACE": "0.5",
                "AGG_CHECKPOINT_DIR": workdir}

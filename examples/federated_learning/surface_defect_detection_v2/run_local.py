@@ -58,7 +58,8 @@ def run(rounds: int = 3, per_client: int = 300, workdir: str | None = None, time
     threading.Thread(target=lc.serve_forever, daemon=True).start()
     base = {**os.environ, "JOB_NAME": "surface-defect-detection-v2", "PARTICIPANTS_COUNT": "2",
             "TRANSMITTER": "ws", "exit_round": str(rounds), "TEST_DATASET_URL": indexes["test"],
-            "LC_SERVER": f"http://127.0.0.1:{lc.server_port}", "AGG_EXIT_GRACE": "0.5"}
+            "LC_SERVER": f"http://127.0.0.1:{lc.server_port}", "AGG_EXIT_GRACE": "0.5",
+            "PYTHONPATH": os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(HERE.parents[2])]))}
     agg = {**base, "AGG_BIND_IP": "127.0.0.1", "AGG_BIND_PORT": str(port),
            "AGG_CHECKPOINT_DIR": workdir, "MODEL_URL": os.path.join(workdir, "global") + "/"}
     procs = [subprocess.Popen([sys.executable, str(HERE / "aggregate.py")], env=agg, cwd=HERE,
