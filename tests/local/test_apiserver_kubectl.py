@@ -113,6 +113,23 @@ def test_deployment_apply_scale_rollout_replace_and_pods(kubectl, tmp_path):
             break
         time.sleep(0.2)
     assert len(rs) == 2
+    # play the kubelet: every pod becomes ready, and `rollout status` sees the rollout complete
+    def ready_all():
+        for item in json.loads(kubectl("get", "pods", "-o", "json").stdout)["items"]:
+            if not any(c["type"] == "Ready" for c in item.get("status", {}).get("conditions") or []):
+                patch = json.dumps({"status": {"phase": "Running", "conditions": [{"type": "Ready",
+                                                                                    "status": "True"}]}})
+                kubectl("patch", "pod", item["metadata"]["name"], "--subresource=status", "--type=merge",
+                        "-p", patch, check=False)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        ready_all()
+        if kubectl("rollout", "status", "deployment/web", "--timeout=1s", check=False).returncode == 0:
+            break
+    out = kubectl("rollout", "status", "deployment/web", "--timeout=1s").stdout
+    assert "successfully rolled out" in out
+    pods = json.loads(kubectl("get", "pods", "-o", "json").stdout)["items"]
+    assert len(pods) == 2 and {p["spec"]["containers"][0]["image"] for p in pods} == {"img:2"}
     history = kubectl("rollout", "history", "deployment/web").stdout
     assert "1" in history and "2" in history
     described = kubectl("describe", "deployment", "web").stdout
