@@ -264,7 +264,7 @@ def test_federated_rounds_through_s3_transmitter(tmp_path, s3_bucket, fake_lc, m
     keys = [o["Key"] for o in boto3.client("s3", endpoint_url=s3_bucket, aws_access_key_id="ak",
                                            aws_secret_access_key="sk", region_name="us-east-1")
             .list_objects_v2(Bucket="fl-bucket")["Contents"]]
-    assert "sedna/s3job/global/round-00002.safetensors" in keys
+    assert "sedna/s3job/global/round-00002-recv_weight.safetensors" in keys
     assert any(k.startswith("sedna/s3job/updates/round-00001/a-") for k in keys)
     # 4 updates of 4 kB went through S3; the websocket carried only references and control frames
     assert server.bytes_received < 2000, "weights must not travel inside the websocket"

@@ -226,6 +226,8 @@ class AggregationServer:
         self.total_sample = 0
         self.global_arrays: dict[str, np.ndarray] | None = None
         self.last_round_info: dict[str, Any] = {}
+        self._round_sender = ""
+        self._frame_cache: dict[tuple[int, str], bytes | str] = {}
         self._reset_round()
         self._lock: asyncio.Lock | None = None
         self._stop: asyncio.Event | None = None
@@ -438,7 +440,7 @@ class AggregationServer:
         self.known_clients.add(client_id)
         self._event("subscribe", client=client_id, round=self.round)
         if self.global_arrays is not None:
-            await self._send(ws, self._global_frame("global_model", client_id))
+            await self._send(ws, await self._global_message("global_model"))
         await self._broadcast_text(encode_control(message if message.get("client_id") else
                                                   {**message, "client_id": client_id}))
         return client
@@ -487,7 +489,7 @@ class AggregationServer:
             logger.info("stale update from %s for round %d (round %d is done); sending the global model",
                         cid, update_round, self.round)
             self._event("stale", client=cid, update_round=update_round, round=self.round)
-            return self._global_frame("recv_weight", cid) if self.global_arrays is not None else \
+            return await self._global_message("recv_weight") if self.global_arrays is not None else \
                 encode_control({"type": "ignored", "data": {"reason": "stale round", "round": self.round}})
         if verdict == FUTURE:
             raise WireError(f"update for round {update_round} but the next round is {self.round + 1}")
@@ -542,7 +544,7 @@ class AggregationServer:
         logger.info("round %d aggregated from %d clients (%d samples)", self.round, len(participants),
                     self.total_sample)
         self._event("round", **info)
-        last_sender = self._last_sender
+        self._round_sender = self._last_sender
         self._reset_round()
         try:
             await asyncio.to_thread(save_checkpoint, self.checkpoint_path, new_global,
@@ -551,8 +553,7 @@ class AggregationServer:
                                      "exit_round": self.settings.exit_round})
         except OSError as exc:
             logger.error("could not write checkpoint %s: %s", self.checkpoint_path, exc)
-        frame = await asyncio.to_thread(self._global_frame, "recv_weight", last_sender, participants, dropped)
-        await self._broadcast(frame)
+        await self._broadcast(await self._global_message("recv_weight"))
 
     def _aggregate(self) -> dict[str, np.ndarray]:
         if self._streaming:
@@ -567,17 +568,26 @@ class AggregationServer:
             mean = decode_tensors(wire, specs)
         return mean
 
-    def _global_frame(self, msg_type: str, client_id: str, participants: list[str] | None = None,
-                      dropped: list[str] | None = None) -> bytes | str:
+    async def _global_message(self, msg_type: str) -> bytes | str:
+        """The current global model as a ``recv_weight``/``global_model`` message, encoded once per round and
+        type (off the event loop: encoding and an S3 upload can take a while) and shared by all receivers."""
+        key = (self.round, msg_type)
+        if key not in self._frame_cache:
+            frame = await asyncio.to_thread(self._global_frame, msg_type)
+            self._frame_cache = {k: v for k, v in self._frame_cache.items() if k[0] == self.round}
+            self._frame_cache[key] = frame
+        return self._frame_cache[key]
+
+    def _global_frame(self, msg_type: str) -> bytes | str:
         codec = FP16Codec() if self.settings.downlink == "fp16" else NoCompression()
-        fields = {"client": client_id, "job_name": self.job_name, "round_number": self.round,
+        # "client" echoes the sender of the update that closed the round, as upstream's broadcast does
+        fields = {"client": self._round_sender, "job_name": self.job_name, "round_number": self.round,
                   "total_sample": self.total_sample, "exit_flag": self.exit_flag,
-                  "participants": participants if participants is not None else
-                  self.last_round_info.get("participants", []),
-                  "dropped": dropped if dropped is not None else self.last_round_info.get("dropped", [])}
+                  "participants": self.last_round_info.get("participants", []),
+                  "dropped": self.last_round_info.get("dropped", [])}
         payload = encode_weights(msg_type, self.global_arrays or {}, fields, codec=codec)
         return self.transmitter.pack(payload, f"{self.job_name or 'sedna'}/global/round-{self.round:05d}"
-                                              f".safetensors")
+                                              f"-{msg_type}.safetensors")
 
     # ---- sending ------------------------------------------------------------------------------------------
     async def _send(self, ws, frame: bytes | str) -> bool:
