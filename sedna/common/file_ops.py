@@ -119,10 +119,11 @@ class FileOps:
 
     @classmethod
     def remove_path_prefix(cls, org_str: str, prefix: str) -> str:
-        """``org_str`` without ``prefix`` (a trailing separator on ``prefix`` is ignored)."""
+        """``org_str`` without ``prefix``; a trailing separator on ``prefix`` is ignored, so a container path
+        ``/home/data/output/m`` with prefix ``/home/data/`` maps back to the host path ``/output/m``."""
         prefix = prefix.rstrip("/\\")
         if prefix and org_str.startswith(prefix):
-            return org_str[len(prefix):].lstrip("/\\")
+            return org_str[len(prefix):]
         return org_str
 
     @classmethod

@@ -250,7 +250,7 @@ def test_missing_method_is_clear_error():
 
 def test_model_info():
     info = BackendBase(SklearnEstimator).model_info("/data/out/model.pb", relpath="/data", result={"acc": 1})
-    assert info == [{"format": "pb", "url": "out/model.pb", "metrics": {"acc": 1}}]
+    assert info == [{"format": "pb", "url": "/out/model.pb", "metrics": {"acc": 1}}]
 
 
 @pytest.mark.torch

@@ -323,7 +323,8 @@ def test_predicates_and_join_path(tmp_path):
     assert FileOps.join_path("s3://bucket/p/", "/m.pkl") == "s3://bucket/p/m.pkl"
     assert FileOps.join_path("http://h:1/x", "y") == "http://h:1/x/y"
     assert FileOps.join_path("only") == "only"
-    assert FileOps.remove_path_prefix("/data/a/b.txt", "/data/") == "a/b.txt"
+    assert FileOps.remove_path_prefix("/data/a/b.txt", "/data/") == "/a/b.txt"
+    assert FileOps.remove_path_prefix("/home/data/output/m", "/home/data") == "/output/m"
     assert FileOps.remove_path_prefix("/other/b.txt", "/data") == "/other/b.txt"
 
 
