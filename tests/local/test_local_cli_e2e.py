@@ -81,6 +81,20 @@ def test_up_apply_get_logs_down(data_dir, tmp_path):
     assert set(state["children"]) == {"apiserver", "cluster-services", "node-cloud-node", "node-edge-node"}
     assert all(alive(p) for p in pids)
 
+    # the supervisor restarts a child that dies
+    victim = state["children"]["node-edge-node"]["pid"]
+    os.kill(victim, 9)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        state = json.loads((data_dir / "state.json").read_text())
+        child = state["children"].get("node-edge-node") or {}
+        if child.get("restarts") == 1 and child.get("pid") and child["pid"] != victim and alive(child["pid"]):
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError(f"node agent not restarted: {state['children']}")
+    pids = [state["supervisor"]["pid"]] + [c["pid"] for c in state["children"].values()]
+
     manifest = tmp_path / "demo.yaml"
     manifest.write_text(DEMO)
     applied = sedna(data_dir, "apply", "-f", str(manifest))

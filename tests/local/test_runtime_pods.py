@@ -370,6 +370,10 @@ def test_services_clusterip_proxy_and_host_names(cluster):
         container={"env": [{"name": "URL", "value": "http://alpha-svc.default:5000/"}]}))
     cluster.wait_phase("client", ("Succeeded",))
     assert cluster.log("client").split("\n")[:2] == ["i am alpha", "i am beta"]
+    # deleting a Service closes its listener
+    assert cluster.http.delete("/api/v1/namespaces/default/services/alpha-svc").status_code == 200
+    cluster.wait(lambda: _fetch(f"http://{ips['alpha']}:5000/index.html") is None, 10, "listener closed")
+    assert _fetch(f"http://{ips['beta']}:5000/index.html") == "i am beta"
 
 
 def _fetch(url: str) -> str | None:
@@ -464,18 +468,32 @@ def test_lc_server_and_service_links_injected(cluster):
 
 
 def test_graceful_deletion_kills_then_final_delete(cluster):
+    # a plain delete of a running pod is graceful: the agent stops it, then removes it with grace 0
+    cluster.create("/api/v1/namespaces/default/pods", pod_obj("graceful", ["sleep", "300"], policy="Always"))
+    pgid = pgid_of(cluster.wait_phase("graceful", ("Running",))["status"])
+    resp = cluster.http.request("DELETE", "/api/v1/namespaces/default/pods/graceful",
+                                json={"gracePeriodSeconds": 20})
+    assert resp.status_code in (200, 202)
+    cluster.wait(lambda: cluster.pod("graceful") is None, 15, "pod removed by the agent's final delete")
+    assert not group_alive(pgid)
+    # a finalizer holds the object: the processes still stop at once and the final state is reported
     pod = pod_obj("held", ["sleep", "300"], policy="Always")
     pod["metadata"]["finalizers"] = ["example.com/hold"]
     cluster.create("/api/v1/namespaces/default/pods", pod)
     pgid = pgid_of(cluster.wait_phase("held", ("Running",))["status"])
     assert cluster.http.delete("/api/v1/namespaces/default/pods/held").status_code in (200, 202)
-    # the finalizer keeps the object; the agent still stops the pod's processes on deletionTimestamp
     cluster.wait(lambda: not group_alive(pgid), 15, "processes of the terminating pod to die")
-    assert cluster.pod("held")["metadata"].get("deletionTimestamp")
+
+    def terminated():
+        pod = cluster.pod("held")
+        state = ((pod.get("status") or {}).get("containerStatuses") or [{}])[0].get("state") or {}
+        return pod if "terminated" in state else None
+    held = cluster.wait(terminated, 10, "terminated state reported")
+    assert held["metadata"].get("deletionTimestamp")
+    assert held["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 143   # SIGTERM
     resp = cluster.http.patch("/api/v1/namespaces/default/pods/held", json={"metadata": {"finalizers": None}},
                               headers={"Content-Type": "application/merge-patch+json"})
     assert resp.status_code == 200, resp.text
-    cluster.wait(lambda: cluster.pod("held") is None, 15, "pod to go")
 
 
 def test_restarted_agent_kills_leftovers_and_runs_pod_again(cluster):

@@ -110,24 +110,31 @@ class PodWorker:
         self._main = asyncio.create_task(self._run(), name=f"pod {self.namespace}/{self.name}")
 
     async def stop(self, grace: float, *, report: bool = False) -> None:
-        """Kill every process group of the pod (SIGTERM, ``grace`` seconds, SIGKILL) and stop its loops."""
+        """Kill every process group of the pod (SIGTERM, ``grace`` seconds, SIGKILL) and stop its loops;
+        with ``report`` the final container states are written to the pod status."""
         self.stopping = True
+        running = dict(self.procs)
         for task in ([self._main] if self._main else []) + self._tasks:
             task.cancel()
-        await asyncio.gather(*(procs.kill_group(p.pid, grace, p) for p in list(self.procs.values())
+        await asyncio.gather(*(procs.kill_group(p.pid, grace, p) for p in running.values()
                                if p.returncode is None), return_exceptions=True)
         self._kill_stale()
         for task in ([self._main] if self._main else []) + self._tasks:
             await _quietly(task)
         for run in self.init_runs + self.runs:
             if run.state == "running":
-                run.finish(137, reason="Error")
-        if report:
-            self.changed()
-            await asyncio.sleep(0)
+                proc = running.get(run.name)
+                code = procs.exit_code(proc.returncode) if proc and proc.returncode is not None else 137
+                run.finish(code, reason="Error" if code else "Completed")
         if self._pusher:
             self._pusher.cancel()
             await _quietly(self._pusher)
+        if report:
+            try:
+                await self.agent.client.merge_patch(pod_path(self.pod, "status"),
+                                                    {"metadata": {"uid": self.uid}, "status": self.status()})
+            except (ApiError, httpx.HTTPError, OSError) as exc:
+                log.info("pod %s/%s: final status not written: %s", self.namespace, self.name, exc)
         self.finished.set()
 
     def cleanup_dir(self) -> None:
