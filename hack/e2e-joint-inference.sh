@@ -10,7 +10,8 @@
 # Re-running is safe: a running cluster is reused, the service is re-created and its outputs start afresh.
 #
 # Environment: FRAMES (20), SEDNA_LOCAL_DIR (cluster dir, default ~/.sedna/local), TIMEOUT (seconds, 300),
-# PYTHON (interpreter with sedna installed, default .venv/bin/python).
+# PYTHON (interpreter with sedna installed, default .venv/bin/python), SEDNA_LOCAL_UP_ARGS (extra arguments
+# of `sedna local up`, e.g. "--cluster-cidr 127.42.0.0/16 --lc-port 19100").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -48,7 +49,8 @@ fi
 
 # ---- 2. the cluster -------------------------------------------------------------------------------------
 step "starting the single-machine cluster ($DATA_DIR)"
-local_ up --nodes cloud-node,edge-node --image-map "$EXAMPLE/local-images.yaml"
+# shellcheck disable=SC2086
+local_ up --nodes cloud-node,edge-node --image-map "$EXAMPLE/local-images.yaml" ${SEDNA_LOCAL_UP_ARGS:-}
 IMAGE_MAP_VIA_ANNOTATION=$("$PY" - "$DATA_DIR/state.json" "$EXAMPLE/local-images.yaml" <<'EOF'
 import json, sys
 from pathlib import Path
