@@ -390,3 +390,22 @@ def test_killed_client_process_is_dropped_and_token_comes_from_env(tmp_path, mon
     events(b)
     assert any(e["event"] == "disconnect" and e["client"] == "idle" for e in server.events)
     server.stop()
+
+
+def test_busy_client_keeps_its_connection_while_a_large_global_model_arrives(tmp_path):
+    server = make_server(tmp_path, exit_round=2, participants_count=2, round_timeout=0.3, min_participants=1,
+                         ws_size=64 * 1024 * 1024)
+    server.start_background()
+    big = np.ones(8_000_000, np.float32)  # 32 MB global model: 32 fragments, more than a default queue of 16
+    fast = AggregationClient(url_of(server), "fast", connect_timeout=10)
+    slow = AggregationClient(url_of(server), "slow", connect_timeout=10, ping_interval=0.5, ping_timeout=1.0)
+    connection = slow.ws
+    fast.exchange([big], 1, timeout=20)  # the round closes by timeout without "slow"
+    time.sleep(3.0)  # "slow" is training: nobody reads its socket, keepalive must still work
+    result = slow.exchange([big * 5], 1, timeout=20)  # its round-1 update is stale now
+    assert slow.ws is connection, "the connection must not have been dropped and re-established"
+    assert result["round_number"] == 1 and result["data"]["weights"][0][0] == 1.0
+    assert result["dropped"] == ["slow"]
+    fast.close()
+    slow.close()
+    server.stop()

@@ -23,6 +23,7 @@ from sedna.algorithms.compression import Codec, get_codec
 from sedna.algorithms.transmitter import AbstractTransmitter
 from sedna.algorithms.transmitter.transmitter import REF_TYPE, transmitter_from_env
 from sedna.algorithms.transmitter.wire import (
+    FRAGMENT_BYTES,
     WireError,
     decode_control,
     decode_weights,
@@ -99,6 +100,7 @@ class AggregationClient:
         while True:
             try:
                 self.ws = connect(self.uri, additional_headers=headers, max_size=self.max_size,
+                                  max_queue=self._queue_frames(),
                                   open_timeout=min(30.0, max(1.0, deadline - time.monotonic())),
                                   ping_interval=self.ping_interval, ping_timeout=self.ping_timeout,
                                   compression=None, proxy=None, close_timeout=5)
@@ -118,6 +120,12 @@ class AggregationClient:
                                        f"{last_error}")
             logger.info("aggregation server %s not reachable (%s); retrying", self.uri, last_error)
             time.sleep(RETRY_INTERVAL)
+
+    def _queue_frames(self) -> int:
+        """Frames the connection may buffer while the caller is busy (training): room for two messages of
+        ``max_size`` in 1 MiB fragments. A smaller queue would stop the reader thread mid-broadcast, and with it
+        the keepalive, so the connection would time out while the worker trains."""
+        return max(16, 2 * self.max_size // FRAGMENT_BYTES + 16)
 
     def _subscribe(self, deadline: float) -> None:
         self.ws.send(encode_control({"type": "subscribe", "client_id": self.client_id}))
