@@ -24,7 +24,7 @@ from sedna.api.validate import check_object
 from sedna.gm.config import GMConfig
 from sedna.gm.controllers import all_controllers
 from sedna.gm.controllers import model as model_controller
-from sedna.gm.controllers.base import Context, Controller, Observed, Plan, Refs
+from sedna.gm.controllers.base import Context, Controller, Downstream, Observed, Plan, Refs
 from sedna.gm.kube import Connection, KubeClient, KubeError
 from sedna.gm.messagelayer import MessageServer
 from sedna.gm.metrics import GMMetrics, HealthServer
@@ -348,6 +348,20 @@ class GlobalManager:
         for msg in ctrl.downstream(obj, refs, True):
             self.server.send(msg)
 
+    async def _retract(self, ctrl: Controller, old: dict, new: dict) -> None:
+        """Static routing (Dataset, JI, FL): nodes that received the old version but are not targets of the
+        new one (e.g. a changed ``spec.nodeName``) get a ``delete``. IL/LL route by state and send their own
+        deletes."""
+        if ctrl.downstream is None:
+            return
+        old_nodes = {m.node for m in ctrl.downstream(dict(old, kind=ctrl.kind), Refs(), True)}
+        new_nodes = {m.node for m in ctrl.downstream(dict(new, kind=ctrl.kind), Refs(), True)}
+        meta = new["metadata"]
+        for node in sorted(old_nodes - new_nodes):
+            logger.info("%s %s no longer targets node %s: sending delete", ctrl.kind, meta["name"], node)
+            self.server.send(Downstream(node, ctrl.kind.lower(), meta.get("namespace") or "default",
+                                        meta["name"], "delete"))
+
     async def resync_node(self, node: str) -> None:
         """Re-send every current object relevant to ``node`` (its LC just (re)connected)."""
         count = 0
@@ -442,11 +456,14 @@ class GlobalManager:
             # delete handler. A second delete for the same key is harmless (latest-per-key, idempotent).
             await self.push_delete(ctrl, body)
             return
+        previous = self.store[kind].get((ns, name))
         self.store[kind][(ns, name)] = body
         if meta.get("deletionTimestamp"):
             return
         if ctrl.reconcile is not None:
             self.enqueue((kind, ns, name))
+        if previous is not None and not ctrl.push_on_status:
+            await self._retract(ctrl, previous, body)
         await self.push(ctrl, body)
         if kind in ("dataset", "model"):
             for dep_ctrl, dep in self.dependants(kind, body):

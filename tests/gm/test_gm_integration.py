@@ -254,8 +254,15 @@ async def test_missing_reference_then_appears_and_delete_notifies_lc(cluster, gm
     wait_for(lambda: cluster.get("JointInferenceService", n)["status"]["conditions"][-1]["type"] == "Running",
              what="Running")
 
-    # a Dataset's deletion reaches the LC of its node (finalizer), then the object goes away
-    cluster.create(dataset("ds-del", "/data/x.txt", "edge-9"))
+    # moving a Dataset to another node retracts it from the old one; its deletion reaches the LC of its node
+    # (finalizer), then the object goes away
+    cluster.create(dataset("ds-del", "/data/x.txt", "edge-8"))
+    async with LC(gm, "edge-8") as old_lc:
+        await old_lc.expect(is_msg("dataset", "ds-del"), what="insert on the first node")
+        r = cluster.http.patch(cluster.path("Dataset", "default", "ds-del"), json={"spec": {"nodeName": "edge-9"}},
+                               headers={"Content-Type": "application/merge-patch+json"})
+        assert r.status_code == 200, r.text
+        await old_lc.expect(is_msg("dataset", "ds-del", "delete"), what="delete on the old node")
     async with LC(gm, "edge-9") as lc:
         await lc.expect(is_msg("dataset", "ds-del"), what="insert")
         cluster.delete("Dataset", "ds-del")
