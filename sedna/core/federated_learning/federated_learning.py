@@ -84,7 +84,9 @@ class FederatedLearning(JobBase):
     def register(self, timeout: float = 300) -> None:
         """Connect to the aggregation server, prepare the model folder, instantiate the estimator."""
         logger.info("worker %s connecting to %s", self.worker_name, self.config.agg_uri)
-        self.node = AggregationClient(url=self.config.agg_uri, client_id=self.worker_name,
+        # CONNECT_TIMEOUT is also the keepalive timeout, as upstream: a server that is busy reading other
+        # clients' large updates may not answer pings for a while
+        self.node = AggregationClient(url=self.config.agg_uri, client_id=self.worker_name, ping_timeout=timeout,
                                       connect_timeout=timeout, compression=self.compression,
                                       job_name=self.job_name)
         model_url = self.config.model_url
@@ -224,7 +226,7 @@ class FederatedLearningV2(JobBase):
 
     def train(self) -> Any:
         timeout = float(Context.get_parameters("CONNECT_TIMEOUT", "300"))
-        self.node = AggregationClient(self.agg_uri, self.client_id, connect_timeout=timeout,
+        self.node = AggregationClient(self.agg_uri, self.client_id, ping_timeout=timeout, connect_timeout=timeout,
                                       transmitter=self.transmitter, job_name=self.job_name)
         node = self.node
         if node.global_weights is not None:
