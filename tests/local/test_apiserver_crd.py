@@ -156,6 +156,12 @@ def test_versions_tables_and_crd_removal(k8s_client):
     assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Size", "Phase"]
     assert table["rows"][0]["cells"] == ["w", 1, "Ready"]
     assert table["rows"][0]["object"]["metadata"]["name"] == "w"
+    meta_only = raw(k8s_client, "/apis/example.com/v1/namespaces/default/widgets",
+                    "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io")
+    assert meta_only["kind"] == "PartialObjectMetadataList"
+    assert meta_only["items"][0] == {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                                     "metadata": seen["metadata"] | {"resourceVersion": meta_only["items"][0][
+                                         "metadata"]["resourceVersion"]}}
     pods = raw(k8s_client, "/api/v1/namespaces/default/pods", accept)
     assert [c["name"] for c in pods["columnDefinitions"]][:3] == ["Name", "Ready", "Status"]
     ext.delete_custom_resource_definition("widgets.example.com")

@@ -48,6 +48,11 @@ def _json(obj: Any, status: int = 200, warnings: list[str] | None = None) -> web
     return web.Response(body=_dumps(obj), status=status, content_type="application/json", headers=headers)
 
 
+def _partial(obj: dict[str, Any]) -> dict[str, Any]:
+    """The metadata-only view (``as=PartialObjectMetadata``) metadata clients ask for."""
+    return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj["metadata"]}
+
+
 class APIServer:
     """The emulator: store + resource registry + controllers + the aiohttp application."""
 
@@ -254,9 +259,12 @@ class APIServer:
             return await self._binding(request, rd, namespace, name)
         if method == "GET":
             obj = self.api.get(rd, namespace, name)
-            if sub is None and "as=Table" in request.headers.get("Accept", ""):
+            accept = request.headers.get("Accept", "")
+            if sub is None and "as=Table" in accept:
                 return _json(table(rd, [obj], {"resourceVersion": obj["metadata"]["resourceVersion"]},
                                    q.get("includeObject", "Metadata")))
+            if sub is None and "as=PartialObjectMetadata" in accept:
+                return _json(_partial(obj))
             return _json(obj)
         dry_run = "dryRun" in q
         validation = q.get("fieldValidation")
@@ -339,8 +347,12 @@ class APIServer:
             except ValueError:
                 raise errors.bad_request(f"invalid limit {q['limit']!r}")
         result = self.api.list(rd, namespace, labels, fields, limit, q.get("continue") or None)
-        if "as=Table" in request.headers.get("Accept", ""):
+        accept = request.headers.get("Accept", "")
+        if "as=Table" in accept:
             return _json(table(rd, result["items"], result["metadata"], q.get("includeObject", "Metadata")))
+        if "as=PartialObjectMetadataList" in accept:
+            return _json({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1",
+                          "metadata": result["metadata"], "items": [_partial(o) for o in result["items"]]})
         return _json(result)
 
     async def _create(self, request: web.Request, rd: ResourceDef, namespace: str | None) -> web.Response:
