@@ -198,6 +198,11 @@ def test_restart_policies_with_backoff(cluster):
     pod = cluster.wait(restarted, 30, "crashy to restart 3 times")
     assert pod["status"]["phase"] == "Running"
     assert seen_backoff and "back-off" in seen_backoff[0]
+    events = cluster.http.get("/api/v1/namespaces/default/events",
+                              params={"fieldSelector": "involvedObject.name=crashy"}).json()["items"]
+    reasons = {e["reason"] for e in events}
+    assert {"Started", "BackOff"} <= reasons, reasons
+    assert all(e["source"]["host"] == "node-a" for e in events)
     assert pod["status"]["containerStatuses"][0]["lastState"]["terminated"]["exitCode"] == 4
 
 

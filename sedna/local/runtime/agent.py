@@ -102,6 +102,8 @@ class PodWorker:
         self._main: asyncio.Task | None = None
         self._pusher: asyncio.Task | None = None
         self._log_truncated: set[str] = set()
+        self._events: set[tuple[str, str]] = set()
+        self._event_tasks: set[asyncio.Task] = set()
 
     # ---- lifecycle ------------------------------------------------------------------------------------
 
@@ -114,6 +116,8 @@ class PodWorker:
         with ``report`` the final container states are written to the pod status."""
         self.stopping = True
         running = dict(self.procs)
+        for name in running:
+            self.event("Normal", "Killing", f"Stopping container {name}", name)
         for task in ([self._main] if self._main else []) + self._tasks:
             task.cancel()
         await asyncio.gather(*(procs.kill_group(p.pid, grace, p) for p in running.values()
@@ -150,6 +154,16 @@ class PodWorker:
 
     def changed(self) -> None:
         self._dirty.set()
+
+    def event(self, etype: str, reason: str, message: str, container: str | None = None) -> None:
+        """Record a Kubernetes Event about this pod (each distinct one once), without waiting for it."""
+        key = (reason, message)
+        if key in self._events:
+            return
+        self._events.add(key)
+        task = asyncio.create_task(self.agent.post_event(self.pod, etype, reason, message, container))
+        self._event_tasks.add(task)
+        task.add_done_callback(self._event_tasks.discard)
 
     def status(self) -> dict[str, Any]:
         return podstatus.pod_status(self.policy, self.init_runs, self.runs, host_ip=self.host_ip,
@@ -337,6 +351,7 @@ class PodWorker:
             except PrepareError as exc:
                 # the kubelet keeps such a container waiting and retries
                 run.wait(exc.reason, str(exc))
+                self.event("Warning", "Failed", f"Error: {exc}", name)
                 self.changed()
                 await asyncio.sleep(2.0)
         logfile = paths.log_path(self.agent.cfg.data_dir, self.namespace, self.name, name)
@@ -358,6 +373,7 @@ class PodWorker:
         self.procs[name] = proc
         procs.write_pidfile(self.dir / "containers" / f"{name}.pid", proc.pid)
         run.start(proc.pid)
+        self.event("Normal", "Started", f"Started container {name} (pid {proc.pid})", name)
         probe_task = asyncio.create_task(self._readiness(container, run, proc))
         self.changed()
         try:
@@ -449,6 +465,7 @@ class PodWorker:
             except PrepareError as exc:
                 for run in self.init_runs[:1] or self.runs:
                     run.wait(exc.reason, str(exc))
+                self.event("Warning", "FailedMount" if "MountVolume" in str(exc) else "Failed", str(exc))
                 self.changed()
                 await asyncio.sleep(2.0)
         self.changed()
@@ -482,6 +499,8 @@ class PodWorker:
             delay = backoff.next_delay(loop.time() - began)
             run.wait("CrashLoopBackOff", f"back-off {delay:g}s restarting failed container={run.name} "
                                          f"pod={self.name}_{self.namespace}({self.uid})")
+            self.event("Warning", "BackOff", f"Back-off restarting failed container {run.name} "
+                                             f"(exit code {run.last_terminated.get('exitCode')})", run.name)
             self.changed()
             await asyncio.sleep(delay)
             run.restart_count += 1
@@ -570,6 +589,26 @@ class NodeAgent:
         if previous and previous not in used and ipaddress.ip_address(previous) in net:
             return previous
         return netplan.allocate(netplan.cidr_candidates(self.pod_cidr), used)
+
+    async def post_event(self, pod: dict[str, Any], etype: str, reason: str, message: str,
+                         container: str | None) -> None:
+        meta = pod.get("metadata") or {}
+        ns = meta.get("namespace", "default")
+        now = podstatus.now_iso()
+        involved = {"kind": "Pod", "namespace": ns, "name": meta.get("name"), "uid": meta.get("uid"),
+                    "apiVersion": "v1"}
+        if container:
+            involved["fieldPath"] = f"spec.containers{{{container}}}"
+        event = {"apiVersion": "v1", "kind": "Event",
+                 "metadata": {"generateName": f"{meta.get('name')}.", "namespace": ns},
+                 "involvedObject": involved, "reason": reason, "message": message, "type": etype,
+                 "source": {"component": "kubelet", "host": self.cfg.node}, "count": 1,
+                 "firstTimestamp": now, "lastTimestamp": now, "reportingComponent": "kubelet",
+                 "reportingInstance": self.cfg.node}
+        try:
+            await self.client.create(f"/api/v1/namespaces/{ns}/events", event)
+        except (ApiError, httpx.HTTPError, OSError) as exc:
+            log.debug("event not recorded: %s", exc)
 
     async def get_ref(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         return await self.client.get_or_none(f"/api/v1/namespaces/{namespace}/{plural}/{name}")
