@@ -250,20 +250,6 @@ def test_watch_too_old_resource_version_is_410(tmp_path):
             assert line["object"]["reason"] == "Expired" and line["object"]["kind"] == "Status"
 
 
-def test_watch_bookmarks(apiserver, core):
-    import json
-
-    import urllib3
-    rv = core.list_namespaced_config_map("default").metadata.resource_version
-    http = urllib3.PoolManager()
-    resp = http.request("GET", f"{apiserver.url}/api/v1/namespaces/default/configmaps?watch=true&"
-                               f"resourceVersion={rv}&allowWatchBookmarks=true&sendInitialEvents=false"
-                               "&timeoutSeconds=1", preload_content=True, timeout=10)
-    assert resp.status == 200
-    # no events and a 1 s timeout: the stream just ends (bookmarks come every minute by default)
-    assert resp.data.strip() == b"" or all(json.loads(x)["type"] == "BOOKMARK" for x in resp.data.splitlines())
-
-
 @pytest.mark.parametrize("policy,child_survives", [("Background", False), ("Foreground", False),
                                                     ("Orphan", True)])
 def test_garbage_collection_background_foreground_orphan(core, policy, child_survives):

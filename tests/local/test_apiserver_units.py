@@ -255,3 +255,67 @@ def test_printer_json_path(path, expected):
     obj = {"metadata": {"name": "p"}, "status": {"phase": "Running"},
            "spec": {"containers": [{"name": "a"}, {"name": "b"}]}}
     assert json_path(obj, path) == expected
+
+
+# ---- store: history, compaction, watcher filtering -------------------------------------------------------
+
+def _cm(name, labels=None, ns="default"):
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns,
+                                                                   "labels": labels or {}}}
+
+
+def test_store_history_compaction_and_gone():
+    from sedna.local.apiserver.store import Gone, Store
+    store = Store(history=3)
+    for i in range(5):
+        store.put("/configmaps", _cm(f"c{i}"))
+    assert [e.rv for e in store.events_since("/configmaps", 2)] == [3, 4, 5]
+    with pytest.raises(Gone):
+        store.events_since("/configmaps", 1)
+    assert store.events_since("/secrets", 0) == [], "another bucket has its own history"
+    event = store.remove("/configmaps", "default", "c4")
+    assert event.type == "DELETED" and event.obj["metadata"]["resourceVersion"] == "6"
+    assert store.remove("/configmaps", "default", "c4") is None
+
+
+def test_watcher_sees_selector_transitions():
+    import asyncio
+
+    from sedna.local.apiserver.store import Store
+
+    async def scenario():
+        store = Store()
+        sel = parse_label_selector("app=web")
+        watcher = store.subscribe("/configmaps", "default", lambda o: sel.matches(o["metadata"].get("labels")))
+        store.put("/configmaps", _cm("a", {"app": "db"}))
+        store.put("/configmaps", _cm("a", {"app": "web"}))
+        store.put("/configmaps", _cm("a", {"app": "web", "x": "1"}))
+        store.put("/configmaps", _cm("a", {"app": "db"}))
+        store.put("/configmaps", _cm("b", {"app": "web"}, ns="other"))
+        store.remove("/configmaps", "default", "a")
+        kinds = []
+        while not watcher.queue.empty():
+            kind, event = watcher.queue.get_nowait()
+            kinds.append((kind, event.obj["metadata"]["name"]))
+        store.unsubscribe(watcher)
+        store.put("/configmaps", _cm("c", {"app": "web"}))
+        assert watcher.queue.empty()
+        return kinds
+
+    assert asyncio.run(scenario()) == [("ADDED", "a"), ("MODIFIED", "a"), ("DELETED", "a")]
+
+
+def test_store_persists_and_reloads(tmp_path):
+    from sedna.local.apiserver.store import Gone, Store
+    store = Store(tmp_path)
+    store.put("/configmaps", dict(_cm("kept"), metadata=dict(_cm("kept")["metadata"], uid="u1")))
+    store.put("/configmaps", _cm("gone"))
+    store.remove("/configmaps", "default", "gone")
+    store.close()
+    again = Store(tmp_path)
+    assert [o["metadata"]["name"] for o in again.items("/configmaps")] == ["kept"]
+    assert again.rv == 3 and again.by_uid("u1")[1]["metadata"]["name"] == "kept"
+    with pytest.raises(Gone):
+        again.events_since("/configmaps", 1)
+    assert again.events_since("/configmaps", 3) == []
+    again.close()
