@@ -208,8 +208,11 @@ while True:
     show(f"[{bar:<{width}}] {done}/{frames} frames processed, {reported} reported to the CR | "
          f"service {condition(svc)} | {pod_summary(pods())}")
     if done >= frames and reported >= frames:
-        show(last_line, final=True)
-        break
+        # a report can be taken between two counter updates of the last frame: wait for the hard count too
+        hard = sum(1 for f in (out / "output").glob("*.json") if json.loads(f.read_text())["is_hard_example"])
+        if int(metrics(svc).get("hardExampleNumber", -1)) == hard:
+            show(last_line, final=True)
+            break
     if condition(svc) == "Failed":
         fail("the service failed: " + json.dumps((svc.get("status") or {}).get("conditions"), indent=1))
     if time.monotonic() > deadline:
