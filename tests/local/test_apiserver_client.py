@@ -328,6 +328,12 @@ def test_failed_pods_are_replaced(apps, core):
     eventually(lambda: len(core.list_namespaced_pod("default", label_selector="app=fail").items) == 2)
 
 
+def test_default_namespace_cannot_be_deleted(core):
+    with pytest.raises(ApiException) as err:
+        core.delete_namespace("default")
+    assert err.value.status == 403 and core.read_namespace("default").status.phase == "Active"
+
+
 def test_namespace_deletion_empties_it(core):
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="doomed")))
     core.create_namespaced_config_map("doomed", cm("inside"))

@@ -457,6 +457,9 @@ class API:
             finalizers.append("foregroundDeletion")
         elif policy == "Orphan" and "orphan" not in finalizers:
             finalizers.append("orphan")
+        if rd.plural == "namespaces" and name in ("default", "kube-system", "kube-public"):
+            raise errors.APIError(403, "Forbidden", f'namespaces "{name}" is forbidden: this namespace may not '
+                                  "be deleted", {"name": name, "kind": "namespaces"})
         if rd.plural == "namespaces":
             # the namespace controller empties the namespace before the object goes
             finalizers = finalizers or []
