@@ -5,7 +5,8 @@ Starts the emulator as a subprocess on a free 127.0.0.1 port, then measures with
 - watch: with ``--watchers`` streams open during the creates, events delivered per second and the latency
   from sending a create request to each watcher receiving its ADDED event (p50/p99);
 - list: objects listed per second (full list of ``--objects`` items, ``--lists`` times);
-- patch: merge patches per second; delete: deletes per second.
+- patch: merge patches per second; delete: deletes per second;
+- create_cr: upstream JointInferenceService creates per second (schema pruning/defaulting/validation).
 Prints one JSON line per case.  Example: ``python bench/apiserver.py --objects 1000 --watchers 10``.
 """
 
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import aiohttp
 
@@ -131,6 +133,36 @@ async def bench(url: str, args) -> None:
         emit("delete", objects=args.objects, seconds=round(elapsed, 3),
              objects_per_s=round(args.objects / elapsed, 1))
 
+        await bench_custom_resources(session, url, args)
+
+
+async def bench_custom_resources(session, url: str, args) -> None:
+    """Creates of upstream JointInferenceServices: pruning, defaulting and validation against a 1.2 MB schema."""
+    crd_path = Path(args.reference) / "crds" / "sedna.io_jointinferenceservices.yaml"
+    sample_path = Path(args.reference) / "samples" / "jointinferenceservice_v1alpha1.yaml"
+    if not crd_path.exists() or not sample_path.exists():
+        emit("create_cr", skipped=f"no upstream CRD/sample under {args.reference}")
+        return
+    from sedna.local.apiserver import yamlio
+    crd = yamlio.load(crd_path.read_text())
+    sample = yamlio.load(sample_path.read_text())
+    async with session.post(url + "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json=crd) as resp:
+        assert resp.status in (201, 409), await resp.text()
+    path = url + "/apis/sedna.io/v1alpha1/namespaces/default/jointinferenceservices"
+    count = max(1, args.objects // 4)
+
+    async def create(i):
+        body = dict(sample, metadata={"name": f"ji-{i:06d}"})
+        async with session.post(path, json=body) as resp:
+            assert resp.status == 201, await resp.text()
+            await resp.read()
+
+    start = time.perf_counter()
+    await run_bounded(count, args.concurrency, create)
+    elapsed = time.perf_counter() - start
+    emit("create_cr", kind="JointInferenceService", schema_bytes=crd_path.stat().st_size, objects=count,
+         seconds=round(elapsed, 3), objects_per_s=round(count / elapsed, 1))
+
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -141,6 +173,9 @@ def main(argv=None) -> int:
     parser.add_argument("--payload", type=int, default=256, help="bytes of data per object")
     parser.add_argument("--persist", action="store_true", help="run the server with a SQLite data dir")
     parser.add_argument("--url", help="benchmark an already running server instead of starting one")
+    parser.add_argument("--reference", default=str(Path(__file__).resolve().parents[1].parent / "shared" /
+                                                   "reference"),
+                        help="upstream Sedna CRDs/samples for the custom resource case")
     args = parser.parse_args(argv)
     if args.url:
         asyncio.run(bench(args.url, args))
