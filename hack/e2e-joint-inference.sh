@@ -248,7 +248,7 @@ for sub, what in (("output", "every frame: final result, is_hard_example"),
                   ("hard_example_cloud_inference_output", "hard frames: the big model's answer")):
     n = len(list((out / sub).glob("*.json"))) if (out / sub).is_dir() else 0
     print(f"  {out / sub}  ({n} files; {what})")
-print("\npods:")
+print("\npods (logs: sedna local --data-dir DIR logs POD):")
 for p in pods:
     print(f"  {p['metadata']['name']}  on {p['spec'].get('nodeName')}")
 EOF
@@ -261,7 +261,8 @@ The cluster is still up. To look around:
   kubectl get jointinferenceservice $NAME -o yaml
   $PY -m sedna local --data-dir $DATA_DIR status
   $PY -m sedna local --data-dir $DATA_DIR get pods -o wide
-  $PY -m sedna local --data-dir $DATA_DIR logs <pod>           # worker output; GM/LC logs in $DATA_DIR/logs/
+  $PY -m sedna local --data-dir $DATA_DIR logs <pod>           # worker output (pods above)
+  ls $DATA_DIR/logs/                                              # GM, LCs, node agents, API server
 Drop more .npy frames into $EDGE_ROOT/joint_inference/video/ and the edge worker picks them up.
 To tear down:
   $PY -m sedna local --data-dir $DATA_DIR down [--purge]
