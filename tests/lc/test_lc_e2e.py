@@ -21,12 +21,13 @@ from gm_cluster import REFERENCE, Cluster, GMProcess
 
 pytestmark = [pytest.mark.timeout(240)]
 TOKEN = "e2e-token"
-NODE = "edge-node"
 
 
-@pytest.fixture
-def cluster(tmp_path):
-    c = Cluster(tmp_path).start()
+# One API emulator and one GM for the module (starting them dominates the run time); each test uses its own
+# node name and object names, so its LC only ever receives its own objects.
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    c = Cluster(tmp_path_factory.mktemp("cluster")).start()
     c.apply_crds()
     try:
         yield c
@@ -34,9 +35,9 @@ def cluster(tmp_path):
         c.stop()
 
 
-@pytest.fixture
-def gm(tmp_path, cluster):
-    proc = GMProcess(tmp_path, cluster, token=TOKEN).start()
+@pytest.fixture(scope="module")
+def gm(tmp_path_factory, cluster):
+    proc = GMProcess(tmp_path_factory.mktemp("gm"), cluster, token=TOKEN).start()
     try:
         yield proc
     finally:
@@ -48,9 +49,16 @@ def conditions(cluster, kind, name):
             ((cluster.get(kind, name) or {}).get("status") or {}).get("conditions") or []]
 
 
-def il_job(hot: bool = False) -> dict:
+def il_job(hot: bool, node: str) -> dict:
     doc = yaml.safe_load((REFERENCE / "samples" / "incrementallearningjob_v1alpha1.yaml").read_text())
     doc["metadata"]["namespace"] = "default"
+    suffix = "-hot" if hot else "-copy"
+    doc["metadata"]["name"] += suffix
+    doc["spec"]["dataset"]["name"] += suffix
+    doc["spec"]["initialModel"]["name"] += suffix
+    doc["spec"]["deploySpec"]["model"]["name"] += suffix
+    for spec in ("trainSpec", "evalSpec", "deploySpec"):
+        doc["spec"][spec]["template"]["spec"]["nodeName"] = node
     doc["spec"]["trainSpec"]["trigger"] = {"checkPeriodSeconds": 60, "timer": {"start": "00:00", "end": "24:00"},
                                            "condition": {"operator": ">", "threshold": 5,
                                                          "metric": "num_of_samples"}}
@@ -62,11 +70,12 @@ def il_job(hot: bool = False) -> dict:
 
 @pytest.mark.parametrize("hot", [False, True], ids=["copy-deploy", "hot-update"])
 def test_lc_with_real_gm(cluster, gm, lc_process, tmp_path, hot):
+    node = "edge-hot" if hot else "edge-copy"
     rootfs = tmp_path / "rootfs"
     (rootfs / "data").mkdir(parents=True)
     data = rootfs / "data" / "train.txt"
     data.write_text("".join(f"images/{i}.jpg {i % 2}\n" for i in range(20)))
-    job = il_job(hot)
+    job = il_job(hot, node)
     name = job["metadata"]["name"]
     for mname, url in ((job["spec"]["initialModel"]["name"], "/models/base/model.pb"),
                        (job["spec"]["deploySpec"]["model"]["name"], "/models/deploy/model.pb")):
@@ -75,8 +84,8 @@ def test_lc_with_real_gm(cluster, gm, lc_process, tmp_path, hot):
     ds_name = job["spec"]["dataset"]["name"]
     cluster.create({"apiVersion": "sedna.io/v1alpha1", "kind": "Dataset",
                     "metadata": {"name": ds_name, "namespace": "default"},
-                    "spec": {"url": "/data/train.txt", "format": "txt", "nodeName": NODE}})
-    lc = lc_process(f"127.0.0.1:{gm.ws_port}", rootfs, NODENAME=NODE, SEDNA_CHANNEL_TOKEN=TOKEN)
+                    "spec": {"url": "/data/train.txt", "format": "txt", "nodeName": node}})
+    lc = lc_process(f"127.0.0.1:{gm.ws_port}", rootfs, NODENAME=node, SEDNA_CHANNEL_TOKEN=TOKEN)
 
     # dataset counted by the LC, written by the GM
     wait_for(lambda: ((cluster.get("Dataset", ds_name) or {}).get("status") or {}).get("numberOfSamples") == 20,
@@ -93,7 +102,7 @@ def test_lc_with_real_gm(cluster, gm, lc_process, tmp_path, hot):
     assert len((rootfs / "output/data/train/1/data.txt").read_text().splitlines()) == 16   # floor(0.8 * 20)
     sel = f"incrementallearningjob.sedna.io/name={name},incrementallearningjob.sedna.io/worker-type=train"
     train = wait_for(lambda: cluster.list("Pod", selector=sel), timeout=30, what="train pod")[0]
-    cluster.set_pod_phase(train, "Running", node=NODE)
+    cluster.set_pod_phase(train, "Running", node=node)
     wait_for(lambda: ("Train", "Running") in conditions(cluster, "IncrementalLearningJob", name), timeout=30,
              what="(Train, Running)")
 
@@ -113,7 +122,7 @@ def test_lc_with_real_gm(cluster, gm, lc_process, tmp_path, hot):
     # ``precision_delta > 0.1``) fires, the trained model is copied over the deploy model, the GM restarts
     # inference and the job starts a new cycle
     eval_pod = cluster.list("Pod", selector=esel)[0]
-    cluster.set_pod_phase(eval_pod, "Running", node=NODE)
+    cluster.set_pod_phase(eval_pod, "Running", node=node)
     wait_for(lambda: ("Eval", "Running") in conditions(cluster, "IncrementalLearningJob", name), timeout=30,
              what="(Eval, Running)")
     (rootfs / "output/train/1").mkdir(parents=True)
@@ -135,7 +144,7 @@ def test_lc_with_real_gm(cluster, gm, lc_process, tmp_path, hot):
         assert annotation == f"/var/lib/sedna/model-hot-update/default/incrementallearningjob/{name}/model_config.json"
         isel = f"incrementallearningjob.sedna.io/name={name},incrementallearningjob.sedna.io/worker-type=inference"
         infer = wait_for(lambda: cluster.list("Pod", selector=isel), timeout=30, what="inference pod")[0]
-        cluster.set_pod_phase(infer, "Running", node=NODE)
+        cluster.set_pod_phase(infer, "Running", node=node)
         config = rootfs / annotation.lstrip("/")
         wait_for(config.exists, timeout=60, what="hot-update config written by the LC")
         doc = json.loads(config.read_text())
@@ -161,6 +170,7 @@ def test_lc_with_real_gm(cluster, gm, lc_process, tmp_path, hot):
 
 
 def test_lifelong_job_with_real_gm(cluster, gm, lc_process, tmp_path):
+    node = "edge-ll"
     rootfs = tmp_path / "rootfs"
     (rootfs / "data").mkdir(parents=True)
     (rootfs / "data" / "train.csv").write_text("temp,hum,label\n" + "".join(f"{i},{i},{i % 2}\n" for i in range(30)))
@@ -170,18 +180,18 @@ def test_lifelong_job_with_real_gm(cluster, gm, lc_process, tmp_path):
                                            "condition": {"operator": ">=", "threshold": 10,
                                                          "metric": "num_of_samples"}}
     for spec in ("trainSpec", "evalSpec", "deploySpec"):
-        doc["spec"][spec]["template"]["spec"]["nodeName"] = NODE
+        doc["spec"][spec]["template"]["spec"]["nodeName"] = node
     name, ds_name = doc["metadata"]["name"], doc["spec"]["dataset"]["name"]
     cluster.create({"apiVersion": "sedna.io/v1alpha1", "kind": "Dataset",
                     "metadata": {"name": ds_name, "namespace": "default"},
-                    "spec": {"url": "/data/train.csv", "format": "csv", "nodeName": NODE}})
-    lc = lc_process(f"127.0.0.1:{gm.ws_port}", rootfs, NODENAME=NODE, SEDNA_CHANNEL_TOKEN=TOKEN)
+                    "spec": {"url": "/data/train.csv", "format": "csv", "nodeName": node}})
+    lc = lc_process(f"127.0.0.1:{gm.ws_port}", rootfs, NODENAME=node, SEDNA_CHANNEL_TOKEN=TOKEN)
     cluster.create(doc)
 
     def stage_pod(kind):
         sel = f"lifelonglearningjob.sedna.io/name={name},lifelonglearningjob.sedna.io/worker-type={kind}"
         pod = wait_for(lambda: cluster.list("Pod", selector=sel), timeout=30, what=f"{kind} pod")[0]
-        cluster.set_pod_phase(pod, "Running", node=NODE)
+        cluster.set_pod_phase(pod, "Running", node=node)
 
     def report(kind, models):
         body = {"name": f"{kind}-w", "namespace": "default", "ownerName": name, "ownerKind": "lifelonglearningjob",
@@ -216,6 +226,7 @@ def test_lifelong_job_with_real_gm(cluster, gm, lc_process, tmp_path):
 
 
 def test_joint_inference_metrics_reach_the_cr(cluster, gm, lc_process):
+    node = "edge-ji"
     ji = yaml.safe_load((REFERENCE / "samples" / "jointinferenceservice_v1alpha1.yaml").read_text())
     ji["metadata"]["namespace"] = "default"
     for worker in ("cloudWorker", "edgeWorker"):
@@ -224,7 +235,7 @@ def test_joint_inference_metrics_reach_the_cr(cluster, gm, lc_process):
                         "spec": {"url": f"/models/{worker}.pb", "format": "pb"}})
     cluster.create(ji)
     name = ji["metadata"]["name"]
-    lc = lc_process(f"127.0.0.1:{gm.ws_port}", NODENAME=NODE, SEDNA_CHANNEL_TOKEN=TOKEN)
+    lc = lc_process(f"127.0.0.1:{gm.ws_port}", NODENAME=node, SEDNA_CHANNEL_TOKEN=TOKEN)
     body = {"name": "edge-w", "namespace": "default", "ownerName": name, "ownerKind": "jointinferenceservice",
             "kind": "inference", "ownerInfo": {"inferenceNumber": 10, "hardExampleNumber": 3,
                                                "startTime": "2024-01-01T00:00:00Z"}}
