@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 
 def register(sub) -> None:
     local = sub.add_parser("local", help="single-machine cluster: API emulator + process runtime")
@@ -46,6 +48,11 @@ def register(sub) -> None:
     logs.add_argument("-c", "--container", default=None)
     logs.add_argument("-n", "--namespace", default="default")
 
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new output")
+
+    # `sedna local up --data-dir X` works as well as `sedna local --data-dir X up`
+    for parser in cmds.choices.values():
+        parser.add_argument("--data-dir", default=argparse.SUPPRESS, help="cluster directory")
     local.set_defaults(func=_run)
 
 

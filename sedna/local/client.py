@@ -135,6 +135,21 @@ class Client:
     def delete(self, res: Resource, namespace: str | None, name: str) -> None:
         self.json("DELETE", res.path(namespace, name), json={"propagationPolicy": "Background"}, ok=(200, 202))
 
+    def follow_logs(self, namespace: str, pod: str, container: str | None, out) -> None:
+        """Stream a container's log (``follow=true``) to ``out`` until the server ends it."""
+        params = {"follow": "true", **({"container": container} if container else {})}
+        try:
+            with self.http.stream("GET", f"/api/v1/namespaces/{namespace}/pods/{pod}/log", params=params,
+                                  timeout=httpx.Timeout(None, connect=10.0)) as resp:
+                if resp.status_code != 200:
+                    resp.read()
+                    raise ClientError(_message(resp))
+                for chunk in resp.iter_text():
+                    out.write(chunk)
+                    out.flush()
+        except httpx.HTTPError as exc:
+            raise ClientError(f"log stream ended: {exc}") from exc
+
     def logs(self, namespace: str, pod: str, container: str | None = None) -> str:
         params = {"container": container} if container else None
         resp = self.request("GET", f"/api/v1/namespaces/{namespace}/pods/{pod}/log", params=params)

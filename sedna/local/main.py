@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -265,6 +266,12 @@ def cmd_delete(args) -> int:
 def cmd_logs(args) -> int:
     client = _client(args)
     try:
+        if args.follow:
+            try:
+                client.follow_logs(args.namespace, args.pod, args.container, sys.stdout)
+            except KeyboardInterrupt:
+                pass
+            return 0
         sys.stdout.write(client.logs(args.namespace, args.pod, args.container))
         sys.stdout.flush()
         return 0
@@ -283,3 +290,6 @@ def run(args) -> int:
     except ClientError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:            # `sedna local get pods | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

@@ -124,6 +124,12 @@ def test_up_apply_get_logs_down(data_dir, tmp_path):
     assert "mode: 'on'" in as_yaml.stdout or 'mode: "on"' in as_yaml.stdout
     logs = sedna(data_dir, "logs", "demo")
     assert logs.returncode == 0 and logs.stdout.strip() == "hello from edge-node"
+    followed = sedna(data_dir, "logs", "demo", "-f", timeout=30)
+    assert followed.returncode == 0 and followed.stdout.strip() == "hello from edge-node"
+    # the data directory may also follow the action
+    after = subprocess.run([sys.executable, "-m", "sedna", "local", "get", "nodes", "--data-dir", str(data_dir)],
+                           capture_output=True, text=True, timeout=60, check=False)
+    assert after.returncode == 0 and "cloud-node" in after.stdout
     bad = sedna(data_dir, "get", "frobnicators")
     assert bad.returncode == 1 and 'doesn\'t have a resource type "frobnicators"' in bad.stderr
 
