@@ -48,6 +48,10 @@ def _json(obj: Any, status: int = 200, warnings: list[str] | None = None) -> web
     return web.Response(body=_dumps(obj), status=status, content_type="application/json", headers=headers)
 
 
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
 def _partial(obj: dict[str, Any]) -> dict[str, Any]:
     """The metadata-only view (``as=PartialObjectMetadata``) metadata clients ask for."""
     return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj["metadata"]}
@@ -300,12 +304,15 @@ class APIServer:
             raise errors.bad_request("the request body is empty")
         if yaml_ok or "yaml" in request.content_type:
             try:
-                return yamlio.load(raw)
+                doc = yamlio.load(raw)
+                return json.loads(json.dumps(doc))     # only what JSON can carry (no !!binary, !!set)
+            except (TypeError, ValueError) as exc:
+                raise errors.bad_request(f"the YAML body holds values JSON cannot represent: {exc}")
             except yamlio.yaml.YAMLError as exc:
                 raise errors.bad_request(f"error decoding YAML: {exc}")
         try:
-            return json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
+            return json.loads(raw, parse_constant=_no_constants)
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise errors.bad_request(f"error decoding JSON: {exc}")
 
     async def _delete_options(self, request: web.Request) -> dict[str, Any]:

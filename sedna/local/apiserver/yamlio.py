@@ -1,5 +1,6 @@
-"""YAML reading as kubectl does it: PyYAML's safe loader without YAML 1.1's base-60 numbers, so ``12:00`` stays
-the string ``"12:00"`` (as with sigs.k8s.io/yaml) instead of becoming the integer 720."""
+"""YAML reading as kubectl does it: PyYAML's safe loader without YAML 1.1's base-60 numbers and timestamps, so
+``12:00`` stays the string ``"12:00"`` (as with sigs.k8s.io/yaml) instead of becoming the integer 720, and
+``2024-01-01T00:00:00Z`` stays a string instead of a datetime that JSON cannot carry."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import yaml
 
 _INT = "tag:yaml.org,2002:int"
 _FLOAT = "tag:yaml.org,2002:float"
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"   # timestamps stay strings, as in JSON
 
 
 _BASE = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml's parser when available: CRDs are megabytes
@@ -21,7 +23,7 @@ class KubeYAMLLoader(_BASE):
 
 
 KubeYAMLLoader.yaml_implicit_resolvers = {
-    key: [(tag, rx) for tag, rx in resolvers if tag not in (_INT, _FLOAT)]
+    key: [(tag, rx) for tag, rx in resolvers if tag not in (_INT, _FLOAT, _TIMESTAMP)]
     for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 KubeYAMLLoader.add_implicit_resolver(
