@@ -409,3 +409,21 @@ def test_busy_client_keeps_its_connection_while_a_large_global_model_arrives(tmp
     fast.close()
     slow.close()
     server.stop()
+
+
+def test_checkpoint_is_atomic_and_foreign_or_broken_checkpoints_are_ignored(tmp_path, caplog):
+    from sedna.service.server.aggregation import load_checkpoint, save_checkpoint
+
+    path = tmp_path / "ck" / "g.safetensors"
+    save_checkpoint(str(path), {"0000": np.ones(3, np.float32)}, {"round": 2, "job_name": "t",
+                                                                  "aggregation": "FedAvg", "total_sample": 9})
+    assert [p.name for p in path.parent.iterdir()] == ["g.safetensors"], "no temp file left behind"
+    arrays, meta = load_checkpoint(str(path))
+    assert meta["round"] == 2 and arrays["0000"].tolist() == [1.0, 1.0, 1.0]
+    resumed = make_server(tmp_path, checkpoint_path=str(path), exit_round=5)
+    assert resumed.round == 2 and resumed.total_sample == 9
+    other_job = make_server(tmp_path, checkpoint_path=str(path), exit_round=5, job_name="another")
+    assert other_job.round == 0 and other_job.global_arrays is None
+    path.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{truncated")
+    broken = make_server(tmp_path, checkpoint_path=str(path), exit_round=5)
+    assert broken.round == 0 and "unreadable checkpoint" in caplog.text

@@ -334,3 +334,32 @@ def test_dropped_client_is_reported_to_the_lc(tmp_path, fake_lc, monkeypatch):
     assert last["status"] == "completed"
     assert last["ownerInfo"]["droppedClients"] == ["trainworker-ghost"]
     assert last["ownerInfo"]["sampleCount"] == 50
+
+
+def test_rejected_update_fails_the_worker_and_reports_failed(tmp_path, fake_lc, monkeypatch):
+    from sedna.service.client.aggregation import AggregationError
+    from sedna.service.server.aggregation import save_checkpoint
+
+    # the job's global model (from a checkpoint) has 4 weights; this worker's model has 3
+    ckpt = tmp_path / "g.safetensors"
+    save_checkpoint(str(ckpt), {"0000": np.zeros(4, np.float32)},
+                    {"round": 1, "total_sample": 5, "job_name": "fl3", "aggregation": "FedAvg"})
+    server = AggregationServer("FedAvg", host="127.0.0.1", http_port=0, exit_round=3, participants_count=1,
+                               checkpoint_path=str(ckpt), job_name="fl3", exit_grace=0.5)
+    server.start_background()
+    monkeypatch.setenv("AGG_IP", "127.0.0.1")
+    monkeypatch.setenv("AGG_PORT", str(server.port))
+    monkeypatch.setenv("JOB_NAME", "fl3")
+    monkeypatch.setattr(BaseConfig, "worker_name", "trainworker-z")
+    monkeypatch.setattr(BaseConfig, "model_url", str(tmp_path / "model"))
+    monkeypatch.setenv("BACKEND_TYPE", "SKLEARN")
+
+    class ThreeWeights(TrainEstimator):
+        def set_weights(self, weights):  # ignore the 4-weight global model it is handed on joining
+            return None
+
+    fl = FederatedLearning(estimator=ThreeWeights, aggregation="FedAvg")
+    with pytest.raises(AggregationError, match="does not match the global model"):
+        fl.train(train_data=make_data(4, np.ones(3, np.float32)), epochs=1)
+    assert fake_lc[-1]["status"] == "failed" and fake_lc[-1]["ownerInfo"]["currentRound"] == 1
+    server.stop()
