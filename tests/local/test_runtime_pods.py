@@ -496,6 +496,8 @@ def test_graceful_deletion_kills_then_final_delete(cluster):
     held = cluster.wait(terminated, 10, "terminated state reported")
     assert held["metadata"].get("deletionTimestamp")
     assert held["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 143   # SIGTERM
+    time.sleep(1.0)                     # the agent is done with it: no further writes
+    assert cluster.pod("held")["metadata"]["resourceVersion"] == held["metadata"]["resourceVersion"]
     resp = cluster.http.patch("/api/v1/namespaces/default/pods/held", json={"metadata": {"finalizers": None}},
                               headers={"Content-Type": "application/merge-patch+json"})
     assert resp.status_code == 200, resp.text

@@ -515,6 +515,8 @@ class NodeAgent:
         self.pod_cidr = cfg.pod_cidr
         self.workers: dict[str, PodWorker] = {}       # uid -> worker
         self.done: set[str] = set()                     # uids finished (terminal) or being deleted
+        self.terminating: set[str] = set()              # uids whose graceful deletion is under way
+        self._background: set[asyncio.Task] = set()
         self.informer = Informer(client, "/api/v1/pods", self._on_pod,
                                  params={"fieldSelector": f"spec.nodeName={cfg.node}"},
                                  keep=lambda p: (p.get("spec") or {}).get("nodeName") == cfg.node)
@@ -659,15 +661,17 @@ class NodeAgent:
             if worker is not None:
                 self.workers.pop(uid, None)
                 log.info("pod %s deleted: killing its processes", pod_key(pod))
-                asyncio.create_task(self._stop_and_clean(worker, grace=0.0))
+                self._in_background(self._stop_and_clean(worker, grace=0.0))
             self.done.discard(uid)
+            self.terminating.discard(uid)
             return
         if meta.get("deletionTimestamp"):
-            if uid in self.done and worker is None:
-                return
+            if uid in self.terminating:
+                return                  # already stopping (our own status updates come back as events)
+            self.terminating.add(uid)
             self.done.add(uid)
             grace = float(meta.get("deletionGracePeriodSeconds") or 0)
-            asyncio.create_task(self._graceful_delete(pod, worker, grace))
+            self._in_background(self._graceful_delete(pod, worker, grace))
             return
         if worker is not None:
             worker.pod = pod
@@ -682,6 +686,11 @@ class NodeAgent:
         self.workers[uid] = worker
         log.info("starting pod %s (%s)", pod_key(pod), uid)
         worker.start()
+
+    def _in_background(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _stop_and_clean(self, worker: PodWorker, grace: float) -> None:
         await worker.stop(grace)
