@@ -179,6 +179,9 @@ def test_strategic_merge_patch_directives():
     assert out["spec"]["ports"] == [{"port": 80, "name": "b"}, {"port": 81}]
     with pytest.raises(PatchError):
         strategic_merge_patch(POD_SPEC, {"spec": {"containers": [{"image": "no-name"}]}})
+    strategy = {"spec": {"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}}}}
+    out = strategic_merge_patch(strategy, {"spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate"}}})
+    assert out["spec"]["strategy"] == {"type": "Recreate"}
 
 
 # ---- CRD schemas -----------------------------------------------------------------------------------------

@@ -231,6 +231,10 @@ def strategic_merge_patch(target: Any, patch: Any, parents: tuple[str, ...] = ()
     for field, order in orders.items():
         if isinstance(result.get(field), list):
             result[field] = _apply_order(result[field], order, _merge_key(field, parents))
+    retain = patch.get("$retainKeys")
+    if isinstance(retain, list):
+        # union types (e.g. a deployment strategy): fields not listed are cleared
+        result = {k: v for k, v in result.items() if k in retain}
     return result
 
 
