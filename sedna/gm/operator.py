@@ -465,12 +465,17 @@ class GlobalManager:
         if previous is not None and not ctrl.push_on_status:
             await self._retract(ctrl, previous, body)
         await self.push(ctrl, body)
-        if kind in ("dataset", "model"):
+        spec_changed = previous is None or (previous.get("metadata") or {}).get("generation") != meta.get(
+            "generation") or previous.get("spec") != body.get("spec")
+        if kind in ("dataset", "model") and spec_changed:
+            # Objects waiting for this reference are re-reconciled now instead of at their next retry.
             for dep_ctrl, dep in self.dependants(kind, body):
                 dep_meta = dep["metadata"]
                 self.enqueue((dep_ctrl.kind.lower(), dep_meta.get("namespace") or "default", dep_meta["name"]))
-                await self.push(dep_ctrl, dep, force=True)
-        if kind == "model":
+                if kind == "dataset" and dep_ctrl.push_on_status:
+                    await self.push(dep_ctrl, dep, force=True)      # IL/LL routing follows the dataset's node
+        if kind == "model" and spec_changed:
+            # A changed Model reaches the LCs that hold it through the IL jobs that push it.
             for job in model_controller.dependants(body, list(self.store["incrementallearningjob"].values())):
                 await self.push(self.controllers["incrementallearningjob"], job, force=True)
 

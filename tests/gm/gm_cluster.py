@@ -130,7 +130,7 @@ class Cluster:
         assert r.status_code == 200, r.text
 
 
-def wait_for(fn, timeout: float = 20.0, interval: float = 0.1, what: str = "condition"):
+def wait_for(fn, timeout: float = 45.0, interval: float = 0.1, what: str = "condition"):
     deadline = time.time() + timeout
     last = None
     while time.time() < deadline:

@@ -92,7 +92,7 @@ class LC:
     async def __aexit__(self, *exc):
         await self.ws.close()
 
-    async def expect(self, pred, timeout=20.0, what="message"):
+    async def expect(self, pred, timeout=45.0, what="message"):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         for m in self.inbox:
@@ -249,7 +249,7 @@ async def test_missing_reference_then_appears_and_delete_notifies_lc(cluster, gm
     assert any(e["reason"] == "MissingReference" and big in e["message"] for e in cluster.list("Event"))
     assert cluster.list("Deployment", selector=sel) == []
     cluster.create(model(big, "/models/big.pb"))       # the reference appears -> dependants re-reconciled
-    wait_for(lambda: len(cluster.list("Deployment", selector=sel)) == 2, timeout=15,
+    wait_for(lambda: len(cluster.list("Deployment", selector=sel)) == 2, timeout=45,
              what="deployments after model created")
     wait_for(lambda: cluster.get("JointInferenceService", n)["status"]["conditions"][-1]["type"] == "Running",
              what="Running")
