@@ -4,7 +4,13 @@ from __future__ import annotations
 
 
 def register(sub) -> None:
-    lc = sub.add_parser("lc", help="run the LocalController of one node")
+    lc = sub.add_parser(
+        "lc", help="run the LocalController of one node",
+        description="Run the LocalController of one node; configured by the environment (docs/lc.md): "
+                    "GM_ADDRESS (required), NODENAME, BIND_ADDRESS, BIND_PORT, ROOTFS_MOUNT_DIR, LC_DB_PATH, "
+                    "SEDNA_CHANNEL_TOKEN, LC_API_TOKEN, LC_DATASET_POLL_SECONDS, LC_TRIGGER_PERIOD_SECONDS, "
+                    "LC_OUTBOX_MAX, LC_OUTBOX_WINDOW, LC_MAX_REPORT_BYTES, LC_RECONNECT_MAX_SECONDS, "
+                    "LC_ACK_TIMEOUT_SECONDS, LC_GM_ACKS, LC_LOG_FORMAT.")
     lc.set_defaults(func=_run)
 
 

@@ -276,7 +276,7 @@ class LearningJobManager(Manager, abc.ABC):
         if key not in self.objects:
             raise WorkerReportError(404, f"{self.object_kind} {msg.namespace}/{msg.owner_name} is not known "
                                          "on this node")
-        return self.ctx.send_status(self.object_kind, msg.namespace, msg.owner_name,
+        return self.ctx.send_status(self.object_kind, msg.namespace or "default", msg.owner_name,
                                     upstream_content(msg, with_results=True))
 
 
