@@ -9,6 +9,7 @@ cloud calls through the service proxy, LC reports into the CR status. Checked:
 - edge results for easy frames, cloud results for hard frames, one output file per frame;
 - the CR's ``status.metrics`` equal to the frames processed;
 - the cloud worker killed mid-run: the edge keeps answering and the counters show the failed offloads;
+- the restarted cloud worker answers hard frames again;
 - deleting the service removes its pods and kills their processes; ``sedna local down`` leaves nothing.
 """
 
@@ -32,7 +33,7 @@ pytestmark = [pytest.mark.timeout(240)]
 
 NAME = "helmet-detection-inference-example"
 NS = "default"
-FRAMES, FIRST_BATCH = 12, 6
+FRAMES, FIRST_BATCH, SECOND_BATCH = 16, 6, 12        # frames; the 3rd batch comes after the cloud is back
 LABEL = f"jointinferenceservice.sedna.io/name={NAME}"
 
 
@@ -272,15 +273,15 @@ def test_joint_inference_service_end_to_end(cluster, tmp_path):
     # ---- the cloud worker is killed mid-run: the edge keeps answering, failed offloads are counted ----
     os.killpg(cloud_proc[0], signal.SIGKILL)
     wait_for(lambda: not running(cloud_proc), 10, "the cloud worker to die")
-    for frame in frames[FIRST_BATCH:]:
+    for frame in frames[FIRST_BATCH:SECOND_BATCH]:
         shutil.copy(frame, video / frame.name)
-    results, edge_out, cloud_out = wait_for(lambda: all_outputs(out, FRAMES), 60, f"outputs of {FRAMES} frames")
-    assert sorted(results) == sorted(f.stem for f in frames)
-    batch2 = {f.stem for f in frames[FIRST_BATCH:]}
+    results, edge_out, cloud_out = wait_for(lambda: all_outputs(out, SECOND_BATCH), 60,
+                                            f"outputs of {SECOND_BATCH} frames")
+    assert sorted(results) == sorted(f.stem for f in frames[:SECOND_BATCH])
+    batch2 = {f.stem for f in frames[FIRST_BATCH:SECOND_BATCH]}
     hard2 = {name for name in batch2 if results[name]["is_hard_example"]}
     failed = {name for name in hard2 if cloud_out[name]["result"] is None}
     assert failed, "no hard frame of the second batch noticed the dead cloud worker"
-    print(f"frames: batch 1 hard {sorted(hard1)}, batch 2 hard {sorted(hard2)}, failed offloads {sorted(failed)}")
     for name in failed:
         # the edge answered with its own result, post-processed (boxes under obj_threshold 0.3 dropped, class
         # names added) as little_model.py does for every edge answer
@@ -290,15 +291,32 @@ def test_joint_inference_service_end_to_end(cluster, tmp_path):
     assert easy, "the frames gave no easy example: the edge-only path was not exercised"
     for name in easy:
         assert name not in cloud_out and name not in edge_out and results[name]["result"]
-    m = wait_for(lambda: reported(cluster, FRAMES, len(hard1) + len(hard2), len(failed)), 60,
+    m = wait_for(lambda: reported(cluster, SECOND_BATCH, len(hard1) + len(hard2), len(failed)), 60,
                  "the counters in the CR status")
-    assert float(m["uploadCloudRatio"]) == pytest.approx((len(hard1) + len(hard2)) / FRAMES)
+    assert float(m["uploadCloudRatio"]) == pytest.approx((len(hard1) + len(hard2)) / SECOND_BATCH)
     # the kubelet noticed and restarts the cloud container with back-off
     wait_for(lambda: any(cs.get("restartCount", 0) >= 1 or (cs.get("state") or {}).get("waiting")
                          or (cs.get("lastState") or {}).get("terminated")
                          for p in cluster.pods() if p["spec"]["nodeName"] == "cloud-node"
                          for cs in (p.get("status") or {}).get("containerStatuses") or []),
              30, "the cloud pod to show the killed container")
+
+    # ---- the restarted cloud worker (kubelet back-off ~10 s) answers the hard frames again ----
+    wait_for(cloud_serves, 60, "the restarted big model to answer through the cloud Service")
+    for frame in frames[SECOND_BATCH:]:
+        shutil.copy(frame, video / frame.name)
+    results, edge_out, cloud_out = wait_for(lambda: all_outputs(out, FRAMES), 60, f"outputs of {FRAMES} frames")
+    assert sorted(results) == sorted(f.stem for f in frames)
+    hard3 = {f.stem for f in frames[SECOND_BATCH:] if results[f.stem]["is_hard_example"]}
+    assert hard3, "the last batch has no hard frame: the recovery was not exercised"
+    for name in hard3:
+        assert cloud_out[name]["result"] is not None, f"{name}: the restarted cloud did not answer"
+        assert results[name]["result"] == cloud_out[name]["result"]
+    hard_total = len(hard1) + len(hard2) + len(hard3)
+    m = wait_for(lambda: reported(cluster, FRAMES, hard_total, len(failed)), 60, "the counters in the CR status")
+    assert float(m["uploadCloudRatio"]) == pytest.approx(hard_total / FRAMES)
+    restarted = next(p for p in cluster.pods() if p["spec"]["nodeName"] == "cloud-node")
+    assert restarted["status"]["containerStatuses"][0]["restartCount"] >= 1
 
     # ---- deleting the service removes its pods and their processes ----
     edge_pod_dir = edge_root / "var" / "lib" / "kubelet" / "pods" / edge["metadata"]["uid"]
