@@ -393,3 +393,35 @@ async def test_incremental_remote_dataset_and_s3_output(rootfs, moto_endpoint):
     index = s3.get_object(Bucket="bkt", Key="out/data/train/1/dataIndex.txt")["Body"].read().decode().splitlines()
     assert index[0] == "s3://bkt/ds" and index[1:3] == ["imgs/0.jpg", "labels/0.txt"] and len(index) == 17
     await node.close()
+
+
+async def test_restart_and_resync_never_repeat_a_trigger(rootfs):
+    clock = Clock("10:00")
+    node = Node(rootfs, clock)
+    (rootfs / "data" / "ds.txt").write_text("a.jpg\n" * 10)
+    await node.add_dataset("ds", "/data/ds.txt")
+    await node.add_model("initial-model", "/models/base.pb")
+    await node.add_model("deploy-model", "/models/deploy.pb")
+    job = il_job([cond("Train", "Waiting")])
+    job["spec"]["trainSpec"]["trigger"]["condition"].update(operator=">=", threshold=0)   # always true
+    rt = await node.push_job(node.il, job)
+    await node.il.tick(rt)
+    assert len(node.new_messages()) == 1
+    await node.close()
+
+    # a new LC process on the same store, then the GM's resync re-sends the unchanged job (no LC annotations)
+    node2 = Node(rootfs, clock)
+    node2.seen = 1
+    await node2.add_dataset("ds", "/data/ds.txt")
+    await node2.add_model("initial-model", "/models/base.pb")
+    rt2 = await node2.push_job(node2.il, node2.store.get_resource("default/incrementallearningjob/il1"))
+    rt2 = await node2.push_job(node2.il, job)
+    await node2.il.tick(rt2)
+    assert node2.new_messages() == [] and rt2.rounds == 1
+    # the next (Train, Waiting) condition is a new state: it triggers round 2
+    job["status"]["conditions"] += [cond("Train", "Ready"), cond("Train", "Waiting")]
+    rt2 = await node2.push_job(node2.il, job)
+    await node2.il.tick(rt2)
+    [msg] = node2.new_messages()
+    assert msg.content["input"]["dataURL"] == "/output/il/data/train/2/data.txt"
+    await node2.close()
