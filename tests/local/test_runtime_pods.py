@@ -250,16 +250,19 @@ def test_env_value_sources_and_var_expansion(cluster):
 
 def test_hostpath_under_node_root_and_path_rewriting(cluster):
     script = ("import os; d=os.environ['OUT_DIR']; open(os.path.join(d,'result.txt'),'w').write('42'); "
-              "print(d); print(os.getcwd())")
+              "print(d); print(os.getcwd()); "
+              "print(open(os.path.join(os.environ['PREFIX'], 'out', 'result.txt')).read())")
     cluster.create("/api/v1/namespaces/default/pods", pod_obj(
         "writer", ["python", "-c", script], node="node-b",
         volumes=[{"name": "out", "hostPath": {"path": "/data/out", "type": "DirectoryOrCreate"}}],
-        container={"env": [{"name": "OUT_DIR", "value": "/home/data/out"}], "workingDir": "/home/data/out",
+        container={"env": [{"name": "OUT_DIR", "value": "/home/data/out"}, {"name": "PREFIX", "value": "/home/data"}],
+                   "workingDir": "/home/data/out",
                    "volumeMounts": [{"name": "out", "mountPath": "/home/data/out"}]}))
     pod = cluster.wait_phase("writer", ("Succeeded",))
     host_file = cluster.data_dir / "nodes" / "node-b" / "data" / "out" / "result.txt"
     assert host_file.read_text() == "42"
-    seen_dir, cwd = cluster.log("writer").splitlines()
+    seen_dir, cwd, via_prefix = cluster.log("writer").splitlines()
+    assert via_prefix == "42"         # a parent of the mount path (like DATA_PATH_PREFIX) leads to it too
     assert seen_dir.endswith("/rootfs/main/home/data/out") and pod["metadata"]["uid"] in seen_dir
     assert os.path.realpath(seen_dir) == str(host_file.parent.resolve())
     assert os.path.realpath(cwd) == str(host_file.parent.resolve())

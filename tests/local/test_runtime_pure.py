@@ -139,6 +139,17 @@ def test_rewrite_paths(value, want):
     assert envvars.rewrite_paths(value, MOUNTS) == want
 
 
+@pytest.mark.parametrize("value,want", [
+    ("/home/data", "/r/home/data"),               # a parent standing alone
+    ("/home/data;/home/x/m", "/r/home/data;/n/x/m"),
+    ("/home/database", "/home/database"),
+    ("/home/data/other", "/home/data/other"),     # below a parent but not a mount: left alone
+    ("/home/x/y", "/n/x/y"),
+])
+def test_rewrite_paths_exact_parents(value, want):
+    assert envvars.rewrite_paths(value, {"/home/x": "/n/x"}, {"/home/data": "/r/home/data"}) == want
+
+
 @pytest.mark.parametrize("path,rel", [
     ("/data/x", "data/x"), ("data/x", "data/x"), ("/../../etc", "etc"), ("/", ""), ("/a/./b/../c", "a/c"),
     ("//dbl", "dbl"),
@@ -162,7 +173,8 @@ def test_plan_volumes_and_view(tmp_path):
         {"name": "dl", "mountPath": "/downloads/sub", "subPath": "x"}]}, vols)
     assert mounts["/home/data/train"] == root / "data/train"
     assert mounts["/downloads/sub"] == pdir / "volumes/kubernetes.io~empty-dir/dl/x"
-    rewrites, links = paths.container_view(mounts, pdir / "rootfs")
+    rewrites, links, parents = paths.container_view(mounts, pdir / "rootfs")
+    assert parents == {"/home": str(pdir / "rootfs/home"), "/home/data": str(pdir / "rootfs/home/data")}
     assert rewrites["/home/data/train"] == str(pdir / "rootfs/home/data/train")
     assert links[str(pdir / "rootfs/home/data/train")] == root / "data/train"
     assert rewrites["/downloads/sub"] == str(pdir / "volumes/kubernetes.io~empty-dir/dl/x")  # nested: direct

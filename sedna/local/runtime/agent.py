@@ -271,7 +271,7 @@ class PodWorker:
         if entry:
             for cpath, host in entry.paths.items():
                 mounts.setdefault(os.path.normpath("/" + cpath.lstrip("/")), Path(host))
-        rewrites, links = paths.container_view(mounts, rootfs)
+        rewrites, links, parents = paths.container_view(mounts, rootfs)
         rootfs.mkdir(parents=True, exist_ok=True)
         for link, target in links.items():
             lp = Path(link)
@@ -319,7 +319,7 @@ class PodWorker:
         qualified, bare = envvars.service_host_table(services, self.namespace)
 
         def rewrite(value: str) -> str:
-            return envvars.rewrite_paths(envvars.rewrite_hosts(value, qualified, bare), rewrites)
+            return envvars.rewrite_paths(envvars.rewrite_hosts(value, qualified, bare), rewrites, parents)
 
         # only values written in the pod spec are rewritten: fieldRef/secret/configMap values are data
         env = {k: rewrite(v) if k in literal else v for k, v in env.items()}

@@ -253,19 +253,22 @@ def rewrite_hosts(value: str, qualified: Mapping[str, str], bare: Mapping[str, s
 
 # ---- mount paths ------------------------------------------------------------------------------------------
 
-def rewrite_paths(value: str, mounts: Mapping[str, str]) -> str:
+def rewrite_paths(value: str, mounts: Mapping[str, str], exact: Mapping[str, str] | None = None) -> str:
     """Replace container paths that start with a mount path by the host path standing in for it.
 
     A path is recognised at the start of the value or after a blank, ``;``, ``,``, ``=``, ``:`` or a quote
     (so paths inside ``python -c '...'`` code are found), and only when the mount path ends there or continues
-    with ``/``. The longest mount path wins; ``/`` is never
-    rewritten.
+    with ``/``. The longest mount path wins; ``/`` is never rewritten. Paths of ``exact`` are replaced only
+    when they stand alone (not followed by ``/``): the parents of mount paths, such as ``DATA_PATH_PREFIX``.
     """
-    items = sorted(((mp.rstrip("/"), host) for mp, host in mounts.items() if mp.rstrip("/")),
-                   key=lambda kv: len(kv[0]), reverse=True)
-    if not items:
-        return value
-    alternatives = "|".join(re.escape(mp) for mp, _ in items)
-    table = dict(items)
-    pattern = re.compile(rf"(?P<pre>^|[\s;,=:'\"])(?P<path>{alternatives})(?=$|[/\s;,:'\"])")
-    return pattern.sub(lambda m: m.group("pre") + table[m.group("path")].rstrip("/"), value)
+    pre, end = r"(?P<pre>^|[\s;,=:'\"])", r"(?=$|[\s;,:'\"])"
+    for table, tail in ((mounts, r"(?=$|[/\s;,:'\"])"), (exact or {}, end)):
+        items = sorted(((mp.rstrip("/"), host) for mp, host in table.items() if mp.rstrip("/")),
+                       key=lambda kv: len(kv[0]), reverse=True)
+        if not items:
+            continue
+        lookup = dict(items)
+        alternatives = "|".join(re.escape(mp) for mp, _ in items)
+        pattern = re.compile(rf"{pre}(?P<path>{alternatives}){tail}")
+        value = pattern.sub(lambda m, t=lookup: m.group("pre") + t[m.group("path")].rstrip("/"), value)
+    return value

@@ -112,14 +112,19 @@ def plan_mounts(container: Mapping[str, Any], volumes: Mapping[str, VolumeSpec])
     return mounts
 
 
-def container_view(mounts: Mapping[str, Path], rootfs: Path) -> tuple[dict[str, str], dict[str, Path]]:
-    """``(rewrites, links)``: mount path → path the process should use, and rootfs symlink → host target.
+def container_view(mounts: Mapping[str, Path], rootfs: Path
+                   ) -> tuple[dict[str, str], dict[str, Path], dict[str, str]]:
+    """``(rewrites, links, parents)``: mount path → path the process should use, rootfs symlink → host target,
+    and each parent directory of a symlinked mount path → its directory in the rootfs.
 
     Each mount gets the symlink ``<rootfs>/<mountPath>``; a mount nested inside another mount gets no symlink
-    (it would land in the outer volume) and is rewritten straight to its host path.
+    (it would land in the outer volume) and is rewritten straight to its host path. A parent such as
+    ``/home/data`` (of a mount at ``/home/data/models``) maps to ``<rootfs>/home/data``, where the mounts below
+    it appear as symlinks, so ``$DATA_PATH_PREFIX/models/...`` works.
     """
     rewrites: dict[str, str] = {}
     links: dict[str, Path] = {}
+    parents: dict[str, str] = {}
     paths = sorted(mounts)
     for mp in paths:
         if mp == "/":
@@ -127,8 +132,14 @@ def container_view(mounts: Mapping[str, Path], rootfs: Path) -> tuple[dict[str, 
         nested = any(other != mp and other != "/" and mp.startswith(other.rstrip("/") + "/") for other in paths)
         if nested:
             rewrites[mp] = str(mounts[mp])
-        else:
-            link = Path(inside(mp, rootfs))
-            links[str(link)] = mounts[mp]
-            rewrites[mp] = str(link)
-    return rewrites, links
+            continue
+        link = Path(inside(mp, rootfs))
+        links[str(link)] = mounts[mp]
+        rewrites[mp] = str(link)
+        parent = posixpath.dirname(mp.rstrip("/"))
+        while parent not in ("/", ""):
+            parents.setdefault(parent, inside(parent, rootfs))
+            parent = posixpath.dirname(parent)
+    for mp in rewrites:
+        parents.pop(mp, None)
+    return rewrites, links, parents
