@@ -188,6 +188,26 @@ async def test_end_to_end_samples_lc_channel_and_restart(cluster, gm):
         err = await lc.report("Dataset", "no-such-dataset", {"numberOfSamples": 1}, "m-2")
         assert err.header.operation == "error" and "does not exist" in err.content["reason"]
 
+        # worker reports forwarded by the LC: JI metrics, FL round + aggregation model metrics
+        ji_report = {"phase": "inference", "status": "running", "output": {"models": None, "ownerInfo": {
+            "inferenceNumber": 7, "hardExampleNumber": 2, "startTime": "s", "updateTime": "u"}}}
+        assert (await lc.report("jointinferenceservice", n, ji_report, "m-ji")).header.operation == "ack"
+        metrics = wait_for(lambda: (cluster.get("JointInferenceService", n).get("status") or {}).get("metrics"),
+                           what="JI metrics")
+        assert metrics == [{"key": "inferenceNumber", "value": "7"}, {"key": "hardExampleNumber", "value": "2"}]
+        fl_report = {"phase": "train", "status": "running", "output": {
+            "models": [{"format": "pb", "url": "/m", "metrics": {"accuracy": 0.75}}],
+            "ownerInfo": {"currentRound": 1, "updateTime": "T1"}}}
+        assert (await lc.report("federatedlearningjob", fl["metadata"]["name"], fl_report, "m-fl")
+                ).header.operation == "ack"
+        agg_model = fl["spec"]["aggregationWorker"]["model"]["name"]
+        mst = wait_for(lambda: (cluster.get("Model", agg_model).get("status") or {}).get("metrics"),
+                       what="aggregation model metrics")
+        assert mst == [{"key": "accuracy", "value": "0.75"}]
+        wait_for(lambda: any(c["type"] == "Training" and c["message"] == "Round 1 reaches at T1" for c in (
+            cluster.get("FederatedLearningJob", fl["metadata"]["name"]).get("status") or {}).get(
+                "conditions", [])), what="FL Training condition")
+
         # train trigger from the LC -> train pod with the report's URLs
         ready = {"phase": "Train", "status": "Ready", "input": {
             "models": [{"format": "pb", "url": "/models/base/model.pb"}],
