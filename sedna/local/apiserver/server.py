@@ -450,9 +450,12 @@ class APIServer:
                 if wait <= 0:
                     if now_t >= deadline:
                         break
-                    await response.write(self._bookmark(rd, self.store.rv))
-                    next_bookmark = time.monotonic() + self.bookmark_interval
-                    continue
+                    if watcher.queue.empty():
+                        # only with nothing left to send may a bookmark carry the newest resourceVersion
+                        await response.write(self._bookmark(rd, self.store.rv))
+                        next_bookmark = time.monotonic() + self.bookmark_interval
+                        continue
+                    wait = 0.001
                 try:
                     item = await asyncio.wait_for(watcher.queue.get(), wait)
                 except asyncio.TimeoutError:
