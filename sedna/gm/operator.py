@@ -240,7 +240,12 @@ class GlobalManager:
             await self._report_spec_issues(ctrl, obj)
             refs = await self.fetch_refs(obj, ctrl)
             observed = await self.observe(ctrl, obj) if ctrl.has_children else Observed()
-            plan = ctrl.reconcile(obj, observed, refs, Context(self.cfg, utcnow()))
+            try:
+                plan = ctrl.reconcile(obj, observed, refs, Context(self.cfg, utcnow()))
+            except Exception as exc:
+                # A spec the controller cannot handle: say so on the object, retry with back-off.
+                await self.post_event(ctrl, obj, "Warning", "ReconcileError", f"{type(exc).__name__}: {exc}")
+                raise
             await self.execute(ctrl, obj, plan)
             return plan.requeue_after
 

@@ -176,3 +176,25 @@ def test_object_tracking_service():
     observed.deployments.clear()
     plan = ots.reconcile(obj, observed, refs(), ctx())
     assert [m["kind"] for m in plan.create] == ["Deployment"]      # recreated, not failed
+
+
+@pytest.mark.parametrize("spec", [
+    {}, {"trainingWorkers": [{}], "aggregationWorker": {}}, {"trackingWorkers": [{}], "reidWorkers": {}},
+    {"dataset": {}, "deploySpec": {}, "trainSpec": {}, "evalSpec": {}},
+])
+def test_sparse_specs_never_crash(spec):
+    """Objects the CRD schema would reject still produce a plan (or a ValueError for reports), never a crash."""
+    for c in all_controllers().values():
+        obj = {"kind": c.kind, "metadata": {"name": "x", "namespace": "d", "uid": "u"}, "spec": spec}
+        plan = c.reconcile(obj, Observed(), refs(), ctx())
+        for manifest in plan.create:
+            assert manifest["metadata"]["ownerReferences"][0]["uid"] == "u"
+        if c.downstream:
+            c.downstream(obj, refs(), False)
+            c.downstream(obj, refs(), True)
+        if c.upstream:
+            for content in ({"phase": "train", "status": "ready"}, None, {"output": {"models": [1, "x"]}}):
+                try:
+                    c.upstream(obj, content, NOW)
+                except ValueError:
+                    pass
