@@ -329,3 +329,18 @@ def test_yaml_reads_like_kubectl():
     doc = yamlio.load("a: 12:00\nb: 2024-01-01T00:00:00Z\nc: 7\nd: 1.5\ne: true\nf: 0x1F\n")
     assert doc == {"a": "12:00", "b": "2024-01-01T00:00:00Z", "c": 7, "d": 1.5, "e": True, "f": 31}
     assert yamlio.load_all("---\na: 1\n---\n---\nb: 2\n") == [{"a": 1}, {"b": 2}]
+
+
+def test_schema_list_types_reject_duplicates():
+    schema = CRSchema({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+        "containers": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
+                       "items": {"type": "object", "properties": {"name": {"type": "string"},
+                                                                  "image": {"type": "string"}}}},
+        "tags": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}},
+        "free": {"type": "array", "x-kubernetes-list-type": "atomic", "items": {"type": "string"}}}}}})
+    ok = {"spec": {"containers": [{"name": "a", "image": "x"}, {"name": "b", "image": "x"}], "tags": ["1", "2"],
+                   "free": ["z", "z"]}}
+    assert schema.validate(ok) == []
+    bad = {"spec": {"containers": [{"name": "a"}, {"name": "a", "image": "y"}], "tags": ["1", "1"]}}
+    assert [(c.field, c.reason) for c in schema.validate(bad)] == [
+        ("spec.containers[1]", "FieldValueDuplicate"), ("spec.tags[1]", "FieldValueDuplicate")]

@@ -81,6 +81,8 @@ class CRSchema:
         causes = []
         for error in sorted(self._validator.iter_errors(body), key=lambda e: list(map(str, e.absolute_path))):
             causes.append(_cause(error))
+        if not causes:
+            _list_types(obj, self.schema, "", causes, root=True)
         return causes
 
 
@@ -133,6 +135,37 @@ def _walk(value: Any, schema: dict[str, Any] | None, path: str, pruned: list[str
         if isinstance(items, dict):
             for i, item in enumerate(value):
                 _walk(item, items, _join(path, i), pruned)
+
+
+def _list_types(value: Any, schema: dict[str, Any] | None, path: str, causes: list[Cause],
+                root: bool = False) -> None:
+    """``x-kubernetes-list-type`` set/map: no two items (or two items' map keys) may be equal."""
+    if not isinstance(schema, dict):
+        return
+    if isinstance(value, dict):
+        props = schema.get("properties") or {}
+        additional = schema.get("additionalProperties")
+        for name, item in value.items():
+            if root and name in _ROOT_META:
+                continue
+            sub = props.get(name) if name in props else (additional if isinstance(additional, dict) else None)
+            _list_types(item, sub, _join(path, name), causes)
+    elif isinstance(value, list):
+        kind = schema.get("x-kubernetes-list-type")
+        keys = schema.get("x-kubernetes-list-map-keys") or []
+        seen: dict[str, int] = {}
+        for i, item in enumerate(value):
+            if kind == "set":
+                ident = _show(item)
+            elif kind == "map" and keys and isinstance(item, dict):
+                ident = _show({k: item.get(k) for k in keys})
+            else:
+                ident = None
+            if ident is not None:
+                if ident in seen:
+                    causes.append(Cause("FieldValueDuplicate", f"Duplicate value: {ident}", _join(path, i)))
+                seen[ident] = i
+            _list_types(item, schema.get("items"), _join(path, i), causes)
 
 
 def _cause(error: jsonschema.ValidationError) -> Cause:
