@@ -111,8 +111,9 @@ last_line, last_print = "", 0.0
 def show(line: str, final: bool = False) -> None:
     global last_line, last_print
     now = time.monotonic()
-    if tty:
-        sys.stdout.write("\r\033[K" + line + ("\n" if final else ""))
+    if tty:                                         # one line, redrawn: never wider than the terminal
+        cols = shutil.get_terminal_size().columns - 1
+        sys.stdout.write("\r\033[K" + line[:cols] + ("\n" if final else ""))
         sys.stdout.flush()
     elif final or (line != last_line and now - last_print >= 5):
         print(line, flush=True)
