@@ -21,7 +21,13 @@ from sedna.local.apiserver import builtins, errors
 from sedna.local.apiserver.patch import APPLY, PatchError, PatchTestFailed, apply_patch, merge_patch
 from sedna.local.apiserver.resources import Registry, ResourceDef
 from sedna.local.apiserver.schema import SchemaCache
-from sedna.local.apiserver.selectors import FieldSelector, LabelSelector
+from sedna.local.apiserver.selectors import (
+    FieldSelector,
+    LabelSelector,
+    SelectorError,
+    check_label_key,
+    check_label_value,
+)
 from sedna.local.apiserver.store import Store
 
 log = logging.getLogger(__name__)
@@ -96,6 +102,17 @@ class API:
             if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
                 raise errors.invalid(rd, name, [{"reason": "FieldValueTypeInvalid", "field": f"metadata.{fld}",
                                                  "message": "Invalid value: must be a map of strings"}])
+            causes = []
+            for key, text in value.items():
+                try:
+                    check_label_key(key)
+                    if fld == "labels":
+                        check_label_value(text)
+                except SelectorError as exc:
+                    causes.append({"reason": "FieldValueInvalid", "field": f"metadata.{fld}", "message":
+                                   f"Invalid value: {key!r}: {exc}"})
+            if causes:
+                raise errors.invalid(rd, name, causes)
         for fld in ("finalizers", "ownerReferences"):
             if meta.get(fld) is not None and not isinstance(meta.get(fld), list):
                 raise errors.invalid(rd, name, [{"reason": "FieldValueTypeInvalid", "field": f"metadata.{fld}",

@@ -65,14 +65,14 @@ class LabelSelector:
         return not self.requirements
 
 
-def _check_key(key: str) -> str:
+def check_label_key(key: str) -> str:
     if not key or len(key) > 317 or not _KEY_RE.match(key):
         raise SelectorError(f"invalid label key {key!r}: name part must consist of alphanumeric characters, "
                             "'-', '_' or '.', and must start and end with an alphanumeric character")
     return key
 
 
-def _check_value(value: str) -> str:
+def check_label_value(value: str) -> str:
     if len(value) > 63 or not _VALUE_RE.match(value):
         raise SelectorError(f"invalid label value {value!r}: must be 63 characters or less and consist of "
                             "alphanumeric characters, '-', '_' or '.'")
@@ -114,13 +114,13 @@ def parse_label_selector(text: str | None) -> LabelSelector:
         m = _SET_RE.match(term)
         if m:
             key, op, values = m.group(1), m.group(2), m.group(3)
-            vals = tuple(_check_value(v.strip()) for v in values.split(",")) if values.strip() else ()
+            vals = tuple(check_label_value(v.strip()) for v in values.split(",")) if values.strip() else ()
             if not vals:
                 raise SelectorError(f"for '{op}' operator, values set can't be empty in {term!r}")
-            requirements.append(Requirement(_check_key(key), op, vals))
+            requirements.append(Requirement(check_label_key(key), op, vals))
             continue
         if term.startswith("!"):
-            requirements.append(Requirement(_check_key(term[1:].strip()), "!"))
+            requirements.append(Requirement(check_label_key(term[1:].strip()), "!"))
             continue
         for token, op in (("!=", "!="), ("==", "="), ("=", "="), (">", "gt"), ("<", "lt")):
             if token in term:
@@ -131,14 +131,14 @@ def parse_label_selector(text: str | None) -> LabelSelector:
                         int(value)
                     except ValueError:
                         raise SelectorError(f"for '{token}' operator, the value must be an integer: {term!r}")
-                    requirements.append(Requirement(_check_key(key), op, (value,)))
+                    requirements.append(Requirement(check_label_key(key), op, (value,)))
                 else:
-                    requirements.append(Requirement(_check_key(key), op, (_check_value(value),)))
+                    requirements.append(Requirement(check_label_key(key), op, (check_label_value(value),)))
                 break
         else:
             if " " in term or "(" in term or ")" in term:
                 raise SelectorError(f"unable to parse requirement {term!r}")
-            requirements.append(Requirement(_check_key(term), "exists"))
+            requirements.append(Requirement(check_label_key(term), "exists"))
     return LabelSelector(tuple(requirements))
 
 
