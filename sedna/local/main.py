@@ -77,12 +77,16 @@ def cmd_up(args) -> int:
 def _wait_ready(data_dir: Path, record: dict[str, Any], timeout: float, proc) -> int:
     deadline = time.monotonic() + timeout
     shown = False
+    phase = ""
     while time.monotonic() < deadline:
         state = st.read_state(data_dir)
         if state and state.get("supervisor", {}).get("pid") == record["pid"]:
             if state.get("url") and not shown:
                 _say(f"sedna local: API server at {state['url']}")
                 shown = True
+            if state.get("phase") and state["phase"] != phase and not state.get("ready"):
+                phase = state["phase"]
+                _say(f"sedna local: {phase}")
             if state.get("ready"):
                 _say(f"sedna local: up: nodes {', '.join(n['name'] for n in state['nodes'])}")
                 ctl = state.get("controllers") or {}

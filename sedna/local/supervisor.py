@@ -94,6 +94,7 @@ class Supervisor:
         self.controllers: dict[str, Any] = {}
         self.api_port = args.api_port
         self.ready = False
+        self.phase = "starting the API server"
 
     # ---- children ------------------------------------------------------------------------------------
 
@@ -235,6 +236,7 @@ class Supervisor:
         st.write_state(self.data_dir, {
             "supervisor": st.proc_record(os.getpid()),
             "ready": ready,
+            "phase": self.phase,
             "url": self.url,
             "kubeconfig": str(self.kubeconfig),
             "data_dir": str(self.data_dir),
@@ -251,6 +253,7 @@ class Supervisor:
         st.kill_pod_leftovers(self.data_dir)
         self._start_apiserver()
         log.info("API server at %s", self.url)
+        self.phase = "starting the node agents"
         self.write_state(False)
         services = Child("cluster-services", self._runtime_argv("--cluster-services"))
         self._spawn(services)
@@ -262,13 +265,19 @@ class Supervisor:
             child = Child(f"node-{name}", self._node_argv(index, name, labels, lc_server))
             self._spawn(child)
             self.children.append(child)
+        self.phase = "waiting for the nodes to be Ready"
         self.write_state(False)
         self.wait_nodes_ready()
+        self.phase = "applying the CRDs"
+        self.write_state(False)
         self.controllers["crds"] = len(self.apply_crds())
+        self.phase = "starting the GM and the LCs" if controllers else "ready"
+        self.write_state(False)
         for child in controllers:
             self._spawn(child)
             self.children.append(child)
         self.ready = True
+        self.phase = "ready"
         self.write_state(True)
         log.info("cluster ready: %d nodes", len(self.nodes))
 
