@@ -77,7 +77,7 @@ class GlobalManager:
         self._failures: dict[Key, int] = {}
         self._locks: dict[Key, asyncio.Lock] = {}
         self._tasks: list[asyncio.Task] = []
-        self._timers: set[asyncio.TimerHandle] = set()
+        self._timers: dict[Key, asyncio.TimerHandle] = {}
         self._stopped = False
         self._checked: dict[Key, str] = {}
         self._events_posted: dict[tuple, float] = {}
@@ -98,8 +98,9 @@ class GlobalManager:
             return
         self._stopped = True
         self.health.ready = False
-        for timer in list(self._timers):
+        for timer in list(self._timers.values()):
             timer.cancel()
+        self._timers.clear()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -111,15 +112,21 @@ class GlobalManager:
     # ---- work queue ---------------------------------------------------------------------------------
 
     def enqueue(self, key: Key, delay: float = 0.0) -> None:
+        """Queue a sync of ``key`` (deduplicated); with ``delay``, at most one pending timer per key is kept
+        (the earliest), so retries of an object never multiply."""
         if delay > 0:
             loop = asyncio.get_running_loop()
-            handle: asyncio.TimerHandle
+            when = loop.time() + delay
+            pending = self._timers.get(key)
+            if pending is not None and pending.when() <= when:
+                return
+            if pending is not None:
+                pending.cancel()
 
             def fire() -> None:
-                self._timers.discard(handle)
+                self._timers.pop(key, None)
                 self.enqueue(key)
-            handle = loop.call_later(delay, fire)
-            self._timers.add(handle)
+            self._timers[key] = loop.call_at(when, fire)
             return
         if key in self._queued:
             return
@@ -238,7 +245,9 @@ class GlobalManager:
                 return None
             obj["kind"] = ctrl.kind
             await self._report_spec_issues(ctrl, obj)
-            refs = await self.fetch_refs(obj, ctrl)
+            # Datasets/Models from the watch cache (a miss falls back to a GET): they change rarely and a
+            # change re-triggers their dependants anyway.
+            refs = await self.fetch_refs(obj, ctrl, cached=True)
             observed = await self.observe(ctrl, obj) if ctrl.has_children else Observed()
             try:
                 plan = ctrl.reconcile(obj, observed, refs, Context(self.cfg, utcnow()))

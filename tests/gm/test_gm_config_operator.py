@@ -95,3 +95,19 @@ def test_plain_copies_nested_mappings():
     src = {"a": {"b": [{"c": 1}]}}
     out = plain(src)
     assert out == src and out["a"] is not src["a"] and out["a"]["b"][0] is not src["a"]["b"][0]
+
+
+def test_delayed_enqueue_keeps_one_timer_per_key():
+    async def run():
+        gm = _gm()
+        key = ("jointinferenceservice", "ns", "a")
+        for _ in range(5):
+            gm.enqueue(key, 30)
+        assert len(gm._timers) == 1
+        first = gm._timers[key].when()
+        gm.enqueue(key, 0.05)                 # an earlier retry replaces the later one
+        assert len(gm._timers) == 1 and gm._timers[key].when() < first
+        await asyncio.sleep(0.2)
+        assert gm._timers == {} and gm._queue.qsize() == 1
+        await gm.kube.close()
+    asyncio.run(run())
