@@ -20,6 +20,7 @@ import os
 import random
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -95,6 +96,19 @@ class LocalCluster:
     def metrics(self) -> dict[str, str]:
         st = (self.service() or {}).get("status") or {}
         return {m["key"]: m["value"] for m in st.get("metrics") or []}
+
+    def lc_resources(self, node: str) -> set[str]:
+        """Keys of the objects the node's LC holds (its SQLite store, at upstream's path under the node root)."""
+        db = self.node_root(node) / "var" / "lib" / "sedna" / "database.db"
+        if not db.exists():
+            return set()
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        try:
+            return {row[0] for row in con.execute("SELECT name FROM resources")}
+        except sqlite3.OperationalError:        # the LC has not created its tables yet
+            return set()
+        finally:
+            con.close()
 
     # pod processes, from the runtime's pid files
     def pod_process(self, pod: dict, container: str) -> tuple[int, str] | None:
@@ -224,6 +238,10 @@ def test_joint_inference_service_end_to_end(cluster, tmp_path):
     assert "LC_SERVER" in edge_env and "LC_SERVER" not in cloud_env
     assert edge_env["MODEL_URL"] == "/home/data/joint_inference/models/little_model.npz"
     assert cloud_env["MODEL_URL"] == "/home/data/joint_inference/models/big_model.npz"
+    # the GM pushes the service to the LC of the edge worker's node only
+    key = f"{NS}/jointinferenceservice/{NAME}"
+    wait_for(lambda: key in cluster.lc_resources("edge-node"), 30, "the service in the edge LC's store")
+    assert key not in cluster.lc_resources("cloud-node")
     svc = cluster.get(f"/api/v1/namespaces/{NS}/services/{NAME}-cloud")
     assert svc is not None and [p["port"] for p in svc["spec"]["ports"]] == [5000]
 
@@ -331,6 +349,7 @@ def test_joint_inference_service_end_to_end(cluster, tmp_path):
     wait_for(lambda: cluster.get(f"/api/v1/namespaces/{NS}/services/{NAME}-cloud") is None, 30,
              "the cloud Service to be deleted")
     wait_for(lambda: not [r for r in cluster.pod_procs if running(r)], 30, "every worker process to end")
+    wait_for(lambda: key not in cluster.lc_resources("edge-node"), 30, "the service gone from the edge LC")
     wait_for(lambda: not list(edge_pod_dir.glob("containers/*.pid")), 30, "the edge pod's pid files to go")
 
     # ---- down: nothing this test saw keeps running ----
