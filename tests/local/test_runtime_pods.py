@@ -7,6 +7,7 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -93,6 +94,10 @@ def cluster(apiserver):
     data_dir = Path(apiserver.data_dir)
     net = netplan.ClusterNet(random.randint(100, 250))
     c = Cluster(apiserver.url, data_dir, net)
+    with socket.socket() as probe:          # a free port for a fake LC of node-b on node-b's address
+        probe.bind((net.node_address(1), 0))
+        c.lc_port_b = probe.getsockname()[1]
+    c.lc_server_b = f"http://{net.node_address(1)}:{c.lc_port_b}"
     code = data_dir / "image-code"
     code.mkdir(parents=True, exist_ok=True)
     (code / "app.py").write_text("import os, sys; print('app', os.getcwd(), sys.argv[1:], os.environ['GREETING'])")
@@ -107,7 +112,7 @@ def cluster(apiserver):
     c.start_runtime("--node", "node-a", "--node-index", "0", "--cluster-services", "--labels", "role=cloud",
                     "--image-map", str(data_dir / "images.yaml"))
     c.start_runtime("--node", "node-b", "--node-index", "1", "--labels", "role=edge",
-                    "--lc-server", "http://lc-of-node-b:9100")
+                    "--lc-server", c.lc_server_b)
 
     def nodes_ready():
         items = c.http.get("/api/v1/nodes").json().get("items") or []
@@ -472,7 +477,7 @@ def test_lc_server_and_service_links_injected(cluster):
         container={"env": [{"name": "LC_SERVER", "value": "http://localhost:9100"}]}))
     cluster.wait_phase("worker", ("Succeeded",))
     ip = cluster.http.get("/api/v1/namespaces/default/services/model-store").json()["spec"]["clusterIP"]
-    assert cluster.log("worker").split() == ["http://lc-of-node-b:9100", ip, "8080"]
+    assert cluster.log("worker").split() == [cluster.lc_server_b, ip, "8080"]
 
 
 def test_graceful_deletion_kills_then_final_delete(cluster):
@@ -526,3 +531,95 @@ def test_restarted_agent_kills_leftovers_and_runs_pod_again(cluster):
     assert not group_alive(old_pgid)
     assert pod["status"]["podIP"] == ip
     assert group_alive(pgid_of(pod["status"]))
+
+
+BIG_MODEL = """
+import http.server, json, os
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers['Content-Length'])))
+        model = open(os.environ['MODEL_URL']).read().strip()
+        out = json.dumps({'result': body['x'] * 2, 'model': model, 'by': os.environ['HOSTNAME']}).encode()
+        self.send_response(200); self.send_header('Content-Length', str(len(out))); self.end_headers()
+        self.wfile.write(out)
+http.server.HTTPServer((os.environ['POD_IP'], 5000), H).serve_forever()
+"""
+
+LITTLE_MODEL = """
+import json, os, time, urllib.request
+model = open(os.path.join(os.environ['DATA_PATH_PREFIX'], 'models', 'little', 'little.txt')).read().strip()
+url = 'http://%s:%s/' % (os.environ['BIG_MODEL_IP'], os.environ['BIG_MODEL_PORT'])
+for attempt in range(100):
+    try:
+        req = urllib.request.Request(url, data=json.dumps({'x': 21}).encode(), method='POST')
+        answer = json.loads(urllib.request.urlopen(req, timeout=5).read())
+        break
+    except OSError:
+        time.sleep(0.2)
+report = json.dumps({'little': model, 'big': answer}).encode()
+req = urllib.request.Request(os.environ['LC_SERVER'] + '/sedna/workers/x/info', data=report, method='POST')
+urllib.request.urlopen(req, timeout=5).read()
+print('reported', answer['result'])
+"""
+
+
+def test_joint_inference_shaped_workers(cluster):
+    """Workers shaped like the GM's JointInference output: a cloud Deployment behind a Service and an edge pod
+    reaching it as `<svc>.<ns>`, models on hostPath `Directory` volumes under /home/data, LC_SERVER reporting."""
+    import http.server
+    import threading
+
+    root_a, root_b = cluster.data_dir / "nodes" / "node-a", cluster.data_dir / "nodes" / "node-b"
+    (root_a / "models" / "big").mkdir(parents=True)
+    (root_a / "models" / "big" / "big.txt").write_text("big-v1")
+    (root_b / "models" / "little").mkdir(parents=True)
+    (root_b / "models" / "little" / "little.txt").write_text("little-v1")
+    reports = []
+
+    class FakeLC(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            reports.append((self.path, json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args):
+            pass
+
+    lc = http.server.HTTPServer((cluster.net.node_address(1), cluster.lc_port_b), FakeLC)
+    threading.Thread(target=lc.serve_forever, daemon=True).start()
+    try:
+        labels = {"jointinferenceservice.sedna.io/name": "ji", "jointinferenceservice.sedna.io/worker-type": "cloud"}
+        model_vol = lambda name, d: ({"name": name, "hostPath": {"path": d, "type": "Directory"}},
+                                     {"name": name, "mountPath": f"/home/data{d}"})
+        vol, mount = model_vol("bigmodel", "/models/big")
+        cluster.create("/apis/apps/v1/namespaces/default/deployments", {
+            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "ji-deployment-cloud"},
+            "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": {
+                "metadata": {"labels": labels},
+                "spec": {"nodeSelector": {"kubernetes.io/hostname": "node-a"}, "volumes": [vol],
+                         "containers": [{"name": "big-model", "image": "example/big:v1",
+                                         "command": ["python", "-c", BIG_MODEL],
+                                         "env": [{"name": "MODEL_URL", "value": "/home/data/models/big/big.txt"}],
+                                         "volumeMounts": [mount]}]}}}})
+        cluster.create("/api/v1/namespaces/default/services", {
+            "apiVersion": "v1", "kind": "Service", "metadata": {"name": "ji-cloud"},
+            "spec": {"selector": labels, "ports": [{"name": "tcp-0", "port": 5000, "targetPort": 5000}]}})
+        vol, mount = model_vol("littlemodel", "/models/little")
+        cluster.create("/api/v1/namespaces/default/pods", pod_obj(
+            "ji-edge", ["python", "-c", LITTLE_MODEL], node="node-b", policy="OnFailure", volumes=[vol],
+            container={"volumeMounts": [mount], "env": [
+                {"name": "BIG_MODEL_IP", "value": "ji-cloud.default"}, {"name": "BIG_MODEL_PORT", "value": "5000"},
+                {"name": "DATA_PATH_PREFIX", "value": "/home/data"},
+                {"name": "LC_SERVER", "value": "http://localhost:9100"}]}))
+        cluster.wait_phase("ji-edge", ("Succeeded",), timeout=60)
+    finally:
+        lc.shutdown()
+        lc.server_close()
+    assert cluster.log("ji-edge").strip().splitlines()[-1] == "reported 42"
+    assert len(reports) == 1
+    path, body = reports[0]
+    assert path == "/sedna/workers/x/info"
+    assert body["little"] == "little-v1" and body["big"]["model"] == "big-v1" and body["big"]["result"] == 42
+    assert body["big"]["by"].startswith("ji-deployment-cloud-")
