@@ -238,6 +238,13 @@ def test_joint_inference_service_end_to_end(cluster, tmp_path):
     assert "LC_SERVER" in edge_env and "LC_SERVER" not in cloud_env
     assert edge_env["MODEL_URL"] == "/home/data/joint_inference/models/little_model.npz"
     assert cloud_env["MODEL_URL"] == "/home/data/joint_inference/models/big_model.npz"
+    for pod in (edge, cloud):       # the model's folder: a hostPath volume at /home/data/<folder> (gm.md §3.1)
+        volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+        mounts = {m["name"]: m["mountPath"] for m in pod["spec"]["containers"][0]["volumeMounts"]}
+        model_vols = [n for n, v in volumes.items()
+                      if (v.get("hostPath") or {}).get("path") == "/joint_inference/models"]
+        assert len(model_vols) == 1 and mounts[model_vols[0]] == "/home/data/joint_inference/models"
+        assert env_of(pod)["DATA_PATH_PREFIX"] == "/home/data"
     # the GM pushes the service to the LC of the edge worker's node only
     key = f"{NS}/jointinferenceservice/{NAME}"
     wait_for(lambda: key in cluster.lc_resources("edge-node"), 30, "the service in the edge LC's store")
