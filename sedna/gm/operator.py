@@ -55,6 +55,23 @@ def plain(body: Any) -> dict:
     return conv(body)
 
 
+def event_manifest(kind: str, obj: dict, etype: str, reason: str, message: str, now: datetime) -> dict:
+    """A core/v1 Event about a sedna object."""
+    meta = obj["metadata"]
+    ns = meta.get("namespace") or "default"
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"generateName": f"{meta['name']}.", "namespace": ns},
+        "involvedObject": {"apiVersion": f"{GROUP}/{VERSION}", "kind": kind, "name": meta["name"],
+                           "namespace": ns, "uid": meta.get("uid", ""),
+                           "resourceVersion": meta.get("resourceVersion", "")},
+        "reason": reason, "message": message[:1024], "type": etype,
+        "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1,
+        "source": {"component": "sedna-gm"}, "reportingComponent": "sedna-gm",
+    }
+
+
 class GlobalManager:
     def __init__(self, cfg: GMConfig, kube: KubeClient, conn: Connection | None = None,
                  metrics: GMMetrics | None = None) -> None:
@@ -315,17 +332,7 @@ class GlobalManager:
         if len(self._events_posted) > 10_000:
             cutoff = now_mono - EVENT_REPEAT_SECONDS
             self._events_posted = {k: t for k, t in self._events_posted.items() if t > cutoff}
-        now = utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
-        event = {
-            "apiVersion": "v1", "kind": "Event",
-            "metadata": {"generateName": f"{meta['name']}.", "namespace": ns},
-            "involvedObject": {"apiVersion": f"{GROUP}/{VERSION}", "kind": ctrl.kind, "name": meta["name"],
-                               "namespace": ns, "uid": meta.get("uid", ""),
-                               "resourceVersion": meta.get("resourceVersion", "")},
-            "reason": reason, "message": message[:1024], "type": etype,
-            "firstTimestamp": now, "lastTimestamp": now, "count": 1,
-            "source": {"component": "sedna-gm"}, "reportingComponent": "sedna-gm",
-        }
+        event = event_manifest(ctrl.kind, obj, etype, reason, message, utcnow())
         try:
             await self.kube.create_object(ns, event)
         except KubeError as exc:

@@ -111,3 +111,22 @@ def test_delayed_enqueue_keeps_one_timer_per_key():
         assert gm._timers == {} and gm._queue.qsize() == 1
         await gm.kube.close()
     asyncio.run(run())
+
+
+def test_event_manifest_validates():
+    import sys
+    from datetime import datetime, timezone
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from gm_testlib import validate
+
+    from sedna.gm.operator import event_manifest
+
+    obj = {"metadata": {"name": "job", "namespace": "ns", "uid": "u", "resourceVersion": "7"}}
+    ev = event_manifest("FederatedLearningJob", obj, "Warning", "workerFailed", "x" * 5000,
+                        datetime(2026, 1, 1, tzinfo=timezone.utc))
+    assert ev["involvedObject"] == {"apiVersion": "sedna.io/v1alpha1", "kind": "FederatedLearningJob",
+                                    "name": "job", "namespace": "ns", "uid": "u", "resourceVersion": "7"}
+    assert len(ev["message"]) == 1024 and ev["firstTimestamp"] == "2026-01-01T00:00:00Z"
+    validate(ev)

@@ -314,3 +314,20 @@ async def test_channel_requires_token(cluster, gm):
         async with LC(gm, "edge-1", token="wrong"):
             pass
     assert err.value.response.status_code == 401
+
+
+async def test_metrics_and_graceful_sigterm(cluster, gm):
+    """Runs last in this module: it stops the shared GM."""
+    import time
+
+    async with LC(gm, "edge-metrics") as lc:
+        reply = await lc.report("Dataset", "not-there", {"numberOfSamples": 1}, "metrics-1")
+        assert reply.header.operation == "error"
+        text = gm.metrics()
+        assert "sedna_gm_connected_lcs 1.0" in text
+        assert 'sedna_gm_messages_total{direction="up",operation="status"} 1.0' in text
+        assert "sedna_gm_message_errors_total 1.0" in text
+    started = time.monotonic()
+    assert gm.stop() == 0
+    assert time.monotonic() - started < 10
+    assert "GM shutting down" in gm.log()
