@@ -302,6 +302,8 @@ def test_netplan_layout_and_allocation():
     cands = list(netplan.cidr_candidates("127.33.16.0/21"))
     assert cands[0] == "127.33.16.1" and "127.33.16.255" not in cands and "127.33.17.0" not in cands
     assert netplan.allocate(cands, {"127.33.16.1", "127.33.16.2"}) == "127.33.16.3"
+    assert netplan.allocate(cands, {"127.33.16.2"}, after="127.33.16.1") == "127.33.16.3"
+    assert netplan.allocate(["a", "b", "c"], {"b"}, after="c") == "a"          # wraps around
     assert next(iter(net.service_candidates())) == "127.33.1.1"
     with pytest.raises(netplan.AddressExhausted):
         netplan.allocate(["a"], ["a"])

@@ -517,6 +517,8 @@ class NodeAgent:
         self.done: set[str] = set()                     # uids finished (terminal) or being deleted
         self.terminating: set[str] = set()              # uids whose graceful deletion is under way
         self._background: set[asyncio.Task] = set()
+        self._last_ip: str | None = None
+        self._candidates: list[str] | None = None
         self.informer = Informer(client, "/api/v1/pods", self._on_pod,
                                  params={"fieldSelector": f"spec.nodeName={cfg.node}"},
                                  keep=lambda p: (p.get("spec") or {}).get("nodeName") == cfg.node)
@@ -590,7 +592,13 @@ class NodeAgent:
         net = ipaddress.ip_network(self.pod_cidr, strict=False)
         if previous and previous not in used and ipaddress.ip_address(previous) in net:
             return previous
-        return netplan.allocate(netplan.cidr_candidates(self.pod_cidr), used)
+        self._last_ip = netplan.allocate(self._ip_candidates(), used, self._last_ip)
+        return self._last_ip
+
+    def _ip_candidates(self) -> list[str]:
+        if self._candidates is None:
+            self._candidates = list(netplan.cidr_candidates(self.pod_cidr))
+        return self._candidates
 
     async def post_event(self, pod: dict[str, Any], etype: str, reason: str, message: str,
                          container: str | None) -> None:

@@ -80,10 +80,15 @@ def cidr_candidates(cidr: str) -> Iterable[str]:
         yield text
 
 
-def allocate(candidates: Iterable[str], used: Iterable[str]) -> str:
-    """First candidate not in ``used``."""
+def allocate(candidates: Iterable[str], used: Iterable[str], after: str | None = None) -> str:
+    """First candidate not in ``used``; with ``after``, the search starts behind that address and wraps
+    around, so a just-freed address is not handed out again at once."""
     taken = set(used)
-    for addr in candidates:
+    ordered = list(candidates)
+    if after in ordered:
+        i = ordered.index(after) + 1
+        ordered = ordered[i:] + ordered[:i]
+    for addr in ordered:
         if addr not in taken:
             return addr
     raise AddressExhausted("no free address left")
