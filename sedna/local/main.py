@@ -62,6 +62,8 @@ def cmd_up(args) -> int:
         argv += ["--image-map", str(Path(args.image_map).resolve())]
     if args.no_controllers:
         argv.append("--no-controllers")
+    if args.crds_dir:
+        argv += ["--crds-dir", str(Path(args.crds_dir).resolve())]
     if args.foreground:
         from sedna.local import supervisor
 
