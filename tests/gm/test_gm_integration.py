@@ -260,6 +260,9 @@ async def test_missing_reference_then_appears_and_delete_notifies_lc(cluster, gm
     n = ji["metadata"]["name"] = "ji-missing-ref"
     ji["spec"]["edgeWorker"]["model"]["name"] = "little-2"
     big = ji["spec"]["cloudWorker"]["model"]["name"] = "big-2"
+    ji["spec"]["cloudWorker"]["hpa"] = {"minReplicas": 1, "maxReplicas": 3, "metrics": [
+        {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization",
+                                                                    "averageUtilization": 60}}}]}
     cluster.create(model("little-2", "/models/little.pb"))
     cluster.create(ji)
     sel = f"jointinferenceservice.sedna.io/name={n}"
@@ -273,6 +276,11 @@ async def test_missing_reference_then_appears_and_delete_notifies_lc(cluster, gm
              what="deployments after model created")
     wait_for(lambda: cluster.get("JointInferenceService", n)["status"]["conditions"][-1]["type"] == "Running",
              what="Running")
+    hpa = wait_for(lambda: cluster.http.get(
+        f"/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers/hpa-{n}-deployment-cloud").json()
+        if cluster.http.get(f"/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers/"
+                            f"hpa-{n}-deployment-cloud").status_code == 200 else None, what="HPA")
+    assert hpa["spec"]["maxReplicas"] == 3 and hpa["spec"]["scaleTargetRef"]["name"] == f"{n}-deployment-cloud"
 
     # moving a Dataset to another node retracts it from the old one; its deletion reaches the LC of its node
     # (finalizer), then the object goes away
