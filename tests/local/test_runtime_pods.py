@@ -623,3 +623,19 @@ def test_joint_inference_shaped_workers(cluster):
     assert path == "/sedna/workers/x/info"
     assert body["little"] == "little-v1" and body["big"]["model"] == "big-v1" and body["big"]["result"] == 42
     assert body["big"]["by"].startswith("ji-deployment-cloud-")
+
+
+def test_liveness_probe_failure_restarts_container(cluster):
+    # the container never listens on its liveness port: it is killed after 2 failed probes and restarted
+    cluster.create("/api/v1/namespaces/default/pods", pod_obj(
+        "unhealthy", ["sleep", "300"], policy="Always",
+        container={"livenessProbe": {"tcpSocket": {"port": 5999}, "periodSeconds": 0.3, "failureThreshold": 2}}))
+
+    def restarted():
+        cs = ((cluster.pod("unhealthy") or {}).get("status") or {}).get("containerStatuses") or [{}]
+        return cs[0] if cs[0].get("restartCount", 0) >= 1 else None
+    cs = cluster.wait(restarted, 30, "restart after liveness failures")
+    assert cs["lastState"]["terminated"]["exitCode"] == 143            # SIGTERM from the kubelet
+    events = cluster.http.get("/api/v1/namespaces/default/events",
+                              params={"fieldSelector": "involvedObject.name=unhealthy"}).json()["items"]
+    assert "Unhealthy" in {e["reason"] for e in events}

@@ -375,11 +375,13 @@ class PodWorker:
         run.start(proc.pid)
         self.event("Normal", "Started", f"Started container {name} (pid {proc.pid})", name)
         probe_task = asyncio.create_task(self._readiness(container, run, proc))
+        live_task = asyncio.create_task(self._liveness(container, run, proc))
         self.changed()
         try:
             rc = await proc.wait()
         finally:
             probe_task.cancel()
+            live_task.cancel()
         self.procs.pop(name, None)
         (self.dir / "containers" / f"{name}.pid").unlink(missing_ok=True)
         if self.stopping:
@@ -389,6 +391,29 @@ class PodWorker:
             procs.kill_group_now(proc.pid)
         run.finish(procs.exit_code(rc))
         self.changed()
+
+    async def _liveness(self, container: dict[str, Any], run: podstatus.ContainerRun, proc) -> None:
+        """Run the livenessProbe; after ``failureThreshold`` failures in a row the container is killed (and
+        then restarted or not by ``restartPolicy``, as in Kubernetes)."""
+        probe = container.get("livenessProbe")
+        if not probe:
+            return
+        period = float(probe.get("periodSeconds", 10))
+        timeout = float(probe.get("timeoutSeconds", 1))
+        need_fail = int(probe.get("failureThreshold", 3))
+        await asyncio.sleep(float(probe.get("initialDelaySeconds", 0)))
+        fails = 0
+        while proc.returncode is None:
+            fails = 0 if await self._probe(probe, container, timeout) else fails + 1
+            if fails >= need_fail:
+                self.event("Warning", "Unhealthy", f"Liveness probe failed {fails} times", run.name)
+                self.event("Normal", "Killing", f"Container {run.name} failed liveness probe, will be "
+                                                "restarted", run.name)
+                grace = float(probe.get("terminationGracePeriodSeconds")
+                              or (self.pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30))
+                await procs.kill_group(proc.pid, min(grace, 10.0), proc)
+                return
+            await asyncio.sleep(period)
 
     async def _readiness(self, container: dict[str, Any], run: podstatus.ContainerRun, proc) -> None:
         probe = container.get("readinessProbe")
