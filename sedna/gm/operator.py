@@ -244,8 +244,14 @@ class GlobalManager:
 
     async def _owned(self, kind: str, ns: str, labels: dict, uid: str) -> list[dict]:
         if kind == "HorizontalPodAutoscaler":
-            # HPAs carry no worker labels upstream; select them by owner.
-            items = await self.kube.list_objects(kind, ns, {})
+            # HPAs carry no worker labels upstream; select them by owner. A cluster without autoscaling/v2
+            # only fails the services that ask for an HPA (their create is then retried with back-off).
+            try:
+                items = await self.kube.list_objects(kind, ns, {})
+            except KubeError as exc:
+                if exc.status != 404:
+                    raise
+                items = []
         else:
             items = await self.kube.list_objects(kind, ns, labels)
         return [i for i in items if any(r.get("uid") == uid for r in i["metadata"].get("ownerReferences") or [])]
