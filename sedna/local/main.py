@@ -140,6 +140,11 @@ def cmd_status(args) -> int:
     state = _running(data_dir)
     if not state:
         _say(f"sedna local: not running (data dir {data_dir})")
+        stale = st.read_state(data_dir) or {}
+        left = sorted(name for name, rec in (stale.get("children") or {}).items() if st.alive(rec))
+        if left:
+            _say(f"sedna local: the supervisor is gone but {', '.join(left)} still run: "
+                 "`sedna local down` stops them")
         return 1
     _say(f"sedna local: {'up' if state.get('ready') else 'starting'} — API {state['url']}, "
          f"supervisor pid {state['supervisor']['pid']}, data dir {data_dir}")
