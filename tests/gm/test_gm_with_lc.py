@@ -1,6 +1,6 @@
-"""The GM and the real LocalController (``sedna lc``) as subprocesses over the API emulator: the LC receives
-the Dataset and the IncrementalLearningJob from the GM, counts samples, fires the train trigger, and the GM
-turns the LC's reports into Dataset status and a train pod."""
+"""The GM and the real LocalController (``sedna lc``) as subprocesses over the API emulator, the test playing
+the kubelet and the worker pods: a full incremental-learning round (sample count -> train trigger -> train pod
+-> worker report -> eval pod -> deploy trigger -> new inference pod -> back to (Train, Waiting))."""
 
 import os
 import subprocess
@@ -30,7 +30,7 @@ def stack(tmp_path):
     lc = subprocess.Popen([sys.executable, "-m", "sedna", "lc"], stdout=log, stderr=subprocess.STDOUT,
                           cwd=REPO, env=env)
     try:
-        yield cluster, gm, tmp_path
+        yield cluster, gm, tmp_path, int(env["BIND_PORT"])
     finally:
         lc.terminate()
         try:
@@ -43,8 +43,8 @@ def stack(tmp_path):
         print("GM log:", gm.log()[-3000:])
 
 
-def test_dataset_count_and_train_trigger_through_the_real_lc(stack):
-    cluster, _gm, tmp = stack
+def test_incremental_learning_round_with_the_real_lc(stack):
+    cluster, _gm, tmp, lc_port = stack
     data = tmp / "data"
     data.mkdir()
     (data / "train.txt").write_text("".join(f"img{i}.jpg {i % 2}\n" for i in range(6)))
@@ -86,3 +86,54 @@ def test_dataset_count_and_train_trigger_through_the_real_lc(stack):
     conds = cluster.get("IncrementalLearningJob", "il")["status"]["conditions"]
     ready = [c for c in conds if c["type"] == "Ready"]
     assert ready and ready[0]["stage"] == "Train" and ready[0]["message"] == "reported by lc"
+
+    # the train worker reports its result to the LC's worker API; the LC forwards it, the GM appends
+    # (Train, Completed) with the output, the pod finishes and the GM moves on to (Eval, Waiting); the LC then
+    # prepares the eval round and the GM starts the eval pod with both models.
+    import httpx
+
+    cluster.set_pod_phase(train, "Running")
+    new_model = out / "train" / "1" / "model.pb"
+    new_model.parent.mkdir(parents=True, exist_ok=True)
+    new_model.write_bytes(b"new")
+    worker = env["WORKER_NAME"]
+    report = {"name": worker, "namespace": "default", "ownerName": "il", "ownerKind": "incrementallearningjob",
+              "kind": "train", "status": "completed",
+              "results": [{"format": "pb", "url": str(new_model), "metrics": {}, "classes": None}]}
+    r = httpx.post(f"http://127.0.0.1:{lc_port}/sedna/workers/{worker}/info", json=report, timeout=10)
+    assert r.status_code == 200, r.text
+    wait_for(lambda: any(c["stage"] == "Train" and c["type"] == "Completed" for c in cluster.get(
+        "IncrementalLearningJob", "il")["status"]["conditions"]), timeout=60, what="(Train, Completed) from LC")
+    cluster.set_pod_phase(train, "Succeeded")
+    esel = "incrementallearningjob.sedna.io/name=il,incrementallearningjob.sedna.io/worker-type=eval"
+    evalpod = wait_for(lambda: cluster.list("Pod", selector=esel), timeout=90, what="eval pod")[0]
+    eenv = {e["name"]: e.get("value") for e in evalpod["spec"]["containers"][0]["env"]}
+    assert str(new_model) in eenv["MODEL_URLS"] and str(models / "deploy.pb") in eenv["MODEL_URLS"]
+
+    # eval: the worker reports both models' metrics; the LC's deploy trigger (precision_delta > 0.1) fires,
+    # it copies the new model over the deploy model and reports (Deploy, Ready); the GM restarts the
+    # inference pod and the loop returns to (Train, Waiting).
+    cluster.set_pod_phase(evalpod, "Running")
+    wait_for(lambda: cluster.get("IncrementalLearningJob", "il")["metadata"].get("annotations", {}).get(
+        "sedna.io/Eval") == NODE, what="Eval annotation")
+    eworker = eenv["WORKER_NAME"]
+    report = {"name": eworker, "namespace": "default", "ownerName": "il", "ownerKind": "incrementallearningjob",
+              "kind": "eval", "status": "completed",
+              "results": [{"format": "pb", "url": str(new_model), "metrics": {"precision": [0.9]}, "classes": None},
+                          {"format": "pb", "url": str(models / "deploy.pb"), "metrics": {"precision": [0.5]},
+                           "classes": None}]}
+    r = httpx.post(f"http://127.0.0.1:{lc_port}/sedna/workers/{eworker}/info", json=report, timeout=10)
+    assert r.status_code == 200, r.text
+    wait_for(lambda: any(c["stage"] == "Eval" and c["type"] == "Completed" for c in cluster.get(
+        "IncrementalLearningJob", "il")["status"]["conditions"]), timeout=60, what="(Eval, Completed) from LC")
+    isel = "incrementallearningjob.sedna.io/name=il,incrementallearningjob.sedna.io/worker-type=inference"
+    first_inference = {p["metadata"]["name"] for p in cluster.list("Pod", selector=isel)}
+    cluster.set_pod_phase(evalpod, "Succeeded")
+    conds = wait_for(lambda: [(c["stage"], c["type"]) for c in cluster.get(
+        "IncrementalLearningJob", "il")["status"]["conditions"]][-3:] == [
+        ("Deploy", "Ready"), ("Deploy", "Completed"), ("Train", "Waiting")] and cluster.get(
+        "IncrementalLearningJob", "il")["status"]["conditions"], timeout=90, what="deploy round")
+    assert ("Deploy", "Waiting") in [(c["stage"], c["type"]) for c in conds]
+    now_inference = {p["metadata"]["name"] for p in cluster.list("Pod", selector=isel)}
+    assert now_inference and not (now_inference & first_inference)       # the inference pod was replaced
+    assert (models / "deploy.pb").read_bytes() == b"new"                  # the LC deployed the new model
