@@ -100,14 +100,15 @@ def cluster(apiserver):
     c.lc_server_b = f"http://{net.node_address(1)}:{c.lc_port_b}"
     code = data_dir / "image-code"
     code.mkdir(parents=True, exist_ok=True)
-    (code / "app.py").write_text("import os, sys; print('app', os.getcwd(), sys.argv[1:], os.environ['GREETING'])")
+    (code / "app.py").write_text("import os, sys; print('app', os.getcwd(), sys.argv[1:], os.environ['GREETING'], "
+                                 "os.path.isfile(os.environ['CODE']))")
     (data_dir / "images.yaml").write_text(
         "images:\n"
         "  example/app:\n"
         "    entrypoint: [python, app.py]\n"
         "    cmd: [--default]\n"
         "    workingDir: /home/work\n"
-        "    env: {GREETING: hi}\n"
+        "    env: {GREETING: hi, CODE: /home/work/app.py}\n"
         "    paths: {/home/work: image-code}\n")
     c.start_runtime("--node", "node-a", "--node-index", "0", "--cluster-services", "--labels", "role=cloud",
                     "--image-map", str(data_dir / "images.yaml"))
@@ -443,7 +444,7 @@ def test_image_map_entry_and_annotation(cluster):
                  "containers": [{"name": "main", "image": "example/app:v2"}]}})
     cluster.wait_phase("fromimage", ("Succeeded",))
     line = cluster.log("fromimage").strip()
-    assert line.startswith("app ") and line.endswith("['--default'] hi")
+    assert line.startswith("app ") and line.endswith("['--default'] hi True")
     assert os.path.realpath(line.split()[1]) == str((cluster.data_dir / "image-code").resolve())
     # the pod annotation adds an image of its own
     pod = pod_obj("annotated", None, node="node-b")

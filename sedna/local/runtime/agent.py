@@ -309,7 +309,7 @@ class PodWorker:
             configmaps=await self.agent.refs("configmaps", self.namespace, container, "configMapKeyRef",
                                              "configMapRef"),
             pod_ip=self.pod_ip, host_ip=self.host_ip, node_allocatable=self.agent.allocatable)
-        literal: set[str] = set()
+        literal: set[str] = set(entry.env) if entry else set()      # image ENV holds container paths too
         try:
             env = envvars.build_env(self.pod, container, sources, base, literal)
         except envvars.EnvError as exc:
