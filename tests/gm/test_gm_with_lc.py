@@ -137,3 +137,70 @@ def test_incremental_learning_round_with_the_real_lc(stack):
     now_inference = {p["metadata"]["name"] for p in cluster.list("Pod", selector=isel)}
     assert now_inference and not (now_inference & first_inference)       # the inference pod was replaced
     assert (models / "deploy.pb").read_bytes() == b"new"                  # the LC deployed the new model
+
+
+def test_lifelong_learning_round_with_the_real_lc(stack):
+    import httpx
+
+    cluster, _gm, tmp, lc_port = stack
+    data = tmp / "lldata"
+    data.mkdir()
+    (data / "train.txt").write_text("".join(f"s{i}.png {i % 3}\n" for i in range(8)))
+    out = tmp / "llout"
+    out.mkdir()
+    cluster.create({"apiVersion": "sedna.io/v1alpha1", "kind": "Dataset",
+                    "metadata": {"name": "lld", "namespace": "default"},
+                    "spec": {"url": str(data / "train.txt"), "format": "txt", "nodeName": NODE}})
+    template = {"spec": {"nodeName": NODE, "containers": [{"name": "w", "image": "busybox"}]}}
+    cluster.create({"apiVersion": "sedna.io/v1alpha1", "kind": "LifelongLearningJob",
+                    "metadata": {"name": "ll", "namespace": "default"},
+                    "spec": {"dataset": {"name": "lld", "trainProb": 0.5},
+                             "trainSpec": {"template": template, "trigger": {"condition": {
+                                 "operator": ">", "threshold": 2, "metric": "num_of_samples"}}},
+                             "evalSpec": {"template": template}, "deploySpec": {"template": template},
+                             "outputDir": str(out)}})
+    base_sel = "lifelonglearningjob.sedna.io/name=ll,lifelonglearningjob.sedna.io/worker-type="
+
+    def stage_pod(kind):
+        return wait_for(lambda: cluster.list("Pod", selector=base_sel + kind), timeout=90, what=f"{kind} pod")[0]
+
+    def env(pod):
+        return {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
+
+    def report(pod, kind, results):
+        worker = env(pod)["WORKER_NAME"]
+        body = {"name": worker, "namespace": "default", "ownerName": "ll", "ownerKind": "lifelonglearningjob",
+                "kind": kind, "status": "completed", "results": results}
+        r = httpx.post(f"http://127.0.0.1:{lc_port}/sedna/workers/{worker}/info", json=body, timeout=10)
+        assert r.status_code == 200, r.text
+
+    def conds():
+        return [(c["stage"], c["type"]) for c in cluster.get("LifelongLearningJob", "ll")["status"]["conditions"]]
+
+    train = stage_pod("train")
+    tenv = env(train)
+    assert tenv["HAS_COMPLETED_INITIAL_TRAINING"] == "false" and tenv["KB_SERVER"] == "http://localhost:9020"
+    assert train["spec"]["dnsPolicy"] == "ClusterFirstWithHostNet"
+    cluster.set_pod_phase(train, "Running")
+    kb_index = out / "train" / "1" / "index.pkl"
+    kb_index.parent.mkdir(parents=True, exist_ok=True)
+    kb_index.write_bytes(b"kb")
+    report(train, "train", [{"format": "pkl", "url": str(kb_index), "classes": ["a", "b"],
+                             "current_metric": {"task-1": {"precision": 0.8}},
+                             "number_of_labeled_unseen_sample": 3}])
+    wait_for(lambda: ("Train", "Completed") in conds(), timeout=60, what="(Train, Completed)")
+    kb = cluster.get("LifelongLearningJob", "ll")["status"]["knowledgeBase"]
+    assert kb["AIModels"]["listOfAIModels"] == [
+        {"modelID": "task-1", "averagePrecision": 0.8, "numberOfTrainSamples": 3}]
+    cluster.set_pod_phase(train, "Succeeded")
+    evalpod = stage_pod("eval")
+    assert str(kb_index) in env(evalpod)["MODEL_URLS"]
+    cluster.set_pod_phase(evalpod, "Running")
+    report(evalpod, "eval", [{"format": "pkl", "url": str(kb_index), "classes": ["a", "b"]}])
+    wait_for(lambda: ("Eval", "Completed") in conds(), timeout=60, what="(Eval, Completed)")
+    cluster.set_pod_phase(evalpod, "Succeeded")
+    inference = stage_pod("inference")
+    assert env(inference)["MODEL_URLS"] == "/home/data" + str(out) + "/deploy/index.pkl"
+    wait_for(lambda: conds()[-2:] == [("Deploy", "Completed"), ("Train", "Waiting")], timeout=60,
+             what="back to (Train, Waiting)")
+    assert (out / "deploy" / "index.pkl").read_bytes() == b"kb"          # the LC deployed the KB index
