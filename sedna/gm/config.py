@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,6 @@ class GMConfig:
     peering: str = ""
     workers: int = 8
     log_format: str = "json"
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _get(doc: dict, dotted: str, default: Any) -> Any:
