@@ -82,6 +82,9 @@ def test_kopf_operator_creates_child_once_and_cleans_up(operator, reference_dir)
     ds = objs.get_namespaced_custom_object("sedna.io", "v1alpha1", "default", "datasets", name)
     assert child.metadata.owner_references[0].uid == ds["metadata"]["uid"]
     assert child.data == {"url": sample["spec"]["url"]}
+    pod = wait_for(lambda: next(iter(core.list_namespaced_pod("default", label_selector=f"dataset={name}").items),
+                                None), what="the worker pod (Deployment → ReplicaSet → Pod)")
+    assert pod.metadata.owner_references[0].kind == "ReplicaSet"
     wait_for(lambda: objs.get_namespaced_custom_object("sedna.io", "v1alpha1", "default", "datasets", name)
              .get("status", {}).get("numberOfSamples") == 3, what="the status patch")
     ds = objs.get_namespaced_custom_object("sedna.io", "v1alpha1", "default", "datasets", name)
@@ -104,4 +107,8 @@ def test_kopf_operator_creates_child_once_and_cleans_up(operator, reference_dir)
                                                             "datasets")["items"], what="the Dataset to go")
     wait_for(lambda: not [c for c in core.list_namespaced_config_map("default").items
                           if c.metadata.name == f"{name}-child"], what="the child to be collected")
+    apps = client.AppsV1Api(api_client)
+    wait_for(lambda: not apps.list_namespaced_deployment("default").items and
+             not apps.list_namespaced_replica_set("default").items and
+             not core.list_namespaced_pod("default").items, what="the Deployment chain to be collected")
     assert record.read_text().splitlines() == [f"create {name}", f"delete {name}"]

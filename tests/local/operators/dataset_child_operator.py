@@ -1,5 +1,5 @@
-"""A tiny kopf operator used by the emulator tests: on create of a Dataset it makes a child ConfigMap owned
-by the Dataset and patches the Dataset's status; it records every handler call in $OPERATOR_RECORD."""
+"""A tiny kopf operator used by the emulator tests: on create of a Dataset it makes a child ConfigMap and a
+Deployment owned by the Dataset and patches the Dataset's status; it records every handler call in $OPERATOR_RECORD."""
 
 import os
 
@@ -29,6 +29,13 @@ def create_child(name, namespace, body, patch, **_):
              "data": {"url": body["spec"]["url"]}}
     kopf.adopt(child)
     client.CoreV1Api().create_namespaced_config_map(namespace, child)
+    labels = {"dataset": name}
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": f"{name}-worker"},
+                  "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                           "template": {"metadata": {"labels": labels},
+                                        "spec": {"containers": [{"name": "worker", "image": "worker:1"}]}}}}
+    kopf.adopt(deployment)
+    client.AppsV1Api().create_namespaced_deployment(namespace, deployment)
     patch.status["numberOfSamples"] = 3
     kopf.info(body, reason="ChildCreated", message=f"created ConfigMap {name}-child")
 
