@@ -479,7 +479,6 @@ class API:
                                   "be deleted", {"name": name, "kind": "namespaces"})
         if rd.plural == "namespaces":
             # the namespace controller empties the namespace before the object goes
-            finalizers = finalizers or []
             if dry_run:
                 return self._present(rd, old), False
             if not old["metadata"].get("deletionTimestamp"):

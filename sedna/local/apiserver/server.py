@@ -76,7 +76,6 @@ class APIServer:
         self.crds = CRDController(self.api)
         self.owners = OwnerIndex(self.api)
         self.controllers = []
-        self._streams: set[web.StreamResponse] = set()
         if self.store.get(NS_BUCKET, "", "default") is None:
             ns_rd = self.registry.get("", "v1", "namespaces")
             for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
@@ -429,7 +428,6 @@ class APIServer:
         response = web.StreamResponse(headers={"Content-Type": "application/json",
                                                "Cache-Control": "no-cache"})
         response.enable_chunked_encoding()
-        self._streams.add(response)
         try:
             await response.prepare(request)
             if gone_message is not None:
@@ -480,11 +478,10 @@ class APIServer:
                             continue
                     lines.append(self._encoded(rd, nkind, nevent, as_table))
                 await response.write(b"".join(lines))
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
+        except ConnectionResetError:
+            log.debug("a watch client of %s went away", rd.bucket)
         finally:
             self.store.unsubscribe(watcher)
-            self._streams.discard(response)
         return response
 
     @staticmethod
@@ -638,6 +635,6 @@ class APIServer:
                         (current.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
                     break
                 await asyncio.sleep(0.2)
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
+        except ConnectionResetError:
+            log.debug("a log client of pod %s went away", name)
         return response
