@@ -27,11 +27,11 @@ from sedna.local.apiserver.controllers.workloads import (
     Scheduler,
     bind_pod,
 )
-from sedna.local.apiserver.patch import APPLY, JSON, MERGE, STRATEGIC
+from sedna.local.apiserver.patch import APPLY, JSON, MERGE, STRATEGIC, PatchError, apply_patch
 from sedna.local.apiserver.resources import Registry, ResourceDef
 from sedna.local.apiserver.selectors import SelectorError, parse_field_selector, parse_label_selector
 from sedna.local.apiserver.store import Gone, Store
-from sedna.local.apiserver.table import table
+from sedna.local.apiserver.table import json_path, table
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,14 @@ def _dumps(obj: Any) -> bytes:
 def _json(obj: Any, status: int = 200, warnings: list[str] | None = None) -> web.Response:
     headers = {"Warning": ", ".join(f'299 - "{w}"' for w in warnings[:10])} if warnings else None
     return web.Response(body=_dumps(obj), status=status, content_type="application/json", headers=headers)
+
+
+def _dig(obj: Any, path: list[str], default: Any) -> Any:
+    for part in path:
+        if not isinstance(obj, dict) or part not in obj:
+            return default
+        obj = obj[part]
+    return obj
 
 
 def _no_constants(name: str) -> Any:
@@ -523,17 +531,25 @@ class APIServer:
     # ---- subresources -------------------------------------------------------------------------------------
 
     async def _scale(self, request, rd, namespace, name) -> web.Response:
+        """autoscaling/v1 Scale of deployments, replica sets and custom resources (their CRD's scale paths)."""
         obj = self.api.get(rd, namespace, name)
+        paths = ((rd.crd_version or {}).get("subresources") or {}).get("scale") or {}
+        spec_path = paths.get("specReplicasPath", ".spec.replicas").lstrip(".").split(".")
+        status_path = paths.get("statusReplicasPath", ".status.replicas").lstrip(".").split(".")
+        selector_path = paths.get("labelSelectorPath", "")
 
         def scale_of(o):
-            selector = ((o.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+            if rd.is_custom:
+                selector = json_path(o, selector_path) if selector_path else ""
+            else:
+                labels = ((o.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+                selector = ",".join(f"{k}={v}" for k, v in labels.items())
             return {"kind": "Scale", "apiVersion": "autoscaling/v1",
                     "metadata": {"name": name, "namespace": namespace, "uid": o["metadata"]["uid"],
                                  "resourceVersion": o["metadata"]["resourceVersion"],
                                  "creationTimestamp": o["metadata"]["creationTimestamp"]},
-                    "spec": {"replicas": (o.get("spec") or {}).get("replicas", 1)},
-                    "status": {"replicas": (o.get("status") or {}).get("replicas", 0),
-                               "selector": ",".join(f"{k}={v}" for k, v in selector.items())}}
+                    "spec": {"replicas": _dig(o, spec_path, 1)},
+                    "status": {"replicas": _dig(o, status_path, 0), "selector": selector or ""}}
         current = scale_of(obj)
         if request.method == "GET":
             return _json(current)
@@ -541,20 +557,22 @@ class APIServer:
         if request.method == "PUT":
             wanted = body
         elif request.method == "PATCH":
-            from sedna.local.apiserver.patch import PatchError, apply_patch
             try:
                 wanted = apply_patch(request.content_type, current, body)
             except PatchError as exc:
                 raise errors.APIError(422, "Invalid", str(exc))
         else:
             raise errors.method_not_allowed()
-        replicas = ((wanted or {}).get("spec") or {}).get("replicas")
-        if not isinstance(replicas, int) or replicas < 0:
+        replicas = ((wanted or {}).get("spec") or {}).get("replicas") if isinstance(wanted, dict) else None
+        if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
             raise errors.invalid(rd, name, [{"reason": "FieldValueInvalid", "field": "spec.replicas",
                                              "message": f"Invalid value: {replicas!r}: must be greater than or "
                                                         "equal to 0"}])
         updated = copy.deepcopy(obj)
-        updated["spec"]["replicas"] = replicas
+        target = updated
+        for part in spec_path[:-1]:
+            target = target.setdefault(part, {})
+        target[spec_path[-1]] = replicas
         result, _ = self.api.update(rd, namespace, name, updated)
         return _json(scale_of(result))
 
