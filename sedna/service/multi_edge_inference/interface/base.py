@@ -4,7 +4,8 @@ Upstream pickled the payload; we send ``application/x-msgpack`` (``wire_format="
 answers by their Content-Type. Requests go through :func:`sedna.service.client.http_request` (pooled
 connections; upstream's 5 tries 3 s apart unless ``retries``/``retry_interval`` say otherwise; env
 ``MULTI_EDGE_RETRIES`` / ``MULTI_EDGE_RETRY_INTERVAL`` / ``MULTI_EDGE_TIMEOUT`` set the defaults). The bearer
-token is ``token`` or env ``SEDNA_INFERENCE_TOKEN``.
+token is ``token`` or env ``SEDNA_INFERENCE_TOKEN``; the body format is ``wire_format`` or env
+``MULTI_EDGE_WIRE_FORMAT`` (``msgpack``, default, or ``json``).
 """
 
 from __future__ import annotations
@@ -33,8 +34,10 @@ class EndpointClient:
     """``<protocol>://<ip>:<port>/<service_name>`` of one multi-edge server."""
 
     def __init__(self, service_name: str, version: str = "", ip: str = "127.0.0.1", port: Any = "8080",
-                 protocol: str = "http", *, token: str | None = None, wire_format: str = "msgpack",
+                 protocol: str = "http", *, token: str | None = None, wire_format: str | None = None,
                  retries: int | None = None, retry_interval: float | None = None, timeout: float | None = None):
+        if wire_format is None:
+            wire_format = (os.environ.get("MULTI_EDGE_WIRE_FORMAT") or "msgpack").strip().lower()
         if wire_format not in ("msgpack", "json"):
             raise ValueError(f"wire_format must be 'msgpack' or 'json', not {wire_format!r}")
         self.service_name = service_name
