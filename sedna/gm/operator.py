@@ -55,6 +55,15 @@ def plain(body: Any) -> dict:
     return conv(body)
 
 
+def _relevant(body: dict) -> tuple:
+    """What a reconcile reads from the CR itself; events that change nothing else (kopf's own annotations
+    and finalizer) do not need a sync. The periodic resync still re-checks everything."""
+    meta = body.get("metadata") or {}
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if not k.startswith("gm.sedna.io/")}
+    return (meta.get("uid"), meta.get("generation"), meta.get("deletionTimestamp"), annotations,
+            meta.get("labels"), body.get("spec"), body.get("status"))
+
+
 def event_manifest(kind: str, obj: dict, etype: str, reason: str, message: str, now: datetime) -> dict:
     """A core/v1 Event about a sedna object."""
     meta = obj["metadata"]
@@ -98,6 +107,7 @@ class GlobalManager:
         self._stopped = False
         self._checked: dict[Key, str] = {}
         self._events_posted: dict[tuple, float] = {}
+        self._own_writes: dict[Key, tuple] = {}
 
     # ---- lifecycle ----------------------------------------------------------------------------------
 
@@ -318,10 +328,14 @@ class GlobalManager:
                         ctrl.kind, name)
         for manifest in plan.replace:
             await self.kube.replace_object(ns, manifest)
+        written = None
         if plan.status is not None:
-            await self.kube.replace_cr_status(ctrl.plural, obj, plan.status)
+            written = await self.kube.replace_cr_status(ctrl.plural, obj, plan.status)
         if plan.annotations:
-            await self.kube.patch_cr_annotations(ctrl.plural, ns, name, plan.annotations)
+            written = await self.kube.patch_cr_annotations(ctrl.plural, ns, name, plan.annotations)
+        if isinstance(written, dict):
+            # The watch event of our own write needs no new sync: this sync already ran to a fixed point.
+            self._own_writes[(ctrl.kind.lower(), ns, name)] = _relevant(written)
         for event in plan.events:
             await self.post_event(ctrl, obj, event.type, event.reason, event.message)
 
@@ -479,6 +493,7 @@ class GlobalManager:
             self.store[kind].pop((ns, name), None)
             self._pushed_rv.pop((kind, ns, name), None)
             self._locks.pop((kind, ns, name), None)
+            self._own_writes.pop((kind, ns, name), None)
             # Also for kinds with a finalizer: an object deleted before kopf added it never reaches the
             # delete handler. A second delete for the same key is harmless (latest-per-key, idempotent).
             await self.push_delete(ctrl, body)
@@ -487,7 +502,11 @@ class GlobalManager:
         self.store[kind][(ns, name)] = body
         if meta.get("deletionTimestamp"):
             return
-        if ctrl.reconcile is not None:
+        relevant = _relevant(body)
+        own = relevant == self._own_writes.get((kind, ns, name))
+        if own:
+            del self._own_writes[(kind, ns, name)]
+        if ctrl.reconcile is not None and not own and (previous is None or _relevant(previous) != relevant):
             self.enqueue((kind, ns, name))
         if previous is not None and not ctrl.push_on_status:
             await self._retract(ctrl, previous, body)

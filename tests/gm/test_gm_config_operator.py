@@ -130,3 +130,38 @@ def test_event_manifest_validates():
                                     "name": "job", "namespace": "ns", "uid": "u", "resourceVersion": "7"}
     assert len(ev["message"]) == 1024 and ev["firstTimestamp"] == "2026-01-01T00:00:00Z"
     validate(ev)
+
+
+def test_events_that_change_nothing_relevant_do_not_sync():
+    from sedna.gm.operator import _relevant
+
+    async def run():
+        gm = _gm()
+        key = ("reidjob", "ns", "r")
+        body = {"metadata": {"name": "r", "namespace": "ns", "uid": "u", "generation": 1, "resourceVersion": "1"},
+                "spec": {"template": {}}}
+
+        def drain():
+            out = list(gm._queued)
+            gm._queued.clear()
+            while not gm._queue.empty():
+                gm._queue.get_nowait()
+            return out
+
+        await gm.on_cr_event("reidjobs", "ADDED", body)
+        assert drain() == [key]
+        kopf_only = {**body, "metadata": {**body["metadata"], "resourceVersion": "2", "finalizers": ["x"],
+                                          "annotations": {"gm.sedna.io/last-handled-configuration": "{}"}}}
+        await gm.on_cr_event("reidjobs", "MODIFIED", kopf_only)
+        assert drain() == []
+        ours = {**kopf_only, "status": {"phase": "Running"}}
+        gm._own_writes[key] = _relevant(ours)
+        await gm.on_cr_event("reidjobs", "MODIFIED", ours)
+        assert drain() == [] and key not in gm._own_writes
+        theirs = {**ours, "status": {"phase": "Running", "active": 1}}
+        await gm.on_cr_event("reidjobs", "MODIFIED", theirs)
+        assert drain() == [key]
+        await gm.on_cr_event("reidjobs", "DELETED", theirs)
+        assert gm.store["reidjob"] == {}
+        await gm.kube.close()
+    asyncio.run(run())
