@@ -1,0 +1,394 @@
+"""``KBServer``: the lifelong-learning knowledge base — a task index in SQLite and a file store (sdk.md §8.3).
+
+Routes (prefix ``/knowledgebase``), as upstream:
+
+| Method | Path | Body | Answer |
+|---|---|---|---|
+| POST | ``/update`` | multipart ``task``: the JSON index document | ``"/file/download?files=index.pkl&name=index.pkl"`` |
+| POST | ``/update/status`` | JSON ``{"status": 0/1, "tasks": "a,b"}`` | same string |
+| POST | ``/query`` | — | the task groups in the DB and the index location (upstream: a stub) |
+| GET | ``/file/download?files=<name>&name=<name>`` | — | the file, as an attachment |
+| POST | ``/file/upload`` | multipart ``file`` | ``"/file/download?files=<name>&name=<name>"`` |
+
+Differences from upstream, for safety: the index is JSON (never unpickled); files are only read and written
+directly inside the save directory (names with ``/``, ``\\``, ``..``, a leading dot or control characters
+→ 400; nothing follows symlinks out); bodies over ``max_upload_size`` → 413; an optional bearer token (env
+``SEDNA_KB_TOKEN``) guards every route; errors carry a reason (400 bad input, 401 token, 404 missing,
+413 too large, 415 wrong content type, 422 invalid index document).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import os
+import re
+import socket
+import tempfile
+import threading
+import time
+from typing import Any
+
+import uvicorn
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from sedna.algorithms.knowledge_management.kb_index import (
+    IndexDoc,
+    apply_task_status,
+    dumps_index,
+    loads_index,
+)
+from sedna.common.constant import KBResourceConstant
+from sedna.service.server.knowledge_base.model import (
+    Base,
+    Samples,
+    TaskGrp,
+    TaskModels,
+    TaskRelation,
+    Tasks,
+    TaskSample,
+)
+
+__all__ = ["DEFAULT_MAX_UPLOAD", "TOKEN_ENV", "KBServer", "create_kb_app", "parse_multipart", "safe_file_name"]
+
+logger = logging.getLogger(__name__)
+
+TOKEN_ENV = "SEDNA_KB_TOKEN"
+MAX_UPLOAD_ENV = "SEDNA_KB_MAX_UPLOAD"
+DEFAULT_MAX_UPLOAD = 256 * 1024 * 1024
+INDEX_NAME = KBResourceConstant.KB_INDEX_NAME.value
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=+,@-]{0,254}$")
+
+
+class StatusBody(BaseModel):
+    status: int
+    tasks: str = ""
+
+
+class BadRequest(Exception):
+    def __init__(self, status: int, reason: str):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def safe_file_name(name: str) -> str:
+    """``name`` if it is a plain file name (no directories, no ``..``, no leading dot); else BadRequest."""
+    if not name or not _NAME_RE.match(name) or ".." in name:
+        raise BadRequest(400, f"file name {name!r} is not allowed: use letters, digits and _.=+,@- only, "
+                              "no directories")
+    return name
+
+
+def download_path(name: str) -> str:
+    return f"/file/download?files={name}&name={name}"
+
+
+def parse_multipart(body: bytes, content_type: str) -> dict[str, tuple[str | None, bytes]]:
+    """``{field: (filename, content)}`` of a ``multipart/form-data`` body (BadRequest if malformed)."""
+    match = re.search(r'boundary="?([^";]+)"?', content_type or "")
+    if not content_type.lower().startswith("multipart/form-data") or not match:
+        raise BadRequest(415, "expected multipart/form-data with a boundary")
+    delimiter = b"--" + match.group(1).encode("latin-1")
+    fields: dict[str, tuple[str | None, bytes]] = {}
+    chunks = body.split(delimiter)
+    if len(chunks) < 3:
+        raise BadRequest(400, "multipart body has no parts")
+    for chunk in chunks[1:]:
+        if chunk.startswith(b"--"):
+            break
+        if chunk.startswith(b"\r\n"):
+            chunk = chunk[2:]
+        head, sep, content = chunk.partition(b"\r\n\r\n")
+        if not sep:
+            raise BadRequest(400, "multipart part without headers")
+        if content.endswith(b"\r\n"):
+            content = content[:-2]
+        disposition = ""
+        for line in head.decode("latin-1").split("\r\n"):
+            key, _, value = line.partition(":")
+            if key.strip().lower() == "content-disposition":
+                disposition = value
+        name = re.search(r'\bname="([^"]*)"', disposition)
+        filename = re.search(r'\bfilename="([^"]*)"', disposition)
+        if name:
+            fields[name.group(1)] = (filename.group(1) if filename else None, content)
+    return fields
+
+
+class KBStore:
+    """The task index DB plus the file directory; every write holds one lock (SQLite has one writer)."""
+
+    def __init__(self, save_dir: str, db_url: str):
+        self.save_dir = os.path.realpath(save_dir)
+        os.makedirs(self.save_dir, exist_ok=True)
+        if db_url.startswith("sqlite:///"):
+            db_file = db_url[len("sqlite:///"):]
+            if db_file and db_file != ":memory:":
+                os.makedirs(os.path.dirname(os.path.abspath(db_file)), exist_ok=True)
+        self.engine = create_engine(db_url, connect_args={"check_same_thread": False}
+                                    if db_url.startswith("sqlite") else {})
+        Base.metadata.create_all(self.engine)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.lock = threading.Lock()
+
+    # ---------------------------------------------------------------- files
+
+    def resolve(self, name: str) -> str:
+        """Path of ``name`` inside the save dir; BadRequest if it would lead anywhere else."""
+        safe_file_name(name)
+        path = os.path.join(self.save_dir, name)
+        real = os.path.realpath(path)
+        if os.path.dirname(real) != self.save_dir:
+            raise BadRequest(400, f"file name {name!r} resolves outside the knowledge base")
+        return path
+
+    def write_file(self, name: str, content: bytes) -> str:
+        path = self.resolve(name)
+        fd, tmp = tempfile.mkstemp(prefix=".upload-", dir=self.save_dir)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(content)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        return path
+
+    def read_index(self) -> IndexDoc:
+        path = self.resolve(INDEX_NAME)
+        if not os.path.isfile(path):
+            raise BadRequest(404, "the knowledge base has no index yet")
+        with open(path, "rb") as fh:
+            return loads_index(fh.read())
+
+    # ---------------------------------------------------------------- index
+
+    @staticmethod
+    def _get_or_create(session: Session, model: Any, name: str, **defaults: Any) -> Any:
+        row = session.scalars(select(model).where(model.name == name)).first()
+        if row is None:
+            row = model(name=name, **defaults)
+            session.add(row)
+            session.flush()
+        return row
+
+    def update(self, doc: IndexDoc) -> None:
+        with self.lock, self.sessions.begin() as session:
+            for task_type in (doc.seen_task, doc.unseen_task):
+                for group in task_type.task_groups:
+                    grp = self._get_or_create(session, TaskGrp, group.entry, deploy=True, sample_num=0, task_num=0)
+                    grp.sample_num = (grp.sample_num or 0) + int(group.sample_num or 0)
+                    grp.task_num = (grp.task_num or 0) + len(group.tasks)
+                    for task in group.tasks:
+                        row = self._get_or_create(session, Tasks, task.entry)
+                        row.task_attr = json.dumps(task.meta_attr if task.meta_attr is not None else {})
+                        sample = Samples(data_url=task.samples or "", descr=task.entry, data_type=0,
+                                         sample_num=int(task.sample_num or 0))
+                        session.add(sample)
+                        session.flush()
+                        session.add(TaskSample(sample_id=sample.id, task_id=row.id))
+                        relation = session.scalars(select(TaskRelation).where(
+                            TaskRelation.grp_id == grp.id, TaskRelation.task_id == row.id)).first()
+                        if relation is None:
+                            session.add(TaskRelation(grp_id=grp.id, task_id=row.id, transfer_radio=0.0))
+                    model_url = group.model.model if group.model is not None and group.model.model else ""
+                    if model_url:
+                        existing = session.scalars(select(TaskModels).where(
+                            TaskModels.task_id == grp.id, TaskModels.model_url == model_url)).first()
+                        if existing is None:
+                            session.add(TaskModels(task_id=grp.id, model_url=model_url, is_current=False))
+                    session.flush()
+                    relations = session.scalars(select(TaskRelation).where(TaskRelation.grp_id == grp.id)).all()
+                    for relation in relations:
+                        relation.transfer_radio = 1.0 / max(grp.task_num or 1, 1)
+            self.write_file(INDEX_NAME, dumps_index(doc).encode("utf-8"))
+
+    def update_status(self, names: list[str], status: int) -> None:
+        with self.lock:
+            doc = self.read_index()
+            with self.sessions.begin() as session:
+                for name in names:
+                    grp = session.scalars(select(TaskGrp).where(TaskGrp.name == name)).first()
+                    if grp is not None:
+                        grp.deploy = bool(status)
+            self.write_file(INDEX_NAME, dumps_index(apply_task_status(doc, names, status)).encode("utf-8"))
+
+    def query(self) -> dict[str, Any]:
+        with self.sessions() as session:
+            groups = []
+            for grp in session.scalars(select(TaskGrp).order_by(TaskGrp.id)).all():
+                models = session.scalars(select(TaskModels).where(TaskModels.task_id == grp.id)
+                                         .order_by(TaskModels.id)).all()
+                groups.append({"name": grp.name, "deploy": bool(grp.deploy), "sample_num": grp.sample_num,
+                               "task_num": grp.task_num, "models": [m.model_url for m in models]})
+        has_index = os.path.isfile(os.path.join(self.save_dir, INDEX_NAME))
+        return {"task_groups": groups, "index": download_path(INDEX_NAME) if has_index else None}
+
+
+def _error(status: int, reason: str) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"detail": reason})
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BadRequest(413, f"body of {declared} bytes exceeds the limit of {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BadRequest(413, f"body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_kb_app(save_dir: str, db_url: str | None = None, token: str | None = None,
+                  max_upload_size: int = DEFAULT_MAX_UPLOAD) -> FastAPI:
+    """The FastAPI app of one knowledge base storing files in ``save_dir`` and its index in ``db_url``
+    (default ``sqlite:///<save_dir>/lifelong_kb.sqlite3``)."""
+    store = KBStore(save_dir, db_url or f"sqlite:///{os.path.join(os.path.realpath(save_dir), 'lifelong_kb.sqlite3')}")
+    app = FastAPI(title="sedna knowledge base", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.store = store
+    router = APIRouter(prefix="/knowledgebase")
+
+    if token:
+
+        @app.middleware("http")
+        async def check_token(request: Request, call_next):
+            supplied = request.headers.get("authorization", "")
+            if not hmac.compare_digest(supplied.encode(), f"Bearer {token}".encode()):
+                return _error(401, "missing or wrong bearer token")
+            return await call_next(request)
+
+    @app.exception_handler(BadRequest)
+    async def bad_request(_request: Request, exc: BadRequest):
+        return _error(exc.status, exc.reason)
+
+    async def multipart_field(request: Request, field: str) -> tuple[str | None, bytes]:
+        body = await _read_body(request, max_upload_size)
+        fields = parse_multipart(body, request.headers.get("content-type", ""))
+        if field not in fields:
+            raise BadRequest(400, f"multipart field {field!r} is missing")
+        return fields[field]
+
+    @router.post("/update")
+    async def update(request: Request):
+        _, content = await multipart_field(request, "task")
+        try:
+            doc = loads_index(content)
+        except ValidationError as exc:
+            return JSONResponse(status_code=422, content={"detail": json.loads(exc.json(include_url=False))})
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BadRequest(400, f"task index is not a JSON index document: {exc}") from None
+        await run_in_threadpool(store.update, doc)
+        return download_path(INDEX_NAME)
+
+    @router.post("/update/status")
+    async def update_status(body: StatusBody):
+        names = [n.strip() for n in body.tasks.split(",") if n.strip()]
+        await run_in_threadpool(store.update_status, names, body.status)
+        return download_path(INDEX_NAME)
+
+    @router.post("/query")
+    async def query():
+        return await run_in_threadpool(store.query)
+
+    @router.get("/file/download")
+    async def download(files: str, name: str | None = None):
+        path = store.resolve(files)
+        if not os.path.isfile(path):
+            raise BadRequest(404, f"no file {files!r} in the knowledge base")
+        return FileResponse(path, filename=safe_file_name(name) if name else files,
+                            media_type="application/octet-stream")
+
+    @router.post("/file/upload")
+    async def upload(request: Request):
+        filename, content = await multipart_field(request, "file")
+        name = safe_file_name(os.path.basename(filename or "") if filename and "/" not in filename
+                              and "\\" not in filename else (filename or ""))
+        await run_in_threadpool(store.write_file, name, content)
+        return download_path(name)
+
+    app.include_router(router)
+    return app
+
+
+class KBServer:
+    """``KBServer(host, http_port=8080, workers=1, save_dir="")``; ``start()`` serves until stopped.
+
+    Our keyword additions: ``db_url`` (default env ``KB_URL``, else ``sqlite:///<save_dir>/lifelong_kb.sqlite3``),
+    ``token`` (default env ``SEDNA_KB_TOKEN``), ``max_upload_size`` (default env ``SEDNA_KB_MAX_UPLOAD`` or
+    256 MiB); ``start_background()``/``stop()``/``url`` as the inference server's.
+    """
+
+    def __init__(self, host: str, http_port: int = 8080, workers: int = 1, save_dir: str = "", *,
+                 db_url: str | None = None, token: str | None = None, max_upload_size: int | None = None):
+        self.host = host
+        self.http_port = int(http_port)
+        self.workers = workers
+        self.save_dir = save_dir or os.path.join(os.getcwd(), "kb")
+        self.db_url = db_url or os.environ.get("KB_URL") or None
+        self.token = token if token is not None else os.environ.get(TOKEN_ENV) or None
+        if max_upload_size is None:
+            max_upload_size = int(os.environ.get(MAX_UPLOAD_ENV) or DEFAULT_MAX_UPLOAD)
+        self.max_upload_size = int(max_upload_size)
+        self.app = create_kb_app(self.save_dir, self.db_url, self.token, self.max_upload_size)
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.port: int | None = None
+
+    def _prepare(self) -> tuple[uvicorn.Server, socket.socket]:
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((self.host, self.http_port))
+        sock.listen(128)
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
+                                timeout_keep_alive=300)
+        self._server = uvicorn.Server(config)
+        logger.info("knowledge base listening on %s:%s (files in %s)", self.host, self.port, self.save_dir)
+        return self._server, sock
+
+    def start(self) -> None:
+        server, sock = self._prepare()
+        try:
+            server.run(sockets=[sock])
+        finally:
+            sock.close()
+
+    def start_background(self, timeout: float = 10.0) -> KBServer:
+        server, sock = self._prepare()
+
+        def serve() -> None:
+            try:
+                server.run(sockets=[sock])
+            finally:
+                sock.close()
+
+        self._thread = threading.Thread(target=serve, name="knowledge-base", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("knowledge base server did not start")
+            time.sleep(0.01)
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout)
