@@ -415,6 +415,20 @@ def test_deployment_controller_scale_and_rollout(apps, core):
     eventually(lambda: not apps.list_namespaced_replica_set("default").items and not pods())
 
 
+def test_progress_deadline_exceeded(apps, core):
+    body = deployment("slow", 1)
+    body.spec.progress_deadline_seconds = 1
+    apps.create_namespaced_deployment("default", body)
+
+    def reason():
+        d = apps.read_namespaced_deployment("slow", "default")
+        return {c.type: c.reason for c in d.status.conditions or []}.get("Progressing")
+    eventually(lambda: reason() == "ProgressDeadlineExceeded", timeout=15)
+    pod = core.list_namespaced_pod("default", label_selector="app=slow").items[0]
+    mark_ready(core, [pod])
+    eventually(lambda: reason() == "NewReplicaSetAvailable")
+
+
 def test_recreate_strategy_waits_for_old_pods(apps, core):
     strategy = client.V1DeploymentStrategy(type="Recreate")
     apps.create_namespaced_deployment("default", deployment("rec", 2, strategy=strategy))

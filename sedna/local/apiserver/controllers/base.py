@@ -33,6 +33,7 @@ class Controller(abc.ABC):
         self.api = api
         self.store = api.store
         self._pending: dict[Hashable, None] = {}
+        self._later: dict[Hashable, asyncio.TimerHandle] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         api.store.add_listener(self.on_event)
@@ -42,7 +43,18 @@ class Controller(abc.ABC):
         self._wake.set()
 
     def enqueue_later(self, key: Hashable, delay: float) -> None:
-        asyncio.get_running_loop().call_later(delay, self.enqueue, key)
+        """Look at ``key`` again after ``delay`` seconds; one pending recheck per key (the earliest) is kept."""
+        loop = asyncio.get_running_loop()
+        pending = self._later.get(key)
+        if pending is not None:
+            if pending.when() <= loop.time() + delay:
+                return
+            pending.cancel()
+
+        def fire():
+            self._later.pop(key, None)
+            self.enqueue(key)
+        self._later[key] = loop.call_later(delay, fire)
 
     @abc.abstractmethod
     def on_event(self, event: Event) -> None:
@@ -60,6 +72,9 @@ class Controller(abc.ABC):
         self._task = asyncio.get_running_loop().create_task(self._run(), name=self.name)
 
     async def stop(self) -> None:
+        for handle in self._later.values():
+            handle.cancel()
+        self._later.clear()
         if self._task:
             self._task.cancel()
             try:

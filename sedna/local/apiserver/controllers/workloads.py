@@ -13,10 +13,11 @@ import hashlib
 import json
 import logging
 import math
+import time
 from typing import Any
 
 from sedna.local.apiserver import errors
-from sedna.local.apiserver.api import API, now
+from sedna.local.apiserver.api import API, now, parse_stamp
 from sedna.local.apiserver.controllers.base import Controller, controller_ref
 from sedna.local.apiserver.controllers.gc import OwnerIndex
 from sedna.local.apiserver.store import Event
@@ -354,12 +355,28 @@ class DeploymentController(Controller):
             prog = ("True", "NewReplicaSetCreated", old_conditions["Progressing"]["message"])
         else:
             prog = ("True", "ReplicaSetUpdated", f'ReplicaSet "{rs_name}" is progressing.')
+        old_status = d.get("status") or {}
+        progressed = any(old_status.get(k, 0) != status.get(k, 0)
+                         for k in ("replicas", "updatedReplicas", "readyReplicas", "availableReplicas"))
+        deadline = d["spec"].get("progressDeadlineSeconds")
+        old_prog = old_conditions.get("Progressing") or {}
+        if not complete and not created and not progressed and isinstance(deadline, int) and old_prog:
+            last = parse_stamp(old_prog.get("lastUpdateTime"))
+            if old_prog.get("reason") == "ProgressDeadlineExceeded" or (
+                    last is not None and time.time() - last > deadline):
+                prog = ("False", "ProgressDeadlineExceeded", f'ReplicaSet "{rs_name}" has timed out progressing.')
+        if not complete and isinstance(deadline, int):
+            self.enqueue_later((d["metadata"]["namespace"], d["metadata"]["name"]), deadline + 1.0)
         conditions = []
         stamp = now()
         for ctype, (cstatus, reason, message) in (("Available", avail), ("Progressing", prog)):
             old = old_conditions.get(ctype)
-            if old and (old.get("status"), old.get("reason"), old.get("message")) == (cstatus, reason, message):
+            same = old and (old.get("status"), old.get("reason"), old.get("message")) == (cstatus, reason, message)
+            if same and not (ctype == "Progressing" and progressed):
                 conditions.append(old)
+                continue
+            if same:      # progress made: only the update time moves
+                conditions.append(dict(old, lastUpdateTime=stamp))
                 continue
             conditions.append({"type": ctype, "status": cstatus, "lastUpdateTime": stamp,
                                "lastTransitionTime": old["lastTransitionTime"] if old and old.get("status") ==
