@@ -5,7 +5,8 @@
 to ``model.inference``; non-empty results are sent to feature extraction (REST ``Feature_Extraction_I`` or
 Kafka topic ``object_detection``). Results coming back from feature extraction (a list, through this
 component's own ``VideoAnalytics`` server or Kafka topic ``enriched_object``) are written to the shared
-folder for the ReID job: env ``MULTI_EDGE_SHARED_DIR`` (ours), default upstream's
+folder for the ReID job (anything but ``DetTrackResult`` items is refused with ValueError, i.e. a 400 at
+the server): env ``MULTI_EDGE_SHARED_DIR`` (ours), default upstream's
 ``/data/network_shared/reid/``.
 
 Difference from upstream: the previous frame is updated with every frame, so motion is judged between
@@ -20,6 +21,7 @@ from typing import Any
 
 from sedna.algorithms.optical_flow import LukasKanade, LukasKanadeCUDA
 from sedna.core.multi_edge_inference.components import BaseService, FileOperations
+from sedna.core.multi_edge_inference.data_classes import DetTrackResult
 from sedna.core.multi_edge_inference.plugins import PLUGIN
 from sedna.core.multi_edge_inference.plugins.registered import Feature_Extraction_I, VideoAnalytics
 from sedna.core.multi_edge_inference.utils import get_parameters
@@ -61,6 +63,10 @@ class ObjectDetector(BaseService, FileOperations):
 
     def preprocess(self, data: Any, **kwargs: Any) -> Any:
         if isinstance(data, list):  # enriched results coming back from feature extraction
+            strangers = sorted({type(item).__name__ for item in self.flatten(data)
+                                if not isinstance(item, DetTrackResult)})
+            if strangers:
+                raise ValueError(f"results from feature extraction must be DetTrackResult, got {strangers}")
             self.data_counter += len(data)
             path = self.write_to_disk(data, folder=self.shared_folder)
             logger.info("received %d results from feature extraction (total %d): %s", len(data),
