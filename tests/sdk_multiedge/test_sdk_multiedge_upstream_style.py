@@ -124,7 +124,7 @@ class ReIDWorker:
         hits = []
         for det in data:
             for target in self.targets_list:
-                match_id, score = match_query_to_targets(target.features, det.features, False)
+                _match_id, score = match_query_to_targets(target.features, det.features, False)
                 if score >= self.threshold:
                     det.userID = target.userid
                     hits.append(det)
