@@ -29,3 +29,24 @@ def test_example_pipeline_reidentifies_the_target(tmp_path):
     assert not list((tmp_path / "shared").glob("*.dat"))
     records = [json.loads(line) for line in (tmp_path / "reid_results.jsonl").read_text().splitlines()]
     assert {r["camera"] for r in records} == {"cam-1"} and min(r["score"] for r in records) > 0.8
+
+
+def test_example_manifests_are_valid_and_images_map_to_the_workers():
+    import yaml
+
+    from sedna.api.validate import validate_object
+    from sedna.local.runtime.images import load_image_map
+
+    docs = list(yaml.safe_load_all((EXAMPLE / "multi_edge_inference.yaml").read_text()))
+    assert [d["kind"] for d in docs] == ["Model", "Model", "FeatureExtractionService", "VideoAnalyticsJob",
+                                          "ReidJob"]
+    for doc in docs:
+        errors = [i for i in validate_object(doc) if i.severity == "error"]
+        assert errors == [], (doc["kind"], errors)
+    # the names the SDK's default client hosts expect
+    assert {d["metadata"]["name"] for d in docs[2:]} == {"feature-extraction", "video-analytics", "reid"}
+    image_map = load_image_map(EXAMPLE / "local-images.yaml")
+    images = {c["image"] for d in docs[2:] for c in d["spec"]["template"]["spec"]["containers"]}
+    assert images == set(image_map.entries)
+    for entry in image_map.entries.values():
+        assert (EXAMPLE / entry.entrypoint[1]).is_file()
