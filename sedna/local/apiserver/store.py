@@ -233,6 +233,9 @@ class Store:
         if len(history) >= self._history_size:
             self._compacted[event.bucket] = history.popleft().rv
         history.append(event)
+        if len(history) > 256:
+            # live watchers have long sent it: a replay can encode it again; keep memory to the objects
+            history[-257].encoded.clear()
         for watcher in tuple(self._watchers.get(event.bucket, ())):
             try:
                 watcher.offer(event)
