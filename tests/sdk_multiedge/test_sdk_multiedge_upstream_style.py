@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 import uuid
 
 import httpx
@@ -237,3 +238,46 @@ def test_kafka_path_between_detector_and_feature_extraction(env, monkeypatch):
     finally:
         detector.close()
         fe.close()
+
+
+def test_asynchronous_detector_for_streams(env, monkeypatch):
+    """Upstream's stream path: ``ObjectDetector(models=[...], asynchronous=True)``; batches of ``batch_size``
+    are processed by the worker thread, leftovers after ``timeout``."""
+    monkeypatch.setenv("batch_size", "2")  # both components batch by 2 and flush leftovers after 0.5 s
+    fe = FEService(models=[MeanColourFE()], timeout=0.5)
+    detector = None
+    try:
+        monkeypatch.setenv("FE_MODEL_BIND_PORT", str(fe.get_plugin(PLUGIN.FEATURE_EXTRACTION).port))
+        detector = ObjectDetector(models=[StripeTracker()], asynchronous=True, timeout=0.5)
+        fe.get_plugin(PLUGIN.VIDEO_ANALYTICS_I).set_address("127.0.0.1",
+                                                            detector.get_plugin(PLUGIN.VIDEO_ANALYTICS).port)
+        caller = threading.current_thread().name
+        for i in range(5):
+            detector.put((stripe_frame(2 + 6 * i, (200, 200, 30)), "Thu, 26 November 2026 10:00:00.000000", i))
+        deadline = time.monotonic() + 20
+        while detector.data_counter < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert detector.data_counter == 5 and detector.processed_batches == 3  # 2 + 2 + the leftover
+        assert detector._worker.name != caller
+    finally:
+        if detector is not None:
+            detector.close()
+        fe.close()
+
+
+def test_servers_bind_the_pod_ip_by_default(monkeypatch, env):
+    for prefix in ("DET", "FE", "REID"):
+        monkeypatch.delenv(f"{prefix}_MODEL_BIND_URL", raising=False)
+    monkeypatch.setenv("POD_IP", "127.0.0.1")
+    from sedna.core.multi_edge_inference.plugins.registered import Feature_Extraction
+
+    class Component:
+        def get_target_features(self, data):
+            return data
+
+    plugin = Feature_Extraction(wrapper=Component())
+    try:
+        assert plugin.ip == "127.0.0.1" and plugin.port > 0 and plugin.kind == "FEATURE_EXTRACTION"
+        assert httpx.get(f"http://127.0.0.1:{plugin.port}/feature_extraction/status").json() == "OK"
+    finally:
+        plugin.stop()

@@ -14,5 +14,5 @@ class DetectionServer(MultiEdgeServer):
     def post_routes(self):
         return {
             "video_analytics": (lambda data: self.model.put(self.as_list(data)), False),
-            "update_service": (self.model.update_operational_mode, False),
+            "update_service": (lambda data: self.model.update_operational_mode(data), False),
         }

@@ -15,6 +15,6 @@ class FEServer(MultiEdgeServer):
     def post_routes(self):
         return {
             "feature_extraction": (lambda data: self.model.put(self.as_list(data)), False),
-            "update_service": (self.model.update_operational_mode, False),
-            "get_target_features": (self.model.get_target_features, True),
+            "update_service": (lambda data: self.model.update_operational_mode(data), False),
+            "get_target_features": (lambda data: self.model.get_target_features(data), True),
         }
