@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import datetime, timezone
 
 import pytest
 from kubernetes import client, watch
@@ -427,6 +428,21 @@ def test_progress_deadline_exceeded(apps, core):
     pod = core.list_namespaced_pod("default", label_selector="app=slow").items[0]
     mark_ready(core, [pod])
     eventually(lambda: reason() == "NewReplicaSetAvailable")
+
+
+def test_min_ready_seconds_delays_availability(apps, core):
+    body = deployment("patient", 1)
+    body.spec.min_ready_seconds = 2
+    apps.create_namespaced_deployment("default", body)
+    pod = eventually(lambda: core.list_namespaced_pod("default", label_selector="app=patient").items)[0]
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    core.patch_namespaced_pod_status(pod.metadata.name, "default", {"status": {"phase": "Running", "conditions": [
+        {"type": "Ready", "status": "True", "lastTransitionTime": stamp}]}})
+    started = time.monotonic()
+    eventually(lambda: (apps.read_namespaced_deployment("patient", "default").status.ready_replicas or 0) == 1)
+    assert (apps.read_namespaced_deployment("patient", "default").status.available_replicas or 0) == 0
+    eventually(lambda: (apps.read_namespaced_deployment("patient", "default").status.available_replicas or 0) == 1)
+    assert time.monotonic() - started >= 0.9
 
 
 def test_recreate_strategy_waits_for_old_pods(apps, core):

@@ -344,3 +344,15 @@ def test_schema_list_types_reject_duplicates():
     bad = {"spec": {"containers": [{"name": "a"}, {"name": "a", "image": "y"}], "tags": ["1", "1"]}}
     assert [(c.field, c.reason) for c in schema.validate(bad)] == [
         ("spec.containers[1]", "FieldValueDuplicate"), ("spec.tags[1]", "FieldValueDuplicate")]
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("2024-01-01T00:00:00Z", 1704067200.0),
+    ("2024-01-01T00:00:00.5Z", 1704067200.5),
+    ("2024-01-01T01:00:00+01:00", 1704067200.0),
+    ("yesterday", None),
+    (None, None),
+])
+def test_parse_stamp(text, expected):
+    from sedna.local.apiserver.api import parse_stamp
+    assert parse_stamp(text) == expected

@@ -48,10 +48,16 @@ def stamp(epoch: float) -> str:
 
 
 def parse_stamp(text: str | None) -> float | None:
+    """Epoch seconds of an RFC 3339 time (``2024-01-01T00:00:00Z``, fractions and offsets allowed)."""
+    if not isinstance(text, str) or not text:
+        return None
     try:
-        return datetime.strptime(text or "", "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
+        when = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
     except ValueError:
         return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.timestamp()
 
 
 def random_suffix(n: int = 5) -> str:

@@ -45,6 +45,14 @@ def pod_ready(pod: dict[str, Any]) -> bool:
     return False
 
 
+def ready_since(pod: dict[str, Any]) -> float | None:
+    """When the pod became ready (epoch seconds), or None when it is not ready."""
+    for cond in (pod.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Ready" and cond.get("status") == "True":
+            return parse_stamp(cond.get("lastTransitionTime")) or 0.0
+    return None
+
+
 def _alive(obj: dict[str, Any]) -> bool:
     return not obj["metadata"].get("deletionTimestamp")
 
@@ -127,13 +135,28 @@ class ReplicaSetController(Controller):
                         raise
             pods = doomed[len(pods) - want:]
         ready = sum(1 for p in pods if pod_ready(p))
+        # available = ready for at least minReadySeconds (by the Ready condition's lastTransitionTime)
+        min_ready = int((rs.get("spec") or {}).get("minReadySeconds") or 0)
+        available, wait = ready, None
+        if min_ready > 0:
+            available, clock = 0, time.time()
+            for p in pods:
+                since = ready_since(p)
+                if since is None:
+                    continue
+                if clock - since >= min_ready:
+                    available += 1
+                else:
+                    wait = min(wait or min_ready, min_ready - (clock - since))
+            if wait is not None:
+                self.enqueue_later(key, wait + 0.5)
         labels = (((rs.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {}
         status = {
             "replicas": len(pods),
             "fullyLabeledReplicas": sum(1 for p in pods if all(
                 (p["metadata"].get("labels") or {}).get(k) == v for k, v in labels.items())),
             "readyReplicas": ready,
-            "availableReplicas": ready,
+            "availableReplicas": available,
             "observedGeneration": rs["metadata"].get("generation", 1),
         }
         status = {k: v for k, v in status.items() if v or k in ("replicas", "observedGeneration")}
