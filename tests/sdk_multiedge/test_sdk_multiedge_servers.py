@@ -205,3 +205,69 @@ def test_token_from_environment(monkeypatch):
         assert client(Detection, "video_analytics", server).transmit([DetTrackResult()]) == 200
     finally:
         server.stop()
+
+
+def test_concurrent_transmits_into_a_synchronous_component(monkeypatch):
+    """Eight clients at once into a real FEService-like component: every item is processed exactly once."""
+    from sedna.core.multi_edge_inference.components import BaseService
+
+    monkeypatch.setenv("batch_size", "3")
+
+    class Counting(BaseService):
+        def __init__(self):
+            self.seen: list[int] = []
+            super().__init__(models=["m"], timeout=0.2)
+
+        def process_data(self, ai, data, **kwargs):
+            self.seen.extend(d.frame_index for d in data)
+
+        def update_operational_mode(self, status):
+            return status
+
+    component = Counting()
+    server = FEServer(component, "feature_extraction", "127.0.0.1", 0).start_background()
+    try:
+        api = client(FE, "feature_extraction", server)
+        errors: list = []
+
+        def send(worker: int):
+            for i in range(5):
+                if api.transmit([DetTrackResult(frame_index=worker * 100 + i)]) != 200:
+                    errors.append((worker, i))
+
+        threads = [threading.Thread(target=send, args=(w,)) for w in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        component.flush()
+        assert errors == []
+        assert sorted(component.seen) == sorted(w * 100 + i for w in range(8) for i in range(5))
+    finally:
+        server.stop()
+        component.close()
+
+
+def test_undeliverable_results_are_counted(monkeypatch):
+    from sedna.core.multi_edge_inference.components import BaseService
+    from sedna.core.multi_edge_inference.plugins import PLUGIN
+    from sedna.core.multi_edge_inference.plugins.registered import Feature_Extraction_I
+
+    monkeypatch.setenv("MULTI_EDGE_RETRIES", "1")
+
+    class Sender(BaseService):
+        def _default_plugins(self):
+            return [Feature_Extraction_I(ip="127.0.0.1", port=1)]
+
+        def process_data(self, ai, data, **kwargs):
+            return self._send(data, PLUGIN.FEATURE_EXTRACTION_I)
+
+        def update_operational_mode(self, status):
+            return status
+
+    sender = Sender(models=["m"])
+    try:
+        sender.put([DetTrackResult()])
+        assert sender.send_failures == 1
+    finally:
+        sender.close()

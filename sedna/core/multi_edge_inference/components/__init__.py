@@ -69,6 +69,7 @@ class BaseService(ABC):
         self.last_put = time.time()
         self.last_fetch = time.time()
         self.processed_batches = 0
+        self.send_failures = 0
         self.kafka_enabled = False
         self.producer = None
         self.consumer = None
@@ -217,7 +218,12 @@ class BaseService(ABC):
         plugin = self.get_plugin(client)
         if plugin is None:
             raise RuntimeError(f"{type(self).__name__} has no {client.value} plugin to send results to")
-        return plugin.plugin_api.transmit(result, **kwargs)
+        answer = plugin.plugin_api.transmit(result, **kwargs)
+        if answer is None:  # unreachable or refused after the client's retries: the results are lost
+            self.send_failures += 1
+            logger.warning("%s could not deliver %d result(s) to %s (%d failures so far)", type(self).__name__,
+                           len(result) if hasattr(result, "__len__") else 1, client.value, self.send_failures)
+        return answer
 
     @abstractmethod
     def process_data(self, ai: Any, data: Any, **kwargs: Any) -> Any:
