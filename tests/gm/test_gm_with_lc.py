@@ -12,7 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from gm_cluster import REPO, Cluster, GMProcess, free_port, wait_for
 
-pytestmark = [pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.timeout(400)]
 TOKEN = "lc-token"
 NODE = "edge-lc"
 
@@ -62,7 +62,7 @@ def test_incremental_learning_round_with_the_real_lc(stack):
                         "metadata": {"name": name, "namespace": "default"},
                         "spec": {"url": str(path), "format": "pb"}})
     status = wait_for(lambda: (cluster.get("Dataset", "ds").get("status") or {}).get("numberOfSamples") == 6
-                      and cluster.get("Dataset", "ds")["status"], timeout=60, what="LC sample count")
+                      and cluster.get("Dataset", "ds")["status"], timeout=120, what="LC sample count")
     assert status["updateTime"]
 
     template = {"spec": {"nodeName": NODE, "containers": [{"name": "w", "image": "busybox"}]}}
@@ -79,7 +79,7 @@ def test_incremental_learning_round_with_the_real_lc(stack):
                                                                       "metric": "precision_delta"}}},
                              "outputDir": str(out)}})
     sel = "incrementallearningjob.sedna.io/name=il,incrementallearningjob.sedna.io/worker-type=train"
-    train = wait_for(lambda: cluster.list("Pod", selector=sel), timeout=90, what="train pod from LC trigger")[0]
+    train = wait_for(lambda: cluster.list("Pod", selector=sel), timeout=150, what="train pod from LC trigger")[0]
     env = {e["name"]: e.get("value") for e in train["spec"]["containers"][0]["env"]}
     assert env["BASE_MODEL_URL"] == "/home/data" + str(models / "base.pb")
     assert env["TRAIN_DATASET_URL"].startswith("/home/data" + str(out))
@@ -103,10 +103,10 @@ def test_incremental_learning_round_with_the_real_lc(stack):
     r = httpx.post(f"http://127.0.0.1:{lc_port}/sedna/workers/{worker}/info", json=report, timeout=10)
     assert r.status_code == 200, r.text
     wait_for(lambda: any(c["stage"] == "Train" and c["type"] == "Completed" for c in cluster.get(
-        "IncrementalLearningJob", "il")["status"]["conditions"]), timeout=60, what="(Train, Completed) from LC")
+        "IncrementalLearningJob", "il")["status"]["conditions"]), timeout=120, what="(Train, Completed) from LC")
     cluster.set_pod_phase(train, "Succeeded")
     esel = "incrementallearningjob.sedna.io/name=il,incrementallearningjob.sedna.io/worker-type=eval"
-    evalpod = wait_for(lambda: cluster.list("Pod", selector=esel), timeout=90, what="eval pod")[0]
+    evalpod = wait_for(lambda: cluster.list("Pod", selector=esel), timeout=150, what="eval pod")[0]
     eenv = {e["name"]: e.get("value") for e in evalpod["spec"]["containers"][0]["env"]}
     assert str(new_model) in eenv["MODEL_URLS"] and str(models / "deploy.pb") in eenv["MODEL_URLS"]
 
@@ -125,14 +125,14 @@ def test_incremental_learning_round_with_the_real_lc(stack):
     r = httpx.post(f"http://127.0.0.1:{lc_port}/sedna/workers/{eworker}/info", json=report, timeout=10)
     assert r.status_code == 200, r.text
     wait_for(lambda: any(c["stage"] == "Eval" and c["type"] == "Completed" for c in cluster.get(
-        "IncrementalLearningJob", "il")["status"]["conditions"]), timeout=60, what="(Eval, Completed) from LC")
+        "IncrementalLearningJob", "il")["status"]["conditions"]), timeout=120, what="(Eval, Completed) from LC")
     isel = "incrementallearningjob.sedna.io/name=il,incrementallearningjob.sedna.io/worker-type=inference"
     first_inference = {p["metadata"]["name"] for p in cluster.list("Pod", selector=isel)}
     cluster.set_pod_phase(evalpod, "Succeeded")
     conds = wait_for(lambda: [(c["stage"], c["type"]) for c in cluster.get(
         "IncrementalLearningJob", "il")["status"]["conditions"]][-3:] == [
         ("Deploy", "Ready"), ("Deploy", "Completed"), ("Train", "Waiting")] and cluster.get(
-        "IncrementalLearningJob", "il")["status"]["conditions"], timeout=90, what="deploy round")
+        "IncrementalLearningJob", "il")["status"]["conditions"], timeout=150, what="deploy round")
     assert ("Deploy", "Waiting") in [(c["stage"], c["type"]) for c in conds]
     now_inference = {p["metadata"]["name"] for p in cluster.list("Pod", selector=isel)}
     assert now_inference and not (now_inference & first_inference)       # the inference pod was replaced
@@ -162,7 +162,7 @@ def test_lifelong_learning_round_with_the_real_lc(stack):
     base_sel = "lifelonglearningjob.sedna.io/name=ll,lifelonglearningjob.sedna.io/worker-type="
 
     def stage_pod(kind):
-        return wait_for(lambda: cluster.list("Pod", selector=base_sel + kind), timeout=90, what=f"{kind} pod")[0]
+        return wait_for(lambda: cluster.list("Pod", selector=base_sel + kind), timeout=150, what=f"{kind} pod")[0]
 
     def env(pod):
         return {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
@@ -188,7 +188,7 @@ def test_lifelong_learning_round_with_the_real_lc(stack):
     report(train, "train", [{"format": "pkl", "url": str(kb_index), "classes": ["a", "b"],
                              "current_metric": {"task-1": {"precision": 0.8}},
                              "number_of_labeled_unseen_sample": 3}])
-    wait_for(lambda: ("Train", "Completed") in conds(), timeout=60, what="(Train, Completed)")
+    wait_for(lambda: ("Train", "Completed") in conds(), timeout=120, what="(Train, Completed)")
     kb = cluster.get("LifelongLearningJob", "ll")["status"]["knowledgeBase"]
     assert kb["AIModels"]["listOfAIModels"] == [
         {"modelID": "task-1", "averagePrecision": 0.8, "numberOfTrainSamples": 3}]
@@ -197,10 +197,10 @@ def test_lifelong_learning_round_with_the_real_lc(stack):
     assert str(kb_index) in env(evalpod)["MODEL_URLS"]
     cluster.set_pod_phase(evalpod, "Running")
     report(evalpod, "eval", [{"format": "pkl", "url": str(kb_index), "classes": ["a", "b"]}])
-    wait_for(lambda: ("Eval", "Completed") in conds(), timeout=60, what="(Eval, Completed)")
+    wait_for(lambda: ("Eval", "Completed") in conds(), timeout=120, what="(Eval, Completed)")
     cluster.set_pod_phase(evalpod, "Succeeded")
     inference = stage_pod("inference")
     assert env(inference)["MODEL_URLS"] == "/home/data" + str(out) + "/deploy/index.pkl"
-    wait_for(lambda: conds()[-2:] == [("Deploy", "Completed"), ("Train", "Waiting")], timeout=60,
+    wait_for(lambda: conds()[-2:] == [("Deploy", "Completed"), ("Train", "Waiting")], timeout=120,
              what="back to (Train, Waiting)")
     assert (out / "deploy" / "index.pkl").read_bytes() == b"kb"          # the LC deployed the KB index
