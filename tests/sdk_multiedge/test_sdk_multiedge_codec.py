@@ -176,3 +176,16 @@ def test_det_track_result_defaults_are_not_shared():
     a.features.append(1)
     a.bbox_coord.append([0, 0, 1, 1])
     assert b.features == [] and b.bbox_coord == [] and b.image_key == "0"
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_subclasses_of_plain_types_travel_as_plain_values(fmt):
+    from collections import OrderedDict, defaultdict
+    from enum import IntEnum
+
+    class Level(IntEnum):
+        HIGH = 3
+
+    counts = defaultdict(int, {"a": 2})
+    got = codec.decode(codec.encode({"od": OrderedDict(x=1), "dd": counts, "level": Level.HIGH}, fmt), fmt)
+    assert got == {"od": {"x": 1}, "dd": {"a": 2}, "level": 3}

@@ -143,6 +143,10 @@ def _msgpack_default(value: Any) -> Any:
     if isinstance(value, (bytearray, memoryview)):
         return bytes(value)
     name = _type_name(type(value))
+    if name is None:  # subclasses of plain types (OrderedDict, defaultdict, IntEnum members, ...)
+        for plain in (dict, list, str, bytes, bool, int, float):
+            if isinstance(value, plain):
+                return plain(value)
     if name is None:
         raise CodecError(f"cannot encode {type(value).__name__}: not a registered data class "
                          "(use sedna.core.multi_edge_inference.codec.register_type)")
