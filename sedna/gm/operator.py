@@ -530,13 +530,21 @@ class GlobalManager:
         await self.push_delete(ctrl, dict(body, kind=ctrl.kind))
 
     def on_child_event(self, body: dict) -> None:
+        """A Pod/Deployment of ours changed: sync its CR. Direct children name it in their controller
+        ownerReference; pods of our Deployments (owned by a ReplicaSet) are found by the worker labels."""
         meta = body.get("metadata") or {}
+        ns = meta.get("namespace") or "default"
         for ref in meta.get("ownerReferences") or []:
             if not ref.get("controller") or not str(ref.get("apiVersion", "")).startswith(f"{GROUP}/"):
                 continue
             kind = str(ref.get("kind", "")).lower()
             if kind in self.controllers:
-                self.enqueue((kind, meta.get("namespace") or "default", ref.get("name", "")))
+                self.enqueue((kind, ns, ref.get("name", "")))
+                return
+        for label, value in (meta.get("labels") or {}).items():
+            kind, _, suffix = label.partition(f".{GROUP}/")
+            if suffix == "name" and kind in self.controllers and value:
+                self.enqueue((kind, ns, value))
 
 
 def build_registry(gm: GlobalManager, on_ready=None) -> kopf.OperatorRegistry:

@@ -65,8 +65,13 @@ def test_child_events_enqueue_the_owner_and_dependants():
         gm.on_child_event({"metadata": {"ownerReferences": [
             {"apiVersion": "sedna.io/v1alpha1", "kind": "Unknown", "name": "x", "controller": True}]}})
         assert list(gm._queued) == [("federatedlearningjob", "ns", "fl")]
+        # a pod of one of our Deployments is owned by a ReplicaSet: found by its worker labels
+        gm.on_child_event({"metadata": {"namespace": "ns", "labels": {
+            "featureextractionservice.sedna.io/name": "fe", "app": "x"},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs", "controller": True}]}})
+        assert ("featureextractionservice", "ns", "fe") in gm._queued
         gm.enqueue(("federatedlearningjob", "ns", "fl"))          # deduplicated while queued
-        assert gm._queue.qsize() == 1
+        assert gm._queue.qsize() == 2
         job = {"metadata": {"name": "j", "namespace": "ns"}, "spec": {
             "dataset": {"name": "ds"}, "initialModel": {"name": "m0"}, "deploySpec": {"model": {"name": "m1"}}}}
         gm.store["incrementallearningjob"][("ns", "j")] = job
