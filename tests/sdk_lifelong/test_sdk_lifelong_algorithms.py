@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -360,3 +362,50 @@ def test_evaluate_metric_forms(tmp_path, data, metrics, params, names):
 def test_predict_before_training_is_an_error(data):
     with pytest.raises(RuntimeError, match="train or load"):
         SeenTaskLearning(Estimator).predict(data[1])
+
+
+def test_unseen_task_processing_estimator_forms():
+    from sedna.algorithms.unseen_task_processing import UnseenTaskProcessing
+
+    ds = frame(ROWS)
+    assert UnseenTaskProcessing(None).predict(ds) == ([None] * 5, [])
+
+    def warning():
+        return "Warning: unseen sample detected."
+
+    result, tasks = UnseenTaskProcessing(warning).predict(ds)
+    assert result == ["Warning: unseen sample detected."] * 5 and len(tasks) == 1
+    result, _ = UnseenTaskProcessing(lambda x: [len(x)] * len(x)).predict(ds)
+    assert result == [5] * 5
+
+    class Majority:
+        def predict(self, x, **kwargs):
+            return np.zeros(len(x), dtype=int)
+
+    assert UnseenTaskProcessing(Majority).predict(ds)[0] == [0] * 5
+    assert UnseenTaskProcessing(Majority()).train() == ({}, {"extractor": None, "task_groups": []})
+
+
+def test_unseen_sample_detection_copies_images_around_a_fall(tmp_path):
+    from sedna.algorithms.unseen_task_detection import UnseenSampleDetection
+
+    images = tmp_path / "images"
+    images.mkdir()
+    for stamp in range(100, 130):
+        (images / f"{stamp}.png").write_bytes(str(stamp).encode())
+
+    class Edge:
+        local_unseen_save_url = str(tmp_path / "unseen")
+
+    (tmp_path / "unseen").mkdir()
+    statuses = iter([{"if_fall": "False"}, {"if_fall": "True", "time_stamp": "115"},
+                     {"if_fall": "True", "time_stamp": "116"}, {"if_fall": "False"},
+                     {"if_fall": "True", "time_stamp": "129"}])
+    detector = UnseenSampleDetection(Edge(), image_dir=str(images), fetch_status=lambda: next(statuses))
+    assert detector.check_once() == []
+    copied = detector.check_once()
+    assert sorted(os.path.basename(p) for p in copied) == [f"{s}.png" for s in range(110, 120)]
+    assert detector.check_once() == []  # still falling: nothing new
+    assert detector.check_once() == []
+    assert len(detector.check_once()) == 10  # a new fall near the end of the recording
+    assert sorted(os.listdir(tmp_path / "unseen")) == [f"{s}.png" for s in range(110, 130)]

@@ -39,12 +39,22 @@ class UnseenTaskAllocationDefault:
         return samples, [0] * n
 
 
+def _required_params(func: Any) -> int:
+    try:
+        params = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        return 1
+    return sum(1 for p in params if p.default is inspect.Parameter.empty
+               and p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD))
+
+
 class UnseenTaskProcessing:
     """``UnseenTaskProcessing(estimator, unseen_task_allocation=None)``.
 
     ``train()``/``update()`` return ``({}, {"extractor": None, "task_groups": []})`` (no unseen-task models are
     learned, as upstream). ``predict(data)`` returns ``(results, tasks)``: with an estimator object, its
-    ``predict`` on the samples; with a plain function, ``function(x)``; without an estimator, ``None`` per
+    ``predict`` on the samples; with a plain function, ``function(x)`` (a function without parameters, as in
+    upstream's robot-dog example, is called once and its answer given to every unseen sample); without an estimator, ``None`` per
     sample (LifelongLearning then serves unseen samples with the seen models, flagged as unseen).
     """
 
@@ -67,7 +77,11 @@ class UnseenTaskProcessing:
         if self.estimator is None:
             return [None] * n, []
         if inspect.isfunction(self.estimator):
-            result = list(self.estimator(data.x))
+            if _required_params(self.estimator) == 0:  # upstream's robot-dog example: a message, no input
+                value = self.estimator()
+                result = [value] * n
+            else:
+                result = list(self.estimator(data.x))
         else:
             estimator = self.estimator() if inspect.isclass(self.estimator) else self.estimator
             self.estimator = estimator
