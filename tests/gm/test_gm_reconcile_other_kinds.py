@@ -155,6 +155,14 @@ def test_object_search_service():
     obj["status"] = plan.status
     observed = as_observed(plan.create)
     assert oss.reconcile(obj, observed, refs(), ctx()).is_empty()
+    # pods of the reid/user Deployments carry the CR labels too; they are not tracking workers
+    dep_pod = {"kind": "Pod", "metadata": {"generateName": "d-", "labels": dict(
+        plan.create[0]["spec"]["template"]["metadata"]["labels"])}, "spec": {}}
+    with_dep_pods = as_observed([dep_pod])
+    assert [m["kind"] for m in oss.reconcile(obj, Observed(deployments=observed.deployments,
+                                                          services=observed.services,
+                                                          pods=with_dep_pods.pods), refs(), ctx()).create] == [
+        "Pod", "Pod"]
     observed.pods[0]["status"]["phase"] = "Failed"
     failed = oss.reconcile(obj, observed, refs(), ctx())
     assert failed.status["conditions"][-1]["reason"] == "podFailed" and failed.status["failed"] == 1

@@ -46,12 +46,18 @@ def tracking_pods(owner: Owner, sp: dict, ctx: Context, with_user: bool) -> list
     return out
 
 
+def tracking_pods_of(obj: dict, observed: Observed) -> list[dict]:
+    """The bare tracking-worker pods (the pods of the Deployments carry the CR's name/uid labels too)."""
+    label = f"{obj.get('kind', KIND).lower()}.sedna.io/worker-type"
+    return [p for p in observed.pods if (base.meta(p).get("labels") or {}).get(label) == "trackingworker"]
+
+
 def service_status(obj: dict, observed: Observed, ctx: Context, plan: Plan, needed_deployments: int,
                    creates: list[dict], first_sync: bool, st: dict, before: dict) -> None:
     """Status algorithm of the search/tracking services; deployments that do not exist yet but are being
     created now are not failures."""
     needed_pods = len(base.spec(obj).get("trackingWorkers") or [])
-    active_pods, _, _ = base.count_pods(observed.pods)
+    active_pods, _, _ = base.count_pods(tracking_pods_of(obj, observed))
     active_pods += sum(1 for m in creates if m["kind"] == "Pod")
     active_deps = sum(1 for d in observed.deployments if base.deployment_active(d))
     active_deps += sum(1 for m in creates if m["kind"] == "Deployment")
@@ -91,7 +97,7 @@ def reconcile(obj: dict, observed: Observed, refs: Refs, ctx: Context) -> Plan:
                                         (sp.get("userWorker") or {}).get("template"), 1))
     if service_name(owner.name, "userworker") not in services:
         creates.append(build_service(owner, "userworker", USER_PORT))
-    if not observed.pods:
+    if not tracking_pods_of(obj, observed):
         creates += tracking_pods(owner, sp, ctx, with_user=True)
     plan.create.extend(creates)
     service_status(obj, observed, ctx, plan, 2, creates, first_sync, st, before)

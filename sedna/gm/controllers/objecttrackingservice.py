@@ -8,7 +8,9 @@ import copy
 
 from sedna.gm.controllers import base
 from sedna.gm.controllers.base import Context, Controller, Observed, Plan, Refs
-from sedna.gm.controllers.objectsearchservice import reid_objects, service_status, tracking_pods
+from sedna.gm.controllers.objectsearchservice import (
+    reid_objects, service_status, tracking_pods, tracking_pods_of,
+)
 from sedna.gm.runtime.workers import Owner
 
 KIND = "ObjectTrackingService"
@@ -30,7 +32,7 @@ def reconcile(obj: dict, observed: Observed, refs: Refs, ctx: Context) -> Plan:
     st.setdefault("startTime", ctx.now_str)
     creates = reid_objects(owner, sp, {d["metadata"]["name"] for d in observed.deployments},
                            {s["metadata"]["name"] for s in observed.services})
-    if not observed.pods:
+    if not tracking_pods_of(obj, observed):
         creates += tracking_pods(owner, sp, ctx, with_user=False)
     plan.create.extend(creates)
     service_status(obj, observed, ctx, plan, 1, creates, first_sync, st, before)
