@@ -9,7 +9,10 @@ import copy
 from sedna.gm.controllers import base
 from sedna.gm.controllers.base import Context, Controller, Observed, Plan, Refs
 from sedna.gm.controllers.objectsearchservice import (
-    reid_objects, service_status, tracking_pods, tracking_pods_of,
+    reid_objects,
+    service_status,
+    tracking_pods,
+    tracking_pods_of,
 )
 from sedna.gm.runtime.workers import Owner
 
