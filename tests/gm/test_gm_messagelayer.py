@@ -204,6 +204,17 @@ async def test_slow_lc_does_not_stall_others():
         await server.stop()
 
 
+async def test_oversized_downstream_message_is_skipped():
+    server, _rec = await start(max_bytes=10_000)
+    try:
+        server.send(Downstream("edge-1", "dataset", "default", "huge", "insert", {"blob": "x" * 20_000}))
+        server.send(Downstream("edge-1", "dataset", "default", "small", "insert", {"n": 1}))
+        async with connect(url(server), additional_headers={"Node-Name": "edge-1"}) as ws:
+            assert (await recv(ws)).header.resource_name == "small"
+    finally:
+        await server.stop()
+
+
 async def test_oversized_frame_closes_only_that_connection():
     server, _rec = await start(max_bytes=10_000)
     try:

@@ -122,6 +122,12 @@ class MessageServer:
         while True:
             msg = await queue.get()
             frame = Message.build(msg.kind, msg.namespace, msg.name, msg.operation, msg.content).encode()
+            if len(frame) > self._max_bytes:
+                # The LC would drop the connection on it and the resync would send it again forever.
+                self._metrics.message_errors.inc()
+                logger.error("not sending %s %s to node %s: frame of %d bytes exceeds %d", msg.operation, msg.key,
+                             node, len(frame), self._max_bytes)
+                continue
             try:
                 await ws.send(frame)
             except ConnectionClosed:
