@@ -409,3 +409,25 @@ def test_unseen_sample_detection_copies_images_around_a_fall(tmp_path):
     assert detector.check_once() == []
     assert len(detector.check_once()) == 10  # a new fall near the end of the recording
     assert sorted(os.listdir(tmp_path / "unseen")) == [f"{s}.png" for s in range(110, 130)]
+
+
+@pytest.mark.parametrize("config,expected", [
+    (None, ("Dflt", {})),
+    ("Name", ("Name", {})),
+    ({"method": "M", "param": '{"a": 1}'}, ("M", {"a": 1})),
+    ({"method": "M", "param": ""}, ("M", {})),
+    ({"param": {"a": 1}}, ("Dflt", {"a": 1})),
+    ({"method": "M", "param": '[{"key": "threshold", "value": "0.3"}, {"key": "x"}]'}, ("M", {"threshold": "0.3", "x": ""})),
+])
+def test_algorithm_config_forms(config, expected):
+    from sedna.algorithms.seen_task_learning.seen_task_learning import algorithm_config
+
+    assert algorithm_config(config, "Dflt") == expected
+
+
+@pytest.mark.parametrize("config", [{"method": "M", "param": "{not json"}, {"method": "M", "param": "[1, 2]"}])
+def test_algorithm_config_rejects_bad_params(config):
+    from sedna.algorithms.seen_task_learning.seen_task_learning import algorithm_config
+
+    with pytest.raises((ValueError, TypeError), match="M"):
+        algorithm_config(config, "Dflt")

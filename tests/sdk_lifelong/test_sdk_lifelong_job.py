@@ -330,3 +330,25 @@ def test_unseen_samples_of_image_paths_are_copied(tmp_path, env):
     assert edge.upload_unseen_once() == [copied[0].name]
     assert (tmp_path / "cloud" / copied[0].name).read_bytes() == b"png"
     assert edge.upload_unseen_once() == []
+
+
+def test_inference_pod_without_kb_server_fetches_from_a_token_protected_kb(tmp_path, data, env, monkeypatch):
+    monkeypatch.setenv("SEDNA_KB_TOKEN", "tok3n")
+    server = KBServer("127.0.0.1", 0, save_dir=str(tmp_path / "kb")).start_background()
+    try:
+        assert server.token == "tok3n"
+        env(KB_SERVER=server.url, OUTPUT_URL=tmp_path / "out", WORKER_NAME="train-worker-11")
+        legacy_job().train(train_data=load_csv(data["trainData.csv"]))
+        # the GM gives inference pods no KB_SERVER: the KB URLs in the index are enough
+        env(MODEL_URLS=tmp_path / "out" / "index.pkl", edge_output_url=tmp_path / "edge",
+            WORKER_NAME="inferworker-11")
+        service = legacy_job(task_mining=MINING, unseen_task_detect={"method": "TaskAttrFilter"})
+        result, is_unseen, _ = service.inference(as_source(rows_of(data["testData.csv"]).iloc[:5]))
+        assert len(result) == 5 and is_unseen is False
+        monkeypatch.setenv("SEDNA_KB_TOKEN", "wrong")
+        env(MODEL_URLS=tmp_path / "out" / "index.pkl", edge_output_url=tmp_path / "edge2",
+            WORKER_NAME="inferworker-12")
+        with pytest.raises(RuntimeError, match="401"):
+            legacy_job(task_mining=MINING).inference(as_source(rows_of(data["testData.csv"]).iloc[:5]))
+    finally:
+        server.stop()

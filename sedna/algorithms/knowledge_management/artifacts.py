@@ -41,6 +41,8 @@ __all__ = ["ArtifactFetcher", "doc_to_task_index", "dump_samples", "load_samples
 
 logger = logging.getLogger(__name__)
 
+KB_DOWNLOAD_MARK = "/knowledgebase/file/download?"
+
 
 def safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.=-]", "-", str(text))[:150].lstrip(".-") or "artefact"
@@ -98,6 +100,18 @@ class ArtifactFetcher:
         self._cache: dict[str, str] = {}
         self._lock = threading.Lock()
 
+    def _kb_client_for(self, url: str) -> Any:
+        """The KB client for ``url``: the configured one, or — for a KB download URL of another address (an
+        inference pod gets no ``KB_SERVER``) — a client for that KB (token from ``SEDNA_KB_TOKEN``)."""
+        if self.kb_client is not None and self.kb_client.owns(url):
+            return self.kb_client
+        base, sep, _ = url.partition(KB_DOWNLOAD_MARK)
+        if sep and url.startswith(("http://", "https://")):
+            from sedna.service.client.knowledge_base import KBClient
+
+            return KBClient(base)
+        return None
+
     def target(self, url: str, sub_dir: str = "") -> str:
         digest = hashlib.sha1(url.encode(), usedforsecurity=False).hexdigest()[:10]
         tail = url.rsplit("name=", 1)[-1] if "name=" in url else os.path.basename(url.split("?")[0].rstrip("/"))
@@ -114,8 +128,9 @@ class ArtifactFetcher:
             return cached
         dst = dst or self.target(url)
         os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
-        if self.kb_client is not None and self.kb_client.owns(url):
-            self.kb_client.download(url, dst)
+        kb_client = self._kb_client_for(url)
+        if kb_client is not None:
+            kb_client.download(url, dst)
         elif FileOps.is_remote(url):
             FileOps.download(url, dst)
         else:

@@ -52,6 +52,8 @@ def algorithm_config(config: Any, default_method: str) -> tuple[str, dict]:
             param = json.loads(text) if text else {}
         except ValueError as exc:
             raise ValueError(f"param of {method!r} is not a JSON object: {exc}") from None
+    if isinstance(param, list) and all(isinstance(p, dict) and "key" in p for p in param):
+        param = {p["key"]: p.get("value", "") for p in param}  # the CRDs' [{"key", "value"}] form
     if not isinstance(param, dict):
         raise TypeError(f"param of {method!r} must be an object, got {type(param).__name__}")
     return method, dict(param)
