@@ -3,8 +3,9 @@
 For seen and unseen tasks separately: each group's model file goes to ``<OUTPUT_URL>/<seen_task|unseen_task>/``
 and then to the KB; the group's samples are written there as ``<data_type>_<group>.sample`` (JSON) and
 uploaded; the task extractor as ``<type>_task_attr_extractor.json|.safetensors``. The index document
-(:mod:`.kb_index`) is sent to the KB's ``/update``; the KB's copy (or, without a KB or if it fails, the local
-document) ends up at ``<OUTPUT_URL>/index.pkl``, whose URL is returned.
+(:mod:`.kb_index`) is sent to the KB's ``/update`` and written to ``<OUTPUT_URL>/index.pkl``, whose URL is
+returned (upstream downloads the KB's ``index.pkl`` back, which is the same document unless another job
+published to the KB in between).
 
 Without ``KB_SERVER`` the index points at the files under ``OUTPUT_URL`` (local paths or ``s3://``), which
 is enough when training, evaluation and inference share storage. Files uploaded to the KB get a name prefixed
@@ -27,6 +28,7 @@ from sedna.algorithms.knowledge_management.artifacts import (
     safe_name,
 )
 from sedna.algorithms.knowledge_management.kb_index import IndexDoc, TaskTypeDoc, dumps_index, loads_index
+from sedna.algorithms.seen_task_learning.artifact import num_samples
 from sedna.algorithms.seen_task_learning.task_jobs.extractor import dump_extractor, extractor_suffix
 from sedna.common.class_factory import ClassFactory, ClassType
 from sedna.common.config import Context
@@ -104,8 +106,7 @@ class CloudKnowledgeManagement:
                         published[source] = self._publish_file(staged, task_type, prefix, is_model=True)
                 model_url = published[source]
             samples_url = getattr(group, "samples_url", None)
-            if group.samples is not None and len(getattr(group.samples, "x", None) if group.samples.x is not None
-                                                 else []):
+            if num_samples(group.samples):
                 path = os.path.join(type_dir, f"{group.samples.data_type}_{safe_name(group.entry)}.sample")
                 dump_samples(group.samples, path)
                 samples_url = self._publish_file(path, task_type, prefix, is_model=False)
@@ -132,16 +133,12 @@ class CloudKnowledgeManagement:
             fd, sent = tempfile.mkstemp(prefix="sedna-kb-index-", suffix=".json")
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(text)
-            kb_index = self.kb_client.update_db(sent)
-            if kb_index:
-                self.kb_client.download(kb_index, local_index)
-            else:
+            if not self.kb_client.update_db(sent):
                 logger.error("knowledge base %s did not take the index; keeping the local copy", self.kb_server)
-                write_text(local_index, text)
             if os.path.exists(sent):
                 os.remove(sent)
-        else:
-            write_text(local_index, text)
+        # the document just sent, not the KB's index.pkl: another job may publish to the same KB meanwhile
+        write_text(local_index, text)
         if self.remote_output:
             FileOps.upload(local_index, self.task_index, clean=False)
         return self.task_index if self.remote_output else local_index

@@ -282,14 +282,11 @@ class LifelongLearning(JobBase):
             self.seen_task_learning.load(doc_to_task_index(doc, SEEN, self.fetch))
             res, tasks_detail = self.seen_task_learning.evaluate(data, **kwargs)
             drop = evaluate_tasks(tasks_detail)
-            new_doc = None
-            if self.kb_client is not None:
-                url = self.kb_client.update_task_status(drop, 0)
-                if url:
-                    new_doc = self._read_index(url)
-            if new_doc is None:
-                names = [n for n in drop.split(",") if n]
-                new_doc = apply_task_status(doc, names, 0) if names else doc
+            if self.kb_client is not None and not self.kb_client.update_task_status(drop, 0):
+                logger.error("knowledge base %s did not record the task status", self.kb_server)
+            # the job's own index with the same rule the KB applies: the KB's index.pkl may be another job's
+            names = [n for n in drop.split(",") if n]
+            new_doc = apply_task_status(doc, names, 0) if names else doc
             stage = tempfile.mkdtemp(prefix="sedna-ll-eval-") if FileOps.is_remote(self.output_url) \
                 else self.output_url
             os.makedirs(stage, exist_ok=True)
