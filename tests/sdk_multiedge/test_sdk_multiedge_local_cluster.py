@@ -1,0 +1,155 @@
+"""The multi-edge example's own manifests on the single-machine cluster (``sedna local``): the GM turns the
+FeatureExtractionService, VideoAnalyticsJob and ReidJob into processes running this folder's workers, which
+talk through the cluster's Service proxy and share a hostPath folder. Checked: the injected env, both jobs
+Succeeded, the target re-identified in exactly the frames it is in, the shared folder consumed.
+
+The cluster resolves Service names only for Services that exist when a pod starts, and the detector and the
+feature extractor each need the other's Service; so, as the example README says, the feature-extraction pod
+is deleted once the VideoAnalyticsJob's Service exists (its Deployment starts a new one) and the detection
+worker's handshake waits for the round trip before sending the video.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "examples" / "multi_edge_inference"
+NODE = "node-a"
+NS = "default"
+FRAMES = 20  # the target is in frames 0-15
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(fn, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(0.3)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last value: {last!r}")
+
+
+class Cluster:
+    def __init__(self, data_dir: Path):
+        self.data_dir = data_dir
+        self.http: httpx.Client | None = None
+
+    def sedna(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "sedna", "--log-level", "WARNING", "local", "--data-dir",
+                               str(self.data_dir), *args], capture_output=True, text=True, timeout=timeout,
+                              check=False, cwd=REPO)
+
+    def up(self) -> None:
+        res = self.sedna("up", "--nodes", NODE, "--image-map", str(EXAMPLE / "local-images.yaml"),
+                         "--cluster-cidr", f"127.{random.randint(100, 199)}.0.0/16", "--lc-port", str(free_port()),
+                         timeout=180)
+        assert res.returncode == 0, res.stdout + res.stderr
+        state = json.loads((self.data_dir / "state.json").read_text())
+        self.http = httpx.Client(base_url=state["url"], timeout=30, headers={"Authorization": "Bearer sedna-local"})
+
+    def apply(self, docs: list[dict], path: Path) -> None:
+        path.write_text(yaml.safe_dump_all(docs))
+        res = self.sedna("apply", "-f", str(path))
+        assert res.returncode == 0, res.stdout + res.stderr
+
+    def pods(self, prefix: str) -> list[dict]:
+        items = self.http.get(f"/api/v1/namespaces/{NS}/pods").json()["items"]
+        return [p for p in items if p["metadata"]["name"].startswith(prefix)]
+
+    def phase(self, pod: dict) -> str:
+        return (pod.get("status") or {}).get("phase", "")
+
+    def job_phase(self, plural: str, name: str) -> str:
+        r = self.http.get(f"/apis/sedna.io/v1alpha1/namespaces/{NS}/{plural}/{name}")
+        return ((r.json().get("status") or {}).get("phase") or "") if r.status_code == 200 else ""
+
+    def logs(self, pod: dict) -> str:
+        return self.sedna("logs", pod["metadata"]["name"]).stdout
+
+    def down(self) -> None:
+        if self.http is not None:
+            self.http.close()
+        self.sedna("down", timeout=120)
+
+
+def env_of(pod: dict) -> dict[str, str]:
+    return {e["name"]: e.get("value", "") for e in pod["spec"]["containers"][0].get("env") or []}
+
+
+def add_env(doc: dict, **values: str) -> None:
+    doc["spec"]["template"]["spec"]["containers"][0].setdefault("env", []).extend(
+        {"name": k, "value": v} for k, v in values.items())
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    c = Cluster(tmp_path / "cluster")
+    try:
+        yield c
+    finally:
+        c.down()
+
+
+def test_example_manifests_on_the_single_machine_cluster(cluster, tmp_path):
+    cluster.up()
+    data = cluster.data_dir / "nodes" / NODE / "multi_edge"
+    prep = subprocess.run([sys.executable, "prepare.py", "--out", str(data), "--frames", str(FRAMES)], cwd=EXAMPLE,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert prep.returncode == 0, prep.stderr
+    truth = json.loads((data / "truth.json").read_text())
+
+    docs = list(yaml.safe_load_all((EXAMPLE / "multi_edge_inference.yaml").read_text()))
+    models, fe_doc, va_doc, reid_doc = docs[:2], docs[2], docs[3], docs[4]
+    add_env(fe_doc, MULTI_EDGE_RETRIES="1")  # a first pod that cannot reach the detector fails fast
+    add_env(va_doc, handshake_seconds="120", MULTI_EDGE_RETRY_INTERVAL="1")
+
+    # 1. feature extraction (Deployment + Service feature-extraction-fe)
+    cluster.apply([*models, fe_doc], tmp_path / "fe.yaml")
+    first_fe = wait_for(lambda: [p for p in cluster.pods("feature-extraction-") if cluster.phase(p) == "Running"],
+                        90, "the feature-extraction pod")[0]
+    fe_env = env_of(first_fe)
+    assert fe_env["SERVICE_NAME"] == "feature-extraction" and fe_env["MODEL_URL"].endswith("fe.json")
+
+    # 2. the detector; once its Service exists, a new feature-extraction pod can resolve it
+    cluster.apply([va_doc], tmp_path / "va.yaml")
+    va_pod = wait_for(lambda: [p for p in cluster.pods("video-analytics-") if cluster.phase(p) == "Running"],
+                      90, "the video-analytics pod")[0]
+    va_env = env_of(va_pod)
+    assert va_env["JOB_NAME"] == "video-analytics" and va_env["MODEL_NAME"] == "multi-edge-detector"
+    res = cluster.sedna("delete", "pod", first_fe["metadata"]["name"])
+    assert res.returncode == 0, res.stderr
+    wait_for(lambda: cluster.job_phase("videoanalyticsjobs", "video-analytics") == "Succeeded", 150,
+             "the VideoAnalyticsJob to succeed")
+    va_log = cluster.logs(cluster.pods("video-analytics-")[0])
+    summary = json.loads(va_log.strip().splitlines()[-1])
+    assert summary == {"frames": FRAMES, "dropped": 0, "results_received": FRAMES}, va_log[-2000:]
+    assert len(list((data / "shared").glob("*.dat"))) == FRAMES
+
+    # 3. ReID: target features from the (still running) feature extraction, then the detector's files
+    cluster.apply([reid_doc], tmp_path / "reid.yaml")
+    wait_for(lambda: cluster.job_phase("reidjobs", "reid") == "Succeeded", 120, "the ReidJob to succeed")
+    records = [json.loads(line) for line in (data / "reid_results.jsonl").read_text().splitlines()]
+    assert sorted(r["frame_index"] for r in records) == [i for i in range(FRAMES) if "target" in truth[str(i)]]
+    for r in records:
+        assert r["userID"] == "alice" and r["box"] == truth[str(r["frame_index"])]["target"]
+    assert not list((data / "shared").glob("*.dat"))
