@@ -87,6 +87,12 @@ async def test_auth_required_when_token_set():
             async with connect(url(server), additional_headers={"Authorization": "Bearer s3cret"}):
                 pass
         assert err.value.response.status_code == 400          # no Node-Name
+        for bad in ("a" * 300, "edge/../x", "node name"):
+            with pytest.raises(websockets.exceptions.InvalidStatus) as err:
+                async with connect(url(server), additional_headers={"Node-Name": bad,
+                                                                     "Authorization": "Bearer s3cret"}):
+                    pass
+            assert err.value.response.status_code == 400
         async with connect(url(server) + "any/path", additional_headers={
                 "Node-Name": "n1", "Authorization": "Bearer s3cret"}) as ws:
             await ws.send(status())

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 
@@ -25,6 +26,8 @@ from sedna.gm.messagelayer.queue import NodeQueue, RecentIds
 from sedna.gm.metrics import GMMetrics
 
 logger = logging.getLogger(__name__)
+# Node names are DNS subdomains; we also accept upper case and '_' (host names seen in the wild).
+_NODE_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
 
 ApplyStatus = Callable[[str, Message], Awaitable[None]]
 OnConnect = Callable[[str], Awaitable[None]]
@@ -87,6 +90,8 @@ class MessageServer:
         node = request.headers.get("Node-Name", "").strip()
         if not node:
             return connection.respond(HTTPStatus.BAD_REQUEST, "missing Node-Name header\n")
+        if len(node) > 253 or not _NODE_NAME.fullmatch(node):
+            return connection.respond(HTTPStatus.BAD_REQUEST, "Node-Name must be a Kubernetes node name\n")
         if self._token:
             auth = request.headers.get("Authorization", "")
             expected = f"Bearer {self._token}"
