@@ -301,6 +301,19 @@ def test_edge_redeploys_when_a_newer_index_appears(tmp_path, data, env, kb):
     service.inference(sample)
     assert edge.current_index_version == "9999999999.0" != first_version
     assert not edge.needs_update()
+    models = sorted((tmp_path / "edge" / "seen_task").glob("*.model"))
+    assert len(models) == 4  # one copy of each task model; the previous version's copies are gone
+
+    trained_again = tmp_path / "out2"
+    env(KB_SERVER=kb.url, OUTPUT_URL=trained_again, WORKER_NAME="train-worker-10b")
+    legacy_job().train(train_data=load_csv(data["trainData.csv"]))
+    deploy.write_bytes((trained_again / "index.pkl").read_bytes())
+    env(KB_SERVER=kb.url, MODEL_URLS=deploy, edge_output_url=tmp_path / "edge", WORKER_NAME="inferworker-10",
+        MODEL_POLL_PERIOD_SECONDS="3600")
+    edge.check_index_once(str(deploy))
+    service.inference(sample)
+    new_models = sorted((tmp_path / "edge" / "seen_task").glob("*.model"))
+    assert len(new_models) == 4 and not set(new_models) & set(models)
 
     kb.stop()  # the KB goes away: the edge keeps serving its copy
     deploy.unlink()

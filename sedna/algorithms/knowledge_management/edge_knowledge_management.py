@@ -2,7 +2,8 @@
 
 ``update_kb(index_url)`` copies an index and every artefact it names (models, samples, extractors) into the
 edge KB directory (env ``edge_output_url``, default ``/var/lib/sedna/kb``; a temp dir if that cannot be
-created), rewrites the index to those local paths and saves it as ``<edge>/index.pkl``.
+created), rewrites the index to those local paths and saves it as ``<edge>/index.pkl``; artefacts of earlier
+versions are deleted.
 ``start_services()`` starts two daemon threads: a poller that reads the index at ``MODEL_URLS`` every
 ``MODEL_POLL_PERIOD_SECONDS`` (default 30) and records its ``create_time`` as the latest version (the worker
 redeploys when it differs), and an uploader that copies new files of ``<edge>/unseen_samples`` to env
@@ -90,6 +91,7 @@ class EdgeKnowledgeManagement:
                                     allow_pickle=True))
         local = self._localise(doc)
         write_text(self.task_index, dumps_index(local))
+        self._remove_unreferenced(local)
         self.current_index_version = local.create_time
         if self.lastest_index_version is None:
             self.lastest_index_version = local.create_time
@@ -118,6 +120,26 @@ class EdgeKnowledgeManagement:
                 if group.model is not None:
                     group.model.model = local_copy(group.model.model, task_type)
         return out
+
+    def _remove_unreferenced(self, doc: IndexDoc) -> None:
+        """Delete artefacts of earlier versions: the edge keeps only what the current index names."""
+        keep = set()
+        for task_type in (KBResourceConstant.SEEN_TASK.value, KBResourceConstant.UNSEEN_TASK.value):
+            part = getattr(doc, task_type)
+            keep.add(part.extractor)
+            for group in part.task_groups:
+                keep.add(group.samples)
+                if group.model is not None:
+                    keep.add(group.model.model)
+        keep = {os.path.abspath(p) for p in keep if p}
+        for task_type in (KBResourceConstant.SEEN_TASK.value, KBResourceConstant.UNSEEN_TASK.value):
+            folder = os.path.join(self.edge_output_url, task_type)
+            if not os.path.isdir(folder):
+                continue
+            for name in os.listdir(folder):
+                path = os.path.abspath(os.path.join(folder, name))
+                if path not in keep and os.path.isfile(path):
+                    os.remove(path)
 
     @staticmethod
     def _copy_local(url: str, dst: str) -> str:
