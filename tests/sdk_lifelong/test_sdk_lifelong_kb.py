@@ -187,3 +187,24 @@ def test_module_entry_point_parses_upstream_env():
     assert address_from_env("http://10.0.0.5:9020") == ("10.0.0.5", 9020)
     assert address_from_env("kb.sedna:9020") == ("0.0.0.0", 9020)
     assert address_from_env(None) == ("0.0.0.0", 9020)
+
+
+def test_concurrent_publications_are_all_recorded(kb, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def publish(i):
+        client = KBClient(kb.url, retries=1)
+        model = client.upload_file(write(tmp_path / f"m{i}.model", f"w{i}".encode()), name=f"r{i}-m.model")
+        index_file = tmp_path / f"index{i}.json"
+        index_file.write_text(json.dumps(index_doc(model, entries=(f"t{i}", "shared"))))
+        return client.update_db(str(index_file))
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(publish, range(16)))
+    assert all(answers)
+    groups = {g["name"]: g for g in KBClient(kb.url).query()["task_groups"]}
+    assert len(groups) == 17
+    assert groups["shared"]["task_num"] == 16 and groups["shared"]["sample_num"] == 16 * 11
+    assert len(groups["shared"]["models"]) == 16
+    for i in range(16):
+        assert Path(tmp_path / "kb" / f"r{i}-m.model").read_bytes() == f"w{i}".encode()

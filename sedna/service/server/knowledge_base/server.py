@@ -325,7 +325,8 @@ class KBServer:
 
     Our keyword additions: ``db_url`` (default env ``KB_URL``, else ``sqlite:///<save_dir>/lifelong_kb.sqlite3``),
     ``token`` (default env ``SEDNA_KB_TOKEN``), ``max_upload_size`` (default env ``SEDNA_KB_MAX_UPLOAD`` or
-    256 MiB); ``start_background()``/``stop()``/``url`` as the inference server's.
+    256 MiB); ``start_background()``/``stop()``/``url`` as the inference server's. ``workers`` is accepted for
+    compatibility: one process serves, requests run in its thread pool, writes are serialised.
     """
 
     def __init__(self, host: str, http_port: int = 8080, workers: int = 1, save_dir: str = "", *,
