@@ -343,3 +343,28 @@ def test_latest_pod_tie_break_by_condition_index():
                           "labels": {"incrementallearningjob.sedna.io/worker-type": "train"},
                           "annotations": {stages.CONDITION_INDEX_ANNOTATION: i}}} for n, i in (("a", "9"), ("b", "1"))]
     assert stages.latest_pod(pods, "IncrementalLearningJob", "Train")["metadata"]["name"] == "a"
+
+
+def test_il_train_pod_with_s3_output_and_index_file():
+    """Remote dataset: the LC reports an index file; the GM mounts it indirectly through the initializer."""
+    obj = sample(IL_SAMPLES[0])
+    obj["spec"]["credentialName"] = "mysecret"
+    obj["spec"]["outputDir"] = "s3://bucket/il"
+    r = il_refs(obj)
+    r.datasets[obj["spec"]["dataset"]["name"]]["spec"].update(url="s3://bucket/ds/train.txt",
+                                                               credentialName="mysecret")
+    inp = {"models": [{"format": "pb", "url": "/models/base/model.pb"}],
+           "dataURL": "s3://bucket/il/data/train/1/data.txt",
+           "dataIndexURL": "s3://bucket/il/data/train/1/dataIndex.txt", "outputDir": "s3://bucket/il/train/1"}
+    pod = il.build_stage_pod(obj, "Train", inp, r, ctx())
+    validate(pod)
+    env = env_of(pod)
+    assert env["MODEL_URL"] == "s3://bucket/il/train/1"                 # written by the worker, not downloaded
+    assert env["S3_ENDPOINT_URL"] == "http://minio:9000"                 # ... so it gets the credentials
+    assert env["TRAIN_DATASET_URL"] == "/downloads/bucket/il/data/train/1/data.txt"
+    assert env["ORIGINAL_DATASET_URL"] == "/downloads/bucket/il/data/train/1/dataIndex.txt"
+    assert env["BASE_MODEL_URL"] == "/home/data/models/base/model.pb"
+    init = pod["spec"]["initContainers"][0]
+    assert init["args"] == ["s3://bucket/il/data/train/1/data.txt", "/downloads/bucket/il/data/train/1/",
+                            "s3://bucket/il/data/train/1/dataIndex.txt", "@/downloads/bucket/il/data/train/1/"]
+    assert {e["name"]: e["value"] for e in init["env"]}["INDIRECT_URL_MARK"] == "@"
