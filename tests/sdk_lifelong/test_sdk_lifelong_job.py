@@ -365,3 +365,25 @@ def test_inference_pod_without_kb_server_fetches_from_a_token_protected_kb(tmp_p
             legacy_job(task_mining=MINING).inference(as_source(rows_of(data["testData.csv"]).iloc[:5]))
     finally:
         server.stop()
+
+
+class NumpyResultEstimator(Estimator):
+    """Training results with numpy scalars, as many estimators return them."""
+
+    def train(self, train_data, valid_data=None, **kwargs):
+        res = super().train(train_data, valid_data, **kwargs)
+        return {"train_precision": np.float32(res["train_precision"]), "samples": np.int64(res["samples"])}
+
+
+def test_numpy_training_results_still_reach_the_lc(tmp_path, data, env):
+    records = env(OUTPUT_URL=tmp_path / "r1", WORKER_NAME="train-worker-13")
+    LifelongLearning(estimator=NumpyResultEstimator, task_definition=DEFINITION).train(
+        load_csv(data["trainData.csv"]))
+    check_report(records[-1], "train", ENTRIES)
+    records = env(OUTPUT_URL=tmp_path / "r2", WORKER_NAME="train-worker-14", HAS_COMPLETED_INITIAL_TRAINING="true",
+                  CLOUD_KB_INDEX=tmp_path / "r1" / "index.pkl")
+    LifelongLearning(estimator=NumpyResultEstimator, task_definition=DEFINITION).train(
+        load_csv(data["testData.csv"]))
+    model = check_report(records[-1], "train", ENTRIES)
+    assert set(model["metrics"]) == set(ENTRIES)
+    assert all(isinstance(v["samples"], int) for v in model["metrics"].values())

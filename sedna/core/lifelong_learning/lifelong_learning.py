@@ -33,7 +33,7 @@ from sedna.algorithms.knowledge_management.cloud_knowledge_management import (
 )
 from sedna.algorithms.knowledge_management.edge_knowledge_management import EdgeKnowledgeManagement
 from sedna.algorithms.knowledge_management.kb_index import IndexDoc, apply_task_status, dumps_index
-from sedna.algorithms.seen_task_learning.artifact import num_samples
+from sedna.algorithms.seen_task_learning.artifact import jsonable, num_samples
 from sedna.algorithms.seen_task_learning.seen_task_learning import (
     SeenTaskLearning,
     algorithm_config,
@@ -120,9 +120,10 @@ class LifelongLearning(JobBase):
                  unseen_task_allocation: Any = None, unseen_sample_recognition: Any = None,
                  unseen_sample_re_recognition: Any = None, *, estimator: Any = None, task_mining: Any = None,
                  unseen_task_detect: Any = None):
+        # registration side effects: the KM, MTL and UTD names must resolve whatever the script imported
         import sedna.algorithms.knowledge_management
         import sedna.algorithms.multi_task_learning
-        import sedna.algorithms.unseen_task_detection  # noqa: F401  (registers UTD algorithms)
+        import sedna.algorithms.unseen_task_detection  # noqa: F401
 
         if seen_estimator is None:
             seen_estimator = estimator
@@ -168,7 +169,6 @@ class LifelongLearning(JobBase):
         self._edge_km: EdgeKnowledgeManagement | None = None
         self._edge_lock = threading.Lock()
         self._edge_index: dict | None = None
-        self._utd = None
 
     # ------------------------------------------------------------------ helpers
 
@@ -191,7 +191,7 @@ class LifelongLearning(JobBase):
         return [{
             "format": "pkl",
             "url": self._host_path(index_url),
-            "metrics": metrics if isinstance(metrics, dict) else {"result": metrics},
+            "metrics": jsonable(metrics if isinstance(metrics, dict) else {"result": metrics}),
             "current_metric": current_metric,
             "classes": [g.entry for g in groups],
             "number_of_model": len(models),
@@ -324,7 +324,6 @@ class LifelongLearning(JobBase):
             self._edge_index = {SEEN: doc_to_task_index(doc, SEEN, edge.fetch),
                                 UNSEEN: doc_to_task_index(doc, UNSEEN, edge.fetch)}
             self.seen_task_learning.load(self._edge_index[SEEN])
-            self._utd = None
 
     def _task_filter(self) -> tuple[Any, dict]:
         method, param = algorithm_config(self.unseen_task_detect, "TaskAttrFilter")
