@@ -271,3 +271,17 @@ def test_undeliverable_results_are_counted(monkeypatch):
         assert sender.send_failures == 1
     finally:
         sender.close()
+
+
+def test_refusals_are_not_retried_but_outages_are(fe):
+    import time as _time
+
+    _, server = fe
+    api = FE("feature_extraction", ip="127.0.0.1", port=server.port, retries=5, retry_interval=1.0)
+    started = _time.monotonic()
+    assert api.transmit(["bad"]) is None  # 400: final
+    assert _time.monotonic() - started < 0.9
+    down = FE("feature_extraction", ip="127.0.0.1", port=1, retries=3, retry_interval=0.2, timeout=2)
+    started = _time.monotonic()
+    assert down.transmit([1]) is None  # connection refused: retried 3 times
+    assert _time.monotonic() - started >= 0.4

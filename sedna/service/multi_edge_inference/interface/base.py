@@ -1,8 +1,9 @@
 """Shared client of the multi-edge REST servers: encodes with the codec, posts with ``http_request``.
 
 Upstream pickled the payload; we send ``application/x-msgpack`` (``wire_format="json"`` for JSON) and decode
-answers by their Content-Type. Requests go through :func:`sedna.service.client.http_request` (pooled
-connections; upstream's 5 tries 3 s apart unless ``retries``/``retry_interval`` say otherwise; env
+answers by their Content-Type. Requests use the pooled client of :mod:`sedna.service.client.http` with
+``http_request``'s retry loop (upstream's 5 tries 3 s apart unless ``retries``/``retry_interval`` say
+otherwise), except that a refusal (4xx other than 408/429) is not retried; env
 ``MULTI_EDGE_RETRIES`` / ``MULTI_EDGE_RETRY_INTERVAL`` / ``MULTI_EDGE_TIMEOUT`` set the defaults). The bearer
 token is ``token`` or env ``SEDNA_INFERENCE_TOKEN``; the body format is ``wire_format`` or env
 ``MULTI_EDGE_WIRE_FORMAT`` (``msgpack``, default, or ``json``).
@@ -12,7 +13,10 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Any
+
+import httpx
 
 from sedna.core.multi_edge_inference import codec
 from sedna.service.client.http import (
@@ -21,6 +25,7 @@ from sedna.service.client.http import (
     bearer_headers,
     env_float,
     http_request,
+    shared_client,
 )
 
 __all__ = ["TOKEN_ENV", "EndpointClient"]
@@ -28,6 +33,7 @@ __all__ = ["TOKEN_ENV", "EndpointClient"]
 logger = logging.getLogger(__name__)
 
 TOKEN_ENV = "SEDNA_INFERENCE_TOKEN"
+_RETRYABLE = {408, 429}
 
 
 class EndpointClient:
@@ -63,12 +69,29 @@ class EndpointClient:
         return http_request(url=self.endpoint, method="GET", timeout=self.timeout, retries=self.retries,
                             retry_interval=self.retry_interval, headers=bearer_headers(self.token))
 
+    def _send(self, url: str, body: bytes, headers: dict[str, str]) -> httpx.Response | None:
+        """POST with the retry loop of ``http_request``, except that a refusal (4xx other than 408/429) is
+        final: the same body would be refused again, and retrying would stall the pipeline for nothing."""
+        attempts = max(1, self.retries)
+        for attempt in range(1, attempts + 1):
+            try:
+                response = shared_client().post(url, content=body, headers=headers, timeout=self.timeout)
+            except httpx.HTTPError as exc:
+                logger.warning("POST %s failed: %s", url, exc)
+            else:
+                if response.status_code == 200:
+                    return response
+                logger.warning("POST %s answered %s: %s", url, response.status_code, response.text[:200])
+                if 400 <= response.status_code < 500 and response.status_code not in _RETRYABLE:
+                    return None
+            if attempt < attempts and self.retry_interval > 0:
+                time.sleep(self.retry_interval)
+        return None
+
     def _post(self, suffix: str, data: Any, answers_result: bool = False) -> Any:
         body = codec.encode(data, self.wire_format)
         headers = bearer_headers(self.token, {"Content-Type": codec.content_type(self.wire_format)})
-        response = http_request(url=f"{self.endpoint}/{suffix}", method="POST", data=body, headers=headers,
-                                no_decode=True, timeout=self.timeout, retries=self.retries,
-                                retry_interval=self.retry_interval)
+        response = self._send(f"{self.endpoint}/{suffix}", body, headers)
         if response is None:
             return None
         if not answers_result:
