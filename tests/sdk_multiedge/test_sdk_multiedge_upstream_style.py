@@ -281,3 +281,21 @@ def test_servers_bind_the_pod_ip_by_default(monkeypatch, env):
         assert httpx.get(f"http://127.0.0.1:{plugin.port}/feature_extraction/status").json() == "OK"
     finally:
         plugin.stop()
+
+
+def test_a_component_that_fails_to_build_leaves_no_server(env, monkeypatch):
+    monkeypatch.setenv("DET_MODEL_BIND_PORT", str(_free_port()))
+    monkeypatch.setenv("KAFKA_ENABLED", "true")  # without brokers: the constructor fails after the servers
+    port = int(os.environ["DET_MODEL_BIND_PORT"])
+    with pytest.raises(ValueError, match="KAFKA_BIND_IPS"):
+        ObjectDetector(models=[StripeTracker()])
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"http://127.0.0.1:{port}/video_analytics/status", timeout=2)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -81,7 +81,11 @@ class BaseService(ABC):
             raise
         self.plugins_kind = [p.kind for p in self.plugins]
         logger.info("plugins of %s: %s", type(self).__name__, self.plugins_kind)
-        self._init_kafka_connection(list(consumer_topics or []), list(producer_topics or []))
+        try:
+            self._init_kafka_connection(list(consumer_topics or []), list(producer_topics or []))
+        except Exception:
+            self._stop_plugins()  # no server left listening for a component that was never built
+            raise
         self._worker = threading.Thread(target=self.fetch_data, daemon=True, name=f"{type(self).__name__}-fetch")
         self._post_init()
 
