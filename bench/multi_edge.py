@@ -17,6 +17,7 @@ Cases (frames from the example's synthetic scene, upscaled by ``--scale``):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
@@ -93,10 +94,8 @@ def start_child(args: list[str], env: dict) -> subprocess.Popen:
 
 
 def stop_child(proc: subprocess.Popen) -> None:
-    try:
+    with contextlib.suppress(OSError):  # the child may already be gone
         proc.stdin.close()
-    except OSError:
-        pass
     proc.terminate()
     try:
         proc.wait(10)
