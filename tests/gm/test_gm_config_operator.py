@@ -170,3 +170,25 @@ def test_events_that_change_nothing_relevant_do_not_sync():
         assert gm.store["reidjob"] == {}
         await gm.kube.close()
     asyncio.run(run())
+
+
+def test_startup_settings_standalone_and_peering():
+    import kopf
+
+    async def run(peering):
+        gm = GlobalManager(parse_config({"peering": peering}, env={}),
+                           KubeClient(Connection("http://127.0.0.1:9")))
+        registry = build_registry(gm)
+        startup = [h for h in registry._activities.get_all_handlers() if h.id.endswith("configure")][0]
+        settings = kopf.OperatorSettings()
+        await startup.fn(settings=settings)
+        await gm.kube.close()
+        return settings, gm
+
+    settings, gm = asyncio.run(run(""))
+    assert settings.peering.standalone is True and settings.posting.enabled is False
+    assert settings.persistence.finalizer == "sedna.io/lc-cleanup"
+    assert settings.batching.worker_limit is None and gm.health.ready is True
+    settings, _ = asyncio.run(run("sedna-gm"))
+    assert settings.peering.standalone is False and settings.peering.name == "sedna-gm"
+    assert settings.peering.mandatory is True and settings.peering.clusterwide is True
