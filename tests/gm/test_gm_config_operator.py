@@ -179,7 +179,7 @@ def test_startup_settings_standalone_and_peering():
         gm = GlobalManager(parse_config({"peering": peering}, env={}),
                            KubeClient(Connection("http://127.0.0.1:9")))
         registry = build_registry(gm)
-        startup = [h for h in registry._activities.get_all_handlers() if h.id.endswith("configure")][0]
+        startup = next(h for h in registry._activities.get_all_handlers() if h.id.endswith("configure"))
         settings = kopf.OperatorSettings()
         await startup.fn(settings=settings)
         await gm.kube.close()
