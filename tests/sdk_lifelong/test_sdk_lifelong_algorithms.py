@@ -431,3 +431,72 @@ def test_algorithm_config_rejects_bad_params(config):
 
     with pytest.raises((ValueError, TypeError), match="M"):
         algorithm_config(config, "Dflt")
+
+
+def test_update_strategy_by_finetune_splits_by_city():
+    from sedna.algorithms.seen_task_learning import TaskGroup
+
+    groups = []
+    for entry, origin in (("real.model", "real"), ("sim.model", "sim")):
+        group = TaskGroup(entry, [])
+        group.model = Model(0, entry, f"/m/{entry}", None)
+        group.model.meta_attr = origin
+        groups.append(group)
+    ds = BaseDataSource()
+    ds.x = ["a.png", "b.png", "c.png"]
+    ds.y = ["gt/berlin/a.png", "gt/carla/b.png", "gt/berlin/c.png"]
+    decision = ClassFactory.get_cls(ClassType.KM, "UpdateStrategyByFinetune")(
+        {"seen_task": {"task_groups": groups}}, attribute="real, sim", city="berlin")
+    tasks, strategies = decision(ds, task_type="seen_task")
+    assert [(t.entry, t.samples.x) for t in tasks] == [("real.model", ["a.png", "c.png"]), ("sim.model", ["b.png"])]
+    assert all(s["target_model_update"] and s["task_attr_update"] is None for s in strategies)
+    assert strategies[0]["raw_data_update"].x == ["a.png", "c.png"]
+
+
+def test_update_strategy_default_merges_old_samples(tmp_path):
+    from sedna.algorithms.seen_task_learning import TaskGroup
+
+    old = BaseDataSource()
+    old.x = pd.DataFrame({"t": [1.0, 2.0]})
+    old.y = np.array([0, 1])
+    path = dump_samples(old, str(tmp_path / "old.sample"))
+    group = TaskGroup("Summer_AC-1", [])
+    group.samples_url = "kb://old"
+    decision = ClassFactory.get_cls(ClassType.KM, "UpdateStrategyDefault")(
+        {"seen_task": {"task_groups": [group]}},
+        task_definition={"method": "TaskDefinitionByDataAttr", "param": {"attribute": ["season", "mode"]}},
+        fetch=lambda url: {"kb://old": path}[url])
+    tasks, strategies = decision(frame(ROWS))
+    by_entry = {t.entry: s["raw_data_update"] for t, s in zip(tasks, strategies)}
+    assert sorted(by_entry) == ["Summer_AC-1", "Summer_Mixedmode", "Winter_NV"]
+    assert list(by_entry["Summer_AC-1"].x["t"]) == [1.0, 2.0, 25.0, 19.0]
+    assert list(by_entry["Summer_AC-1"].y) == [0, 1, 1, 0]
+    assert list(by_entry["Winter_NV"].x["t"]) == [18.0, 22.0]
+
+
+def test_edge_services_poll_the_index_and_upload_unseen_samples(tmp_path):
+    import time
+
+    from sedna.algorithms.knowledge_management import EdgeKnowledgeManagement
+
+    index = tmp_path / "deploy" / "index.pkl"
+    index.parent.mkdir()
+    index.write_text(IndexDoc(create_time="1").model_dump_json())
+    edge = EdgeKnowledgeManagement(edge_output_url=str(tmp_path / "edge"), unseen_save_url=str(tmp_path / "cloud"),
+                                   poll_period=0.05)
+    edge.update_kb(str(index))
+    assert edge.current_index_version == "1" and not edge.needs_update()
+    edge.start_services(str(index))
+    try:
+        index.write_text(IndexDoc(create_time="2").model_dump_json())
+        sample = tmp_path / "edge" / "unseen_samples" / "s1.csv"
+        sample.write_text("a,b\n1,2\n")
+        os.utime(sample, (time.time() - 5, time.time() - 5))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (edge.lastest_index_version == "2"
+                                                   and (tmp_path / "cloud" / "s1.csv").exists()):
+            time.sleep(0.05)
+        assert edge.lastest_index_version == "2" and edge.needs_update()
+        assert (tmp_path / "cloud" / "s1.csv").read_text() == "a,b\n1,2\n"
+    finally:
+        edge.stop_services()
