@@ -163,6 +163,10 @@ def test_object_search_service():
                                                           services=observed.services,
                                                           pods=with_dep_pods.pods), refs(), ctx()).create] == [
         "Pod", "Pod"]
+    # a restart in the middle of creating the tracking pods completes the set
+    half = Observed(deployments=observed.deployments, services=observed.services, pods=observed.pods[:1])
+    assert [m["metadata"]["annotations"]["sedna.io/worker-index"] for m in
+            oss.reconcile(obj, half, refs(), ctx()).create] == ["tracking-1"]
     observed.pods[0]["status"]["phase"] = "Failed"
     failed = oss.reconcile(obj, observed, refs(), ctx())
     assert failed.status["conditions"][-1]["reason"] == "podFailed" and failed.status["failed"] == 1

@@ -16,6 +16,7 @@ KIND = "ObjectSearchService"
 REID_PORT = 9378
 USER_PORT = 9379
 FAILED_MESSAGE = "the worker of service failed"
+INDEX_ANNOTATION = "sedna.io/worker-index"
 
 
 def references(obj: dict) -> list[tuple[str, str]]:
@@ -34,15 +35,28 @@ def reid_objects(owner: Owner, sp: dict, deps: set[str], services: set[str]) -> 
     return out
 
 
-def tracking_pods(owner: Owner, sp: dict, ctx: Context, with_user: bool) -> list[dict]:
+def tracking_pods(owner: Owner, sp: dict, ctx: Context, with_user: bool, existing: list[dict] | None = None
+                  ) -> list[dict]:
+    """One pod per tracking worker that has none yet. Pods record their entry in ``sedna.io/worker-index``
+    so a restart in the middle of creating them completes the set instead of failing the service."""
+    present = set()
+    for pod in existing or []:
+        index = (base.meta(pod).get("annotations") or {}).get(INDEX_ANNOTATION)
+        if index is None:
+            return []               # made by a GM that did not record indices: do not guess
+        present.add(index)
     out = []
-    for tw in sp.get("trackingWorkers") or []:
+    for i, tw in enumerate(sp.get("trackingWorkers") or []):
+        if f"tracking-{i}" in present:
+            continue
         env = {"NAMESPACE": owner.namespace, "SERVICE_NAME": owner.name,
                "WORKER_NAME": f"trackingworker-{ctx.suffix()}"}
         if with_user:
             env["USERWORKER_URL"] = f"{service_host(owner.name, 'userworker', owner.namespace)}:{USER_PORT}"
         env["EDGEMESH_URL"] = f"{service_host(owner.name, 'reidworker', owner.namespace)}:{REID_PORT}"
-        out.append(build_pod(owner, Worker("trackingworker", env=env), tw.get("template")))
+        pod = build_pod(owner, Worker("trackingworker", env=env), tw.get("template"))
+        pod["metadata"].setdefault("annotations", {})[INDEX_ANNOTATION] = f"tracking-{i}"
+        out.append(pod)
     return out
 
 
@@ -97,8 +111,7 @@ def reconcile(obj: dict, observed: Observed, refs: Refs, ctx: Context) -> Plan:
                                         (sp.get("userWorker") or {}).get("template"), 1))
     if service_name(owner.name, "userworker") not in services:
         creates.append(build_service(owner, "userworker", USER_PORT))
-    if not tracking_pods_of(obj, observed):
-        creates += tracking_pods(owner, sp, ctx, with_user=True)
+    creates += tracking_pods(owner, sp, ctx, with_user=True, existing=tracking_pods_of(obj, observed))
     plan.create.extend(creates)
     service_status(obj, observed, ctx, plan, 2, creates, first_sync, st, before)
     return plan

@@ -35,8 +35,7 @@ def reconcile(obj: dict, observed: Observed, refs: Refs, ctx: Context) -> Plan:
     st.setdefault("startTime", ctx.now_str)
     creates = reid_objects(owner, sp, {d["metadata"]["name"] for d in observed.deployments},
                            {s["metadata"]["name"] for s in observed.services})
-    if not tracking_pods_of(obj, observed):
-        creates += tracking_pods(owner, sp, ctx, with_user=False)
+    creates += tracking_pods(owner, sp, ctx, with_user=False, existing=tracking_pods_of(obj, observed))
     plan.create.extend(creates)
     service_status(obj, observed, ctx, plan, 1, creates, first_sync, st, before)
     return plan
