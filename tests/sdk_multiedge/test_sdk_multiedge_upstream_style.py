@@ -299,3 +299,50 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def test_components_use_the_token_from_the_environment(env, monkeypatch):
+    monkeypatch.setenv("SEDNA_INFERENCE_TOKEN", "pipeline-secret")
+    fe = FEService(models=[MeanColourFE()])
+    detector = None
+    try:
+        fe_port = fe.get_plugin(PLUGIN.FEATURE_EXTRACTION).port
+        monkeypatch.setenv("FE_MODEL_BIND_PORT", str(fe_port))
+        detector = ObjectDetector(models=[StripeTracker()])
+        fe.get_plugin(PLUGIN.VIDEO_ANALYTICS_I).set_address("127.0.0.1",
+                                                            detector.get_plugin(PLUGIN.VIDEO_ANALYTICS).port)
+        detector.put((stripe_frame(3, (200, 30, 30)), "Thu, 26 November 2026 10:00:00.000000", 0))
+        assert detector.data_counter == 1 and detector.send_failures == 0 and fe.send_failures == 0
+        body = codec.encode([DetTrackResult()])
+        headers = {"Content-Type": codec.MSGPACK_CONTENT_TYPE}
+        assert httpx.post(f"http://127.0.0.1:{fe_port}/feature_extraction/feature_extraction", content=body,
+                          headers=headers).status_code == 401
+    finally:
+        if detector is not None:
+            detector.close()
+        fe.close()
+
+
+def test_asynchronous_reid_matches_in_its_worker(env, monkeypatch):
+    fe = FEService(models=[MeanColourFE()])
+    reid = None
+    try:
+        monkeypatch.setenv("FE_MODEL_BIND_PORT", str(fe.get_plugin(PLUGIN.FEATURE_EXTRACTION).port))
+        worker = ReIDWorker([np.full((8, 8, 3), (30, 200, 30), np.uint8)])
+        reid = ReID(models=[worker], timeout=0.3)  # asynchronous by default, as upstream
+        assert reid.asynchronous and reid.targets_loaded
+        green, red = (stripe_frame(5, (30, 200, 30)), stripe_frame(5, (200, 30, 30)))
+        items = []
+        for index, frame in enumerate((green, red, green)):
+            det = DetTrackResult(frame_index=index, scene=frame, bbox_coord=[[5, 4, 9, 16]])
+            det.features.append(MeanColourFE._feature(frame[4:16, 5:9]))
+            items.append(det)
+        reid.put(items)
+        deadline = time.monotonic() + 10
+        while len(worker.found) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sorted(d.frame_index for d in worker.found) == [0, 2]
+    finally:
+        if reid is not None:
+            reid.close()
+        fe.close()
