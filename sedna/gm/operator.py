@@ -494,6 +494,8 @@ class GlobalManager:
             self._pushed_rv.pop((kind, ns, name), None)
             self._locks.pop((kind, ns, name), None)
             self._own_writes.pop((kind, ns, name), None)
+            self._checked.pop((kind, ns, name), None)
+            self._failures.pop((kind, ns, name), None)
             # Also for kinds with a finalizer: an object deleted before kopf added it never reaches the
             # delete handler. A second delete for the same key is harmless (latest-per-key, idempotent).
             await self.push_delete(ctrl, body)
