@@ -189,3 +189,11 @@ def test_subclasses_of_plain_types_travel_as_plain_values(fmt):
     counts = defaultdict(int, {"a": 2})
     got = codec.decode(codec.encode({"od": OrderedDict(x=1), "dd": counts, "level": Level.HIGH}, fmt), fmt)
     assert got == {"od": {"x": 1}, "dd": {"a": 2}, "level": 3}
+
+
+def test_huge_msgpack_lists_are_refused_but_big_arrays_pass():
+    huge = msgpack.packb([0] * (codec.MAX_ITEMS + 1))
+    with pytest.raises(codec.CodecError, match="max_array_len"):
+        codec.decode(huge)
+    big = np.zeros(codec.MAX_ITEMS * 2, np.uint8)
+    assert codec.decode(codec.encode([big]))[0].shape == big.shape

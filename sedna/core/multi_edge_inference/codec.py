@@ -14,7 +14,8 @@ A JSON form of the same values exists for clients that cannot speak msgpack (arr
 ``{"__ndarray__": {"dtype", "shape", "data"}}``); it is several times larger for images.
 
 Decoding refuses: pickle streams (named as such), bytes that are not one complete document, unknown type
-tags, payloads over ``max_bytes`` and nesting deeper than :data:`MAX_DEPTH`.
+tags, payloads over ``max_bytes``, nesting deeper than :data:`MAX_DEPTH` and msgpack arrays or maps of more
+than :data:`MAX_ITEMS` entries (a 100 MB list of small integers would otherwise become ~1 GB of objects).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ __all__ = [
     "DEFAULT_MAX_BYTES",
     "JSON_CONTENT_TYPE",
     "MAX_DEPTH",
+    "MAX_ITEMS",
     "MSGPACK_CONTENT_TYPE",
     "CodecError",
     "content_type",
@@ -47,6 +49,7 @@ MSGPACK_CONTENT_TYPE = "application/x-msgpack"
 JSON_CONTENT_TYPE = "application/json"
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 MAX_DEPTH = 64
+MAX_ITEMS = 1_000_000  # per msgpack array or map: numbers in bulk travel as .npy, not as lists
 
 _EXT_NDARRAY = 42  # same code as sedna.datasources.kafka.codec
 _EXT_TUPLE = 43
@@ -171,7 +174,7 @@ class _MsgpackReader:
             raise CodecError(f"payload nested deeper than {MAX_DEPTH} levels")
         try:
             return msgpack.unpackb(data, ext_hook=self.ext_hook, raw=False, strict_map_key=False,
-                                   use_list=True)
+                                   use_list=True, max_array_len=MAX_ITEMS, max_map_len=MAX_ITEMS)
         finally:
             self.depth -= 1
 
