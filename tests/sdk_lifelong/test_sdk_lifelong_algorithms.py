@@ -500,3 +500,16 @@ def test_edge_services_poll_the_index_and_upload_unseen_samples(tmp_path):
         assert (tmp_path / "cloud" / "s1.csv").read_text() == "a,b\n1,2\n"
     finally:
         edge.stop_services()
+
+
+def test_predict_rejects_empty_input_and_load_swaps_the_index(tmp_path, data):
+    train, test = data
+    learner = _learner(tmp_path)
+    _, index = learner.train(train)
+    empty = BaseDataSource(data_type="test")
+    with pytest.raises(ValueError, match="no samples"):
+        learner.predict(empty)
+    other = _learner(tmp_path / "other")
+    other.load(index)
+    assert other.extractor == index["extractor"] and other.models == [g.model for g in index["task_groups"]]
+    assert list(other.predict(test)[0]) == list(learner.predict(test)[0])

@@ -176,11 +176,26 @@ class SeenTaskLearning:
         self.inference_integrate = inference_integrate or {"method": "DefaultInferenceIntegrate"}
         self.work_dir = work_dir or tempfile.mkdtemp(prefix="sedna-seen-task-")
         self.fetch = fetch or (lambda url: url)
-        self.models: list[Model | None] = []
-        self.extractor: Any = None
+        self._state: tuple[Any, list[Model | None]] = (None, [])  # (extractor, models), swapped as one
         self.task_groups: list[TaskGroup] = []
         self._evaluators: dict[str, Any] = {}
         self._evaluator_lock = threading.Lock()
+
+    @property
+    def extractor(self) -> Any:
+        return self._state[0]
+
+    @extractor.setter
+    def extractor(self, value: Any) -> None:
+        self._state = (value, self._state[1])
+
+    @property
+    def models(self) -> list[Model | None]:
+        return self._state[1]
+
+    @models.setter
+    def models(self, value: list[Model | None]) -> None:
+        self._state = (self._state[0], value)
 
     # ------------------------------------------------------------------ algorithm steps
 
@@ -194,17 +209,20 @@ class SeenTaskLearning:
     def _task_relationship_discovery(self, tasks: list[Task]) -> list[TaskGroup]:
         return self._step(self.task_relationship_discovery, "DefaultTaskRelationDiscover")(tasks)
 
-    def _task_allocation(self, samples: BaseDataSource) -> tuple[BaseDataSource, list[int]]:
+    def _task_allocation(self, samples: BaseDataSource, extractor: Any = None) -> tuple[BaseDataSource, list[int]]:
         method, param = algorithm_config(self.task_allocation, "TaskAllocationDefault")
-        return build_algorithm(self.algorithm_types, method, task_extractor=self.extractor, **param)(samples)
+        extractor = self.extractor if extractor is None else extractor
+        return build_algorithm(self.algorithm_types, method, task_extractor=extractor, **param)(samples)
 
-    def _task_remodeling(self, samples: BaseDataSource, mappings: Any) -> tuple[list, list]:
+    def _task_remodeling(self, samples: BaseDataSource, mappings: Any, models: list | None = None) -> tuple[list, list]:
         method, param = algorithm_config(self.task_remodeling, "DefaultTaskRemodeling")
-        return build_algorithm(self.algorithm_types, method, models=self.models, **param)(samples, mappings)
+        models = self.models if models is None else models
+        return build_algorithm(self.algorithm_types, method, models=models, **param)(samples, mappings)
 
-    def _inference_integrate(self, tasks: list[Task]) -> Any:
+    def _inference_integrate(self, tasks: list[Task], models: list | None = None) -> Any:
         method, param = algorithm_config(self.inference_integrate, "DefaultInferenceIntegrate")
-        return build_algorithm(self.algorithm_types, method, models=self.models, **param)(tasks)
+        models = self.models if models is None else models
+        return build_algorithm(self.algorithm_types, method, models=models, **param)(tasks)
 
     # ------------------------------------------------------------------ training
 
@@ -298,11 +316,12 @@ class SeenTaskLearning:
         """Use a task index: ``{"extractor", "task_groups"}`` as :meth:`train` returns it (objects)."""
         if not isinstance(task_index, dict) or "task_groups" not in task_index:
             raise TypeError("task_index must be a dict with 'extractor' and 'task_groups'")
-        self.extractor = task_index.get("extractor")
-        self.task_groups = list(task_index.get("task_groups") or [])
-        self.models = [g.model for g in self.task_groups]
+        groups = list(task_index.get("task_groups") or [])
         with self._evaluator_lock:
             self._evaluators.clear()
+            # one assignment: a prediction running meanwhile sees either the old or the new index, never a mix
+            self._state = (task_index.get("extractor"), [g.model for g in groups])
+            self.task_groups = groups
 
     def _evaluator(self, model: Model) -> Any:
         if not isinstance(model.model, str):
@@ -324,12 +343,15 @@ class SeenTaskLearning:
         result. ``post_process`` (callable or registered CALLBACK name) is called as ``cb(pred, samples)``."""
         from sedna.core.base import resolve_callback
 
-        if not self.models:
+        extractor, all_models = self._state
+        if not all_models:
             raise RuntimeError("no task models: train or load a task index first")
+        if data is None or not num_samples(data):
+            raise ValueError("no samples to predict (data.x is empty)")
         callback = resolve_callback(post_process)
         data = copy_samples(data)
-        data, mappings = self._task_allocation(data)
-        parts, models = self._task_remodeling(data, mappings)
+        data, mappings = self._task_allocation(data, extractor)
+        parts, models = self._task_remodeling(data, mappings, all_models)
         tasks = []
         for part, model in zip(parts, models):
             if not isinstance(model, Model):
@@ -344,7 +366,7 @@ class SeenTaskLearning:
             task.model = model
             task.estimator = evaluator
             tasks.append(task)
-        return self._inference_integrate(tasks), tasks
+        return self._inference_integrate(tasks, all_models), tasks
 
     def evaluate(self, data: BaseDataSource, metrics: Any = None, metrics_param: dict | None = None,
                  **kwargs: Any) -> tuple[dict[str, float], list[Task]]:

@@ -343,6 +343,8 @@ class LifelongLearning(JobBase):
                   **kwargs: Any) -> tuple[Any, Any, list]:
         """``(result, is_unseen_task, tasks)``; ``is_unseen_task`` is a bool (older API, or one sample) or
         ``{sample_name: bool}``."""
+        if data is None or not num_samples(data):
+            raise ValueError("inference needs samples: data.x is empty")
         self._deploy_edge()
         if self.legacy_api:
             res, tasks = self.seen_task_learning.predict(data, post_process=post_process, **kwargs)
