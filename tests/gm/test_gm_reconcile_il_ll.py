@@ -368,3 +368,29 @@ def test_il_train_pod_with_s3_output_and_index_file():
     assert init["args"] == ["s3://bucket/il/data/train/1/data.txt", "/downloads/bucket/il/data/train/1/",
                             "s3://bucket/il/data/train/1/dataIndex.txt", "@/downloads/bucket/il/data/train/1/"]
     assert {e["name"]: e["value"] for e in init["env"]}["INDIRECT_URL_MARK"] == "@"
+
+
+def test_il_inference_pod_deleted_out_of_band_is_recreated_but_failed_one_is_not():
+    obj = sample(IL_SAMPLES[0])
+    r = il_refs(obj)
+    observed = Observed()
+    sync(il, obj, observed, r)
+    assert len(observed.pods) == 1
+    observed.pods[0]["status"]["phase"] = "Failed"
+    assert not sync(il, obj, observed, r).create
+    observed.pods.clear()
+    plan = sync(il, obj, observed, r)
+    assert [m["metadata"]["generateName"] for m in plan.create] == [f"{obj['metadata']['name']}-inference-"]
+    assert sync(il, obj, observed, r).is_empty()
+
+
+def test_il_deploy_ready_without_inference_pod_creates_exactly_one():
+    obj = sample(IL_SAMPLES[0])
+    r = il_refs(obj)
+    observed = Observed()
+    sync(il, obj, observed, r)
+    observed.pods.clear()
+    _at(obj, ("Deploy", "Waiting", None), ("Deploy", "Ready", {"input": {}}))
+    plan = sync(il, obj, observed, r)
+    assert len(plan.create) == 1 and not plan.delete
+    assert states(obj)[-2:] == [("Deploy", "Completed"), ("Train", "Waiting")]

@@ -125,6 +125,12 @@ def reconcile(obj: dict, observed: Observed, refs: Refs, ctx: Context) -> Plan:
             pod = build_stage_pod(obj, "Deploy", {}, refs, ctx)
             plan.create.append(pod)
             pods.append(pod)
+    elif stages.latest_pod(pods, KIND, "Deploy") is None and not _check_refs(obj, refs, "Deploy"):
+        # The inference pod was deleted out of band: the job always serves (upstream only creates it at
+        # start). A pod that failed is left alone, so a crashing worker does not become a create loop.
+        pod = build_stage_pod(obj, "Deploy", {}, refs, ctx)
+        plan.create.append(pod)
+        pods.append(pod)
     stages.advance(st, pods, machine, ctx, plan, node_annotations)
     if hot is not None:
         node_annotations[HOT_UPDATE_ANNOTATION] = hot_update_config_path(Owner(KIND, base.meta(obj)))

@@ -117,14 +117,17 @@ def advance(st: dict, pods: list[dict], machine: Machine, ctx: Context, plan: Pl
                                              "cannot start inference worker: missing " + ", ".join(missing)))
                     plan.requeue_after = 30.0
                     return
-                if pod is not None and "name" in base.meta(pod):
-                    plan.delete.append({"kind": "Pod", "name": pod["metadata"]["name"]})
-                    pods.remove(pod)
-                new = machine.build_pod("Deploy", condition_input(base.last_condition(st)))
-                new["metadata"].setdefault("annotations", {})[CONDITION_INDEX_ANNOTATION] = str(
-                    len(st.get("conditions") or []))
-                plan.create.append(new)
-                pods.append(new)
+                if pod is None or "name" in base.meta(pod):
+                    # Restart the inference worker on the deployed model (a pod planned earlier in this
+                    # same sync, which has no name yet, already is that restart).
+                    if pod is not None:
+                        plan.delete.append({"kind": "Pod", "name": pod["metadata"]["name"]})
+                        pods.remove(pod)
+                    new = machine.build_pod("Deploy", condition_input(base.last_condition(st)))
+                    new["metadata"].setdefault("annotations", {})[CONDITION_INDEX_ANNOTATION] = str(
+                        len(st.get("conditions") or []))
+                    plan.create.append(new)
+                    pods.append(new)
                 _append(st, "Deploy", "Completed", ctx)
         elif ctype in ("Starting", "Running"):
             if phase == "Running":
