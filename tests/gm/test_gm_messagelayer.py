@@ -147,6 +147,9 @@ async def test_rejected_report_gets_error_and_transient_failure_no_ack():
             reply = await recv(ws)
             assert (reply.header.operation, reply.header.message_id) == ("error", "r1")
             assert "numberOfSamples" in reply.content["reason"]
+            await ws.send(status(mid="r1"))                  # re-sent: the same error, not applied again
+            again = await recv(ws)
+            assert (again.header.operation, again.content) == ("error", reply.content)
             rec.fail_with = RuntimeError("api down")
             await ws.send(status(mid="t1"))
             with pytest.raises(asyncio.TimeoutError):

@@ -53,13 +53,17 @@ class RecentIds:
 
     def __init__(self, capacity: int = 4096) -> None:
         self.capacity = capacity
-        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._ids: OrderedDict[str, tuple[str, object]] = OrderedDict()
 
     def __contains__(self, message_id: str) -> bool:
         return message_id in self._ids
 
-    def add(self, message_id: str) -> None:
-        self._ids[message_id] = None
+    def answer(self, message_id: str) -> tuple[str, object]:
+        """The reply given the first time: ``("ack", None)`` or ``("error", {"reason": ...})``."""
+        return self._ids[message_id]
+
+    def add(self, message_id: str, operation: str = "ack", content: object = None) -> None:
+        self._ids[message_id] = (operation, content)
         self._ids.move_to_end(message_id)
         while len(self._ids) > self.capacity:
             self._ids.popitem(last=False)

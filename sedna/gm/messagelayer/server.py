@@ -170,16 +170,17 @@ class MessageServer:
                 self._metrics.messages.labels("up", "status").inc()
                 mid = msg.header.message_id
                 if mid and mid in recent:
-                    await self._reply(ws, msg, "ack")
+                    await self._reply(ws, msg, *recent.answer(mid))     # same answer as the first time
                     continue
                 try:
                     await self._apply_status(node, msg)
                 except ValueError as exc:
                     self._metrics.message_errors.inc()
                     logger.warning("report %s from node %s rejected: %s", msg.header.key, node, exc)
+                    reason = {"reason": str(exc)}
                     if mid:
-                        recent.add(mid)
-                    await self._reply(ws, msg, "error", {"reason": str(exc)})
+                        recent.add(mid, "error", reason)
+                    await self._reply(ws, msg, "error", reason)
                     continue
                 except Exception:
                     logger.exception("applying report %s from node %s failed", msg.header.key, node)
