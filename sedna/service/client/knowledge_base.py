@@ -70,8 +70,8 @@ class KBClient:
             return None
         try:
             os.remove(task_info_file)
-        except OSError:
-            pass
+        except OSError as exc:
+            logger.debug("could not delete %s: %s", task_info_file, exc)
         return url
 
     def update_task_status(self, tasks: str, new_status: int = 1) -> str | None:

@@ -15,7 +15,7 @@ def _now() -> dt.datetime:
 
 
 class Base(DeclarativeBase):
-    pass
+    """Declarative base of the knowledge-base tables."""
 
 
 class TaskGrp(Base):
