@@ -248,7 +248,8 @@ def test_update_round_retrains_touched_tasks_and_learns_new_ones(tmp_path, data,
     assert by_entry["Summer_AirConditioned"]["sample_num"] == old["Summer_AirConditioned"]["sample_num"] + len(new_rows)
     for entry in ENTRIES[1:]:
         assert by_entry[entry]["model"]["model"] == old[entry]["model"]["model"]
-    check_report(records[-1], "train", ENTRIES + ["Autumn_MixedMode"])
+    model = check_report(records[-1], "train", ENTRIES + ["Autumn_MixedMode"])
+    assert model["number_of_labeled_unseen_sample"] == len(autumn)  # the rows of the task the KB did not know
 
     env(KB_SERVER=kb.url, MODEL_URLS=index_url, edge_output_url=tmp_path / "edge", WORKER_NAME="inferworker-7")
     service = legacy_job(task_mining=MINING, unseen_task_detect={"method": "TaskAttrFilter"})

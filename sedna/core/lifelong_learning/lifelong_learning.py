@@ -150,6 +150,7 @@ class LifelongLearning(JobBase):
         self.task_definition = task_definition or {"method": "TaskDefinitionByDataAttr"}
         self.task_update_decision = task_update_decision or {"method": "UpdateStrategyDefault"}
         self.unseen_sample_recognition = unseen_sample_recognition or {"method": "SampleRegonitionDefault"}
+        self._re_recognition_configured = bool(unseen_sample_re_recognition)
         self.unseen_sample_re_recognition = unseen_sample_re_recognition or {"method": "SampleReRegonitionDefault"}
         self.unseen_task_detect = unseen_task_detect
         self.fetch = ArtifactFetcher(tempfile.mkdtemp(prefix="sedna-ll-cache-"), self.kb_client)
@@ -250,14 +251,19 @@ class LifelongLearning(JobBase):
             doc = self._read_index(self._index_url_from_env("CLOUD_KB_INDEX"))
             seen_index = doc_to_task_index(doc, SEEN, self.fetch)
             self.seen_task_learning.load(seen_index)
-            method, param = algorithm_config(self.unseen_sample_re_recognition, "SampleReRegonitionDefault")
-            recogniser = build_algorithm((ClassType.UTD,), method, task_index={SEEN: seen_index}, **param)
-            _, unseen_part = recogniser(train_data)
+            known = {g.entry for g in seen_index["task_groups"]}
             method, param = algorithm_config(self.task_update_decision, "UpdateStrategyDefault")
             param.setdefault("task_definition", self.task_definition)
             param.setdefault("fetch", self.fetch)
             decision = build_algorithm((ClassType.KM,), method, task_index={SEEN: seen_index}, **param)
             tasks, strategies = decision(train_data, task_type=SEEN)
+            # labelled samples of tasks the KB did not know; a configured re-recognition decides instead
+            unseen_count = sum(num_samples(s.get("raw_data_update")) for t, s in zip(tasks, strategies)
+                               if t.entry not in known)
+            if self._re_recognition_configured:
+                method, param = algorithm_config(self.unseen_sample_re_recognition, "SampleReRegonitionDefault")
+                recogniser = build_algorithm((ClassType.UTD,), method, task_index={SEEN: seen_index}, **param)
+                unseen_count = num_samples(recogniser(train_data)[1])
             res, seen_index = self.seen_task_learning.update(tasks, strategies, **kwargs)
             _, unseen_index = self.unseen_task_processing.update()
             index_url = self.cloud_knowledge_management.update_kb({SEEN: seen_index, UNSEEN: unseen_index})
@@ -267,7 +273,7 @@ class LifelongLearning(JobBase):
         groups = seen_index["task_groups"]
         current = {g.entry: _numeric_dict(g.model.result) for g in groups if g.model is not None}
         self.report_task_info(None, K8sResourceKindStatus.COMPLETED.value,
-                              self._results(index_url, res, groups, current, num_samples(unseen_part)),
+                              self._results(index_url, res, groups, current, unseen_count),
                               kind="train")
         return callback(self.estimator, index_url) if callback else index_url
 
