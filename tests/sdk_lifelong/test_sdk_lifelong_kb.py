@@ -67,7 +67,7 @@ def test_update_query_and_status(kb, client, tmp_path):
         [("a", True, 10, 1), ("b", True, 11, 1)]
     assert query["task_groups"][0]["models"] == [model_url]
 
-    with sqlite3.connect(tmp_path / "kb" / "lifelong_kb.sqlite3") as db:
+    with sqlite3.connect(tmp_path / "kb" / ".kb" / "lifelong_kb.sqlite3") as db:
         assert db.execute("select count(*) from ll_tasks").fetchone()[0] == 2
         assert db.execute("select task_attr from ll_tasks where name='a'").fetchone()[0] == '["a", "x"]'
         assert db.execute("select count(*) from ll_task_sample").fetchone()[0] == 2
@@ -85,7 +85,7 @@ def test_update_query_and_status(kb, client, tmp_path):
     client.update_db(str(index_file))
     query = client.query()
     assert [(g["name"], g["task_num"]) for g in query["task_groups"]] == [("a", 2), ("b", 1), ("c", 1)]
-    with sqlite3.connect(tmp_path / "kb" / "lifelong_kb.sqlite3") as db:
+    with sqlite3.connect(tmp_path / "kb" / ".kb" / "lifelong_kb.sqlite3") as db:
         radios = db.execute("select r.transfer_radio from ll_task_relation r join ll_task_grp g on g.id=r.grp_id "
                             "where g.name='a'").fetchall()
         assert radios == [(0.5,)]
@@ -208,3 +208,27 @@ def test_concurrent_publications_are_all_recorded(kb, tmp_path):
     assert len(groups["shared"]["models"]) == 16
     for i in range(16):
         assert Path(tmp_path / "kb" / f"r{i}-m.model").read_bytes() == f"w{i}".encode()
+
+
+def test_reserved_names_cannot_be_overwritten_or_read(tmp_path):
+    save = tmp_path / "kb"
+    server = KBServer("127.0.0.1", 0, save_dir=str(save), db_url=f"sqlite:///{save / 'kb.sqlite3'}").start_background()
+    try:
+        base = f"{server.url}/knowledgebase"
+        resp = httpx.post(f"{base}/file/upload", files={"file": ("index.pkl", b'{"seen_task": {}}')})
+        assert resp.status_code == 400 and "/update" in resp.json()["detail"]
+        for name in ("kb.sqlite3", "kb.sqlite3-journal"):
+            assert httpx.get(f"{base}/file/download?files={name}&name={name}").status_code == 400
+            assert httpx.post(f"{base}/file/upload", files={"file": (name, b"junk")}).status_code == 400
+        (save / "folder").mkdir()
+        assert httpx.post(f"{base}/file/upload", files={"file": ("folder", b"x")}).status_code == 400
+        with sqlite3.connect(save / "kb.sqlite3") as db:  # still a database
+            assert db.execute("select count(*) from ll_task_grp").fetchone()[0] == 0
+    finally:
+        server.stop()
+
+
+def test_default_database_is_out_of_reach(kb, tmp_path):
+    assert (tmp_path / "kb" / ".kb" / "lifelong_kb.sqlite3").is_file()
+    resp = httpx.get(f"{kb.url}/knowledgebase/file/download?files=.kb&name=x")
+    assert resp.status_code == 400

@@ -1,7 +1,7 @@
 """Run the knowledge base as the KB image does: ``python -m sedna.service.server.knowledge_base``.
 
 Env: ``KnowledgeBaseServer`` (``http(s)://<ipv4>:<port>``; otherwise ``0.0.0.0:9020``), ``KnowledgeBasePath``
-(file directory, default ``./kb``), ``KB_URL`` (database URL, default ``sqlite:///<dir>/lifelong_kb.sqlite3``),
+(file directory, default ``./kb``), ``KB_URL`` (database URL, default ``sqlite:///<dir>/.kb/lifelong_kb.sqlite3``),
 ``SEDNA_KB_TOKEN`` (optional bearer token), ``SEDNA_KB_MAX_UPLOAD`` (bytes). ``--host``/``--port``/``--dir``
 override them.
 """

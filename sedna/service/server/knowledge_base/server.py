@@ -132,6 +132,12 @@ class KBStore:
             db_file = db_url[len("sqlite:///"):]
             if db_file and db_file != ":memory:":
                 os.makedirs(os.path.dirname(os.path.abspath(db_file)), exist_ok=True)
+        self.protected: set[str] = set()  # files of the DB that live among the served files
+        if db_url.startswith("sqlite:///"):
+            db_file = os.path.realpath(db_url[len("sqlite:///"):]) if db_url[len("sqlite:///"):] else ""
+            if db_file and os.path.dirname(db_file) == self.save_dir:
+                base = os.path.basename(db_file)
+                self.protected = {base, f"{base}-journal", f"{base}-wal", f"{base}-shm"}
         self.engine = create_engine(db_url, connect_args={"check_same_thread": False}
                                     if db_url.startswith("sqlite") else {})
         Base.metadata.create_all(self.engine)
@@ -141,8 +147,10 @@ class KBStore:
     # ---------------------------------------------------------------- files
 
     def resolve(self, name: str) -> str:
-        """Path of ``name`` inside the save dir; BadRequest if it would lead anywhere else."""
+        """Path of ``name`` inside the save dir; BadRequest if it would lead anywhere else or names the DB."""
         safe_file_name(name)
+        if name in self.protected:
+            raise BadRequest(400, f"file name {name!r} is the knowledge base's database")
         path = os.path.join(self.save_dir, name)
         real = os.path.realpath(path)
         if os.path.dirname(real) != self.save_dir:
@@ -151,6 +159,8 @@ class KBStore:
 
     def write_file(self, name: str, content: bytes) -> str:
         path = self.resolve(name)
+        if os.path.isdir(path):
+            raise BadRequest(400, f"file name {name!r} is a directory of the knowledge base")
         fd, tmp = tempfile.mkstemp(prefix=".upload-", dir=self.save_dir)
         try:
             with os.fdopen(fd, "wb") as fh:
@@ -252,8 +262,9 @@ async def _read_body(request: Request, limit: int) -> bytes:
 def create_kb_app(save_dir: str, db_url: str | None = None, token: str | None = None,
                   max_upload_size: int = DEFAULT_MAX_UPLOAD) -> FastAPI:
     """The FastAPI app of one knowledge base storing files in ``save_dir`` and its index in ``db_url``
-    (default ``sqlite:///<save_dir>/lifelong_kb.sqlite3``)."""
-    store = KBStore(save_dir, db_url or f"sqlite:///{os.path.join(os.path.realpath(save_dir), 'lifelong_kb.sqlite3')}")
+    (default ``sqlite:///<save_dir>/.kb/lifelong_kb.sqlite3``, out of reach of the file routes)."""
+    default_db = os.path.join(os.path.realpath(save_dir), ".kb", "lifelong_kb.sqlite3")  # not a servable name
+    store = KBStore(save_dir, db_url or f"sqlite:///{default_db}")
     app = FastAPI(title="sedna knowledge base", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store = store
     router = APIRouter(prefix="/knowledgebase")
@@ -311,8 +322,9 @@ def create_kb_app(save_dir: str, db_url: str | None = None, token: str | None = 
     @router.post("/file/upload")
     async def upload(request: Request):
         filename, content = await multipart_field(request, "file")
-        name = safe_file_name(os.path.basename(filename or "") if filename and "/" not in filename
-                              and "\\" not in filename else (filename or ""))
+        name = safe_file_name(filename or "")
+        if name == INDEX_NAME:
+            raise BadRequest(400, f"{INDEX_NAME} is written through /update only")
         await run_in_threadpool(store.write_file, name, content)
         return download_path(name)
 
@@ -323,7 +335,7 @@ def create_kb_app(save_dir: str, db_url: str | None = None, token: str | None = 
 class KBServer:
     """``KBServer(host, http_port=8080, workers=1, save_dir="")``; ``start()`` serves until stopped.
 
-    Our keyword additions: ``db_url`` (default env ``KB_URL``, else ``sqlite:///<save_dir>/lifelong_kb.sqlite3``),
+    Our keyword additions: ``db_url`` (default env ``KB_URL``, else ``sqlite:///<save_dir>/.kb/lifelong_kb.sqlite3``),
     ``token`` (default env ``SEDNA_KB_TOKEN``), ``max_upload_size`` (default env ``SEDNA_KB_MAX_UPLOAD`` or
     256 MiB); ``start_background()``/``stop()``/``url`` as the inference server's. ``workers`` is accepted for
     compatibility: one process serves, requests run in its thread pool, writes are serialised.
