@@ -143,7 +143,7 @@ async def bench_custom_resources(session, url: str, args) -> None:
     if not crd_path.exists() or not sample_path.exists():
         emit("create_cr", skipped=f"no upstream CRD/sample under {args.reference}")
         return
-    from sedna.local.apiserver import yamlio
+    from sedna.api import yamlio
     crd = yamlio.load(crd_path.read_text())
     sample = yamlio.load(sample_path.read_text())
     async with session.post(url + "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json=crd) as resp:

@@ -10,7 +10,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from sedna.local.apiserver import yamlio
+from sedna.api import yamlio
 
 # upstream samples that do not satisfy upstream's own CRD schemas (a real API server rejects them too)
 INVALID_SAMPLES = {
@@ -68,7 +68,7 @@ def test_upstream_samples_validate(k8s_client, reference_dir):
     for path in sorted((reference_dir / "samples").glob("*.yaml")):
         if path.name in TEMPLATES:
             continue
-        for doc in yamlio.load_file(path):
+        for doc in yamlio.load_all(path.read_text()):
             group, version = doc["apiVersion"].split("/")
             plural = doc["kind"].lower() + "s"
             doc["metadata"]["name"] = f"{doc['metadata']['name']}-{created}"
@@ -98,7 +98,7 @@ def test_schema_violations_defaulting_and_pruning(k8s_client, reference_dir):
     assert causes == {("spec.format", "FieldValueTypeInvalid"), ("spec.nodeName", "FieldValueRequired")}
     assert 'Dataset.sedna.io "bad" is invalid' in status["message"]
 
-    sample = yamlio.load_file(reference_dir / "samples" / "jointinferenceservice_v1alpha1.yaml")[0]
+    sample = yamlio.load_all((reference_dir / "samples" / "jointinferenceservice_v1alpha1.yaml").read_text())[0]
     worker = next(w for w in sample["spec"].values() if isinstance(w, dict) and "template" in w
                   and w["template"]["spec"]["containers"][0].get("ports"))
     worker["template"]["spec"]["containers"][0]["ports"][0].pop("protocol")

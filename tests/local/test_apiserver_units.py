@@ -324,13 +324,6 @@ def test_store_persists_and_reloads(tmp_path):
     again.close()
 
 
-def test_yaml_reads_like_kubectl():
-    from sedna.local.apiserver import yamlio
-    doc = yamlio.load("a: 12:00\nb: 2024-01-01T00:00:00Z\nc: 7\nd: 1.5\ne: true\nf: 0x1F\n")
-    assert doc == {"a": "12:00", "b": "2024-01-01T00:00:00Z", "c": 7, "d": 1.5, "e": True, "f": 31}
-    assert yamlio.load_all("---\na: 1\n---\n---\nb: 2\n") == [{"a": 1}, {"b": 2}]
-
-
 def test_schema_list_types_reject_duplicates():
     schema = CRSchema({"type": "object", "properties": {"spec": {"type": "object", "properties": {
         "containers": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],

@@ -52,12 +52,16 @@ async def _start(host: str, port: int, data_dir, logs_dir, **options) -> tuple[w
 
 
 def serve(host: str = "127.0.0.1", port: int = 6443, data_dir: str | Path | None = None, *,
-          logs_dir: str | Path | None = None, on_ready: Callable[[str], None] | None = None, **options) -> None:
+          logs_dir: str | Path | None = None, on_ready: Callable[[str], None] | None = None,
+          service_cidr: str | None = None, **options) -> None:
     """Run the server until SIGTERM/SIGINT (blocking). ``on_ready(url)`` is called once it listens.
 
-    ``options`` go to APIServer: ``history`` (watch events kept per resource), ``bookmark_interval``,
-    ``event_ttl`` (seconds).
+    ``service_cidr``: where Service ClusterIPs are allocated (comma-separated CIDRs or ``FIRST-LAST`` ranges;
+    default ``10.96.0.0/16``). ``options`` go to APIServer: ``history`` (watch events kept per resource),
+    ``bookmark_interval``, ``event_ttl`` (seconds).
     """
+    if service_cidr:
+        options["service_cidr"] = service_cidr
 
     async def main():
         runner, url = await _start(host, port, data_dir, logs_dir, **options)
@@ -82,7 +86,7 @@ class BackgroundServer:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, data_dir: str | Path | None = None,
                  logs_dir: str | Path | None = None, **options):
-        """``options`` go to APIServer: ``history``, ``bookmark_interval``, ``event_ttl``."""
+        """``options`` go to APIServer: ``history``, ``bookmark_interval``, ``event_ttl``, ``service_cidr``."""
         self.host, self.port, self.data_dir, self.options = host, port, data_dir, options
         self.logs_dir = Path(logs_dir) if logs_dir else (Path(data_dir) / "logs" if data_dir else None)
         self.url = ""

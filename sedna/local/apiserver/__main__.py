@@ -19,8 +19,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kubeconfig", default=None, help="also write a kubeconfig for the server here")
     parser.add_argument("--history", type=int, default=10_000, help="watch events kept per resource")
     parser.add_argument("--event-ttl", type=float, default=3600.0, help="seconds an Event is kept")
+    parser.add_argument("--service-cidr", default=None,
+                        help="where Service ClusterIPs come from: comma-separated CIDRs or FIRST-LAST ranges "
+                             "(default 10.96.0.0/16); e.g. 127.20.1.1-127.20.15.254 for the local runtime's layout")
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
+    if args.service_cidr:
+        from sedna.local.apiserver.builtins import ServiceIPRange
+        try:
+            ServiceIPRange(args.service_cidr)
+        except ValueError as exc:
+            parser.error(f"--service-cidr: {exc}")
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
@@ -30,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"listening on {url}", flush=True)
 
     serve(args.host, args.port, args.data_dir, logs_dir=args.logs_dir, on_ready=ready, history=args.history,
-          event_ttl=args.event_ttl)
+          event_ttl=args.event_ttl, service_cidr=args.service_cidr)
     return 0
 
 

@@ -65,10 +65,20 @@ def random_suffix(n: int = 5) -> str:
 
 
 class API:
-    def __init__(self, store: Store, registry: Registry):
+    def __init__(self, store: Store, registry: Registry, service_cidr: str | None = None):
         self.store = store
         self.registry = registry
         self.schemas = SchemaCache()
+        self.service_ips = builtins.ServiceIPRange(service_cidr or builtins.DEFAULT_SERVICE_CIDR)
+
+    def allocate_cluster_ip(self) -> str:
+        """A ClusterIP of the service range that no stored Service holds; 500 when the range is full."""
+        used = ((svc.get("spec") or {}).get("clusterIP") for svc in self.store.items("/services"))
+        ip = self.service_ips.allocate(ip for ip in used if ip)
+        if ip is None:
+            raise errors.APIError(500, "InternalError", "Internal error occurred: failed to allocate a serviceIP: "
+                                  f"range is full ({self.service_ips.spec})")
+        return ip
 
     # ---- helpers ----------------------------------------------------------------------------------------
 
@@ -169,7 +179,7 @@ class API:
             if causes:
                 raise errors.invalid(rd, name, [c.as_dict() for c in causes])
         else:
-            builtins.apply_defaults(rd.plural, obj)
+            builtins.apply_defaults(rd.plural, obj, self.allocate_cluster_ip)
             causes = builtins.validate(rd.plural, obj)
             if causes:
                 raise errors.invalid(rd, name, causes)
@@ -391,12 +401,21 @@ class API:
             return self._present(rd, old), warnings
         if dry_run:
             return self._present(rd, result), warnings
-        if result["metadata"].get("deletionTimestamp") and not result["metadata"].get("finalizers") \
-                and not result["metadata"].get("deletionGracePeriodSeconds") and rd.plural != "namespaces":
+        if rd.plural != "namespaces" and self._due(result["metadata"]):
             event = self.store.remove(rd.bucket, ns, name, last=result)
             return self._present(rd, event.obj), warnings
         self.store.put(rd.bucket, result)
         return self._present(rd, result), warnings
+
+    @staticmethod
+    def _due(meta: dict[str, Any]) -> bool:
+        """Whether an object being deleted is gone: no finalizers left and its grace period is 0 or over."""
+        if not meta.get("deletionTimestamp") or meta.get("finalizers"):
+            return False
+        if not meta.get("deletionGracePeriodSeconds"):
+            return True
+        deadline = parse_stamp(meta["deletionTimestamp"])
+        return deadline is not None and deadline <= time.time()
 
     # ---- patch ------------------------------------------------------------------------------------------
 
@@ -467,12 +486,9 @@ class API:
         if grace:
             if dry_run:
                 return self._present(rd, old), False
-            current = old["metadata"].get("deletionGracePeriodSeconds")
-            if current is not None and current <= grace:
+            marked = self._shorten_grace(old, grace)
+            if marked is None:
                 return self._present(rd, old), False
-            marked = copy.deepcopy(old)
-            marked["metadata"]["deletionTimestamp"] = stamp(time.time() + grace)
-            marked["metadata"]["deletionGracePeriodSeconds"] = grace
             self.store.put(rd.bucket, marked)
             return self._present(rd, marked), False
         finalizers = list(old["metadata"].get("finalizers") or [])
@@ -498,11 +514,12 @@ class API:
         if finalizers:
             if dry_run:
                 return self._present(rd, old), False
-            if old["metadata"].get("deletionTimestamp") and finalizers == old["metadata"].get("finalizers"):
+            # a delete without grace (every non-pod delete; a pod delete with gracePeriodSeconds 0 or that no
+            # kubelet runs) lowers a pending grace period to 0, so removing the last finalizer removes the object
+            marked = self._shorten_grace(old, 0) or copy.deepcopy(old)
+            if old["metadata"].get("deletionTimestamp") and finalizers == old["metadata"].get("finalizers") \
+                    and marked == old:
                 return self._present(rd, old), False
-            marked = copy.deepcopy(old)
-            marked["metadata"].setdefault("deletionTimestamp", now())
-            marked["metadata"].setdefault("deletionGracePeriodSeconds", 0)
             marked["metadata"]["finalizers"] = finalizers
             self.store.put(rd.bucket, marked)
             return self._present(rd, marked), False
@@ -510,6 +527,25 @@ class API:
             return self._present(rd, old), True
         event = self.store.remove(rd.bucket, ns, name)
         return self._present(rd, event.obj), True
+
+    @staticmethod
+    def _shorten_grace(old: dict[str, Any], grace: int) -> dict[str, Any] | None:
+        """``old`` marked for deletion in ``grace`` seconds, or None when it is already due as soon or sooner.
+
+        As in Kubernetes a second delete may only shorten the grace period; the deadline is counted from the
+        first delete request (deletionTimestamp - deletionGracePeriodSeconds)."""
+        meta = old["metadata"]
+        current = meta.get("deletionGracePeriodSeconds")
+        if meta.get("deletionTimestamp") and current is not None and current <= grace:
+            return None
+        marked = copy.deepcopy(old)
+        start = time.time()
+        deadline = parse_stamp(meta.get("deletionTimestamp"))
+        if deadline is not None and current is not None:
+            start = min(start, deadline - current)
+        marked["metadata"]["deletionTimestamp"] = stamp(start + grace)
+        marked["metadata"]["deletionGracePeriodSeconds"] = grace
+        return marked
 
     def _pod_grace(self, rd: ResourceDef, pod: dict[str, Any], options: dict[str, Any]) -> int:
         """Seconds of graceful termination for a pod delete; 0 deletes at once.

@@ -3,12 +3,75 @@ kept to what clients of this project observe (not every field Kubernetes default
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sedna.local.apiserver.selectors import SelectorError, selector_from_object
 
-_cluster_ips = itertools.count(1)
+DEFAULT_SERVICE_CIDR = "10.96.0.0/16"
+
+
+class ServiceIPRange:
+    """Where Service ClusterIPs come from (kube-apiserver's ``--service-cluster-ip-range``).
+
+    ``spec`` is a comma-separated list of IPv4 CIDRs (``127.20.0.0/20``) or inclusive ranges
+    (``127.20.1.1-127.20.15.254``). Addresses whose last octet is 0 or 255 and a CIDR's network and broadcast
+    addresses are never handed out. Allocation takes the first free address after the one handed out last
+    (wrapping around), so a just-released address is not reused at once.
+    """
+
+    def __init__(self, spec: str = DEFAULT_SERVICE_CIDR):
+        self.spec = spec
+        self.blocks: list[tuple[int, int]] = []
+        for part in (p.strip() for p in spec.split(",")):
+            if not part:
+                continue
+            try:
+                if "-" in part:
+                    first_text, last_text = (x.strip() for x in part.split("-", 1))
+                    first, last = ipaddress.IPv4Address(first_text), ipaddress.IPv4Address(last_text)
+                else:
+                    net = ipaddress.IPv4Network(part, strict=False)
+                    first, last = net.network_address + 1, net.broadcast_address - 1
+            except ValueError as exc:
+                raise ValueError(f"invalid service CIDR or range {part!r}: {exc}") from None
+            if int(last) < int(first):
+                raise ValueError(f"empty service address range {part!r}")
+            self.blocks.append((int(first), int(last)))
+        if not self.blocks:
+            raise ValueError(f"no service address range in {spec!r}")
+        self._cursor: int | None = None
+
+    def __contains__(self, ip: object) -> bool:
+        try:
+            n = int(ipaddress.IPv4Address(str(ip)))
+        except ValueError:
+            return False
+        return n & 0xFF not in (0, 255) and any(a <= n <= b for a, b in self.blocks)
+
+    def _candidates(self, start: int) -> Iterable[int]:
+        for first, last in self.blocks:
+            if last >= start:
+                yield from range(max(first, start), last + 1)
+
+    def allocate(self, used: Iterable[str]) -> str | None:
+        """A free address (None when the range is exhausted); ``used`` are the ClusterIPs already taken."""
+        taken = set()
+        for ip in used:
+            try:
+                taken.add(int(ipaddress.IPv4Address(ip)))
+            except ValueError:
+                continue
+        # from behind the last allocation to the end, then from the start
+        starts = [0] if self._cursor is None else [self._cursor + 1, 0]
+        for start in starts:
+            for n in self._candidates(start):
+                if n & 0xFF not in (0, 255) and n not in taken:
+                    self._cursor = n
+                    return str(ipaddress.IPv4Address(n))
+        return None
 
 
 def initial_status(plural: str, obj: dict[str, Any]) -> dict[str, Any] | None:
@@ -41,7 +104,9 @@ def keep_allocated(plural: str, old: dict[str, Any], new: dict[str, Any]) -> Non
             new_spec["clusterIPs"] = list(old_spec["clusterIPs"])
 
 
-def apply_defaults(plural: str, obj: dict[str, Any]) -> None:
+def apply_defaults(plural: str, obj: dict[str, Any],
+                   allocate_ip: Callable[[], str | None] | None = None) -> None:
+    """Fill server defaults; ``allocate_ip`` hands out a Service's ClusterIP (none is set without it)."""
     spec = obj.get("spec")
     if plural == "pods" and isinstance(spec, dict):
         _pod_spec_defaults(spec)
@@ -62,9 +127,11 @@ def apply_defaults(plural: str, obj: dict[str, Any]) -> None:
     elif plural == "services" and isinstance(spec, dict):
         spec.setdefault("type", "ClusterIP")
         spec.setdefault("sessionAffinity", "None")
-        if spec.get("clusterIP") != "None" and not spec.get("clusterIP"):
-            n = next(_cluster_ips)
-            spec["clusterIP"] = f"10.96.{(n // 250) % 250}.{n % 250 + 1}"
+        if spec.get("clusterIP") != "None" and not spec.get("clusterIP") and allocate_ip is not None \
+                and spec.get("type") != "ExternalName":
+            ip = allocate_ip()
+            if ip:
+                spec["clusterIP"] = ip
         if spec.get("clusterIP"):
             spec.setdefault("clusterIPs", [spec["clusterIP"]])
         for port in spec.get("ports") or []:

@@ -13,7 +13,8 @@ from typing import Any
 
 from aiohttp import web
 
-from sedna.local.apiserver import discovery, errors, yamlio
+from sedna.api import yamlio
+from sedna.local.apiserver import discovery, errors
 from sedna.local.apiserver.api import API, NS_BUCKET, now, parse_stamp
 from sedna.local.apiserver.controllers.gc import (
     CRDController,
@@ -65,17 +66,34 @@ def _partial(obj: dict[str, Any]) -> dict[str, Any]:
     return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj["metadata"]}
 
 
+def log_container(pod: dict[str, Any], container: str | None) -> str:
+    """The container whose log a ``pods/log`` request reads. Without a name, as in Kubernetes, a pod with one
+    app container (init containers do not count) means that one; otherwise the answer is 400 naming them."""
+    if container:
+        return container
+    spec = pod.get("spec") or {}
+    apps = [c.get("name") or "" for c in spec.get("containers") or []]
+    if len(apps) == 1:
+        return apps[0]
+    inits = [c.get("name") or "" for c in spec.get("initContainers") or []]
+    name = pod["metadata"]["name"]
+    message = f"a container name must be specified for pod {name}, choose one of: [{' '.join(apps)}]"
+    if inits:
+        message += f" or one of the init containers: [{' '.join(inits)}]"
+    raise errors.bad_request(message)
+
+
 class APIServer:
     """The emulator: store + resource registry + controllers + the aiohttp application."""
 
     def __init__(self, data_dir: str | Path | None = None, logs_dir: str | Path | None = None,
                  history: int = 10_000, bookmark_interval: float = 60.0, event_ttl: float = 3600.0,
-                 pod_gc_slack: float = 30.0):
+                 pod_gc_slack: float = 30.0, service_cidr: str | None = None):
         self.data_dir = Path(data_dir) if data_dir else None
         self.logs_dir = Path(logs_dir) if logs_dir else (self.data_dir / "logs" if self.data_dir else None)
         self.store = Store(self.data_dir, history=history)
         self.registry = Registry()
-        self.api = API(self.store, self.registry)
+        self.api = API(self.store, self.registry, service_cidr)
         self.bookmark_interval = bookmark_interval
         self.event_ttl = event_ttl
         self.pod_gc_slack = pod_gc_slack
@@ -310,13 +328,17 @@ class APIServer:
         if not raw.strip():
             raise errors.bad_request("the request body is empty")
         if yaml_ok or "yaml" in request.content_type:
+            # the project's one YAML reader (YAML 1.2 core schema: `on`/`yes` stay strings, 0777 is decimal)
             try:
                 doc = yamlio.load(raw)
+            except yamlio.YAMLError as exc:
+                raise errors.bad_request(f"error decoding YAML: {exc}")
+            except ValueError as exc:            # more than one document
+                raise errors.bad_request(f"error decoding YAML: {exc}")
+            try:
                 return json.loads(json.dumps(doc))     # only what JSON can carry (no !!binary, !!set)
             except (TypeError, ValueError) as exc:
                 raise errors.bad_request(f"the YAML body holds values JSON cannot represent: {exc}")
-            except yamlio.yaml.YAMLError as exc:
-                raise errors.bad_request(f"error decoding YAML: {exc}")
         try:
             return json.loads(raw, parse_constant=_no_constants)
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
@@ -604,14 +626,9 @@ class APIServer:
         if request.method != "GET":
             raise errors.method_not_allowed()
         pod = self.api.get(rd, namespace, name)
+        container = log_container(pod, request.query.get("container"))
         names = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
         names += [c.get("name") for c in (pod.get("spec") or {}).get("initContainers") or []]
-        container = request.query.get("container")
-        if not container:
-            if len(names) != 1:
-                raise errors.bad_request(f"a container name must be specified for pod {name}, choose one of: "
-                                         f"[{' '.join(n for n in names if n)}]")
-            container = names[0]
         if container not in names:
             raise errors.bad_request(f"container {container} is not valid for pod {name}")
         path = self.log_path(pod["metadata"]["namespace"], name, container)

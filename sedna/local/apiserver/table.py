@@ -13,9 +13,11 @@ def age(timestamp: str | None) -> str:
     if not timestamp:
         return "<unknown>"
     try:
-        then = datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
-    except ValueError:
+        then = datetime.fromisoformat(timestamp[:-1] + "+00:00" if timestamp.endswith("Z") else timestamp)
+    except (TypeError, ValueError):
         return "<invalid>"
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=timezone.utc)
     seconds = max(0, int((datetime.now(timezone.utc) - then).total_seconds()))
     if seconds < 120:
         return f"{seconds}s"
@@ -55,25 +57,116 @@ def _col(name: str, type_: str = "string", description: str = "", priority: int 
     return {"name": name, "type": type_, "format": fmt, "description": description, "priority": priority}
 
 
-def _pod_cells(pod: dict[str, Any]) -> list[Any]:
-    status = pod.get("status") or {}
-    containers = (pod.get("spec") or {}).get("containers") or []
-    statuses = status.get("containerStatuses") or []
-    ready = sum(1 for s in statuses if s.get("ready"))
-    restarts = sum(int(s.get("restartCount", 0)) for s in statuses)
-    phase = status.get("reason") or status.get("phase") or "Unknown"
-    for s in statuses:
-        waiting = (s.get("state") or {}).get("waiting")
-        terminated = (s.get("state") or {}).get("terminated")
-        if waiting and waiting.get("reason"):
-            phase = waiting["reason"]
-        elif terminated and terminated.get("reason") and phase not in ("Succeeded", "Failed"):
-            phase = terminated["reason"]
+def _restartable(container: dict[str, Any] | None) -> bool:
+    """A sidecar: an init container with ``restartPolicy: Always``."""
+    return bool(container) and container.get("restartPolicy") == "Always"
+
+
+def _later(current: str, candidate: Any) -> str:
+    return candidate if isinstance(candidate, str) and candidate > current else current
+
+
+def _terminated_reason(terminated: dict[str, Any], prefix: str = "") -> str:
+    if terminated.get("reason"):
+        return prefix + terminated["reason"]
+    if terminated.get("signal"):
+        return f"{prefix}Signal:{terminated['signal']}"
+    return f"{prefix}ExitCode:{terminated.get('exitCode', 0)}"
+
+
+def pod_summary(pod: dict[str, Any]) -> tuple[str, str, str]:
+    """READY, STATUS and RESTARTS as kubectl's pod printer computes them (``1/2``, ``Completed``, ``3 (5m ago)``).
+
+    STATUS is the phase (or ``status.reason``), replaced by ``Init:N/M`` / ``Init:<reason>`` while init
+    containers run or failed, then by the reason of an app container that is waiting or terminated (``Completed``,
+    ``Error``, ``CrashLoopBackOff``, ``ExitCode:N``), back to ``Running`` (``NotReady``) while another container
+    still runs, and ``Terminating`` for a pod being deleted that has not finished.
+    """
+    spec, status = pod.get("spec") or {}, pod.get("status") or {}
+    phase = status.get("phase") or ""
+    reason = status.get("reason") or phase or "Unknown"
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == "PodScheduled" and cond.get("reason") == "SchedulingGated":
+            reason = "SchedulingGated"
+    inits = {c.get("name"): c for c in spec.get("initContainers") or [] if isinstance(c, dict)}
+    total = len(spec.get("containers") or []) + sum(1 for c in inits.values() if _restartable(c))
+    ready = restarts = sidecar_restarts = 0
+    last_restart = sidecar_last_restart = ""
+    initializing = False
+    init_statuses = status.get("initContainerStatuses") or []
+    for i, cs in enumerate(init_statuses):
+        state = cs.get("state") or {}
+        terminated, waiting = state.get("terminated"), state.get("waiting")
+        restarts += int(cs.get("restartCount") or 0)
+        finished = ((cs.get("lastState") or {}).get("terminated") or {}).get("finishedAt")
+        last_restart = _later(last_restart, finished)
+        sidecar = _restartable(inits.get(cs.get("name")))
+        if sidecar:
+            sidecar_restarts += int(cs.get("restartCount") or 0)
+            sidecar_last_restart = _later(sidecar_last_restart, finished)
+        if terminated and terminated.get("exitCode", 0) == 0:
+            continue
+        if sidecar and cs.get("started"):
+            ready += 1 if cs.get("ready") else 0
+            continue
+        if terminated:
+            reason = _terminated_reason(terminated, "Init:")
+        elif waiting and waiting.get("reason") and waiting["reason"] != "PodInitializing":
+            reason = "Init:" + waiting["reason"]
+        else:
+            reason = f"Init:{i}/{len(inits)}"
+        initializing = True
+        break
+    initialized = any(c.get("type") == "Initialized" and c.get("status") == "True"
+                      for c in status.get("conditions") or [])
+    if not initializing or initialized:
+        restarts, last_restart = sidecar_restarts, sidecar_last_restart
+        running = False
+        for cs in reversed(status.get("containerStatuses") or []):
+            state = cs.get("state") or {}
+            terminated, waiting = state.get("terminated"), state.get("waiting")
+            restarts += int(cs.get("restartCount") or 0)
+            last_restart = _later(last_restart, ((cs.get("lastState") or {}).get("terminated") or {}).get(
+                "finishedAt"))
+            if waiting and waiting.get("reason"):
+                reason = waiting["reason"]
+            elif terminated:
+                reason = _terminated_reason(terminated)
+            elif cs.get("ready") and state.get("running") is not None:
+                running = True
+                ready += 1
+        if reason == "Completed" and running:
+            pod_ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+                            for c in status.get("conditions") or [])
+            reason = "Running" if pod_ready else "NotReady"
     if pod["metadata"].get("deletionTimestamp"):
-        phase = "Terminating"
-    return [pod["metadata"]["name"], f"{ready}/{len(containers)}", phase, restarts,
-            age(pod["metadata"].get("creationTimestamp")), status.get("podIP") or "<none>",
-            (pod.get("spec") or {}).get("nodeName") or "<none>"]
+        if status.get("reason") == "NodeLost":
+            reason = "Unknown"
+        elif phase not in ("Succeeded", "Failed"):
+            reason = "Terminating"
+    shown_restarts = str(restarts)
+    if restarts and last_restart:
+        shown_restarts = f"{restarts} ({age(last_restart)} ago)"
+    return f"{ready}/{total}", reason, shown_restarts
+
+
+def _pod_cells(pod: dict[str, Any]) -> list[Any]:
+    spec, status = pod.get("spec") or {}, pod.get("status") or {}
+    ready, reason, restarts = pod_summary(pod)
+    gates = spec.get("readinessGates") or []
+    if gates:
+        true_types = {c.get("type") for c in status.get("conditions") or [] if c.get("status") == "True"}
+        gates_text = f"{sum(1 for g in gates if g.get('conditionType') in true_types)}/{len(gates)}"
+    else:
+        gates_text = "<none>"
+    return [pod["metadata"]["name"], ready, reason, restarts, age(pod["metadata"].get("creationTimestamp")),
+            status.get("podIP") or "<none>", spec.get("nodeName") or "<none>",
+            status.get("nominatedNodeName") or "<none>", gates_text]
+
+
+_POD_DONE = {"Succeeded": {"type": "Completed", "status": "True", "reason": "Succeeded",
+                           "message": "The pod has completed successfully."},
+             "Failed": {"type": "Completed", "status": "True", "reason": "Failed", "message": "The pod failed."}}
 
 
 def _builtin(rd: ResourceDef) -> tuple[list[dict], Any] | None:
@@ -81,8 +174,15 @@ def _builtin(rd: ResourceDef) -> tuple[list[dict], Any] | None:
     created = _col("Age", "date", "CreationTimestamp is a timestamp representing the server time when this "
                                   "object was created.")
     if rd.plural == "pods":
-        return ([name, _col("Ready"), _col("Status"), _col("Restarts", "string"), created,
-                 _col("IP", priority=1), _col("Node", priority=1)], _pod_cells)
+        return ([name, _col("Ready", description="The aggregate readiness state of this pod for accepting "
+                                                 "traffic."),
+                 _col("Status", description="The aggregate status of the containers in this pod."),
+                 _col("Restarts", "string", "The number of times the containers in this pod have been restarted "
+                                            "and when the last container in this pod has restarted."), created,
+                 _col("IP", priority=1, description="IP address allocated to the pod."),
+                 _col("Node", priority=1, description="Name of the node assigned to the pod."),
+                 _col("Nominated Node", priority=1, description="Name of the node nominated for the pod."),
+                 _col("Readiness Gates", priority=1, description="Pod readiness gates.")], _pod_cells)
     if rd.plural == "deployments":
         def cells(d):
             st, sp = d.get("status") or {}, d.get("spec") or {}
@@ -163,6 +263,8 @@ def table(rd: ResourceDef, objects: list[dict[str, Any]], list_meta: dict[str, A
     rows = []
     for obj in objects:
         row = {"cells": cells_of(obj)}
+        if rd.plural == "pods" and not rd.group and (obj.get("status") or {}).get("phase") in _POD_DONE:
+            row["conditions"] = [_POD_DONE[obj["status"]["phase"]]]
         if include_object == "Object":
             row["object"] = obj
         elif include_object != "None":
