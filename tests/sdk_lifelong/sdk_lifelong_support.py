@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import socket
 import sys
@@ -16,11 +17,23 @@ from sedna.api.messages import WorkerMessage
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "lifelong_learning" / "thermal_comfort"
-if str(EXAMPLE) not in sys.path:
-    sys.path.insert(0, str(EXAMPLE))
 
-from interface import DATACONF, Estimator, feature_process
-from prepare import generate
+
+def _example_module(name: str):
+    """Load ``<EXAMPLE>/<name>.py`` under a private module name: other examples have an ``interface.py``
+    too, and ``sys.modules["interface"]`` must stay theirs."""
+    private = f"sdk_lifelong_example_{name}"
+    if private not in sys.modules:
+        spec = importlib.util.spec_from_file_location(private, EXAMPLE / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[private] = module
+        spec.loader.exec_module(module)
+    return sys.modules[private]
+
+
+_interface = _example_module("interface")
+DATACONF, Estimator, feature_process = _interface.DATACONF, _interface.Estimator, _interface.feature_process
+generate = _example_module("prepare").generate
 
 __all__ = [
     "ATTRIBUTE",

@@ -10,7 +10,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from sdk_lifelong_support import ATTRIBUTE, AppServer, Estimator, generate, load_csv, recording_lc_app
+from sdk_lifelong_support import (
+    ATTRIBUTE,
+    AppServer,
+    Estimator,
+    feature_process,
+    generate,
+    load_csv,
+    recording_lc_app,
+)
 
 from sedna.api.lifelonglearning import KnowledgeBase
 from sedna.common.config import BaseConfig
@@ -80,8 +88,6 @@ def rows_of(path, keep=None):
 
 def as_source(frame):
     ds = CSVDataParse(data_type="test", func=None)
-    from interface import feature_process
-
     ds.x = feature_process(frame.drop(columns=["Thermal preference"]).copy())
     ds.y = frame["Thermal preference"]
     return ds
@@ -141,7 +147,7 @@ def test_train_evaluate_inference_through_the_knowledge_base(tmp_path, data, env
     flagged, correct, seen_rows = [], 0, 0
     for i in range(len(frame)):
         row = frame.iloc[i].to_dict()
-        infer = CSVDataParse(data_type="test", func=__import__("interface").feature_process)
+        infer = CSVDataParse(data_type="test", func=feature_process)
         infer.parse({k: str(v) for k, v in row.items()}, label="Thermal preference")
         result, is_unseen, tasks = service.inference(infer)
         assert len(result) == 1 and len(tasks) == 1
