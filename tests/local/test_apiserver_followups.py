@@ -109,6 +109,23 @@ def test_full_service_range_answers_500_and_restarts_do_not_reuse_addresses(tmp_
         assert status == 201 and svc["spec"]["clusterIP"] not in (first, second)
 
 
+def test_a_clusterip_held_by_another_service_is_refused(apiserver):
+    base = f"{apiserver.url}/api/v1/namespaces/default/services"
+    held = call("POST", base, service("a"))[1]["spec"]["clusterIP"]
+    status, err = call("POST", base, service("b", clusterIP=held))
+    assert status == 422 and err["details"]["causes"][0]["field"] == "spec.clusterIPs"
+    assert "provided IP is already allocated" in err["message"]
+    call("POST", base, service("b"))
+    # the runtime's patch-in of a loopback address still works; taking another Service's address does not
+    patch = {"spec": {"clusterIP": "127.31.1.1", "clusterIPs": ["127.31.1.1"]}}
+    assert call("PATCH", f"{base}/b", patch, "application/merge-patch+json")[0] == 200
+    patch = {"spec": {"clusterIP": held, "clusterIPs": [held]}}
+    assert call("PATCH", f"{base}/b", patch, "application/merge-patch+json")[0] == 422
+    assert call("PATCH", f"{base}/a", {"metadata": {"labels": {"x": "y"}}}, "application/merge-patch+json")[0] == 200
+    assert call("POST", f"{apiserver.url}/api/v1/namespaces/kube-system/services",
+                service("dup", clusterIP="127.31.1.1"))[0] == 422, "addresses are unique across namespaces"
+
+
 def test_service_cidr_flag_of_the_module():
     bad = subprocess.run([sys.executable, "-m", "sedna.local.apiserver", "--port", "0", "--service-cidr", "x/99"],
                          check=False, capture_output=True, text=True, timeout=60)

@@ -187,6 +187,21 @@ class API:
                 self._validate_crd(rd, obj)
         return warnings
 
+    def _check_cluster_ip(self, rd: ResourceDef, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+        """A ClusterIP set or changed by the client must not be held by another Service (422, as Kubernetes)."""
+        if rd.plural != "services" or rd.group:
+            return
+        ip = (obj.get("spec") or {}).get("clusterIP")
+        if not ip or ip == "None" or (old is not None and (old.get("spec") or {}).get("clusterIP") == ip):
+            return
+        uid = obj["metadata"].get("uid")
+        for svc in self.store.items("/services"):
+            if (svc.get("spec") or {}).get("clusterIP") == ip and svc["metadata"].get("uid") != uid:
+                raise errors.invalid(rd, obj["metadata"].get("name", ""), [{
+                    "reason": "FieldValueInvalid", "field": "spec.clusterIPs",
+                    "message": f'Invalid value: ["{ip}"]: failed to allocate IP {ip}: provided IP is already '
+                               "allocated"}])
+
     def _validate_crd(self, rd: ResourceDef, obj: dict[str, Any]) -> None:
         spec = obj.get("spec") or {}
         names = spec.get("names") or {}
@@ -314,6 +329,7 @@ class API:
             elif status is not None:
                 obj["status"] = status
         warnings = self._validate_content(rd, obj, field_validation)
+        self._check_cluster_ip(rd, obj, None)
         if rd.plural == "customresourcedefinitions":
             self._crd_status(obj)
         if dry_run:
@@ -390,6 +406,7 @@ class API:
         if not rd.is_custom:
             builtins.keep_allocated(rd.plural, old, result)
         warnings = self._validate_content(rd, result, field_validation)
+        self._check_cluster_ip(rd, result, old)
         if rd.plural == "customresourcedefinitions" and subresource is None:
             self._crd_status(result)
             result["status"]["conditions"] = (old.get("status") or {}).get("conditions", result["status"]
