@@ -66,6 +66,7 @@ def main():
             if is_unseen:
                 counts["unseen"] += 1
                 unseen_sample.write(output)
+                unseen_sample.flush()
             output_sample.write(output)
             output_sample.flush()
     return counts
