@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import sys
-from typing import Any
 
 import kopf
 
+from sedna.common.logfmt import configure_daemon_logging
 from sedna.gm.config import ConfigError, GMConfig, load_config
 from sedna.gm.kube import KubeClient, load_connection
 from sedna.gm.operator import GlobalManager, build_registry
@@ -17,27 +16,9 @@ from sedna.gm.operator import GlobalManager, build_registry
 logger = logging.getLogger(__name__)
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message (+ exception)."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        doc: dict[str, Any] = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"), "level": record.levelname,
-                               "logger": record.name, "message": record.getMessage()}
-        if record.exc_info:
-            doc["exception"] = self.formatException(record.exc_info)
-        return json.dumps(doc, default=str)
-
-
 def configure_logging(fmt: str) -> None:
-    root = logging.getLogger()
-    if fmt == "json":
-        for handler in root.handlers or [logging.StreamHandler()]:
-            handler.setFormatter(JsonFormatter())
-            if handler not in root.handlers:
-                root.addHandler(handler)
     # kopf logs every watch event at DEBUG/INFO per object; keep its chatter at WARNING.
-    logging.getLogger("kopf").setLevel(max(root.level, logging.WARNING))
-    logging.getLogger("httpx").setLevel(max(root.level, logging.WARNING))
+    configure_daemon_logging(fmt, quiet=("kopf", "httpx"))
 
 
 async def amain(cfg: GMConfig) -> int:

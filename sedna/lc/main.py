@@ -13,7 +13,6 @@ yet". They leave with the GM's ``delete`` message (which the GM re-queues until 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import signal
@@ -23,6 +22,7 @@ from typing import Any
 import uvicorn
 
 from sedna.api.messages import Message
+from sedna.common.logfmt import configure_daemon_logging
 from sedna.lc.api import create_app
 from sedna.lc.config import ConfigError, LCConfig
 from sedna.lc.gmclient import GMClient
@@ -146,27 +146,10 @@ class LocalController:
             raise server_task.exception()
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line, the same fields as the GM's logs: time, level, logger, message (+ exception)."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        doc: dict[str, Any] = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"), "level": record.levelname,
-                               "logger": record.name, "message": record.getMessage()}
-        if record.exc_info:
-            doc["exception"] = self.formatException(record.exc_info)
-        return json.dumps(doc, default=str)
-
-
 def configure_logging(fmt: str) -> None:
-    root = logging.getLogger()
-    if fmt == "json":
-        if not root.handlers:
-            root.addHandler(logging.StreamHandler())
-        for handler in root.handlers:
-            handler.setFormatter(JsonFormatter())
     # Frame-level websocket/uvicorn/S3 debug output drowns the LC's own logs.
-    for noisy in ("websockets", "uvicorn", "httpx", "botocore", "boto3", "urllib3", "s3transfer"):
-        logging.getLogger(noisy).setLevel(max(logging.INFO, root.level))
+    configure_daemon_logging(fmt, quiet=("websockets", "uvicorn", "httpx", "botocore", "boto3", "urllib3",
+                                         "s3transfer"), quiet_level=logging.INFO)
 
 
 async def _main(config: LCConfig) -> None:
