@@ -247,7 +247,14 @@ def test_finalizer_removed_after_the_grace_period_elapsed_removes_the_pod(ready_
     _held_pod(base, "long", grace=300)
     call("DELETE", f"{base}/short")
     call("DELETE", f"{base}/long")
+    status, _ = call("POST", base, {"metadata": {"name": "unheld"}, "spec": {
+        "nodeName": "live", "terminationGracePeriodSeconds": 1, "containers": [{"name": "c", "image": "i"}]}})
+    assert status == 201
+    call("DELETE", f"{base}/unheld")
     time.sleep(2.1)
+    # a status report of the kubelet after the deadline does not remove the pod: its final delete does
+    status, _ = call("PATCH", f"{base}/unheld/status", {"status": {"phase": "Failed"}}, "application/merge-patch+json")
+    assert status == 200 and call("GET", f"{base}/unheld")[0] == 200
     _release(base, "short")
     assert call("GET", f"{base}/short")[0] == 404
     # within its grace period the pod stays for its kubelet, which removes it with grace 0

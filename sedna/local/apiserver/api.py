@@ -418,19 +418,23 @@ class API:
             return self._present(rd, old), warnings
         if dry_run:
             return self._present(rd, result), warnings
-        if rd.plural != "namespaces" and self._due(result["metadata"]):
+        if rd.plural != "namespaces" and self._due(result["metadata"], old["metadata"]):
             event = self.store.remove(rd.bucket, ns, name, last=result)
             return self._present(rd, event.obj), warnings
         self.store.put(rd.bucket, result)
         return self._present(rd, result), warnings
 
     @staticmethod
-    def _due(meta: dict[str, Any]) -> bool:
-        """Whether an object being deleted is gone: no finalizers left and its grace period is 0 or over."""
+    def _due(meta: dict[str, Any], old_meta: dict[str, Any]) -> bool:
+        """Whether an update leaves an object being deleted gone: no finalizers left and its grace period is 0,
+        or this update removed the last finalizer after the grace period ended. (Other updates of a pod in its
+        grace period, such as its kubelet's status reports, keep it: the kubelet removes it with grace 0.)"""
         if not meta.get("deletionTimestamp") or meta.get("finalizers"):
             return False
         if not meta.get("deletionGracePeriodSeconds"):
             return True
+        if not old_meta.get("finalizers"):
+            return False
         deadline = parse_stamp(meta["deletionTimestamp"])
         return deadline is not None and deadline <= time.time()
 
