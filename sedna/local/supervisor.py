@@ -30,7 +30,6 @@ from sedna.local.runtime import netplan, procs
 
 log = logging.getLogger("sedna.local.supervisor")
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -113,7 +112,9 @@ class Supervisor:
         out.write_text("")
         child = Child("apiserver", [sys.executable, "-m", "sedna.local.apiserver", "--host", "127.0.0.1",
                                     "--port", str(port), "--data-dir", str(self.data_dir),
-                                    "--kubeconfig", str(self.kubeconfig)])
+                                    "--kubeconfig", str(self.kubeconfig),
+                                    # Service ClusterIPs from the loopback range the cluster services proxy
+                                    "--service-cidr", f"127.{self.net.octet}.1.1-127.{self.net.octet}.15.254"])
         self._spawn(child)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -151,29 +152,38 @@ class Supervisor:
         return httpx.Client(base_url=self.url, timeout=30, headers={"Authorization": "Bearer sedna-local"})
 
     def apply_crds(self) -> list[str]:
-        crd_dir = Path(self.args.crds_dir) if self.args.crds_dir else REPO_ROOT / "deploy" / "crds"
         applied = []
-        if not crd_dir.is_dir():
-            log.warning("no CRD directory %s: skipping CRDs", crd_dir)
-            return applied
         base = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
         with self._http() as http:
-            for path in sorted(crd_dir.glob("*.yaml")):
-                for doc in yaml.safe_load_all(path.read_text()):
-                    if not doc or doc.get("kind") != "CustomResourceDefinition":
-                        continue
-                    name = doc["metadata"]["name"]
-                    resp = http.post(base, json=doc)
-                    if resp.status_code == 409:
-                        current = http.get(f"{base}/{name}").json()
-                        doc["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-                        resp = http.put(f"{base}/{name}", json=doc)
-                    if resp.status_code >= 400:
-                        log.warning("CRD %s not applied: HTTP %d %s", name, resp.status_code, resp.text[:300])
-                        continue
-                    applied.append(name)
-        log.info("applied %d CRDs from %s", len(applied), crd_dir)
+            for doc in self._crd_documents():
+                name = doc["metadata"]["name"]
+                resp = http.post(base, json=doc)
+                if resp.status_code == 409:
+                    current = http.get(f"{base}/{name}").json()
+                    doc["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+                    resp = http.put(f"{base}/{name}", json=doc)
+                if resp.status_code >= 400:
+                    log.warning("CRD %s not applied: HTTP %d %s", name, resp.status_code, resp.text[:300])
+                    continue
+                applied.append(name)
+        log.info("applied %d CRDs", len(applied))
         return applied
+
+    def _crd_documents(self) -> list[dict]:
+        """The sedna.io CRDs: read from ``--crds-dir`` when given, else generated from ``sedna.api`` (the source
+        ``deploy/crds`` is generated from, so both give the same objects)."""
+        if not self.args.crds_dir:
+            from sedna.api.crdgen import crd
+            from sedna.api.registry import KINDS
+
+            return [crd(info) for info in KINDS]
+        from sedna.api.yamlio import load_all
+
+        docs = []
+        for path in sorted(Path(self.args.crds_dir).glob("*.yaml")):
+            docs.extend(d for d in load_all(path.read_text())
+                        if isinstance(d, dict) and d.get("kind") == "CustomResourceDefinition")
+        return docs
 
     def wait_nodes_ready(self, timeout: float = 60.0) -> None:
         want = {name for name, _ in self.nodes}
