@@ -42,8 +42,13 @@ def lc():
     server.stop()
 
 
-def test_helmet_examples_are_identical():
-    assert (JI / "helmet.py").read_text() == (IL / "helmet.py").read_text()
+def test_helmet_examples_share_one_detector():
+    code = ("import helmet, interface; print(helmet.__file__); "
+            "print(interface.SoftmaxModel is helmet.SoftmaxModel)")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=IL, env=clean_env(), capture_output=True, text=True,
+                          timeout=60, check=True)
+    shared, same = proc.stdout.split()
+    assert Path(shared).resolve() == (JI / "helmet.py").resolve() and same == "True"
 
 
 def test_joint_inference_example_processes(tmp_path, lc):

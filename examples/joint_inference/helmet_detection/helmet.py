@@ -11,8 +11,8 @@ thinks hold a head — the box format the IBT and Threshold hard-example filters
 - the **little** model sees coarse features (the mean colour of each cell's centre): cheap, less sure;
 - the **big** model sees a 4 x 4 grid of mean colours and the spread of each cell: more accurate.
 
-Models are saved as ``.npz`` (loaded with ``allow_pickle=False``). This file is identical in
-``examples/joint_inference/helmet_detection`` and ``examples/incremental_learning/helmet_detection``.
+Models are saved as ``.npz`` (loaded with ``allow_pickle=False``). The incremental-learning example
+(``examples/incremental_learning/helmet_detection/helmet.py``) loads this very file as its ``helmet``.
 """
 
 from __future__ import annotations
