@@ -19,7 +19,10 @@ def register(sub) -> None:
     up.add_argument("--cluster-cidr", default="127.20.0.0/16", help="the cluster's /16 of 127.0.0.0/8")
     up.add_argument("--api-port", type=int, default=0, help="API server port (default: a free one)")
     up.add_argument("--lc-port", type=int, default=9100, help="port of every LC on its node's address")
-    up.add_argument("--crds-dir", default="", help="CRD YAML directory (default: the CRDs generated from sedna.api, same as deploy/crds)")
+    up.add_argument("--crds-dir", default="",
+                    help="CRD YAML directory (default: the CRDs generated from sedna.api, same as deploy/crds)")
+    up.add_argument("--kb-server", default="http://localhost:9020",
+                    help="knowledge base URL the GM injects into lifelong-learning workers as KB_SERVER")
     up.add_argument("--foreground", action="store_true", help="run the supervisor in this process")
     up.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the cluster")
 

@@ -55,7 +55,7 @@ def cmd_up(args) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "logs").mkdir(exist_ok=True)
     argv = [sys.executable, "-m", "sedna.local.supervisor", "--data-dir", str(data_dir), "--nodes", args.nodes,
-            "--cluster-cidr", args.cluster_cidr, "--lc-port", str(args.lc_port)]
+            "--cluster-cidr", args.cluster_cidr, "--lc-port", str(args.lc_port), "--kb-server", args.kb_server]
     if args.api_port:
         argv += ["--api-port", str(args.api_port)]
     if args.image_map:

@@ -225,6 +225,7 @@ class Supervisor:
             "kubeConfig": str(self.kubeconfig),
             "websocket": {"address": "127.0.0.1", "port": gm_port, "token": token},
             "localController": {"server": f"http://localhost:{self.args.lc_port}"},
+            "knowledgeBaseServer": {"server": self.args.kb_server},
             "metrics": {"address": "127.0.0.1", "port": free_port()},
         }, sort_keys=False))
         gm_config.chmod(0o600)
@@ -352,6 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-controllers", action="store_true")
     p.add_argument("--gm-port", type=int, default=0)
     p.add_argument("--lc-port", type=int, default=9100)
+    p.add_argument("--kb-server", default="http://localhost:9020")
     p.add_argument("--log-level", default="INFO")
     return p
 

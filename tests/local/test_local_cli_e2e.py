@@ -160,13 +160,15 @@ def test_up_starts_gm_and_lcs_when_available(data_dir):
         pytest.skip("GM/LC modules not present")
     cidr = f"127.{random.randint(100, 250)}.0.0/16"
     lc_port = str(random.randint(20000, 30000))
-    up = sedna(data_dir, "up", "--nodes", "cloud-node,edge-node", "--cluster-cidr", cidr, "--lc-port", lc_port)
+    up = sedna(data_dir, "up", "--nodes", "cloud-node,edge-node", "--cluster-cidr", cidr, "--lc-port", lc_port,
+               "--kb-server", "http://127.0.0.1:19020")
     assert up.returncode == 0, up.stdout + up.stderr
     assert "GM at ws://127.0.0.1:" in up.stdout
     state = json.loads((data_dir / "state.json").read_text())
     assert {"gm", "lc-cloud-node", "lc-edge-node"} <= set(state["children"])
     gm_config = (data_dir / "gm.yaml").read_text()
     assert "token:" in gm_config and str(data_dir / "kubeconfig") in gm_config
+    assert "server: http://127.0.0.1:19020" in gm_config
     # each LC announces itself to the GM
     deadline = time.monotonic() + 60
     log = data_dir / "logs" / "gm.out"
