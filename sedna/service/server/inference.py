@@ -12,23 +12,20 @@ Errors carry a reason: 400 undecodable body or input the model rejects (ValueErr
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import os
-import socket
-import threading
-import time
 from typing import Any
 
 import numpy as np
-import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from sedna.common.tensors import NPY_CONTENT_TYPE, TensorFormatError, loads_npy
+from sedna.service.server.base import UvicornService, add_bearer_token, add_route_list
+from sedna.service.server.base import error_response as _error
 
 __all__ = ["InferenceItem", "InferenceServer", "PayloadTooLarge", "create_inference_app"]
 
@@ -36,7 +33,6 @@ logger = logging.getLogger(__name__)
 
 TOKEN_ENV = "SEDNA_INFERENCE_TOKEN"
 JSON_CONTENT_TYPE = "application/json"
-KEEP_ALIVE_SECONDS = 300
 
 
 class InferenceItem(BaseModel):
@@ -50,10 +46,6 @@ class InferenceItem(BaseModel):
 
 class PayloadTooLarge(Exception):
     pass
-
-
-def _error(status: int, reason: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"detail": reason})
 
 
 def _json_default(value: Any) -> Any:
@@ -86,19 +78,8 @@ def create_inference_app(model: Any, servername: str, max_buffer_size: int = 104
     router = APIRouter()
     content_types = [JSON_CONTENT_TYPE, NPY_CONTENT_TYPE]
 
-    if token:  # no middleware at all without a token: it costs time on every request
-
-        @app.middleware("http")
-        async def check_token(request: Request, call_next):
-            supplied = request.headers.get("authorization", "")
-            if not hmac.compare_digest(supplied.encode(), f"Bearer {token}".encode()):
-                return _error(401, "missing or wrong bearer token")
-            return await call_next(request)
-
-    @router.get(f"/{servername}")
-    def route_list() -> dict:
-        infos = [{"path": r.path, "name": r.name} for r in router.routes if hasattr(r, "path")]
-        return {"infos": infos, "contentTypes": content_types}
+    add_bearer_token(app, token)
+    add_route_list(router, f"/{servername}", content_types)
 
     @router.post(f"/{servername}/predict")
     async def predict(request: Request) -> Response:
@@ -143,76 +124,34 @@ def create_inference_app(model: Any, servername: str, max_buffer_size: int = 104
     return app
 
 
-class InferenceServer:
+class InferenceServer(UvicornService):
     """Upstream's constructor; ``start()`` serves in the calling thread until stopped (SIGINT/SIGTERM).
 
-    Our additions: ``start_background()`` (returns once listening; ``port`` then holds the bound port, useful
+    Our additions (from :class:`~sedna.service.server.base.UvicornService`): ``start_background()`` (returns once listening; ``port`` then holds the bound port, useful
     with ``http_port=0``), ``stop()``, and ``token`` (default: env ``SEDNA_INFERENCE_TOKEN``). ``workers`` is
     accepted for compatibility; requests run concurrently in a thread pool of one process.
     """
+
+    inheritable_socket = True
 
     def __init__(self, model: Any, servername: str, host: str = "127.0.0.1", http_port: int = 8080,
                  max_buffer_size: int = 104857600, workers: int = 1, *, token: str | None = None):
         self.model = model
         self.servername = servername
-        self.host = host
-        self.http_port = int(http_port)
+        self._init_service(host, http_port)
         self.max_buffer_size = int(max_buffer_size)
         self.workers = workers
         self.token = token if token is not None else os.environ.get(TOKEN_ENV) or None
         self.app = create_inference_app(model, servername, self.max_buffer_size, self.token)
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self.port: int | None = None
 
-    def _prepare(self) -> tuple[uvicorn.Server, socket.socket]:
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        # accepted connections inherit TCP_NODELAY: without it a response's headers and body (separate
-        # writes) wait on the client's delayed ACK, ~40 ms per request
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.bind((self.host, self.http_port))
-        sock.listen(128)
-        sock.set_inheritable(True)
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", timeout_keep_alive=KEEP_ALIVE_SECONDS,
-                                access_log=False, lifespan="off")
-        self._server = uvicorn.Server(config)
-        logger.info("inference server %s listening on %s:%s", self.servername, self.host, self.port)
-        return self._server, sock
+    @property
+    def service_label(self) -> str:  # type: ignore[override]
+        return f"inference server {self.servername}"
 
-    def start(self) -> None:
-        server, sock = self._prepare()
-        try:
-            server.run(sockets=[sock])
-        finally:
-            sock.close()
-
-    def start_background(self, timeout: float = 10.0) -> InferenceServer:
-        server, sock = self._prepare()
-
-        def serve() -> None:
-            try:
-                server.run(sockets=[sock])
-            finally:
-                sock.close()
-
-        self._thread = threading.Thread(target=serve, name=f"inference-{self.servername}", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"inference server {self.servername} did not start")
-            time.sleep(0.01)
-        return self
+    @property
+    def thread_name(self) -> str:  # type: ignore[override]
+        return f"inference-{self.servername}"
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}/{self.servername}"
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout)

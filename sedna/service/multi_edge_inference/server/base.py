@@ -8,12 +8,12 @@ component rejects (ValueError/TypeError), 401 missing or wrong token, 413 body o
 415 other content types, 500 component failure.
 
 The socket and uvicorn lifecycle (``start``, ``start_background``, ``stop``, ``port``) is
-:class:`sedna.service.server.inference.InferenceServer`'s.
+:class:`sedna.service.server.base.UvicornService`'s, through
+:class:`sedna.service.server.inference.InferenceServer`.
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +23,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from sedna.core.multi_edge_inference import codec
+from sedna.service.server.base import add_bearer_token, add_route_list
+from sedna.service.server.base import error_response as _error
 from sedna.service.server.inference import InferenceServer, PayloadTooLarge, _read_body
 
 __all__ = ["DEFAULT_MAX_BUFFER_SIZE", "MultiEdgeServer"]
@@ -32,10 +34,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_BUFFER_SIZE = 104857600
 
 Handler = Callable[[Any], Any]
-
-
-def _error(status: int, reason: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"detail": reason})
 
 
 class MultiEdgeServer(InferenceServer):
@@ -61,23 +59,11 @@ class MultiEdgeServer(InferenceServer):
         name = self.service_name
         app = FastAPI(title=f"sedna multi-edge: {name}", docs_url=None, redoc_url=None, openapi_url=None)
         router = APIRouter()
-        token = self.token
         limit = self.max_buffer_size
         content_types = [codec.MSGPACK_CONTENT_TYPE, codec.JSON_CONTENT_TYPE]
 
-        if token:
-
-            @app.middleware("http")
-            async def check_token(request: Request, call_next):
-                supplied = request.headers.get("authorization", "")
-                if not hmac.compare_digest(supplied.encode(), f"Bearer {token}".encode()):
-                    return _error(401, "missing or wrong bearer token")
-                return await call_next(request)
-
-        @router.get(f"/{name}")
-        def route_list() -> dict:
-            infos = [{"path": r.path, "name": r.name} for r in router.routes if hasattr(r, "path")]
-            return {"infos": infos, "contentTypes": content_types}
+        add_bearer_token(app, self.token)
+        add_route_list(router, f"/{name}", content_types)
 
         @router.get(f"/{name}/status")
         def status() -> str:

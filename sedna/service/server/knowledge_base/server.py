@@ -19,18 +19,14 @@ directly inside the save directory (names with ``/``, ``\\``, ``..``, a leading 
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import os
 import re
-import socket
 import tempfile
 import threading
-import time
 from typing import Any
 
-import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse
@@ -45,6 +41,8 @@ from sedna.algorithms.knowledge_management.kb_index import (
     loads_index,
 )
 from sedna.common.constant import KBResourceConstant
+from sedna.service.server.base import UvicornService, add_bearer_token
+from sedna.service.server.base import error_response as _error
 from sedna.service.server.knowledge_base.model import (
     Base,
     Samples,
@@ -242,10 +240,6 @@ class KBStore:
         return {"task_groups": groups, "index": download_path(INDEX_NAME) if has_index else None}
 
 
-def _error(status: int, reason: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"detail": reason})
-
-
 async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -269,14 +263,7 @@ def create_kb_app(save_dir: str, db_url: str | None = None, token: str | None = 
     app.state.store = store
     router = APIRouter(prefix="/knowledgebase")
 
-    if token:
-
-        @app.middleware("http")
-        async def check_token(request: Request, call_next):
-            supplied = request.headers.get("authorization", "")
-            if not hmac.compare_digest(supplied.encode(), f"Bearer {token}".encode()):
-                return _error(401, "missing or wrong bearer token")
-            return await call_next(request)
+    add_bearer_token(app, token)
 
     @app.exception_handler(BadRequest)
     async def bad_request(_request: Request, exc: BadRequest):
@@ -332,7 +319,7 @@ def create_kb_app(save_dir: str, db_url: str | None = None, token: str | None = 
     return app
 
 
-class KBServer:
+class KBServer(UvicornService):
     """``KBServer(host, http_port=8080, workers=1, save_dir="")``; ``start()`` serves until stopped.
 
     Our keyword additions: ``db_url`` (default env ``KB_URL``, else ``sqlite:///<save_dir>/.kb/lifelong_kb.sqlite3``),
@@ -341,10 +328,12 @@ class KBServer:
     compatibility: one process serves, requests run in its thread pool, writes are serialised.
     """
 
+    service_label = "knowledge base server"
+    thread_name = "knowledge-base"
+
     def __init__(self, host: str, http_port: int = 8080, workers: int = 1, save_dir: str = "", *,
                  db_url: str | None = None, token: str | None = None, max_upload_size: int | None = None):
-        self.host = host
-        self.http_port = int(http_port)
+        self._init_service(host, http_port)
         self.workers = workers
         self.save_dir = save_dir or os.path.join(os.getcwd(), "kb")
         self.db_url = db_url or os.environ.get("KB_URL") or None
@@ -353,55 +342,8 @@ class KBServer:
             max_upload_size = int(os.environ.get(MAX_UPLOAD_ENV) or DEFAULT_MAX_UPLOAD)
         self.max_upload_size = int(max_upload_size)
         self.app = create_kb_app(self.save_dir, self.db_url, self.token, self.max_upload_size)
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self.port: int | None = None
-
-    def _prepare(self) -> tuple[uvicorn.Server, socket.socket]:
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.bind((self.host, self.http_port))
-        sock.listen(128)
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
-                                timeout_keep_alive=300)
-        self._server = uvicorn.Server(config)
-        logger.info("knowledge base listening on %s:%s (files in %s)", self.host, self.port, self.save_dir)
-        return self._server, sock
-
-    def start(self) -> None:
-        server, sock = self._prepare()
-        try:
-            server.run(sockets=[sock])
-        finally:
-            sock.close()
-
-    def start_background(self, timeout: float = 10.0) -> KBServer:
-        server, sock = self._prepare()
-
-        def serve() -> None:
-            try:
-                server.run(sockets=[sock])
-            finally:
-                sock.close()
-
-        self._thread = threading.Thread(target=serve, name="knowledge-base", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("knowledge base server did not start")
-            time.sleep(0.01)
-        return self
+        logger.info("knowledge base files in %s", self.save_dir)
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout)
