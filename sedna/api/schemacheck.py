@@ -25,17 +25,22 @@ class ValidationIssue:
         return f"{prefix}{self.path or '(root)'}: {self.reason}"
 
 
+def append_path(path: str, key: Any) -> str:
+    """``path`` one step deeper: ``spec`` + ``workers`` → ``spec.workers``, ``spec.workers`` + 0 → ``[0]``."""
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else str(key)
+
+
 def join_path(parts: Iterable[Any]) -> str:
     out = ""
     for part in parts:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
+        out = append_path(out, part)
     return out
 
 
 def json_type(value: Any) -> str:
+    """The JSON-schema type name of a decoded JSON/YAML value."""
     if value is None:
         return "null"
     if isinstance(value, bool):

@@ -13,6 +13,8 @@ from typing import Any
 
 import jsonschema
 
+from sedna.api.schemacheck import append_path, join_path, json_type
+
 _ROOT_META = ("apiVersion", "kind", "metadata")
 
 
@@ -86,12 +88,6 @@ class CRSchema:
         return causes
 
 
-def _join(path: str, key: Any) -> str:
-    if isinstance(key, int):
-        return f"{path}[{key}]"
-    return f"{path}.{key}" if path else str(key)
-
-
 def _walk(value: Any, schema: dict[str, Any] | None, path: str, pruned: list[str], root: bool = False) -> None:
     if not isinstance(schema, dict):
         return
@@ -115,26 +111,26 @@ def _walk(value: Any, schema: dict[str, Any] | None, path: str, pruned: list[str
                 if root and name in _ROOT_META:
                     continue
                 if name in props:
-                    _walk(value[name], props[name], _join(path, name), pruned)
+                    _walk(value[name], props[name], append_path(path, name), pruned)
                 elif isinstance(additional, dict):
-                    _walk(value[name], additional, _join(path, name), pruned)
+                    _walk(value[name], additional, append_path(path, name), pruned)
                 elif additional is True or preserve:
                     continue
                 else:
-                    pruned.append(_join(path, name))
+                    pruned.append(append_path(path, name))
                     del value[name]
         elif isinstance(additional, dict):
             for name in list(value):
-                _walk(value[name], additional, _join(path, name), pruned)
+                _walk(value[name], additional, append_path(path, name), pruned)
         elif schema.get("type") == "object" and not preserve and additional is not True and not root:
             for name in list(value):
-                pruned.append(_join(path, name))
+                pruned.append(append_path(path, name))
                 del value[name]
     elif isinstance(value, list):
         items = schema.get("items")
         if isinstance(items, dict):
             for i, item in enumerate(value):
-                _walk(item, items, _join(path, i), pruned)
+                _walk(item, items, append_path(path, i), pruned)
 
 
 def _list_types(value: Any, schema: dict[str, Any] | None, path: str, causes: list[Cause],
@@ -149,7 +145,7 @@ def _list_types(value: Any, schema: dict[str, Any] | None, path: str, causes: li
             if root and name in _ROOT_META:
                 continue
             sub = props.get(name) if name in props else (additional if isinstance(additional, dict) else None)
-            _list_types(item, sub, _join(path, name), causes)
+            _list_types(item, sub, append_path(path, name), causes)
     elif isinstance(value, list):
         kind = schema.get("x-kubernetes-list-type")
         keys = schema.get("x-kubernetes-list-map-keys") or []
@@ -163,44 +159,26 @@ def _list_types(value: Any, schema: dict[str, Any] | None, path: str, causes: li
                 ident = None
             if ident is not None:
                 if ident in seen:
-                    causes.append(Cause("FieldValueDuplicate", f"Duplicate value: {ident}", _join(path, i)))
+                    causes.append(Cause("FieldValueDuplicate", f"Duplicate value: {ident}", append_path(path, i)))
                 seen[ident] = i
-            _list_types(item, schema.get("items"), _join(path, i), causes)
+            _list_types(item, schema.get("items"), append_path(path, i), causes)
 
 
 def _cause(error: jsonschema.ValidationError) -> Cause:
-    path = ""
-    for part in error.absolute_path:
-        path = _join(path, part)
+    path = join_path(error.absolute_path)
     if error.validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else ""
-        return Cause("FieldValueRequired", "Required value", _join(path, missing) if missing else path)
+        return Cause("FieldValueRequired", "Required value", append_path(path, missing) if missing else path)
     shown = _show(error.instance)
     if error.validator == "type":
         expected = error.validator_value
         expected = " or ".join(expected) if isinstance(expected, list) else expected
-        return Cause("FieldValueTypeInvalid", f'Invalid value: "{_json_type(error.instance)}": '
+        return Cause("FieldValueTypeInvalid", f'Invalid value: "{json_type(error.instance)}": '
                      f"{path} in body must be of type {expected}: {shown}", path)
     if error.validator == "enum":
         allowed = ", ".join(_show(v) for v in error.validator_value)
         return Cause("FieldValueNotSupported", f"Unsupported value: {shown}: supported values: {allowed}", path)
     return Cause("FieldValueInvalid", f"Invalid value: {shown}: {path} in body {error.message}", path)
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if value is None:
-        return "null"
-    return "object"
 
 
 def _show(value: Any) -> str:
