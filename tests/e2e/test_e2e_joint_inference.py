@@ -296,6 +296,8 @@ def test_joint_inference_service_end_to_end(cluster, tmp_path):
     assert st["conditions"][-1]["type"] == "Running" and st["active"] == 2 and st["failed"] == 0
 
     # ---- the cloud worker is killed mid-run: the edge keeps answering, failed offloads are counted ----
+    cloud = next(p for p in cluster.pods() if p["spec"]["nodeName"] == "cloud-node")
+    cloud_proc = wait_for(lambda: cluster.pod_process(cloud, "big-model"), 30, "the serving cloud worker")
     os.killpg(cloud_proc[0], signal.SIGKILL)
     wait_for(lambda: not running(cloud_proc), 10, "the cloud worker to die")
     for frame in frames[FIRST_BATCH:SECOND_BATCH]:
