@@ -10,6 +10,7 @@ from pathlib import Path
 import kubernetes_validate
 import yaml
 
+from sedna.api.yamlio import load_all
 from sedna.gm.config import GMConfig
 from sedna.gm.controllers.base import Context, Observed, Refs
 
@@ -22,7 +23,7 @@ NOW_STR = "2026-01-02T03:04:05Z"
 
 
 def load_samples(name: str) -> list[dict]:
-    return [d for d in yaml.safe_load_all((SAMPLES / name).read_text()) if d]
+    return load_all((SAMPLES / name).read_text())  # YAML 1.2, as the API server reads manifests
 
 
 def sample(name: str, kind: str | None = None) -> dict:

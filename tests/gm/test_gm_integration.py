@@ -6,37 +6,23 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 from websockets.asyncio.client import connect
 
 sys.path.insert(0, str(Path(__file__).parent))
 from gm_cluster import REFERENCE, Cluster, GMProcess, wait_for
 
 from sedna.api.messages import Message
+from sedna.api.yamlio import load_all
 
 pytestmark = [pytest.mark.timeout(180)]
 TOKEN = "t0ken"
 
 
 def sample(name, kind=None):
-    docs = [d for d in yaml.safe_load_all((REFERENCE / "samples" / name).read_text()) if d]
+    docs = load_all((REFERENCE / "samples" / name).read_text())  # YAML 1.2, as kubectl: 24:00 stays a string
     doc = next(d for d in docs if not kind or d["kind"] == kind)
     doc["metadata"]["namespace"] = "default"
-    _hhmm(doc)
     return doc
-
-
-def _hhmm(node):
-    """PyYAML reads ``24:00`` as the base-60 integer 1440 (YAML 1.1); kubectl keeps it a string."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key in ("start", "end") and isinstance(value, int):
-                node[key] = f"{value // 60:02d}:{value % 60:02d}"
-            else:
-                _hhmm(value)
-    elif isinstance(node, list):
-        for value in node:
-            _hhmm(value)
 
 
 def model(name, url):
