@@ -216,7 +216,8 @@ def test_big_model_process_killed_mid_stream(monkeypatch, tmp_path, lc):
     port = free_port()
     here = Path(__file__).resolve().parent
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HEM_", "MODEL_", "BIG_MODEL", "LC_"))}
-    env.update({"PYTHONPATH": str(here), "SERVICE_NAME": "helmet-ji", "BACKEND_TYPE": "SKLEARN",
+    env.update({"PYTHONPATH": os.pathsep.join([str(here), str(here.parent / "support")]),
+                "SERVICE_NAME": "helmet-ji", "BACKEND_TYPE": "SKLEARN",
                 "MODEL_URL": write_model(tmp_path / "big.json", 10.0, tag=9), "BIG_MODEL_BIND_IP": "127.0.0.1",
                 "BIG_MODEL_BIND_PORT": str(port)})
     code = ("from sdk_inference_support import ScaleEstimator\n"

@@ -62,7 +62,7 @@ def kb_process(tmp_path):
 
 def test_example_train_eval_inference_as_processes(tmp_path, kb_process):
     paths = generate(str(tmp_path / "data"), rows=240, seed=5)
-    app, records = recording_lc_app()
+    app, records, _ = recording_lc_app()
     lc = AppServer(app).start()
     try:
         base = {k: v for k, v in os.environ.items() if not k.startswith(("KB_", "MODEL_", "OUTPUT_"))}

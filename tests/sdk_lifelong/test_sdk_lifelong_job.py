@@ -41,7 +41,7 @@ def data(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def lc():
-    app, records = recording_lc_app()
+    app, records, _ = recording_lc_app()
     server = AppServer(app).start()
     yield server, records
     server.stop()

@@ -31,7 +31,7 @@ def s3_server():
 
 @pytest.fixture
 def env(s3_server, monkeypatch):
-    app, records = recording_lc_app()
+    app, records, _ = recording_lc_app()
     lc = AppServer(app).start()
 
     def apply(**values):
