@@ -350,14 +350,10 @@ async def test_hot_update_config_outside_hot_update_root_is_refused(rootfs):
 
 @pytest.fixture
 def moto_endpoint():
-    from lc_harness import free_port
-    from moto.server import ThreadedMotoServer
+    from support_s3 import moto_server
 
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"127.0.0.1:{port}"
-    server.stop()
+    with moto_server() as url:
+        yield url.removeprefix("http://")
 
 
 async def test_incremental_remote_dataset_and_s3_output(rootfs, moto_endpoint):

@@ -7,7 +7,8 @@ import time
 
 import boto3
 import pytest
-from lc_harness import free_port, wait_for
+from lc_harness import wait_for
+from support_s3 import moto_server
 
 
 def test_incremental_job_real_run(fake_gm, lc_process, tmp_path):
@@ -45,13 +46,8 @@ def test_incremental_job_real_run(fake_gm, lc_process, tmp_path):
 
 @pytest.fixture
 def moto_s3():
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"127.0.0.1:{port}"
-    server.stop()
+    with moto_server() as url:
+        yield url.removeprefix("http://")
 
 
 def test_s3_dataset_counted_with_credentials(fake_gm, lc_process, moto_s3):

@@ -13,23 +13,13 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
+from support_s3 import s3_server_fixture  # noqa: F401 - the s3_server fixture
 
 from sedna.common.file_ops import FileOps, FileOpsError, FileOpsNotFoundError, UnsafeArchiveError
 
 pytestmark = pytest.mark.timeout(60)
 
 BUCKET = "sedna-test"
-
-
-@pytest.fixture(scope="module")
-def s3_server():
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture

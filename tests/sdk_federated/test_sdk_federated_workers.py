@@ -10,6 +10,7 @@ from pathlib import Path
 import boto3
 import numpy as np
 import pytest
+from support_s3 import moto_server
 
 from sedna.algorithms.aggregation import FedAvgV2, MistNet
 from sedna.algorithms.client_choose import SimpleClientChoose
@@ -206,16 +207,10 @@ def test_v2_refuses_mistnet_with_a_clear_error():
 
 @pytest.fixture
 def s3_bucket():
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="ak", aws_secret_access_key="sk",
-                 region_name="us-east-1").create_bucket(Bucket="fl-bucket")
-    yield endpoint
-    server.stop()
+    with moto_server() as endpoint:
+        boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="ak", aws_secret_access_key="sk",
+                     region_name="us-east-1").create_bucket(Bucket="fl-bucket")
+        yield endpoint
 
 
 def test_s3_transmitter_round_trip_and_reference_checks(s3_bucket):

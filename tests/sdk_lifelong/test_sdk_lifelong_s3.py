@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from sdk_lifelong_support import ATTRIBUTE, AppServer, Estimator, generate, load_csv, recording_lc_app
+from support_s3 import s3_server_fixture  # noqa: F401 - the s3_server fixture
 
 from sedna.common.config import BaseConfig
 from sedna.common.file_ops import FileOps, FileOpsError
@@ -16,17 +17,6 @@ pytestmark = pytest.mark.timeout(120)
 
 BUCKET = "sedna-ll"
 DEFINITION = {"method": "TaskDefinitionByDataAttr", "param": ATTRIBUTE}
-
-
-@pytest.fixture(scope="module")
-def s3_server():
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture
