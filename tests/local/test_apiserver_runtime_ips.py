@@ -7,26 +7,15 @@ import random
 import signal
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
+from support_procs import wait_for
 
 from sedna.local.apiserver import BackgroundServer
 from sedna.local.runtime import netplan
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def _wait(fn, timeout, what):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}; last={last!r}")
 
 
 def _fetch(url):
@@ -65,7 +54,7 @@ def test_runtime_serves_the_clusterips_the_emulator_allocates(tmp_path):
             ip = created["spec"]["clusterIP"]
             assert ip in set(net.service_candidates()), "an address the runtime listens on"
             try:
-                body = _wait(lambda: _fetch(f"http://{ip}:5000/index.html"), 60, "the service proxy")
+                body = wait_for(lambda: _fetch(f"http://{ip}:5000/index.html"), 60, "the service proxy")
             except AssertionError:
                 raise AssertionError((tmp_path / "runtime.log").read_text()[-3000:]) from None
             assert body == "hello"

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support_procs import wait_for
 
 from sedna.local.runtime import netplan, procs
 
@@ -60,14 +61,7 @@ class Cluster:
         return resp.json() if resp.status_code == 200 else None
 
     def wait(self, fn, timeout: float = 30.0, what: str = "condition"):
-        deadline = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < deadline:
-            last = fn()
-            if last:
-                return last
-            time.sleep(0.1)
-        raise AssertionError(f"timed out waiting for {what}; last={last!r}")
+        return wait_for(fn, timeout, what)
 
     def wait_phase(self, name: str, phases: tuple[str, ...], timeout: float = 30.0) -> dict:
         def check():

@@ -12,14 +12,9 @@ import time
 
 import pytest
 from sdk_lifelong_support import EXAMPLE, REPO, AppServer, generate, recording_lc_app
+from support_procs import free_port, stop_process
 
 pytestmark = pytest.mark.timeout(240)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_port(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:
@@ -52,12 +47,7 @@ def kb_process(tmp_path):
         wait_port(port, proc)
         yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_process(proc)
 
 
 def test_example_train_eval_inference_as_processes(tmp_path, kb_process):

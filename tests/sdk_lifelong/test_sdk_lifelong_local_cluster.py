@@ -11,17 +11,17 @@ rows of the task training never saw. About a minute; skipped when port 9020 is t
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from sdk_lifelong_support import EXAMPLE, REPO, generate
+from support_procs import free_port, port_taken, stop_process, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -31,26 +31,7 @@ ENTRIES = ["Summer_AirConditioned", "Summer_NaturallyVentilated", "Winter_AirCon
            "Winter_NaturallyVentilated"]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def port_taken(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def wait_for(fn, timeout: float, what: str, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last value: {last!r}")
+wait_for = functools.partial(wait_for, interval=0.5)
 
 
 def sedna_local(data_dir: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
@@ -79,12 +60,7 @@ def knowledge_base(tmp_path):
         assert proc.poll() is None, "knowledge base exited"
         yield tmp_path / "kb"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_process(proc)
 
 
 def test_lifelong_learning_job_on_the_local_cluster(tmp_path, knowledge_base):

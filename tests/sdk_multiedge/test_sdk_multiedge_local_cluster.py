@@ -11,17 +11,17 @@ worker's handshake waits for the round trip before sending the video.
 
 from __future__ import annotations
 
+import functools
 import json
 import random
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
+from support_procs import free_port, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -32,21 +32,7 @@ NS = "default"
 FRAMES = 20  # the target is in frames 0-15
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(fn, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last value: {last!r}")
+wait_for = functools.partial(wait_for, interval=0.3)
 
 
 class Cluster:
