@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 import yaml
 
 from sedna.api.yamlio import load_all
@@ -203,3 +204,27 @@ class GMProcess:
     @property
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.ws_port}/"
+
+
+# Module-scoped fixtures ``cluster`` and ``gm`` for the tests that run the GM as a process (a test module imports
+# ``cluster_fixture`` and ``gm_fixture``):
+# one API emulator with the CRDs applied, and one GM on it whose websocket token is the module's ``TOKEN``.
+@pytest.fixture(scope="module", name="cluster")
+def cluster_fixture(tmp_path_factory):
+    c = Cluster(tmp_path_factory.mktemp("cluster")).start()
+    c.apply_crds()
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+@pytest.fixture(scope="module", name="gm")
+def gm_fixture(tmp_path_factory, cluster, request):
+    proc = GMProcess(tmp_path_factory.mktemp("gm"), cluster, token=getattr(request.module, "TOKEN", "")).start()
+    try:
+        yield proc
+    finally:
+        rc = proc.stop()
+        print(proc.log()[-3000:])
+        assert rc in (0, None, -9)

@@ -9,7 +9,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 sys.path.insert(0, str(Path(__file__).parent))
-from gm_cluster import REFERENCE, Cluster, GMProcess, wait_for
+from gm_cluster import REFERENCE, GMProcess, cluster_fixture, gm_fixture, wait_for  # noqa: F401 - the fixtures
 
 from sedna.api.messages import Message
 from sedna.api.yamlio import load_all
@@ -38,27 +38,6 @@ def dataset(name, url, node):
 
 def env(pod, i=0):
     return {e["name"]: e.get("value") for e in pod["spec"]["containers"][i].get("env") or []}
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    c = Cluster(tmp_path_factory.mktemp("cluster")).start()
-    c.apply_crds()
-    try:
-        yield c
-    finally:
-        c.stop()
-
-
-@pytest.fixture(scope="module")
-def gm(tmp_path_factory, cluster):
-    proc = GMProcess(tmp_path_factory.mktemp("gm"), cluster, token=TOKEN).start()
-    try:
-        yield proc
-    finally:
-        rc = proc.stop()
-        print(proc.log()[-3000:])
-        assert rc in (0, None, -9)
 
 
 class LC:

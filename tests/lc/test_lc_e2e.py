@@ -13,35 +13,19 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 from lc_harness import wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gm"))
-from gm_cluster import REFERENCE, Cluster, GMProcess
+from gm_cluster import REFERENCE, cluster_fixture, gm_fixture  # noqa: F401 - the fixtures
+
+from sedna.api.yamlio import load
 
 pytestmark = [pytest.mark.timeout(240)]
 TOKEN = "e2e-token"
 
 
-# One API emulator and one GM for the module (starting them dominates the run time); each test uses its own
-# node name and object names, so its LC only ever receives its own objects.
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    c = Cluster(tmp_path_factory.mktemp("cluster")).start()
-    c.apply_crds()
-    try:
-        yield c
-    finally:
-        c.stop()
-
-
-@pytest.fixture(scope="module")
-def gm(tmp_path_factory, cluster):
-    proc = GMProcess(tmp_path_factory.mktemp("gm"), cluster, token=TOKEN).start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
+# One API emulator and one GM for the module (gm_cluster's fixtures: starting them dominates the run time); each
+# test uses its own node name and object names, so its LC only ever receives its own objects.
 
 
 def conditions(cluster, kind, name):
@@ -50,7 +34,7 @@ def conditions(cluster, kind, name):
 
 
 def il_job(hot: bool, node: str) -> dict:
-    doc = yaml.safe_load((REFERENCE / "samples" / "incrementallearningjob_v1alpha1.yaml").read_text())
+    doc = load((REFERENCE / "samples" / "incrementallearningjob_v1alpha1.yaml").read_text())
     doc["metadata"]["namespace"] = "default"
     suffix = "-hot" if hot else "-copy"
     doc["metadata"]["name"] += suffix
@@ -174,7 +158,7 @@ def test_lifelong_job_with_real_gm(cluster, gm, lc_process, tmp_path):
     rootfs = tmp_path / "rootfs"
     (rootfs / "data").mkdir(parents=True)
     (rootfs / "data" / "train.csv").write_text("temp,hum,label\n" + "".join(f"{i},{i},{i % 2}\n" for i in range(30)))
-    doc = yaml.safe_load((REFERENCE / "samples" / "lifelonglearningjobv1alpha1.yaml").read_text())
+    doc = load((REFERENCE / "samples" / "lifelonglearningjobv1alpha1.yaml").read_text())
     doc["metadata"]["namespace"] = "default"
     doc["spec"]["trainSpec"]["trigger"] = {"timer": {"start": "00:00", "end": "24:00"},
                                            "condition": {"operator": ">=", "threshold": 10,
@@ -227,7 +211,7 @@ def test_lifelong_job_with_real_gm(cluster, gm, lc_process, tmp_path):
 
 def test_joint_inference_metrics_reach_the_cr(cluster, gm, lc_process):
     node = "edge-ji"
-    ji = yaml.safe_load((REFERENCE / "samples" / "jointinferenceservice_v1alpha1.yaml").read_text())
+    ji = load((REFERENCE / "samples" / "jointinferenceservice_v1alpha1.yaml").read_text())
     ji["metadata"]["namespace"] = "default"
     for worker in ("cloudWorker", "edgeWorker"):
         cluster.create({"apiVersion": "sedna.io/v1alpha1", "kind": "Model",
