@@ -5,21 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from sdk_inference_support import AppServer, ScaleEstimator, recording_lc_app, sdk_env, write_model
+from support_config import restore_config_fixture  # noqa: F401 - autouse
 
 from sedna.common.class_factory import ClassFactory, ClassType
-from sedna.common.config import BaseConfig
 from sedna.core.base import JobBase, build_hard_example_mining, resolve_callback
 from sedna.core.joint_inference import BigModelService
 from sedna.service.client import ModelClient
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture(autouse=True)
-def restore_config(monkeypatch):
-    yield
-    monkeypatch.undo()
-    BaseConfig.reload_from_env()
 
 
 @pytest.mark.parametrize("env, job, worker, namespace", [

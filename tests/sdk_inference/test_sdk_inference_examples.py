@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from sdk_inference_support import AppServer, free_port, recording_lc_app, wait_for
+from sdk_inference_support import free_port, wait_for
+from support_http import lc_fixture  # noqa: F401 - the lc fixture
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -32,14 +33,6 @@ def run(script, cwd, env, timeout=90):
                           timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
-
-
-@pytest.fixture
-def lc():
-    app, records, _ = recording_lc_app()
-    server = AppServer(app).start()
-    yield server, records
-    server.stop()
 
 
 def test_helmet_examples_share_one_detector():

@@ -9,28 +9,14 @@ import time
 
 import numpy as np
 import pytest
-from sdk_inference_support import AppServer, ScaleEstimator, recording_lc_app, sdk_env, wait_for, write_model
+from sdk_inference_support import ScaleEstimator, sdk_env, wait_for, write_model
+from support_config import restore_config_fixture  # noqa: F401 - autouse
+from support_http import lc_fixture  # noqa: F401 - the lc fixture
 
-from sedna.common.config import BaseConfig
 from sedna.core.base import ModelHotUpdater
 from sedna.core.incremental_learning import IncrementalLearning
 
 pytestmark = pytest.mark.timeout(90)
-
-
-@pytest.fixture(autouse=True)
-def restore_config(monkeypatch):
-    yield
-    monkeypatch.undo()
-    BaseConfig.reload_from_env()
-
-
-@pytest.fixture
-def lc():
-    app, records, _ = recording_lc_app()
-    server = AppServer(app).start()
-    yield server, records
-    server.stop()
 
 
 def base_env(lc_url, **extra):

@@ -5,36 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from sdk_inference_support import (
-    AppServer,
     ScaleEstimator,
     free_port,
-    recording_lc_app,
     sdk_env,
     wait_for,
     write_model,
 )
+from support_config import restore_config_fixture  # noqa: F401 - autouse
+from support_http import lc_fixture  # noqa: F401 - the lc fixture
 
-from sedna.common.config import BaseConfig
 from sedna.core.joint_inference import BigModelService, JointInference
 
 pytestmark = pytest.mark.timeout(90)
 
 HEM_ENV = '[{"key": "threshold", "value": "0.5"}]'
-
-
-@pytest.fixture(autouse=True)
-def restore_config(monkeypatch):
-    yield
-    monkeypatch.undo()
-    BaseConfig.reload_from_env()
-
-
-@pytest.fixture
-def lc():
-    app, records, _ = recording_lc_app()
-    server = AppServer(app).start()
-    yield server, records
-    server.stop()
 
 
 def start_big(monkeypatch, tmp_path, port=0):

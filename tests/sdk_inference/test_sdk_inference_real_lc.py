@@ -5,19 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from sdk_inference_support import AppServer, ScaleEstimator, free_port, sdk_env, wait_for, write_model
+from support_config import restore_config_fixture  # noqa: F401 - autouse
 
 from sedna.api.messages import Message
-from sedna.common.config import BaseConfig
 from sedna.core.joint_inference import JointInference
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture(autouse=True)
-def restore_config(monkeypatch):
-    yield
-    monkeypatch.undo()
-    BaseConfig.reload_from_env()
 
 
 def test_ji_reports_reach_the_lc_outbox(monkeypatch, tmp_path):

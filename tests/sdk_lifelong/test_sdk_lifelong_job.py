@@ -12,13 +12,12 @@ import pandas as pd
 import pytest
 from sdk_lifelong_support import (
     ATTRIBUTE,
-    AppServer,
     Estimator,
     feature_process,
     generate,
     load_csv,
-    recording_lc_app,
 )
+from support_http import recording_lc
 
 from sedna.api.lifelonglearning import KnowledgeBase
 from sedna.common.config import BaseConfig
@@ -41,10 +40,8 @@ def data(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def lc():
-    app, records, _ = recording_lc_app()
-    server = AppServer(app).start()
-    yield server, records
-    server.stop()
+    with recording_lc() as running:
+        yield running
 
 
 @pytest.fixture

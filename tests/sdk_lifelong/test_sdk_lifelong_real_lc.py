@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 from sdk_lifelong_support import ATTRIBUTE, AppServer, Estimator, generate, load_csv
+from support_config import restore_config_fixture  # noqa: F401 - autouse
 
 from sedna.api.lifelonglearning import KnowledgeBase
 from sedna.api.messages import Message
@@ -15,13 +16,6 @@ from sedna.common.config import BaseConfig
 from sedna.core.lifelong_learning import LifelongLearning
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture(autouse=True)
-def restore_config(monkeypatch):
-    yield
-    monkeypatch.undo()
-    BaseConfig.reload_from_env()
 
 
 def test_train_report_reaches_the_lc_outbox_and_the_gm_status(monkeypatch, tmp_path):

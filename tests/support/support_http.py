@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from support_procs import free_port
@@ -50,3 +54,21 @@ def recording_lc_app(token: str | None = None):
         return {"Status": 200, "Message": "OK"}
 
     return app, records, headers_seen
+
+
+@contextmanager
+def recording_lc() -> Iterator[tuple[AppServer, list[dict]]]:
+    """A running :func:`recording_lc_app` while the block runs: ``(server, records)``."""
+    app, records, _ = recording_lc_app()
+    server = AppServer(app).start()
+    try:
+        yield server, records
+    finally:
+        server.stop()
+
+
+@pytest.fixture(name="lc")
+def lc_fixture():
+    """``lc``: a recording LC for one test, ``(server, records)`` (a module imports ``lc_fixture``)."""
+    with recording_lc() as running:
+        yield running
