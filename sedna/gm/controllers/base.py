@@ -224,6 +224,22 @@ def missing_refs(refs: Refs, wanted: list[tuple[str, str]]) -> list[str]:
     return missing
 
 
+def warn_missing(plan: Plan, missing: list[str], what: str = "") -> bool:
+    """If references are ``missing``: a Warning Event (reason MissingReference, ``"<what>missing A, B"``) and
+    a 30 s requeue on ``plan``. Returns whether anything was missing."""
+    if not missing:
+        return False
+    plan.events.append(Event("Warning", "MissingReference", what + "missing " + ", ".join(missing)))
+    plan.requeue_after = 30.0
+    return True
+
+
+def credential_references(obj: dict) -> list[tuple[str, str]]:
+    """The Secret named by ``spec.credentialName``, if any (the only reference of a Dataset or a Model)."""
+    secret = spec(obj).get("credentialName")
+    return [("Secret", secret)] if secret else []
+
+
 def pending_for_refs(st: dict, missing: list[str], ctx: Context, plan: Plan) -> None:
     """Record missing references: a Pending condition (reason MissingReference), an Event and a requeue."""
     message = "missing " + ", ".join(missing)
@@ -232,8 +248,7 @@ def pending_for_refs(st: dict, missing: list[str], ctx: Context, plan: Plan) -> 
         st.setdefault("conditions", []).append({
             "type": "Pending", "status": "True", "reason": "MissingReference", "message": message,
             "lastHeartbeatTime": ctx.now_str, "lastTransitionTime": ctx.now_str})
-    plan.events.append(Event("Warning", "MissingReference", message))
-    plan.requeue_after = 30.0
+    warn_missing(plan, missing)
 
 
 def hem_env(hem: dict | None) -> dict[str, str]:

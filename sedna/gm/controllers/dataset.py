@@ -10,7 +10,6 @@ from sedna.gm.controllers.base import (
     Context,
     Controller,
     Downstream,
-    Event,
     Observed,
     Plan,
     Refs,
@@ -20,18 +19,13 @@ from sedna.gm.controllers.base import (
 KIND = "Dataset"
 
 
-def references(obj: dict) -> list[tuple[str, str]]:
-    secret = base.spec(obj).get("credentialName")
-    return [("Secret", secret)] if secret else []
+references = base.credential_references
 
 
 def reconcile(obj: dict, observed: Observed, refs: Refs, ctx: Context) -> Plan:
     """Datasets own no workers; the only decision is to flag a missing credential Secret."""
     plan = Plan()
-    missing = base.missing_refs(refs, references(obj))
-    if missing:
-        plan.events.append(Event("Warning", "MissingReference", "missing " + ", ".join(missing)))
-        plan.requeue_after = 30.0
+    base.warn_missing(plan, base.missing_refs(refs, references(obj)))
     return plan
 
 

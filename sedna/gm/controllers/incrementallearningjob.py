@@ -114,10 +114,7 @@ def reconcile(obj: dict, observed: Observed, refs: Refs, ctx: Context) -> Plan:
         check_refs=lambda stage: _check_refs(obj, refs, stage))
     pods = [p for p in observed.pods if not base.is_deleting(p)]
     if "startTime" not in st:
-        missing = base.missing_refs(refs, references(obj))
-        if missing:
-            plan.events.append(base.Event("Warning", "MissingReference", "missing " + ", ".join(missing)))
-            plan.requeue_after = 30.0
+        if base.warn_missing(plan, base.missing_refs(refs, references(obj))):
             return plan
         st["startTime"] = ctx.now_str
         latest = stages.latest_pod(pods, KIND, "Deploy")

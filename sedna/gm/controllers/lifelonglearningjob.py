@@ -90,10 +90,7 @@ def reconcile(obj: dict, observed: Observed, refs: Refs, ctx: Context) -> Plan:
         build_pod=lambda stage, inp: build_stage_pod(obj, stage, inp, st, refs, ctx),
         check_refs=lambda stage: base.missing_refs(refs, references(obj)))
     if "startTime" not in st:
-        missing = base.missing_refs(refs, references(obj))
-        if missing:
-            plan.events.append(base.Event("Warning", "MissingReference", "missing " + ", ".join(missing)))
-            plan.requeue_after = 30.0
+        if base.warn_missing(plan, base.missing_refs(refs, references(obj))):
             return plan
         st["startTime"] = ctx.now_str
     pods = [p for p in observed.pods if not base.is_deleting(p)]

@@ -6,22 +6,17 @@ to every node that currently holds it: the operator re-runs the downstream routi
 from __future__ import annotations
 
 from sedna.gm.controllers import base
-from sedna.gm.controllers.base import Context, Controller, Event, Observed, Plan, Refs
+from sedna.gm.controllers.base import Context, Controller, Observed, Plan, Refs
 
 KIND = "Model"
 
 
-def references(obj: dict) -> list[tuple[str, str]]:
-    secret = base.spec(obj).get("credentialName")
-    return [("Secret", secret)] if secret else []
+references = base.credential_references
 
 
 def reconcile(obj: dict, observed: Observed, refs: Refs, ctx: Context) -> Plan:
     plan = Plan()
-    missing = base.missing_refs(refs, references(obj))
-    if missing:
-        plan.events.append(Event("Warning", "MissingReference", "missing " + ", ".join(missing)))
-        plan.requeue_after = 30.0
+    base.warn_missing(plan, base.missing_refs(refs, references(obj)))
     return plan
 
 

@@ -96,11 +96,7 @@ def advance(st: dict, pods: list[dict], machine: Machine, ctx: Context, plan: Pl
         elif ctype == "Ready":
             if stage in ("Train", "Eval"):
                 if phase not in ACTIVE_PHASES:
-                    missing = machine.check_refs(stage)
-                    if missing:
-                        message = f"cannot start {stage} worker: missing " + ", ".join(missing)
-                        plan.events.append(Event("Warning", "MissingReference", message))
-                        plan.requeue_after = 30.0
+                    if base.warn_missing(plan, machine.check_refs(stage), f"cannot start {stage} worker: "):
                         return
                     new = machine.build_pod(stage, condition_input(base.last_condition(st)))
                     new["metadata"].setdefault("annotations", {})[CONDITION_INDEX_ANNOTATION] = str(
@@ -111,11 +107,7 @@ def advance(st: dict, pods: list[dict], machine: Machine, ctx: Context, plan: Pl
             elif machine.hot_update and not machine.deploy_ready_restarts:
                 _append(st, "Deploy", "Starting", ctx)
             else:
-                missing = machine.check_refs("Deploy")
-                if missing:
-                    plan.events.append(Event("Warning", "MissingReference",
-                                             "cannot start inference worker: missing " + ", ".join(missing)))
-                    plan.requeue_after = 30.0
+                if base.warn_missing(plan, machine.check_refs("Deploy"), "cannot start inference worker: "):
                     return
                 if pod is None or "name" in base.meta(pod):
                     # Restart the inference worker on the deployed model (a pod planned earlier in this
