@@ -98,6 +98,22 @@ class Receiver:
                     self.done.set()
 
 
+def _wait_gm_connected(base: str, timeout: float = 30.0) -> None:
+    """Wait until the LC at ``base`` reports its GM connection up (``/healthz``)."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(base + "/healthz", timeout=1).json()["gmConnected"]:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError("LC did not connect to the GM")
+        time.sleep(0.1)
+
+
 def bench_upstream(reports: int, concurrency: int) -> None:
     import httpx
 
@@ -110,16 +126,7 @@ def bench_upstream(reports: int, concurrency: int) -> None:
         proc = subprocess.Popen([sys.executable, "-m", "sedna", "--log-level", "WARNING", "lc"], env=env, cwd=REPO)
         try:
             base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(base + "/healthz", timeout=1).json()["gmConnected"]:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError("LC did not start")
-                time.sleep(0.1)
+            _wait_gm_connected(base)
             body = {"name": "w", "namespace": "default", "ownerName": "fl", "ownerKind": "federatedlearningjob",
                     "kind": "train", "status": "running", "results": [{"format": "pb", "url": "/m.pb"}]}
 
@@ -220,16 +227,7 @@ def bench_upstream_gm(reports: int, concurrency: int) -> None:
             lc = subprocess.Popen([sys.executable, "-m", "sedna", "--log-level", "WARNING", "lc"], env=env,
                                   cwd=REPO)
             base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(base + "/healthz", timeout=1).json()["gmConnected"]:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError("LC did not connect")
-                time.sleep(0.1)
+            _wait_gm_connected(base)
             body = {"name": "w", "namespace": "default", "ownerName": "fl", "ownerKind": "federatedlearningjob",
                     "kind": "train", "status": "running", "results": [{"format": "pb", "url": "/m.pb"}]}
 
