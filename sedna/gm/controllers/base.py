@@ -224,6 +224,28 @@ def missing_refs(refs: Refs, wanted: list[tuple[str, str]]) -> list[str]:
     return missing
 
 
+@dataclass
+class ServiceSync:
+    """The opening of a service's reconcile: its ``plan``, its live ``status`` dict, a copy from ``before``
+    this sync changed anything, and whether this is the ``first_sync`` (no ``startTime`` yet; now set)."""
+
+    plan: Plan
+    status: dict
+    before: dict
+    first_sync: bool
+
+
+def begin_service_sync(obj: dict, ctx: Context) -> ServiceSync | None:
+    """``None`` once the service has Failed (nothing more to do); else the :class:`ServiceSync`."""
+    st = status(obj)
+    if has_condition(st, "Failed"):
+        return None
+    before = copy.deepcopy(st)
+    first_sync = "startTime" not in st
+    st.setdefault("startTime", ctx.now_str)
+    return ServiceSync(Plan(), st, before, first_sync)
+
+
 def warn_missing(plan: Plan, missing: list[str], what: str = "") -> bool:
     """If references are ``missing``: a Warning Event (reason MissingReference, ``"<what>missing A, B"``) and
     a 30 s requeue on ``plan``. Returns whether anything was missing."""

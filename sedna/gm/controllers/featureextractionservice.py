@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from datetime import datetime
 from typing import Any
 
@@ -35,14 +34,11 @@ def build_workers(obj: dict, refs: Refs, ctx: Context) -> list[dict]:
 
 def reconcile(obj: dict, observed: Observed, refs: Refs, ctx: Context) -> Plan:
     """Upstream expects three Deployments (it counts spec fields); we expect the one it creates."""
-    plan = Plan()
-    st = base.status(obj)
-    if base.has_condition(st, "Failed"):
-        return plan
-    before = copy.deepcopy(st)
+    sync = base.begin_service_sync(obj, ctx)
+    if sync is None:
+        return Plan()
+    plan, st, before, first_sync = sync.plan, sync.status, sync.before, sync.first_sync
     owner = Owner(KIND, base.meta(obj))
-    first_sync = "startTime" not in st
-    st.setdefault("startTime", ctx.now_str)
     deps = {d["metadata"]["name"] for d in observed.deployments}
     if deployment_name(owner.name, "fe") not in deps:
         missing = base.missing_refs(refs, references(obj))

@@ -79,15 +79,12 @@ def desired_deployment(obj: dict, side: str, refs: Refs, ctx: Context) -> dict:
 
 
 def reconcile(obj: dict, observed: Observed, refs: Refs, ctx: Context) -> Plan:
-    plan = Plan()
-    st = base.status(obj)
-    if base.has_condition(st, "Failed"):
-        return plan
-    before = copy.deepcopy(st)
+    sync = base.begin_service_sync(obj, ctx)
+    if sync is None:
+        return Plan()
+    plan, st, before, first_sync = sync.plan, sync.status, sync.before, sync.first_sync
     owner = Owner(KIND, base.meta(obj))
     name = owner.name
-    first_sync = "startTime" not in st
-    st.setdefault("startTime", ctx.now_str)
     deps = {d["metadata"]["name"]: d for d in observed.deployments}
     services = {s["metadata"]["name"] for s in observed.services}
     hpas = {h["metadata"]["name"]: h for h in observed.hpas}

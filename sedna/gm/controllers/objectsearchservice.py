@@ -3,7 +3,6 @@ worker (gm.md §4.7). ``objecttrackingservice`` reuses these builders without th
 
 from __future__ import annotations
 
-import copy
 from datetime import datetime
 from typing import Any
 
@@ -92,15 +91,12 @@ def service_status(obj: dict, observed: Observed, ctx: Context, plan: Plan, need
 
 
 def reconcile(obj: dict, observed: Observed, refs: Refs, ctx: Context) -> Plan:
-    plan = Plan()
-    st = base.status(obj)
-    if base.has_condition(st, "Failed"):
-        return plan
-    before = copy.deepcopy(st)
+    sync = base.begin_service_sync(obj, ctx)
+    if sync is None:
+        return Plan()
+    plan, st, before, first_sync = sync.plan, sync.status, sync.before, sync.first_sync
     owner = Owner(KIND, base.meta(obj))
     sp = base.spec(obj)
-    first_sync = "startTime" not in st
-    st.setdefault("startTime", ctx.now_str)
     deps = {d["metadata"]["name"] for d in observed.deployments}
     services = {s["metadata"]["name"] for s in observed.services}
     creates = reid_objects(owner, sp, deps, services)

@@ -4,8 +4,6 @@ at the ReID service; status uses the same algorithm with one needed Deployment."
 
 from __future__ import annotations
 
-import copy
-
 from sedna.gm.controllers import base
 from sedna.gm.controllers.base import Context, Controller, Observed, Plan, Refs
 from sedna.gm.controllers.objectsearchservice import (
@@ -24,15 +22,12 @@ def references(obj: dict) -> list[tuple[str, str]]:
 
 
 def reconcile(obj: dict, observed: Observed, refs: Refs, ctx: Context) -> Plan:
-    plan = Plan()
-    st = base.status(obj)
-    if base.has_condition(st, "Failed"):
-        return plan
-    before = copy.deepcopy(st)
+    sync = base.begin_service_sync(obj, ctx)
+    if sync is None:
+        return Plan()
+    plan, st, before, first_sync = sync.plan, sync.status, sync.before, sync.first_sync
     owner = Owner(KIND, base.meta(obj))
     sp = base.spec(obj)
-    first_sync = "startTime" not in st
-    st.setdefault("startTime", ctx.now_str)
     creates = reid_objects(owner, sp, {d["metadata"]["name"] for d in observed.deployments},
                            {s["metadata"]["name"] for s in observed.services})
     creates += tracking_pods(owner, sp, ctx, with_user=False, existing=tracking_pods_of(obj, observed))
