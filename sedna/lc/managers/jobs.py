@@ -260,6 +260,22 @@ class LearningJobManager(Manager, abc.ABC):
                 shutil.rmtree(tmpdir, ignore_errors=True)
         return data_url, index_url
 
+    async def start_train_round(self, rt: JobRuntime, state: learning.JobState, ds: DatasetState, rounds: int,
+                                result: triggers.TriggerResult, **inputs: Any) -> None:
+        """Write round ``rounds``' samples, tell the GM Train Ready (``inputs`` first in its input, then the
+        data URLs and the output dir) and remember the round as triggered."""
+        data_url, index_url = await asyncio.to_thread(self.write_samples, rt, ds, "train", rounds,
+                                                      rt.train_ranges)
+        self.send(rt, {"phase": "Train", "status": "Ready",
+                       "input": self.input_doc(**inputs, dataURL=data_url, dataIndexURL=index_url,
+                                               outputDir=learning.join_url(rt.out_url, "train", str(rounds))),
+                       "output": None})
+        logger.info("%s %s: train round %d triggered (%s)", self.object_kind, rt.key, rounds, result.reason)
+        rt.rounds = rounds
+        rt.train_ranges = []
+        rt.last_trigger = result.reason
+        self.done(rt, state.action_key)
+
     def evaluate_train_trigger(self, rt: JobRuntime) -> triggers.TriggerResult:
         trigger = (rt.spec.get("trainSpec") or {}).get("trigger")
         return triggers.evaluate(trigger, {"num_of_samples": learning.range_total(rt.train_ranges)},
@@ -320,17 +336,7 @@ class IncrementalLearningManager(LearningJobManager):
         if rounds > 1:
             trained = learning.matching_model(learning.latest_output_models(rt.obj, "Train"), initial)
             base = learning.model_ref(trained) if trained else initial
-        data_url, index_url = await asyncio.to_thread(self.write_samples, rt, ds, "train", rounds,
-                                                      rt.train_ranges)
-        self.send(rt, {"phase": "Train", "status": "Ready",
-                       "input": self.input_doc(models=[base], dataURL=data_url, dataIndexURL=index_url,
-                                               outputDir=learning.join_url(rt.out_url, "train", str(rounds))),
-                       "output": None})
-        logger.info("%s %s: train round %d triggered (%s)", self.object_kind, rt.key, rounds, result.reason)
-        rt.rounds = rounds
-        rt.train_ranges = []
-        rt.last_trigger = result.reason
-        self.done(rt, state.action_key)
+        await self.start_train_round(rt, state, ds, rounds, result, models=[base])
 
     async def eval(self, rt: JobRuntime, state: learning.JobState, ds: DatasetState | None) -> None:
         deploy_spec = rt.spec.get("deploySpec") or {}
@@ -492,17 +498,7 @@ class LifelongLearningManager(LearningJobManager):
         if not result:
             return
         rounds = rt.rounds + 1
-        data_url, index_url = await asyncio.to_thread(self.write_samples, rt, ds, "train", rounds,
-                                                      rt.train_ranges)
-        self.send(rt, {"phase": "Train", "status": "Ready",
-                       "input": self.input_doc(dataURL=data_url, dataIndexURL=index_url,
-                                               outputDir=learning.join_url(rt.out_url, "train", str(rounds))),
-                       "output": None})
-        logger.info("%s %s: train round %d triggered (%s)", self.object_kind, rt.key, rounds, result.reason)
-        rt.rounds = rounds
-        rt.train_ranges = []
-        rt.last_trigger = result.reason
-        self.done(rt, state.action_key)
+        await self.start_train_round(rt, state, ds, rounds, result)
 
     async def eval(self, rt: JobRuntime, state: learning.JobState, ds: DatasetState | None) -> None:
         if ds is None:
