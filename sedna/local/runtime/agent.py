@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 
 from sedna.local.runtime import envvars, images, netplan, paths, podstatus, procs
-from sedna.local.runtime.kube import ApiError, Informer, KubeClient
+from sedna.local.runtime.kube import ApiError, Informer, KubeClient, run_until_stopped
 
 log = logging.getLogger(__name__)
 
@@ -802,13 +802,4 @@ def _mem_kib() -> int:
 
 async def serve(client: KubeClient, cfg: AgentConfig, stop: asyncio.Event) -> None:
     """Run an agent until ``stop`` is set, then kill its pods."""
-    agent = NodeAgent(client, cfg)
-    main = asyncio.create_task(agent.run())
-    stopper = asyncio.create_task(stop.wait())
-    done, _ = await asyncio.wait({main, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    if main in done and main.exception():
-        stopper.cancel()
-        await agent.shutdown()
-        raise main.exception()
-    main.cancel()
-    await agent.shutdown()
+    await run_until_stopped(NodeAgent(client, cfg), stop)

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from sedna.local.runtime import netplan, podstatus, scheduling
-from sedna.local.runtime.kube import ApiError, Informer, KubeClient
+from sedna.local.runtime.kube import ApiError, Informer, KubeClient, run_until_stopped
 
 log = logging.getLogger(__name__)
 
@@ -325,13 +325,4 @@ def _port_id(port: dict[str, Any]) -> str:
 async def serve(client: KubeClient, net: netplan.ClusterNet, stop: asyncio.Event,
                 scheduler_name: str = "sedna-local") -> None:
     """Run the cluster services until ``stop`` is set."""
-    services = ClusterServices(client, net, scheduler_name=scheduler_name)
-    main = asyncio.create_task(services.run())
-    stopper = asyncio.create_task(stop.wait())
-    done, _ = await asyncio.wait({main, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    if main in done and main.exception():
-        stopper.cancel()
-        await services.shutdown()
-        raise main.exception()
-    main.cancel()
-    await services.shutdown()
+    await run_until_stopped(ClusterServices(client, net, scheduler_name=scheduler_name), stop)

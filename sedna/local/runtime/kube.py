@@ -214,3 +214,17 @@ class Informer:
                 need_list = True
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+
+async def run_until_stopped(component: Any, stop: asyncio.Event) -> None:
+    """Run ``component.run()`` until ``stop`` is set, then ``await component.shutdown()``; if ``run()`` fails
+    first, shut down and raise its exception."""
+    main = asyncio.create_task(component.run())
+    stopper = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait({main, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    if main in done and main.exception():
+        stopper.cancel()
+        await component.shutdown()
+        raise main.exception()
+    main.cancel()
+    await component.shutdown()
