@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sdk_multiedge_support import loopback_env
 
 from sedna.algorithms.optical_flow import LukasKanade, good_features_to_track, pyramidal_lucas_kanade
 from sedna.algorithms.reid.multi_img_matching import cosine_similarity_score, match_query_to_targets
@@ -57,15 +58,7 @@ class Collecting(BaseService):
 
 @pytest.fixture
 def loopback(monkeypatch, tmp_path):
-    for prefix in ("DET", "FE", "REID"):
-        monkeypatch.setenv(f"{prefix}_MODEL_BIND_URL", "127.0.0.1")
-        monkeypatch.setenv(f"{prefix}_MODEL_BIND_PORT", "0")
-    monkeypatch.setenv("MULTI_EDGE_SHARED_DIR", str(tmp_path / "shared"))
-    monkeypatch.setenv("MULTI_EDGE_RETRIES", "2")
-    monkeypatch.setenv("MULTI_EDGE_RETRY_INTERVAL", "0.1")
-    monkeypatch.delenv("KAFKA_ENABLED", raising=False)
-    monkeypatch.delenv("MODEL_URL", raising=False)
-    monkeypatch.setenv("BACKEND_TYPE", "SKLEARN")
+    loopback_env(monkeypatch, tmp_path)
     return tmp_path
 
 

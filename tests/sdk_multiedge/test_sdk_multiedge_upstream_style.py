@@ -13,6 +13,7 @@ import uuid
 import httpx
 import numpy as np
 import pytest
+from sdk_multiedge_support import loopback_env
 
 from sedna.algorithms.reid.multi_img_matching import match_query_to_targets
 from sedna.core.multi_edge_inference import codec
@@ -141,15 +142,7 @@ def stripe_frame(x: int, colour) -> np.ndarray:
 
 @pytest.fixture
 def env(monkeypatch, tmp_path):
-    for prefix in ("DET", "FE", "REID"):
-        monkeypatch.setenv(f"{prefix}_MODEL_BIND_URL", "127.0.0.1")
-        monkeypatch.setenv(f"{prefix}_MODEL_BIND_PORT", "0")
-    monkeypatch.setenv("MULTI_EDGE_SHARED_DIR", str(tmp_path / "shared"))
-    monkeypatch.setenv("MULTI_EDGE_RETRIES", "2")
-    monkeypatch.setenv("MULTI_EDGE_RETRY_INTERVAL", "0.1")
-    monkeypatch.setenv("BACKEND_TYPE", "SKLEARN")
-    monkeypatch.delenv("MODEL_URL", raising=False)
-    monkeypatch.delenv("KAFKA_ENABLED", raising=False)
+    loopback_env(monkeypatch, tmp_path)
     (tmp_path / "model.json").write_text(json.dumps({"threshold": 50}))
     monkeypatch.setenv("model_path", str(tmp_path / "model.json"))
     return tmp_path
