@@ -4,12 +4,12 @@ LocalController, the S3 transmitter against moto in server mode, and the surface
 import json
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import boto3
 import numpy as np
 import pytest
+from support_http import recording_lc
 from support_s3 import moto_server
 
 from sedna.algorithms.aggregation import FedAvgV2, MistNet
@@ -28,25 +28,9 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "federated_learning
 
 @pytest.fixture
 def fake_lc(monkeypatch):
-    reports = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            reports.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            body = b"{}"
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setattr(BaseConfig, "lc_server", f"http://127.0.0.1:{server.server_port}")
-    yield reports
-    server.shutdown()
+    with recording_lc() as (server, reports):
+        monkeypatch.setattr(BaseConfig, "lc_server", server.url)
+        yield reports
 
 
 class LinearModel:
