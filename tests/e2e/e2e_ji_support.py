@@ -1,33 +1,20 @@
-"""Helpers shared by the end-to-end tests of the joint inference example."""
+"""Helpers shared by the end-to-end tests of the joint inference example (waiting and ports come from
+``tests/support/support_procs.py``)."""
 
 from __future__ import annotations
 
-import socket
-import time
 from pathlib import Path
+
+from support_procs import free_port, wait_for
+
+__all__ = ["EXAMPLE", "REPO", "free_port", "running", "start_time", "wait_for"]
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "joint_inference" / "helmet_detection"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(fn, timeout: float, what: str, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last value: {last!r}")
-
-
 def start_time(pid: int) -> str:
+    """The kernel's start time of ``pid`` ("" when there is no such process), to tell a reused pid apart."""
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
     except (OSError, IndexError):
