@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,18 +12,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+import support_procs
 import yaml
+from support_procs import free_port
 
 from sedna.api.yamlio import load_all
 
 REPO = Path(__file__).resolve().parents[2]
 REFERENCE = REPO.parent / "shared" / "reference"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def crd_dir() -> Path:
@@ -132,14 +127,7 @@ class Cluster:
 
 
 def wait_for(fn, timeout: float = 45.0, interval: float = 0.1, what: str = "condition"):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}; last value: {last!r}")
+    return support_procs.wait_for(fn, timeout, what, interval)
 
 
 class GMProcess:
