@@ -7,6 +7,7 @@ Unknown fields are dropped, as the apiserver prunes fields its schema does not k
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -196,6 +197,18 @@ class DataCondition(Condition):
     """Condition carrying a JSON data text (ReidJob, VideoAnalyticsJob)."""
 
     data: str | None = None
+
+
+def condition_data(cond: dict | None) -> dict[str, Any]:
+    """The JSON object in a (wire-form) condition's ``data``: ``{}`` when absent, not JSON or not an object."""
+    raw = (cond or {}).get("data")
+    if not raw:
+        return {}
+    try:
+        doc = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        return {}
+    return doc if isinstance(doc, dict) else {}
 
 
 class StageCondition(DataCondition):

@@ -6,10 +6,11 @@ Everything here is a function of its arguments (job object, counters, time): the
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from typing import Any
+
+from sedna.api.common import condition_data
 
 MAX_EVAL_VERSIONS = 5
 
@@ -57,17 +58,6 @@ def job_state(obj: dict[str, Any]) -> JobState | None:
             cycle = i
     last = conds[-1]
     return JobState(str(last.get("stage", "")), str(last.get("type", "")), len(conds) - 1, cycle)
-
-
-def condition_data(cond: dict[str, Any]) -> dict[str, Any]:
-    raw = cond.get("data")
-    if not raw:
-        return {}
-    try:
-        doc = json.loads(raw) if isinstance(raw, str) else raw
-    except ValueError:
-        return {}
-    return doc if isinstance(doc, dict) else {}
 
 
 def latest_output_models(obj: dict[str, Any], stage: str, ctype: str = "Completed") -> list[dict[str, Any]] | None:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sedna.api.common import condition_data
 from sedna.gm.controllers import base
 from sedna.gm.controllers.base import Context, Downstream, Event, Plan
 
@@ -33,17 +34,6 @@ class Machine:
     deploy_ready_restarts: bool               # (Deploy, Ready) restarts the inference pod
     build_pod: Callable[[str, dict], dict]    # (stage, condition input) -> pod manifest
     check_refs: Callable[[str], list[str]]    # stage -> missing references before creating its pod
-
-
-def condition_data(cond: dict | None) -> dict[str, Any]:
-    raw = (cond or {}).get("data")
-    if not raw:
-        return {}
-    try:
-        doc = json.loads(raw) if isinstance(raw, str) else raw
-    except ValueError:
-        return {}
-    return doc if isinstance(doc, dict) else {}
 
 
 def condition_input(cond: dict | None) -> dict[str, Any]:
