@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support_procs import stop_process
 
 sys.path.insert(0, str(Path(__file__).parent))
 from gm_cluster import REPO, Cluster, GMProcess, free_port, wait_for
@@ -32,11 +33,7 @@ def stack(tmp_path):
     try:
         yield cluster, gm, tmp_path, int(env["BIND_PORT"])
     finally:
-        lc.terminate()
-        try:
-            lc.wait(10)
-        except subprocess.TimeoutExpired:
-            lc.kill()
+        stop_process(lc)
         gm.stop()
         cluster.stop()
         print("LC log:", (tmp_path / "lc.log").read_text()[-3000:])

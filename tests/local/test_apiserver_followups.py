@@ -4,7 +4,6 @@ kubectl's pod STATUS/READY/RESTARTS columns and YAML 1.2 request bodies."""
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import urllib3
+from support_procs import stop_process
 
 from sedna.local.apiserver import BackgroundServer
 from sedna.local.apiserver.builtins import ServiceIPRange
@@ -140,12 +140,7 @@ def test_service_cidr_flag_of_the_module():
         status, svc = call("POST", f"{url}/api/v1/namespaces/default/services", service("s"))
         assert status == 201 and svc["spec"]["clusterIP"] == "127.80.1.1"
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_process(proc, 15)
 
 
 # ---- 2. pods/log without a container name ------------------------------------------------------------------

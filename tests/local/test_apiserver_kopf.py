@@ -4,28 +4,23 @@ adopted and garbage-collected, status goes through the status subresource, final
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+import support_procs
 import yaml
 from kubernetes import client, config
+from support_procs import stop_process
 
 OPERATOR = Path(__file__).parent / "operators" / "dataset_child_operator.py"
 KOPF = Path(sys.executable).parent / "kopf"
 
 
 def wait_for(check, timeout=30.0, interval=0.1, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}")
+    return support_procs.wait_for(check, timeout, what, interval)
 
 
 def start_operator(apiserver, record, log_path, scope):
@@ -38,12 +33,7 @@ def start_operator(apiserver, record, log_path, scope):
 
 
 def stop_operator(proc):
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
+    stop_process(proc, 15)
 
 
 @pytest.fixture(params=[["--namespace", "default"], ["--all-namespaces"]], ids=["namespaced", "cluster-wide"])

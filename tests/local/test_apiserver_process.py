@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 import pytest
 import urllib3
+from support_procs import stop_process
 
 HTTP = urllib3.PoolManager()
 
@@ -27,13 +28,7 @@ def server_process(data_dir=None):
         assert line.startswith("listening on http://127.0.0.1:"), (line, proc.stderr.read() if proc.poll() else "")
         yield proc, line.split()[-1]
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+        stop_process(proc, 15)
 
 
 def call(method, url, body=None, content_type="application/json", raw=None):
