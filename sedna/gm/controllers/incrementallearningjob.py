@@ -148,8 +148,7 @@ def downstream(obj: dict, refs: Refs, deleted: bool) -> list[Downstream]:
     sp = base.spec(obj)
     ns, name = base.namespace(obj), base.meta(obj)["name"]
     ann = base.meta(obj).get("annotations") or {}
-    dataset = refs.datasets.get(base.ref_name(sp.get("dataset"))) or {}
-    ds = base.spec(dataset).get("nodeName") or ""
+    ds = stages.job_dataset_node(obj, refs)
     train, evaln = ann.get("sedna.io/Train", ""), ann.get("sedna.io/Eval", "")
     deploy = ann.get("sedna.io/Deploy", "") if HOT_UPDATE_ANNOTATION in ann else ""
     if deleted:
@@ -158,8 +157,7 @@ def downstream(obj: dict, refs: Refs, deleted: bool) -> list[Downstream]:
     if not ds or not st.get("conditions"):
         return []
     hot = _hot(obj) is not None
-    job = base.pushed_object(obj, KIND, refs.secrets.get(sp.get("credentialName") or "")
-                             if sp.get("credentialName") else None)
+    job = stages.pushed_job(obj, KIND, refs)
     deploy_model = base.ref_name((sp.get("deploySpec") or {}).get("model"))
     eval_model = base.ref_name((sp.get("evalSpec") or {}).get("initialEvalModel"))
     stage, ctype = stages.current_state(st)

@@ -102,11 +102,9 @@ def reconcile(obj: dict, observed: Observed, refs: Refs, ctx: Context) -> Plan:
 
 
 def downstream(obj: dict, refs: Refs, deleted: bool) -> list[Downstream]:
-    sp = base.spec(obj)
     ns, name = base.namespace(obj), base.meta(obj)["name"]
     ann = base.meta(obj).get("annotations") or {}
-    dataset = refs.datasets.get(base.ref_name(sp.get("dataset"))) or {}
-    ds = base.spec(dataset).get("nodeName") or ""
+    ds = stages.job_dataset_node(obj, refs)
     nodes = {"Train": ann.get("sedna.io/Train", ""), "Eval": ann.get("sedna.io/Eval", ""),
              "Deploy": ann.get("sedna.io/Deploy", "")}
     if deleted:
@@ -114,8 +112,7 @@ def downstream(obj: dict, refs: Refs, deleted: bool) -> list[Downstream]:
     st = base.status(obj)
     if not ds or not st.get("conditions"):
         return []
-    job = base.pushed_object(obj, KIND, refs.secrets.get(sp.get("credentialName") or "")
-                             if sp.get("credentialName") else None)
+    job = stages.pushed_job(obj, KIND, refs)
     stage, ctype = stages.current_state(st)
     node = nodes.get(stage, "")
     if ctype == "Waiting":

@@ -14,7 +14,7 @@ from typing import Any
 
 from sedna.api.common import condition_data
 from sedna.gm.controllers import base
-from sedna.gm.controllers.base import Context, Downstream, Event, Plan
+from sedna.gm.controllers.base import Context, Downstream, Event, Plan, Refs
 
 STAGES = ("Train", "Eval", "Deploy")
 NEXT_STAGE = {"Train": "Eval", "Eval": "Deploy", "Deploy": "Train"}
@@ -34,6 +34,18 @@ class Machine:
     deploy_ready_restarts: bool               # (Deploy, Ready) restarts the inference pod
     build_pod: Callable[[str, dict], dict]    # (stage, condition input) -> pod manifest
     check_refs: Callable[[str], list[str]]    # stage -> missing references before creating its pod
+
+
+def job_dataset_node(obj: dict, refs: Refs) -> str:
+    """The ``nodeName`` of the learning job's Dataset (``""`` while the Dataset is unknown)."""
+    dataset = refs.datasets.get(base.ref_name(base.spec(obj).get("dataset"))) or {}
+    return base.spec(dataset).get("nodeName") or ""
+
+
+def pushed_job(obj: dict, kind: str, refs: Refs) -> dict:
+    """The learning job as pushed to an LC, with the Secret of its ``credentialName`` if it has one."""
+    secret = base.spec(obj).get("credentialName")
+    return base.pushed_object(obj, kind, refs.secrets.get(secret) if secret else None)
 
 
 def condition_input(cond: dict | None) -> dict[str, Any]:
