@@ -186,6 +186,14 @@ class LifelongLearning(JobBase):
             return url[len(prefix):]
         return url
 
+    def _report_trained(self, index_url: str, metrics: Any, seen_index: dict, unseen_samples: int = 0) -> list:
+        """Report train Completed with the new index and each task group's metrics; returns the groups."""
+        groups = seen_index["task_groups"]
+        current = {g.entry: _numeric_dict(g.model.result) for g in groups if g.model is not None}
+        self.report_task_info(None, K8sResourceKindStatus.COMPLETED.value,
+                              self._results(index_url, metrics, groups, current, unseen_samples), kind="train")
+        return groups
+
     def _results(self, index_url: str, metrics: Any, groups: list, current_metric: dict,
                  unseen_samples: int = 0) -> list[dict]:
         models = {str(g.model.model) for g in groups if getattr(g, "model", None) is not None}
@@ -237,10 +245,7 @@ class LifelongLearning(JobBase):
         except Exception:
             self._fail("train")
             raise
-        groups = seen_index["task_groups"]
-        current = {g.entry: _numeric_dict(g.model.result) for g in groups if g.model is not None}
-        self.report_task_info(None, K8sResourceKindStatus.COMPLETED.value,
-                              self._results(index_url, res, groups, current), kind="train")
+        groups = self._report_trained(index_url, res, seen_index)
         logger.info("trained %d task group(s); knowledge base index at %s", len(groups), index_url)
         return callback(self.estimator, res) if callback else res
 
@@ -270,11 +275,7 @@ class LifelongLearning(JobBase):
         except Exception:
             self._fail("train")
             raise
-        groups = seen_index["task_groups"]
-        current = {g.entry: _numeric_dict(g.model.result) for g in groups if g.model is not None}
-        self.report_task_info(None, K8sResourceKindStatus.COMPLETED.value,
-                              self._results(index_url, res, groups, current, unseen_count),
-                              kind="train")
+        self._report_trained(index_url, res, seen_index, unseen_count)
         return callback(self.estimator, index_url) if callback else index_url
 
     # ------------------------------------------------------------------ evaluate
