@@ -20,6 +20,7 @@ import numpy as np
 
 from sedna.common import tensors
 from sedna.common.file_ops import FileOps, FileOpsError
+from sedna.common.utils import accepted_kwargs
 
 __all__ = ["BackendBase"]
 
@@ -61,15 +62,7 @@ class BackendBase:
     @staticmethod
     def parse_kwargs(func: Any, **kwargs: Any) -> dict[str, Any]:
         """All ``kwargs`` if ``func`` takes ``**kwargs``; otherwise only the ones it names."""
-        if not callable(func):
-            return kwargs
-        try:
-            params = inspect.signature(func).parameters
-        except (TypeError, ValueError):
-            return kwargs
-        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-            return kwargs
-        return {k: v for k, v in kwargs.items() if k in params}
+        return accepted_kwargs(func, kwargs)
 
     @staticmethod
     def _is_factory(estimator: Any) -> bool:

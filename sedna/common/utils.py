@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 import socket
 import threading
@@ -66,3 +67,16 @@ def singleton(cls: T) -> T:
     cls.__new__ = __new__  # type: ignore[method-assign]
     cls.__init__ = __init__  # type: ignore[method-assign]
     return cls
+
+
+def accepted_kwargs(func: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """All ``kwargs`` if ``func`` takes ``**kwargs`` (or cannot be inspected); otherwise only the ones it names."""
+    if not callable(func):
+        return kwargs
+    try:
+        params = inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return kwargs
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return kwargs
+    return {k: v for k, v in kwargs.items() if k in params}

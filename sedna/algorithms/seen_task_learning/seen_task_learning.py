@@ -31,6 +31,7 @@ from sedna.backend import set_backend
 from sedna.common.class_factory import ClassFactory, ClassType
 from sedna.common.config import Context
 from sedna.common.constant import KBResourceConstant
+from sedna.common.utils import accepted_kwargs
 from sedna.datasources import BaseDataSource
 
 __all__ = ["SeenTaskLearning", "algorithm_config", "allocation_for", "build_algorithm", "resolve_metrics"]
@@ -86,16 +87,6 @@ def allocation_for(task_definition: Any) -> dict:
     return {"method": counterpart, "param": param}
 
 
-def _filter_kwargs(func: Callable, kwargs: dict) -> dict:
-    try:
-        params = inspect.signature(func).parameters
-    except (TypeError, ValueError):
-        return kwargs
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return kwargs
-    return {k: v for k, v in kwargs.items() if k in params}
-
-
 def resolve_metrics(metrics: Any = None, metrics_param: dict | None = None) -> dict[str, Callable]:
     """Name → ``metric(y_true, y_pred)``. ``metrics``: a callable, a list/set of callables or sklearn names,
     one sklearn name (unknown → ``log_loss``), or a name → metric dict; default ``precision_score`` with
@@ -130,7 +121,7 @@ def resolve_metrics(metrics: Any = None, metrics_param: dict | None = None) -> d
 
 
 def _bind_params(func: Callable, params: dict) -> Callable:
-    accepted = _filter_kwargs(func, params)
+    accepted = accepted_kwargs(func, params)
 
     def metric(y_true: Any, y_pred: Any) -> float:
         return func(y_true, y_pred, **accepted)
