@@ -3,17 +3,8 @@
 # Extra arguments go to pytest (e.g. hack/test.sh -k apiserver).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-  "$PY" -m venv .venv
-fi
-stamp=.venv/.sedna-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  .venv/bin/pip install -q -U pip setuptools wheel
-  .venv/bin/pip install -q -e '.[dev]'
-  touch "$stamp"
-fi
-export PATH="$PWD/.venv/bin:$PATH"
+# shellcheck source=hack/venv.sh
+. hack/venv.sh
 set +e
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
 rc=$?
