@@ -492,7 +492,7 @@ def test_edge_services_poll_the_index_and_upload_unseen_samples(tmp_path):
         sample = tmp_path / "edge" / "unseen_samples" / "s1.csv"
         sample.write_text("a,b\n1,2\n")
         os.utime(sample, (time.time() - 5, time.time() - 5))
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60  # generous: a loaded CI machine polls slowly
         while time.monotonic() < deadline and not (edge.lastest_index_version == "2"
                                                    and (tmp_path / "cloud" / "s1.csv").exists()):
             time.sleep(0.05)
