@@ -202,8 +202,8 @@ async def test_end_to_end_samples_lc_channel_and_restart(cluster, gm):
         cluster.set_pod_phase(p, "Failed")
     wait_for(lambda: (cluster.get("FederatedLearningJob", fn).get("status") or {}).get("phase") == "Failed",
              what="FL Failed")
-    events = cluster.list("Event")
-    assert any(e["reason"] == "workerFailed" and e["involvedObject"]["name"] == fn for e in events)
+    wait_for(lambda: any(e["reason"] == "workerFailed" and e["involvedObject"]["name"] == fn
+                         for e in cluster.list("Event")), what="workerFailed event")
 
     # --- kill -9 and restart: nothing is duplicated -------------------------------------------------------
     counts = {s: len(cluster.list("Pod", selector=s)) for s in (sel, isel)}
@@ -234,7 +234,9 @@ async def test_missing_reference_then_appears_and_delete_notifies_lc(cluster, gm
     st = wait_for(lambda: (cluster.get("JointInferenceService", n).get("status") or {}).get("conditions"),
                   what="Pending condition")
     assert st[-1]["type"] == "Pending" and st[-1]["reason"] == "MissingReference" and big in st[-1]["message"]
-    assert any(e["reason"] == "MissingReference" and big in e["message"] for e in cluster.list("Event"))
+    # the Event is written after the status patch: wait for it rather than racing it
+    wait_for(lambda: any(e["reason"] == "MissingReference" and big in e["message"] for e in cluster.list("Event")),
+             what="MissingReference event")
     assert cluster.list("Deployment", selector=sel) == []
     cluster.create(model(big, "/models/big.pb"))       # the reference appears -> dependants re-reconciled
     wait_for(lambda: len(cluster.list("Deployment", selector=sel)) == 2, timeout=45,
