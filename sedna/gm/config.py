@@ -22,6 +22,7 @@ class GMConfig:
     websocket_address: str = "0.0.0.0"
     websocket_port: int = 9000
     websocket_token: str = ""
+    upstream_lc_nodes: frozenset[str] = frozenset()
     max_message_bytes: int = 8 * 1024 * 1024
     lc_server: str = "http://localhost:9100"
     kb_server: str = "http://localhost:9020"
@@ -53,6 +54,16 @@ def _int(doc: dict, key: str, default: int, minimum: int = 0) -> int:
     return value
 
 
+def _names(doc: dict, key: str, env_value: str) -> frozenset[str]:
+    """A list of node names from the config (YAML list) or, failing that, a comma-separated env value."""
+    value = _get(doc, key, None)
+    if value is None:
+        value = [n for n in env_value.split(",") if n.strip()]
+    if not isinstance(value, list) or not all(isinstance(n, str) and n.strip() for n in value):
+        raise ConfigError(f"config key {key!r} must be a list of node names, got {value!r}")
+    return frozenset(n.strip() for n in value)
+
+
 def parse_config(doc: dict[str, Any] | None, env: dict[str, str] | None = None) -> GMConfig:
     doc = doc or {}
     if not isinstance(doc, dict):
@@ -65,6 +76,8 @@ def parse_config(doc: dict[str, Any] | None, env: dict[str, str] | None = None) 
         websocket_address=str(_get(doc, "websocket.address", "0.0.0.0")),
         websocket_port=_int(doc, "websocket.port", 9000),
         websocket_token=str(_get(doc, "websocket.token", "") or env.get("SEDNA_CHANNEL_TOKEN", "")),
+        upstream_lc_nodes=_names(doc, "websocket.upstreamLCNodes",
+                                 env.get("SEDNA_UPSTREAM_LC_NODES", "")),
         max_message_bytes=_int(doc, "websocket.maxMessageBytes", 8 * 1024 * 1024, 1024),
         lc_server=str(_get(doc, "localController.server", "http://localhost:9100")),
         kb_server=str(_get(doc, "knowledgeBaseServer.server", "http://localhost:9020")),

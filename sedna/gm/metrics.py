@@ -21,6 +21,9 @@ class GMMetrics:
                                            registry=self.registry)
         self.connected_lcs = Gauge("sedna_gm_connected_lcs", "Open LC websocket connections",
                                    registry=self.registry)
+        self.upstream_lcs = Gauge("sedna_gm_upstream_lc_connections",
+                                  "Open connections of nodes in upstream-LC compatibility mode (no token)",
+                                  registry=self.registry)
         self.messages = Counter("sedna_gm_messages_total", "GM<->LC messages",
                                 ["direction", "operation"], registry=self.registry)
         self.message_errors = Counter("sedna_gm_message_errors_total", "LC frames answered with an error",

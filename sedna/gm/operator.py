@@ -92,6 +92,7 @@ class GlobalManager:
         self.by_plural = {c.plural: c for c in self.controllers.values()}
         self.store: dict[str, dict[tuple[str, str], dict]] = {k: {} for k in self.controllers}
         self.server = MessageServer(self.apply_report, token=cfg.websocket_token,
+                                    upstream_lc_nodes=cfg.upstream_lc_nodes,
                                     max_message_bytes=cfg.max_message_bytes, on_connect=self.resync_node,
                                     metrics=self.metrics)
         self.health = HealthServer(self.metrics)

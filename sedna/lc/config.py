@@ -65,7 +65,7 @@ class LCConfig:
     outbox_window: int = 100
     max_report_bytes: int = 1024 * 1024
     reconnect_max_seconds: float = 30.0
-    gm_acks: bool = True
+    gm_acks: bool | None = None   # None: detect from the GM's handshake (see gmclient)
     ack_timeout_seconds: float = 30.0
 
     @classmethod
@@ -95,6 +95,7 @@ class LCConfig:
             outbox_window=_int(env, "LC_OUTBOX_WINDOW", 100, 1),
             max_report_bytes=_int(env, "LC_MAX_REPORT_BYTES", 1024 * 1024, 1024),
             reconnect_max_seconds=_float(env, "LC_RECONNECT_MAX_SECONDS", 30.0, 0.1),
-            gm_acks=_bool(env, "LC_GM_ACKS", True),
+            gm_acks=None if env.get("LC_GM_ACKS", "auto").strip().lower() in ("", "auto")
+            else _bool(env, "LC_GM_ACKS", True),
             ack_timeout_seconds=_float(env, "LC_ACK_TIMEOUT_SECONDS", 30.0, 0.1),
         )

@@ -192,3 +192,13 @@ def test_startup_settings_standalone_and_peering():
     settings, _ = asyncio.run(run("sedna-gm"))
     assert settings.peering.standalone is False and settings.peering.name == "sedna-gm"
     assert settings.peering.mandatory is True and settings.peering.clusterwide is True
+
+
+def test_upstream_lc_nodes_from_config_or_env():
+    assert parse_config({}, env={}).upstream_lc_nodes == frozenset()
+    assert parse_config({"websocket": {"upstreamLCNodes": ["edge-a", "edge-b"]}},
+                        env={}).upstream_lc_nodes == {"edge-a", "edge-b"}
+    assert parse_config({}, env={"SEDNA_UPSTREAM_LC_NODES": "edge-a, edge-c,"}).upstream_lc_nodes == \
+        {"edge-a", "edge-c"}
+    with pytest.raises(ConfigError, match="websocket.upstreamLCNodes"):
+        parse_config({"websocket": {"upstreamLCNodes": "edge-a"}}, env={})

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from sedna.common.gojson import GoJSONError, go_json
 from sedna.gm.config import GMConfig
 from sedna.gm.runtime.names import API_VERSION, rand_suffix
 from sedna.gm.runtime.storage import secret_data
@@ -281,11 +282,16 @@ def hem_env(hem: dict | None) -> dict[str, str]:
 
 
 def metrics_from_owner_info(owner_info: dict) -> list[dict[str, str]]:
+    """Report values as CR metrics: strings verbatim, anything else as upstream's GM writes it (Go's JSON)."""
     out = []
     for key, value in owner_info.items():
         if key in ("startTime", "updateTime"):
             continue
-        out.append({"key": key, "value": value if isinstance(value, str) else json.dumps(value)})
+        try:
+            text = value if isinstance(value, str) else go_json(value)
+        except GoJSONError:
+            text = ""   # NaN/Inf: Go's marshal fails and upstream writes the empty result
+        out.append({"key": key, "value": text})
     return out
 
 

@@ -5,6 +5,11 @@ socket awaits the transport's write buffer, so a slow LC only slows its own writ
 message per object meanwhile) and never the other nodes. The reader applies LC ``status`` reports one at a time
 (natural back-pressure on that LC), answers each report that carries a ``messageId`` with ``ack``, drops
 duplicates by id, and answers malformed frames with ``error`` without closing the connection.
+
+The handshake response carries ``Sedna-Capabilities: ack``: our LC reads it to know that this GM acknowledges
+reports (upstream's Go GM sends no such header and no acks, and our LC then falls back to fire-and-forget).
+Nodes named in ``upstream_lc_nodes`` may connect without a token, as upstream's LC sends none; every other node
+still has to authenticate. Those connections are logged and counted (``sedna_gm_upstream_lc_connections``).
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from sedna.gm.messagelayer.queue import NodeQueue, RecentIds
 from sedna.gm.metrics import GMMetrics
 
 logger = logging.getLogger(__name__)
+CAPABILITIES_HEADER = "Sedna-Capabilities"
+CAPABILITIES = "ack"
 # Node names are DNS subdomains; we also accept upper case and '_' (host names seen in the wild).
 _NODE_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
 
@@ -36,13 +43,14 @@ OnConnect = Callable[[str], Awaitable[None]]
 class MessageServer:
     def __init__(self, apply_status: ApplyStatus, *, token: str = "", max_message_bytes: int = 8 * 1024 * 1024,
                  on_connect: OnConnect | None = None, metrics: GMMetrics | None = None,
-                 recent_ids: int = 4096) -> None:
+                 recent_ids: int = 4096, upstream_lc_nodes: frozenset[str] | set[str] = frozenset()) -> None:
         self._apply_status = apply_status
         self._token = token
         self._max_bytes = max_message_bytes
         self._on_connect = on_connect
         self._metrics = metrics or GMMetrics()
         self._recent_capacity = recent_ids
+        self._upstream_nodes = frozenset(upstream_lc_nodes)
         self._queues: dict[str, NodeQueue] = {}
         self._recent: dict[str, RecentIds] = {}
         self._connections: dict[str, set[ServerConnection]] = {}
@@ -69,11 +77,15 @@ class MessageServer:
 
     async def start(self, host: str, port: int) -> int:
         self._server = await serve(self._handle, host, port, process_request=self._check_request,
+                                   process_response=self._advertise,
                                    max_size=self._max_bytes, compression=None, ping_interval=20,
                                    ping_timeout=60, write_limit=256 * 1024)
         self.port = self._server.sockets[0].getsockname()[1]
         logger.info("LC websocket server on %s:%d (token %s)", host, self.port,
                     "required" if self._token else "not required")
+        if self._upstream_nodes and self._token:
+            logger.warning("upstream-LC compatibility mode for nodes %s: they connect WITHOUT a token",
+                           ", ".join(sorted(self._upstream_nodes)))
         return self.port
 
     async def stop(self) -> None:
@@ -92,7 +104,7 @@ class MessageServer:
             return connection.respond(HTTPStatus.BAD_REQUEST, "missing Node-Name header\n")
         if len(node) > 253 or not _NODE_NAME.fullmatch(node):
             return connection.respond(HTTPStatus.BAD_REQUEST, "Node-Name must be a Kubernetes node name\n")
-        if self._token:
+        if self._token and not self._is_upstream_lc(node, request):
             auth = request.headers.get("Authorization", "")
             expected = f"Bearer {self._token}"
             if not hmac.compare_digest(auth.encode(), expected.encode()):
@@ -101,11 +113,26 @@ class MessageServer:
                 return connection.respond(HTTPStatus.UNAUTHORIZED, "missing or invalid bearer token\n")
         return None
 
+    def _is_upstream_lc(self, node: str, request) -> bool:
+        """A compatibility-mode node that presents no token (upstream's LC); with a token it is checked."""
+        return node in self._upstream_nodes and not request.headers.get("Authorization")
+
+    @staticmethod
+    def _advertise(connection: ServerConnection, request, response):
+        response.headers[CAPABILITIES_HEADER] = CAPABILITIES
+        return response
+
     async def _handle(self, ws: ServerConnection) -> None:
         node = ws.request.headers.get("Node-Name", "").strip()
+        upstream = self._is_upstream_lc(node, ws.request)
         self._connections.setdefault(node, set()).add(ws)
         self._metrics.connected_lcs.inc()
-        logger.info("LC of node %s connected from %s", node, ws.remote_address)
+        if upstream:
+            self._metrics.upstream_lcs.inc()
+            logger.warning("LC of node %s connected from %s in upstream-LC compatibility mode (no token)",
+                           node, ws.remote_address)
+        else:
+            logger.info("LC of node %s connected from %s", node, ws.remote_address)
         writer = asyncio.create_task(self._writer(node, ws), name=f"lc-writer-{node}")
         try:
             if self._on_connect is not None:
@@ -120,6 +147,8 @@ class MessageServer:
                 await writer
             self._connections[node].discard(ws)
             self._metrics.connected_lcs.dec()
+            if upstream:
+                self._metrics.upstream_lcs.dec()
             logger.info("LC of node %s disconnected", node)
 
     async def _writer(self, node: str, ws: ServerConnection) -> None:
