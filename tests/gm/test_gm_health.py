@@ -58,6 +58,8 @@ UNSCHED = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable"
 CASES = [
     ("running-ready", pod(containers=[running()], conditions=READY), h.RUNNING, True, False, None, 0, 0, ""),
     ("running-ready-no-ready-condition", pod(containers=[running()]), h.RUNNING, True, False, None, 0, 0, ""),
+    ("running-phase-only", {"metadata": {"name": "p"}, "status": {"phase": "Running"}}, h.RUNNING, True, False,
+     None, 0, 0, ""),
     ("running-not-ready", pod(containers=[running(ready=False)], conditions=NOT_READY), h.STARTING, False,
      False, None, 0, 0, "NotReady"),
     ("running-after-one-crash", pod(containers=[running(restarts=1, last=exit_(3))], conditions=READY),

@@ -142,14 +142,11 @@ class _Container:
 
     def failures(self, phase: str) -> int:
         """Restarts, plus the current run if it failed and has not been restarted yet."""
-        current_failed = False
-        if self.terminated is not None and int(self.terminated.get("exitCode") or 0) != 0:
-            current_failed = True
-        elif self.waiting_reason in CRASH_REASONS and self.last_terminated is not None and int(
-                self.last_terminated.get("exitCode") or 0) != 0:
-            current_failed = True
-        elif phase == "Failed" and self.terminated is None and self.waiting_reason:
-            current_failed = True           # never ran (e.g. image error) and the pod gave up
+        crashed = self.terminated is not None and int(self.terminated.get("exitCode") or 0) != 0
+        awaiting_restart = self.waiting_reason in CRASH_REASONS and self.last_terminated is not None and int(
+            self.last_terminated.get("exitCode") or 0) != 0
+        gave_up = phase == "Failed" and self.terminated is None and bool(self.waiting_reason)  # never ran
+        current_failed = crashed or awaiting_restart or gave_up
         return self.restarts + (1 if current_failed else 0)
 
 
@@ -192,7 +189,8 @@ def _state_of(phase: str, containers: list[_Container], pod: dict, nodes: set[st
     if phase == "Unknown":
         return STARTING, None, "NodeLost", str(status.get("message") or "")
     ready = _condition(pod, "Ready")
-    all_ready = bool(containers) and all(c.ready for c in containers)
+    # a status that says no more than "Running" (no conditions, no container statuses) is taken at its word
+    all_ready = all(c.ready for c in containers)
     if (ready is not None and ready.get("status") == "True") or (ready is None and all_ready):
         return RUNNING, None, "", ""
     waiting = next((c for c in containers if c.waiting_reason not in BENIGN_WAITING), None)
