@@ -38,6 +38,7 @@ BACKOFF_MAX = 360.0
 STATUS_ATTEMPTS = 3
 FINALIZER = "sedna.io/lc-cleanup"
 EVENT_REPEAT_SECONDS = 600.0
+NODES_TTL = 5.0
 
 
 def utcnow() -> datetime:
@@ -108,6 +109,7 @@ class GlobalManager:
         self._checked: dict[Key, str] = {}
         self._events_posted: dict[tuple, float] = {}
         self._own_writes: dict[Key, tuple] = {}
+        self._nodes: tuple[float, set[str] | None] | None = None
 
     # ---- lifecycle ----------------------------------------------------------------------------------
 
@@ -246,11 +248,26 @@ class GlobalManager:
         kinds = ["Pod", "Deployment", "Service"]
         if ctrl.kind == "JointInferenceService":
             kinds.append("HorizontalPodAutoscaler")
-        lists = await asyncio.gather(*(self._owned(k, ns, labels, meta.get("uid", "")) for k in kinds))
-        observed = Observed(pods=lists[0], deployments=lists[1], services=lists[2])
-        if len(lists) > 3:
+        lists = await asyncio.gather(*(self._owned(k, ns, labels, meta.get("uid", "")) for k in kinds),
+                                     self._node_names())
+        observed = Observed(pods=lists[0], deployments=lists[1], services=lists[2], nodes=lists[-1])
+        if len(lists) > 4:
             observed.hpas = lists[3]
         return observed
+
+    async def _node_names(self) -> set[str] | None:
+        """Names of the cluster's nodes (listed at most every ``NODES_TTL`` seconds), so worker health can tell a
+        pod bound to a node that does not exist; ``None`` when they cannot be listed (then nothing is concluded)."""
+        now = time.monotonic()
+        if self._nodes is not None and now - self._nodes[0] < NODES_TTL:
+            return self._nodes[1]
+        try:
+            names: set[str] | None = {n["metadata"]["name"] for n in await self.kube.list("/api/v1", "nodes", None)}
+        except KubeError as exc:
+            logger.warning("cannot list nodes (%s): pods on missing nodes will not be reported", exc)
+            names = None
+        self._nodes = (now, names)
+        return names
 
     async def _owned(self, kind: str, ns: str, labels: dict, uid: str) -> list[dict]:
         if kind == "HorizontalPodAutoscaler":
@@ -264,6 +281,9 @@ class GlobalManager:
                 items = []
         else:
             items = await self.kube.list_objects(kind, ns, labels)
+            if kind == "Pod":
+                # The selector carries the CR's uid; pods of our Deployments are owned by a ReplicaSet, not by us.
+                return items
         return [i for i in items if any(r.get("uid") == uid for r in i["metadata"].get("ownerReferences") or [])]
 
     # ---- sync ---------------------------------------------------------------------------------------
