@@ -58,6 +58,8 @@ def cmd_up(args) -> int:
             "--cluster-cidr", args.cluster_cidr, "--lc-port", str(args.lc_port), "--kb-server", args.kb_server]
     if args.api_port:
         argv += ["--api-port", str(args.api_port)]
+    if getattr(args, "restart_backoff", 10.0) != 10.0:
+        argv += ["--restart-backoff", str(args.restart_backoff)]
     if args.image_map:
         argv += ["--image-map", str(Path(args.image_map).resolve())]
     if args.no_controllers:

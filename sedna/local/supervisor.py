@@ -144,6 +144,8 @@ class Supervisor:
             extra += ["--image-map", str(Path(self.args.image_map).resolve())]
         if lc_server:
             extra += ["--lc-server", lc_server]
+        if self.args.restart_backoff != 10.0:
+            extra += ["--backoff-base", str(self.args.restart_backoff)]
         return self._runtime_argv(*extra)
 
     # ---- API --------------------------------------------------------------------------------------------
@@ -354,6 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gm-port", type=int, default=0)
     p.add_argument("--lc-port", type=int, default=9100)
     p.add_argument("--kb-server", default="http://localhost:9020")
+    p.add_argument("--restart-backoff", type=float, default=10.0)
     p.add_argument("--log-level", default="INFO")
     return p
 

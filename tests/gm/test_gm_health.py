@@ -156,3 +156,24 @@ def test_summary_counts_and_picks_the_worst():
     assert s.worst(h.UNPLACED).pod == "d"
     assert s.last_failure().pod == "b"
     assert h.summarize([pod(containers=[running()])], NODES).worst(h.FAILING) is None
+
+
+def test_a_restarted_worker_counts_as_recovered_only_after_running_stably():
+    from datetime import datetime, timedelta, timezone
+    started = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+    cs = running(restarts=2, last=exit_(3))
+    cs["state"]["running"]["startedAt"] = "2026-01-01T12:00:00Z"
+    shape = pod(containers=[cs], conditions=READY)
+    early = h.pod_health(shape, NODES, started + timedelta(seconds=4))
+    assert (early.state, early.reason, early.exit_code, early.settle_in) == (
+        h.CRASHING, "CrashLoopBackOff", 3, h.STABLE_SECONDS - 4)
+    assert h.summarize([shape], NODES, started + timedelta(seconds=4)).settle_in == h.STABLE_SECONDS - 4
+    late = h.pod_health(shape, NODES, started + timedelta(seconds=h.STABLE_SECONDS + 1))
+    assert (late.state, late.active, late.settle_in) == (h.RUNNING, True, None)
+
+
+def test_a_volume_that_cannot_be_mounted_is_a_config_error():
+    shape = pod(phase="Pending", containers=[waiting("ContainerCreating", message="MountVolume.SetUp failed for "
+                                                     "volume 'm': hostPath type check failed: /x is not a directory")])
+    got = h.pod_health(shape, NODES)
+    assert (got.state, got.reason) == (h.CONFIG_ERROR, "FailedMount") and "/x is not a directory" in got.describe()

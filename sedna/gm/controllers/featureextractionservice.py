@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sedna.gm.controllers import base, health, workerstatus
+from sedna.gm.controllers import base, workerstatus
 from sedna.gm.controllers.base import Context, Controller, Event, Observed, Plan, Refs, StatusWrite
 from sedna.gm.runtime.names import deployment_name, service_name
 from sedna.gm.runtime.storage import Mount
@@ -77,7 +77,7 @@ def reconcile(obj: dict, observed: Observed, refs: Refs, ctx: Context) -> Plan:
     failed_deps = sum(1 for d in observed.deployments if not base.deployment_active(d))
     # Pods appear asynchronously after the Deployment; a deployment failure or a Failed pod is terminal (upstream),
     # a crash-looping or unplaced pod makes the service Degraded / Pending until it recovers.
-    summary = health.summarize(observed.pods, observed.nodes)
+    summary = workerstatus.observe_workers(observed.pods, observed, ctx, plan)
     if not first_sync and (failed_deps > 0 or summary.failed_pods > 0):
         base.append_condition(st, "Failed", ctx.now_str, "workerFailed",
                               "the worker of FeatureExtractionService failed")

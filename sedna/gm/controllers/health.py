@@ -19,7 +19,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
+
+# a container that crashed must run this long before its worker counts as recovered
+STABLE_SECONDS = 15.0
 
 # state words, ordered from worst to best for choosing what to report
 CRASHING = "CrashLoopBackOff"      # a container keeps failing and is being restarted
@@ -64,6 +68,8 @@ class PodHealth:
     exit_reason: str = ""       # reason of the last termination (Error, OOMKilled, Completed)
     restarts: int = 0
     failures: int = 0
+    #: seconds after which this pod's state changes by time alone (a restarted worker becoming stable)
+    settle_in: float | None = None
 
     @property
     def active(self) -> bool:
@@ -124,6 +130,7 @@ class _Container:
     last_terminated: dict | None
     restarts: int
     ready: bool
+    running_since: str = ""
 
     @classmethod
     def of(cls, cs: dict) -> _Container:
@@ -134,7 +141,12 @@ class _Container:
                    waiting_message=str((waiting or {}).get("message") or "") if waiting is not None else "",
                    terminated=state.get("terminated"),
                    last_terminated=(cs.get("lastState") or {}).get("terminated"),
-                   restarts=int(cs.get("restartCount") or 0), ready=bool(cs.get("ready")))
+                   restarts=int(cs.get("restartCount") or 0), ready=bool(cs.get("ready")),
+                   running_since=str((state.get("running") or {}).get("startedAt") or ""))
+
+    def restarted_after_failure(self) -> bool:
+        return self.restarts > 0 and bool(self.running_since) and self.last_terminated is not None and int(
+            self.last_terminated.get("exitCode") or 0) != 0
 
     @property
     def latest_termination(self) -> dict | None:
@@ -150,8 +162,31 @@ class _Container:
         return self.restarts + (1 if current_failed else 0)
 
 
-def _state_of(phase: str, containers: list[_Container], pod: dict, nodes: set[str] | None
-              ) -> tuple[str, _Container | None, str, str]:
+def _seconds_since(stamp: str, now: datetime) -> float | None:
+    try:
+        then = datetime.fromisoformat(stamp[:-1] + "+00:00" if stamp.endswith("Z") else stamp)
+    except (TypeError, ValueError):
+        return None
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=timezone.utc)
+    return (now - then).total_seconds()
+
+
+def _unsettled(containers: list[_Container], now: datetime | None) -> tuple[_Container | None, float | None]:
+    """A container that crashed and has been running again for less than ``STABLE_SECONDS`` (with the seconds
+    left): between two crashes of a crash loop the container runs for a moment, which is not a recovery."""
+    if now is None:
+        return None, None
+    for c in containers:
+        if c.restarted_after_failure():
+            ran = _seconds_since(c.running_since, now)
+            if ran is not None and ran < STABLE_SECONDS:
+                return c, STABLE_SECONDS - max(ran, 0.0)
+    return None, None
+
+
+def _state_of(phase: str, containers: list[_Container], pod: dict, nodes: set[str] | None,
+              unsettled: _Container | None) -> tuple[str, _Container | None, str, str]:
     """(state word, container concerned, reason, message)."""
     status = pod.get("status") or {}
     node = (pod.get("spec") or {}).get("nodeName") or ""
@@ -162,12 +197,16 @@ def _state_of(phase: str, containers: list[_Container], pod: dict, nodes: set[st
     for c in containers:
         if c.waiting_reason in CRASH_REASONS:
             return CRASHING, c, c.waiting_reason, c.waiting_message
+    if unsettled is not None and phase == "Running":
+        return CRASHING, unsettled, "CrashLoopBackOff", f"restarted less than {STABLE_SECONDS:g}s ago"
     for c in containers:
         if c.waiting_reason in IMAGE_REASONS:
             return IMAGE_ERROR, c, c.waiting_reason, c.waiting_message
     for c in containers:
         if c.waiting_reason in CONFIG_REASONS:
             return CONFIG_ERROR, c, c.waiting_reason, c.waiting_message
+        if c.waiting_reason == "ContainerCreating" and "MountVolume" in c.waiting_message:
+            return CONFIG_ERROR, c, "FailedMount", c.waiting_message
         if c.terminated is not None and c.terminated.get("reason") in CONFIG_REASONS and phase != "Failed":
             return CONFIG_ERROR, c, str(c.terminated["reason"]), str(c.terminated.get("message") or "")
     if phase == "Failed":
@@ -199,14 +238,16 @@ def _state_of(phase: str, containers: list[_Container], pod: dict, nodes: set[st
     return STARTING, None, "NotReady", ""
 
 
-def pod_health(pod: dict, nodes: Iterable[str] | None = None) -> PodHealth:
-    """Health of one pod; ``nodes`` = names of the nodes that exist (``None``: not known)."""
+def pod_health(pod: dict, nodes: Iterable[str] | None = None, now: datetime | None = None) -> PodHealth:
+    """Health of one pod; ``nodes`` = names of the nodes that exist (``None``: not known); ``now`` = the time
+    of the sync (``None``: a restarted container counts as recovered as soon as it runs)."""
     status = pod.get("status") or {}
     phase = str(status.get("phase") or "Pending")
     node_set = set(nodes) if nodes is not None else None
     containers = [_Container.of(cs) for cs in (status.get("initContainerStatuses") or [])
                   + (status.get("containerStatuses") or [])]
-    state, concerned, reason, message = _state_of(phase, containers, pod, node_set)
+    unsettled, settle_in = _unsettled(containers, now)
+    state, concerned, reason, message = _state_of(phase, containers, pod, node_set, unsettled)
     term = concerned.latest_termination if concerned is not None else None
     if term is None:
         # the exit code that matters is the latest non-zero one of any container
@@ -222,7 +263,8 @@ def pod_health(pod: dict, nodes: Iterable[str] | None = None) -> PodHealth:
         container=concerned.name if concerned is not None else "", reason=reason, message=message,
         exit_code=exit_code, exit_reason=str((term or {}).get("reason") or "") if exit_code is not None else "",
         restarts=sum(c.restarts for c in containers),
-        failures=sum(c.failures(phase) for c in containers) or (1 if phase == "Failed" else 0))
+        failures=sum(c.failures(phase) for c in containers) or (1 if phase == "Failed" else 0),
+        settle_in=settle_in if state == CRASHING and concerned is unsettled else None)
 
 
 @dataclass(frozen=True)
@@ -253,6 +295,12 @@ class Summary:
         """Failures counted across pods, as the Job controller counts them against ``backoffLimit``."""
         return sum(p.failures for p in self.pods)
 
+    @property
+    def settle_in(self) -> float | None:
+        """Seconds until some pod's state changes by time alone (sync again then), or ``None``."""
+        times = [p.settle_in for p in self.pods if p.settle_in is not None]
+        return min(times) if times else None
+
     def worst(self, states: Iterable[str] | None = None) -> PodHealth | None:
         """The pod to report: the most severe state first, then the most failures, then the name."""
         wanted = set(states) if states is not None else None
@@ -269,9 +317,9 @@ class Summary:
         return min(failing, key=lambda p: (p.exit_code is None, -p.failures, SEVERITY.get(p.state, 99), p.pod))
 
 
-def summarize(pods: Iterable[dict], nodes: Iterable[str] | None = None) -> Summary:
+def summarize(pods: Iterable[dict], nodes: Iterable[str] | None = None, now: datetime | None = None) -> Summary:
     node_set = set(nodes) if nodes is not None else None
-    return Summary(tuple(pod_health(p, node_set) for p in pods))
+    return Summary(tuple(pod_health(p, node_set, now) for p in pods))
 
 
 def node_names(nodes: Iterable[dict[str, Any]] | None) -> set[str] | None:

@@ -6,7 +6,7 @@ import copy
 from datetime import datetime
 from typing import Any
 
-from sedna.gm.controllers import base, health, workerstatus
+from sedna.gm.controllers import base, workerstatus
 from sedna.gm.controllers.base import (
     Context,
     Controller,
@@ -120,7 +120,7 @@ def reconcile(obj: dict, observed: Observed, refs: Refs, ctx: Context) -> Plan:
     # Deployments created by this plan do not count as failed; a Deployment that reports Progressing=False is a
     # terminal failure (upstream), the health of its pods a recoverable one (Degraded / Pending / Running).
     dep_failed = 0 if first_sync else sum(1 for d in observed.deployments if not base.deployment_active(d))
-    summary = health.summarize(observed.pods, observed.nodes)
+    summary = workerstatus.observe_workers(observed.pods, observed, ctx, plan)
     if dep_failed > 0:
         base.append_condition(st, "Failed", ctx.now_str, "workerFailed", "the worker of service failed")
         plan.events.append(Event("Warning", "workerFailed", "the worker of service failed"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sedna.gm.controllers import base, health, workerstatus
+from sedna.gm.controllers import base, workerstatus
 from sedna.gm.controllers.base import Context, Controller, Event, Observed, Plan, Refs, StatusWrite
 from sedna.gm.runtime.names import deployment_name, service_host, service_name
 from sedna.gm.runtime.workers import Owner, Worker, build_deployment, build_pod, build_service
@@ -94,7 +94,7 @@ def service_status(obj: dict, observed: Observed, ctx: Context, plan: Plan, need
     active_deps += sum(1 for m in creates if m["kind"] == "Deployment")
     pod_failed = 0 if first_sync else max(needed_pods - live_pods, 0)
     dep_failed = 0 if first_sync else max(needed_deployments - active_deps, 0)
-    summary = health.summarize(observed.pods, observed.nodes)
+    summary = workerstatus.observe_workers(observed.pods, observed, ctx, plan)
     if pod_failed > 0:
         base.append_condition(st, "Failed", ctx.now_str, "podFailed", FAILED_MESSAGE)
         plan.events.append(Event("Warning", "podFailed", FAILED_MESSAGE))

@@ -131,7 +131,7 @@ def advance(st: dict, pods: list[dict], machine: Machine, ctx: Context, plan: Pl
                     pods.append(new)
                 _append(st, "Deploy", "Completed", ctx)
         elif ctype in ("Starting", "Running"):
-            worker = health.pod_health(pod, machine.nodes) if pod is not None and "name" in base.meta(pod) else None
+            worker = health.pod_health(pod, machine.nodes, ctx.now) if pod is not None and "name" in base.meta(pod) else None
             if worker is not None and worker.failures > machine.backoff_limit and stage in ("Train", "Eval"):
                 # A crash-looping train/eval worker (restartPolicy OnFailure) fails its stage, as a Job would.
                 message = (f"the {stage} worker reached the backoff limit ({worker.failures} failures > "

@@ -39,6 +39,17 @@ def backoff_limit(obj: dict) -> int:
     return DEFAULT_BACKOFF_LIMIT
 
 
+def observe_workers(pods: list[dict], observed: Observed, ctx: Context, plan: Plan) -> Summary:
+    """Health of ``pods`` at the sync's time; when a state will change by time alone (a restarted worker
+    becoming stable), the plan asks for a sync then — no pod event would trigger it."""
+    summary = summarize(pods, observed.nodes, ctx.now)
+    settle = summary.settle_in
+    if settle is not None:
+        wait = settle + 0.5
+        plan.requeue_after = wait if plan.requeue_after is None else min(plan.requeue_after, wait)
+    return summary
+
+
 def worker_state(summary: Summary) -> tuple[str, str, str]:
     """(condition type, reason, message) the workers' health calls for."""
     failing = summary.worst(FAILING)
@@ -116,7 +127,7 @@ def run_job_status(obj: dict, observed: Observed, ctx: Context, kind: str, plan:
         return
     before = copy.deepcopy(st)
     pods = observed.pods
-    summary = summarize(pods, observed.nodes)
+    summary = observe_workers(pods, observed, ctx, plan)
     st.setdefault("startTime", ctx.now_str)
     exceeded = job_backoff_exceeded(obj, summary)
     if exceeded is not None:
