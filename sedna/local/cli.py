@@ -16,7 +16,9 @@ def register(sub) -> None:
                     help="comma-separated node names, each optionally with labels: name:k=v;k2=v2")
     up.add_argument("--no-controllers", action="store_true", help="do not start the GM and the LCs")
     up.add_argument("--image-map", default="", help="image map YAML (see docs/local.md)")
-    up.add_argument("--cluster-cidr", default="127.20.0.0/16", help="the cluster's /16 of 127.0.0.0/8")
+    up.add_argument("--cluster-cidr", default=None,
+                    help="the cluster's /16 of 127.0.0.0/8 (default: the first free one from 127.20.0.0/16 up; "
+                         "another cluster's range is refused)")
     up.add_argument("--api-port", type=int, default=0, help="API server port (default: a free one)")
     up.add_argument("--lc-port", type=int, default=9100, help="port of every LC on its node's address")
     up.add_argument("--crds-dir", default="",
