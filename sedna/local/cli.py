@@ -38,6 +38,10 @@ def register(sub) -> None:
     apply = cmds.add_parser("apply", help="create or update objects from YAML files")
     apply.add_argument("-f", "--filename", action="append", required=True, help="YAML file ('-' = stdin)")
     apply.add_argument("-n", "--namespace", default="default")
+    apply.add_argument("--validate", default="strict", type=str.lower,
+                       choices=["strict", "true", "warn", "ignore", "false"],
+                       help="field validation as kubectl's: strict/true (unknown fields are an error naming the "
+                            "field, the default), warn (a warning), ignore/false (dropped silently)")
 
     get = cmds.add_parser("get", help="list or show objects")
     get.add_argument("kind")

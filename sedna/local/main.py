@@ -224,9 +224,13 @@ def _load_documents(filename: str) -> list[Any]:
     return list(load_all(text))
 
 
+FIELD_VALIDATION = {"strict": "Strict", "true": "Strict", "warn": "Warn", "ignore": "Ignore", "false": "Ignore"}
+
+
 def cmd_apply(args) -> int:
     client = _client(args)
     failed = 0
+    validation = FIELD_VALIDATION[getattr(args, "validate", "strict")]
     try:
         for filename in args.filename:
             try:
@@ -244,12 +248,15 @@ def cmd_apply(args) -> int:
             for doc in expanded:
                 what = f"{str(doc.get('kind', '?')).lower()}/{(doc.get('metadata') or {}).get('name', '?')}" \
                     if isinstance(doc, dict) else "?"
+                warnings: list[str] = []
                 try:
-                    result = client.apply(doc, args.namespace)
+                    result = client.apply(doc, args.namespace, validation, warnings)
                 except ClientError as exc:
                     _say(f"error: {filename}: {what}: {exc}")
                     failed += 1
                     continue
+                for warning in dict.fromkeys(warnings):
+                    print(f"Warning: {what}: {warning}", file=sys.stderr)
                 _say(f"{what} {result}")
     finally:
         client.close()
