@@ -237,3 +237,21 @@ def test_backoff_limit_default_is_batch_v1s():
     assert workerstatus.backoff_limit({"spec": {}}) == 6
     assert workerstatus.backoff_limit({"spec": {"backoffLimit": 0}}) == 0
     assert workerstatus.backoff_limit({"spec": {"backoffLimit": -1}}) == 6
+
+
+@pytest.mark.parametrize("module,name", [(oss, "objectsearchservice_v1alpha1.yaml"),
+                                         (ots, "objecttrackingservice_v1alpha1.yaml")])
+def test_tracking_worker_template_change_replaces_only_that_pod(module, name):
+    obj = sample(name)
+    first = module.reconcile(obj, Observed(), refs(), ctx())
+    obj["status"] = first.status
+    observed = as_observed(first.create)
+    assert not module.reconcile(obj, observed, refs(), ctx()).create
+    tw = obj["spec"]["trackingWorkers"][1]["template"]["spec"]["containers"][0]
+    tw["image"] = "tracking:v2"
+    plan = module.reconcile(obj, observed, refs(), ctx())
+    old = next(p for p in observed.pods if p["metadata"]["annotations"]["sedna.io/worker-index"] == "tracking-1")
+    assert plan.delete == [{"kind": "Pod", "name": old["metadata"]["name"]}]
+    new = [m for m in plan.create if m["kind"] == "Pod"]
+    assert [p["metadata"]["annotations"]["sedna.io/worker-index"] for p in new] == ["tracking-1"]
+    assert new[0]["spec"]["containers"][0]["image"] == "tracking:v2"

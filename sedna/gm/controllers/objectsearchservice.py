@@ -50,18 +50,29 @@ def reid_objects(owner: Owner, sp: dict, deps: dict[str, dict], services: set[st
     return out, replace
 
 
-def tracking_pods(owner: Owner, sp: dict, ctx: Context, with_user: bool, existing: list[dict] | None = None
-                  ) -> list[dict]:
+def tracking_pods(owner: Owner, sp: dict, ctx: Context, with_user: bool, existing: list[dict] | None = None,
+                  plan: Plan | None = None) -> list[dict]:
     """One pod per tracking worker that has none yet. Pods record their entry in ``sedna.io/worker-index``
-    so a restart in the middle of creating them completes the set instead of failing the service."""
+    so a restart in the middle of creating them completes the set instead of failing the service, and the hash
+    of their template entry in ``sedna.io/template-hash``: a pod whose entry changed is deleted (on ``plan``)
+    and made again from the new template."""
+    workers = sp.get("trackingWorkers") or []
     present = set()
     for pod in existing or []:
-        index = (base.meta(pod).get("annotations") or {}).get(INDEX_ANNOTATION)
+        annotations = base.meta(pod).get("annotations") or {}
+        index = annotations.get(INDEX_ANNOTATION)
         if index is None:
             return []               # made by a GM that did not record indices: do not guess
+        have = annotations.get(base.TEMPLATE_HASH_ANNOTATION)
+        position = int(index.rsplit("-", 1)[-1]) if index.rsplit("-", 1)[-1].isdigit() else -1
+        stale = have is not None and 0 <= position < len(workers) and have != base.spec_hash(
+            workers[position].get("template"))
+        if stale and plan is not None and base.meta(pod).get("name") and not base.is_deleting(pod):
+            plan.delete.append({"kind": "Pod", "name": base.meta(pod)["name"]})
+            continue
         present.add(index)
     out = []
-    for i, tw in enumerate(sp.get("trackingWorkers") or []):
+    for i, tw in enumerate(workers):
         if f"tracking-{i}" in present:
             continue
         env = {"NAMESPACE": owner.namespace, "SERVICE_NAME": owner.name,
@@ -70,7 +81,9 @@ def tracking_pods(owner: Owner, sp: dict, ctx: Context, with_user: bool, existin
             env["USERWORKER_URL"] = f"{service_host(owner.name, 'userworker', owner.namespace)}:{USER_PORT}"
         env["EDGEMESH_URL"] = f"{service_host(owner.name, 'reidworker', owner.namespace)}:{REID_PORT}"
         pod = build_pod(owner, Worker("trackingworker", env=env), tw.get("template"))
-        pod["metadata"].setdefault("annotations", {})[INDEX_ANNOTATION] = f"tracking-{i}"
+        annotations = pod["metadata"].setdefault("annotations", {})
+        annotations[INDEX_ANNOTATION] = f"tracking-{i}"
+        annotations[base.TEMPLATE_HASH_ANNOTATION] = base.spec_hash(tw.get("template"))
         out.append(pod)
     return out
 
@@ -141,7 +154,7 @@ def reconcile(obj: dict, observed: Observed, refs: Refs, ctx: Context) -> Plan:
             replaces.append(update)
     if service_name(owner.name, "userworker") not in services:
         creates.append(build_service(owner, "userworker", USER_PORT))
-    creates += tracking_pods(owner, sp, ctx, with_user=True, existing=tracking_pods_of(obj, observed))
+    creates += tracking_pods(owner, sp, ctx, with_user=True, existing=tracking_pods_of(obj, observed), plan=plan)
     plan.create.extend(creates)
     plan.replace.extend(replaces)
     service_status(obj, observed, ctx, plan, 2, creates, first_sync, st, before)

@@ -30,7 +30,7 @@ def reconcile(obj: dict, observed: Observed, refs: Refs, ctx: Context) -> Plan:
     sp = base.spec(obj)
     creates, replaces = reid_objects(owner, sp, {d["metadata"]["name"]: d for d in observed.deployments},
                                      {s["metadata"]["name"] for s in observed.services})
-    creates += tracking_pods(owner, sp, ctx, with_user=False, existing=tracking_pods_of(obj, observed))
+    creates += tracking_pods(owner, sp, ctx, with_user=False, existing=tracking_pods_of(obj, observed), plan=plan)
     plan.create.extend(creates)
     plan.replace.extend(replaces)
     service_status(obj, observed, ctx, plan, 1, creates, first_sync, st, before)
