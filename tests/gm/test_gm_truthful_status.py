@@ -102,23 +102,57 @@ def test_crash_loop_is_degraded_with_pod_and_exit_code_then_recovers(local, tmp_
     wait_for(lambda: any(e["reason"] == "Recovered" for e in events(local, "ji-crash")), 15, "Recovered event")
 
 
-def test_backoff_limit_fails_the_job_after_the_third_failure(local):
-    local.create({"apiVersion": API, "kind": "ReidJob", "metadata": {"name": "reid-crash"}, "spec": {
-        "backoffLimit": 2,
-        "template": template("import sys; sys.exit(5)", "cloud-node", restartPolicy="OnFailure")}})
-    st = wait_for(lambda: (s := status(local, "ReidJob", "reid-crash")).get("phase") == "Failed" and s, 60,
-                  "ReidJob Failed")
+def _job(local: LocalCluster, tmp_path: Path, kind: str, name: str) -> str:
+    """Create a job of ``kind`` whose one crashing worker exits 5 under restartPolicy OnFailure, backoffLimit 2;
+    returns the pod label selector of the job."""
+    crash = template("import sys; sys.exit(5)", "cloud-node", restartPolicy="OnFailure")
+    if kind == "ReidJob":
+        spec = {"backoffLimit": 2, "template": crash}
+    elif kind == "VideoAnalyticsJob":
+        models(local, tmp_path, f"{name}-model")
+        spec = {"backoffLimit": 2, "model": {"name": f"{name}-model"}, "template": crash}
+    else:                  # FL: the aggregator runs, the trainer crash-loops (train workers get OnFailure)
+        models(local, tmp_path, f"{name}-model")
+        local.create({"apiVersion": API, "kind": "Dataset", "metadata": {"name": f"{name}-ds"},
+                      "spec": {"url": str(tmp_path / "train.txt"), "format": "txt", "nodeName": "edge-node"}})
+        spec = {"backoffLimit": 2,
+                "aggregationWorker": {"model": {"name": f"{name}-model"}, "template": template(SLEEP, "cloud-node")},
+                "trainingWorkers": [{"dataset": {"name": f"{name}-ds"},
+                                     "template": template("import sys; sys.exit(5)", "edge-node")}]}
+    local.create({"apiVersion": API, "kind": kind, "metadata": {"name": name}, "spec": spec})
+    return f"{kind.lower()}.sedna.io/name={name}"
+
+
+@pytest.mark.parametrize("kind", ["ReidJob", "VideoAnalyticsJob", "FederatedLearningJob"])
+def test_backoff_limit_fails_the_job_after_the_third_failure(local, tmp_path, kind):
+    name = f"{kind.lower()[:6]}-crash"
+    selector = _job(local, tmp_path, kind, name)
+    st = wait_for(lambda: (s := status(local, kind, name)).get("phase") == "Failed" and s, 60, f"{kind} Failed")
     cond = st["conditions"][-1]
     assert (cond["type"], cond["reason"]) == ("Failed", "BackoffLimitExceeded")
     assert "last exit code 5" in cond["message"] and "3 failures > backoffLimit 2" in cond["message"]
-    assert cond["message"].count("reid-crash-") == 1           # names the pod
+    assert cond["message"].count(f"(pod {name}-") == 1           # names the pod
     wait_for(lambda: any(e["type"] == "Warning" and e["reason"] == "BackoffLimitExceeded"
-                         for e in events(local, "reid-crash")), 15, "BackoffLimitExceeded event")
-    # the job's pod is deleted, as the Job controller does, and nothing replaces it
-    wait_for(lambda: not local.list("Pod", selector="reidjob.sedna.io/name=reid-crash"), 30, "pod deleted")
+                         for e in events(local, name)), 15, "BackoffLimitExceeded event")
+    # the job's pods are deleted, as the Job controller does, and nothing replaces them
+    wait_for(lambda: not local.list("Pod", selector=selector), 30, "pods deleted")
     time.sleep(2)
-    assert not local.list("Pod", selector="reidjob.sedna.io/name=reid-crash")
-    assert status(local, "ReidJob", "reid-crash")["phase"] == "Failed"
+    assert not local.list("Pod", selector=selector)
+    assert status(local, kind, name)["phase"] == "Failed"
+
+
+def test_feature_extraction_crash_loop_is_degraded(local, tmp_path):
+    models(local, tmp_path, "fe-crash-model")
+    local.create({"apiVersion": API, "kind": "FeatureExtractionService", "metadata": {"name": "fe-crash"},
+                  "spec": {"model": {"name": "fe-crash-model"}, "replicas": 1,
+                           "selector": {"matchLabels": {"app": "fe-crash"}},
+                           "template": {"metadata": {"labels": {"app": "fe-crash"}},
+                                        "spec": {"containers": [container("import sys; sys.exit(4)")]}}}})
+    cond = wait_for(lambda: (c := current(local, "FeatureExtractionService", "fe-crash")).get("type")
+                    == "Degraded" and c, 30, "FE Degraded")
+    assert cond["reason"] == "CrashLoopBackOff" and "last exit code 4" in cond["message"]
+    assert "(pod fe-crash-deployment-fe-" in cond["message"]
+    assert status(local, "FeatureExtractionService", "fe-crash")["active"] == 0
 
 
 def test_replicas_change_scales_the_deployment(local, tmp_path):
