@@ -224,8 +224,9 @@ class LocalCluster:
     really run, crash and restart."""
 
     def __init__(self, data_dir: Path, nodes: str = "cloud-node,edge-node", restart_backoff: float = 1.0,
-                 cidr: str | None = None, extra: tuple[str, ...] = ()) -> None:
+                 cidr: str | None = None, extra: tuple[str, ...] = (), env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
+        self.env = env or {}
         self.nodes = nodes
         self.restart_backoff = restart_backoff
         self.cidr = cidr
@@ -237,7 +238,7 @@ class LocalCluster:
     def sedna(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "sedna", "--log-level", "WARNING", "local", "--data-dir",
                                str(self.data_dir), *args], capture_output=True, text=True, timeout=timeout,
-                              check=False, cwd=REPO)
+                              check=False, cwd=REPO, env={**os.environ, **self.env})
 
     def up(self, check: bool = True) -> subprocess.CompletedProcess:
         args = ["up", "--nodes", self.nodes, "--restart-backoff", str(self.restart_backoff), *self.extra]

@@ -28,7 +28,8 @@ SLEEP = "import time; time.sleep(3600)"
 @pytest.fixture(scope="module")
 def local(tmp_path_factory):
     c = LocalCluster(tmp_path_factory.mktemp("truthful") / "cluster", restart_backoff=1.0,
-                     cidr=f"127.{random.randint(100, 250)}.0.0/16")
+                     cidr=f"127.{random.randint(100, 250)}.0.0/16",
+                     env={"LC_DATASET_POLL_SECONDS": "1", "LC_TRIGGER_PERIOD_SECONDS": "1"})   # the LCs
     c.up()
     try:
         yield c
@@ -201,3 +202,42 @@ def test_pods_no_node_accepts_are_pending_unschedulable(local):
     cond = wait_for(lambda: (c := current(local, "ObjectTrackingService", "ot-unsched")).get("type") == "Pending"
                     and c, 30, "OTS Pending")
     assert cond["reason"] == "Unschedulable" and "(pod ot-unsched-trackingworker-" in cond["message"]
+
+
+@pytest.mark.parametrize("kind", ["IncrementalLearningJob", "LifelongLearningJob"])
+def test_learning_stage_fails_when_its_worker_exceeds_the_backoff_limit(local, tmp_path, kind):
+    """The LC counts the dataset and triggers training; the train worker exits 7 on every run."""
+    name = f"{kind[:2].lower()}-crash"
+    edge = local.data_dir / "nodes" / "edge-node"
+    data = tmp_path / "data" / "train.txt"
+    (edge / str(data.parent).lstrip("/")).mkdir(parents=True)
+    (edge / str(data).lstrip("/")).write_text("".join(f"img{i}.jpg {i % 2}\n" for i in range(6)))
+    out = tmp_path / "out"
+    for node in NODES:
+        (local.data_dir / "nodes" / node / str(out).lstrip("/")).mkdir(parents=True)
+    local.create({"apiVersion": API, "kind": "Dataset", "metadata": {"name": f"{name}-ds"},
+                  "spec": {"url": str(data), "format": "txt", "nodeName": "edge-node"}})
+    trigger = {"condition": {"operator": ">", "threshold": 2, "metric": "num_of_samples"}}
+    crash = template("import sys; sys.exit(7)", "edge-node")
+    idle = template(SLEEP, "edge-node")
+    if kind == "IncrementalLearningJob":
+        models(local, tmp_path, f"{name}-base", f"{name}-deploy")
+        spec = {"initialModel": {"name": f"{name}-base"},
+                "trainSpec": {"template": crash, "trigger": trigger}, "evalSpec": {"template": idle},
+                "deploySpec": {"model": {"name": f"{name}-deploy"}, "template": idle,
+                               "hardExampleMining": {"name": "IBT"},
+                               "trigger": {"condition": {"operator": ">", "threshold": 0.1,
+                                                         "metric": "precision_delta"}}}}
+    else:
+        spec = {"trainSpec": {"template": crash, "trigger": trigger}, "evalSpec": {"template": idle},
+                "deploySpec": {"template": idle}}
+    local.create({"apiVersion": API, "kind": kind, "metadata": {"name": name}, "spec": {
+        "dataset": {"name": f"{name}-ds", "trainProb": 0.5}, "outputDir": str(out), "backoffLimit": 2, **spec}})
+
+    def failed_stage():
+        return next((c for c in status(local, kind, name).get("conditions") or []
+                     if c.get("type") == "Failed" and c.get("reason") == "BackoffLimitExceeded"), None)
+    cond = wait_for(failed_stage, 120, f"{kind} stage Failed with BackoffLimitExceeded")
+    assert cond["stage"] == "Train" and "last exit code 7" in cond["message"]
+    assert f"(pod {name}-train-" in cond["message"] and "3 failures > backoffLimit 2" in cond["message"]
+    wait_for(lambda: any(e["reason"] == "BackoffLimitExceeded" for e in events(local, name)), 15, "event")
