@@ -255,3 +255,17 @@ def test_tracking_worker_template_change_replaces_only_that_pod(module, name):
     new = [m for m in plan.create if m["kind"] == "Pod"]
     assert [p["metadata"]["annotations"]["sedna.io/worker-index"] for p in new] == ["tracking-1"]
     assert new[0]["spec"]["containers"][0]["image"] == "tracking:v2"
+
+
+def test_learning_stage_transitions_are_events():
+    obj = sample(IL_SAMPLES[0])
+    r = il_refs(obj)
+    observed = Observed()
+    il_sync(il, obj, observed, r)
+    _at(obj, ("Train", "Waiting", None), ("Train", "Ready", {"input": {}}))
+    plan = il_sync(il, obj, observed, r)
+    assert [(e.type, e.reason) for e in plan.events] == [("Normal", "TrainStarting")]
+    train = next(p for p in observed.pods if "-train-" in p["metadata"]["name"])
+    healthy(train)
+    plan = il_sync(il, obj, observed, r)
+    assert [(e.type, e.reason) for e in plan.events] == [("Normal", "TrainRunning")]

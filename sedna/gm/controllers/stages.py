@@ -90,7 +90,18 @@ def _append(st: dict, stage: str, ctype: str, ctx: Context, reason: str = "", me
 
 def advance(st: dict, pods: list[dict], machine: Machine, ctx: Context, plan: Plan,
             node_annotations: dict[str, str]) -> None:
-    """Run the stage machine; new pods are added to ``plan.create`` and treated as Pending from then on."""
+    """Run the stage machine; new pods are added to ``plan.create`` and treated as Pending from then on. Every
+    transition is an Event (failures already posted their Warning)."""
+    before = len(st.get("conditions") or [])
+    _advance(st, pods, machine, ctx, plan, node_annotations)
+    for cond in (st.get("conditions") or [])[before:]:
+        if cond.get("type") != "Failed":
+            plan.events.append(Event("Normal", f"{cond.get('stage')}{cond.get('type')}",
+                                     f"{cond.get('stage')} stage: {cond.get('type')}"))
+
+
+def _advance(st: dict, pods: list[dict], machine: Machine, ctx: Context, plan: Plan,
+             node_annotations: dict[str, str]) -> None:
     pods = list(pods)
     for _ in range(MAX_STEPS):
         stage, ctype = current_state(st)
