@@ -68,6 +68,8 @@ def cmd_up(args) -> int:
             "--cluster-cidr", cidr, "--lc-port", str(args.lc_port), "--kb-server", args.kb_server]
     if args.api_port:
         argv += ["--api-port", str(args.api_port)]
+    # leave `up` time to report the supervisor's verdict before its own --timeout runs out
+    argv += ["--health-timeout", str(max(5.0, min(90.0, args.timeout - 20.0)))]
     if getattr(args, "restart_backoff", 10.0) != 10.0:
         argv += ["--restart-backoff", str(args.restart_backoff)]
     if args.image_map:
@@ -85,7 +87,10 @@ def cmd_up(args) -> int:
     with open(log_file, "ab") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
-    return _wait_ready(data_dir, st.proc_record(proc.pid), args.timeout, proc)
+    rc = _wait_ready(data_dir, st.proc_record(proc.pid), args.timeout, proc)
+    if rc != 0 and not st.read_state(data_dir):
+        clusters.release(data_dir)          # it did not come up: its address range is free again
+    return rc
 
 
 def _wait_ready(data_dir: Path, record: dict[str, Any], timeout: float, proc) -> int:

@@ -319,7 +319,7 @@ class Supervisor:
         if controllers:
             self.phase = "waiting for the GM and the LCs to be healthy"
             self.write_state(False)
-        self.wait_healthy()
+        self.wait_healthy(self.args.health_timeout)
         self.ready = True
         self.phase = "ready"
         self.write_state(True)
@@ -388,6 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lc-port", type=int, default=9100)
     p.add_argument("--kb-server", default="http://localhost:9020")
     p.add_argument("--restart-backoff", type=float, default=10.0)
+    p.add_argument("--health-timeout", type=float, default=90.0,
+                   help="seconds for every component to become healthy before the start fails")
     p.add_argument("--log-level", default="INFO")
     return p
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
+import subprocess
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -98,3 +101,36 @@ def test_health_names_the_component_that_is_not_healthy():
     gone = health.check(_state("http://127.0.0.1:1", "http://127.0.0.1:1/healthz", 1))
     assert health.first_problem(gone).name == "apiserver" and "not answering" in gone[0].detail
     assert json.dumps([c.__dict__ for c in gone])          # plain data, printable by `sedna local status`
+
+
+def _sedna_up(data_dir: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sedna", "--log-level", "WARNING", "local", "--data-dir",
+                           str(data_dir), "up", *args], capture_output=True, text=True, timeout=120, check=False,
+                          env={**os.environ, **(env or {})})
+
+
+def test_up_refuses_an_address_range_something_listens_in(tmp_path):
+    octet = random.randint(100, 250)
+    with socket.socket() as sock:
+        sock.bind((f"127.{octet}.0.2", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        res = _sedna_up(tmp_path / "c", "--cluster-cidr", f"127.{octet}.0.0/16", "--lc-port", str(port))
+    assert res.returncode == 1
+    assert f"something already listens on 127.{octet}.0.2:{port}" in res.stdout, res.stdout + res.stderr
+    assert not (tmp_path / "c" / "state.json").exists()
+
+
+@pytest.mark.timeout(120)
+def test_up_fails_naming_the_component_that_is_not_healthy(tmp_path):
+    """LCs that cannot open their database never answer: `up` fails and says which one and why."""
+    data_dir = tmp_path / "c"
+    (tmp_path / "a-file").write_text("not a directory")
+    try:
+        res = _sedna_up(data_dir, "--cluster-cidr", f"127.{random.randint(100, 250)}.0.0/16", "--timeout", "35",
+                        env={"LC_DB_PATH": str(tmp_path / "a-file" / "lc.db")})
+    finally:
+        subprocess.run([sys.executable, "-m", "sedna", "local", "--data-dir", str(data_dir), "down"],
+                       capture_output=True, timeout=90, check=False)
+    assert res.returncode == 1, res.stdout
+    assert "the cluster did not come up: lc/" in res.stdout and "is not healthy" in res.stdout, res.stdout
