@@ -248,19 +248,23 @@ class GlobalManager:
         kinds = ["Pod", "Deployment", "Service"]
         if ctrl.kind == "JointInferenceService":
             kinds.append("HorizontalPodAutoscaler")
-        lists = await asyncio.gather(*(self._owned(k, ns, labels, meta.get("uid", "")) for k in kinds),
-                                     self._node_names())
-        observed = Observed(pods=lists[0], deployments=lists[1], services=lists[2], nodes=lists[-1])
-        if len(lists) > 4:
+        lists = await asyncio.gather(*(self._owned(k, ns, labels, meta.get("uid", "")) for k in kinds))
+        bound = {(p.get("spec") or {}).get("nodeName") for p in lists[0]} - {None, ""}
+        observed = Observed(pods=lists[0], deployments=lists[1], services=lists[2],
+                            nodes=await self._node_names(bound))
+        if len(lists) > 3:
             observed.hpas = lists[3]
         return observed
 
-    async def _node_names(self) -> set[str] | None:
-        """Names of the cluster's nodes (listed at most every ``NODES_TTL`` seconds), so worker health can tell a
-        pod bound to a node that does not exist; ``None`` when they cannot be listed (then nothing is concluded)."""
+    async def _node_names(self, bound: set[str]) -> set[str] | None:
+        """Names of the cluster's nodes, so worker health can tell a pod bound to a node that does not exist;
+        ``None`` when they cannot be listed (then nothing is concluded). Listed at most every ``NODES_TTL``
+        seconds, and again at once (at most every 0.5 s) when a pod names a node the last list did not have."""
         now = time.monotonic()
-        if self._nodes is not None and now - self._nodes[0] < NODES_TTL:
-            return self._nodes[1]
+        if self._nodes is not None:
+            age, known = now - self._nodes[0], self._nodes[1]
+            if age < NODES_TTL and (known is None or bound <= known or age < 0.5):
+                return known
         try:
             names: set[str] | None = {n["metadata"]["name"] for n in await self.kube.list("/api/v1", "nodes", None)}
         except KubeError as exc:
