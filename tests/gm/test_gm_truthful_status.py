@@ -193,15 +193,20 @@ def test_pods_on_a_missing_node_are_pending_with_the_reason(local, tmp_path):
     assert st["active"] <= 1
 
 
-def test_pods_no_node_accepts_are_pending_unschedulable(local):
-    local.create({"apiVersion": API, "kind": "ObjectTrackingService", "metadata": {"name": "ot-unsched"}, "spec": {
-        "reidWorkers": {"replicas": 1, "selector": {"matchLabels": {"app": "ot-unsched"}},
-                        "template": {"metadata": {"labels": {"app": "ot-unsched"}},
-                                     "spec": {"containers": [container(SLEEP)]}}},
-        "trackingWorkers": [{"template": template(SLEEP, nodeSelector={"edgeai/app": "tracking"})}]}})
-    cond = wait_for(lambda: (c := current(local, "ObjectTrackingService", "ot-unsched")).get("type") == "Pending"
-                    and c, 30, "OTS Pending")
-    assert cond["reason"] == "Unschedulable" and "(pod ot-unsched-trackingworker-" in cond["message"]
+@pytest.mark.parametrize("kind", ["ObjectTrackingService", "ObjectSearchService"])
+def test_pods_no_node_accepts_are_pending_unschedulable(local, kind):
+    name = f"{kind[6:9].lower()}-unsched"
+    spec = {"reidWorkers": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
+                            "template": {"metadata": {"labels": {"app": name}},
+                                         "spec": {"containers": [container(SLEEP)]}}},
+            "trackingWorkers": [{"template": template(SLEEP, nodeSelector={"edgeai/app": "tracking"})}]}
+    if kind == "ObjectSearchService":
+        spec["userWorker"] = {"template": template(SLEEP)}
+    local.create({"apiVersion": API, "kind": kind, "metadata": {"name": name}, "spec": spec})
+    cond = wait_for(lambda: (c := current(local, kind, name)).get("type") == "Pending" and c, 30, f"{kind} Pending")
+    assert cond["reason"] == "Unschedulable" and f"(pod {name}-trackingworker-" in cond["message"]
+    st = status(local, kind, name)
+    assert st["failed"] == 0
 
 
 @pytest.mark.parametrize("kind", ["IncrementalLearningJob", "LifelongLearningJob"])
