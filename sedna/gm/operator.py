@@ -38,6 +38,7 @@ BACKOFF_MAX = 360.0
 STATUS_ATTEMPTS = 3
 FINALIZER = "sedna.io/lc-cleanup"
 EVENT_REPEAT_SECONDS = 600.0
+NODES_TTL = 5.0
 
 
 def utcnow() -> datetime:
@@ -109,6 +110,7 @@ class GlobalManager:
         self._checked: dict[Key, str] = {}
         self._events_posted: dict[tuple, float] = {}
         self._own_writes: dict[Key, tuple] = {}
+        self._nodes: tuple[float, set[str] | None] | None = None
 
     # ---- lifecycle ----------------------------------------------------------------------------------
 
@@ -248,10 +250,29 @@ class GlobalManager:
         if ctrl.kind == "JointInferenceService":
             kinds.append("HorizontalPodAutoscaler")
         lists = await asyncio.gather(*(self._owned(k, ns, labels, meta.get("uid", "")) for k in kinds))
-        observed = Observed(pods=lists[0], deployments=lists[1], services=lists[2])
+        bound = {(p.get("spec") or {}).get("nodeName") for p in lists[0]} - {None, ""}
+        observed = Observed(pods=lists[0], deployments=lists[1], services=lists[2],
+                            nodes=await self._node_names(bound))
         if len(lists) > 3:
             observed.hpas = lists[3]
         return observed
+
+    async def _node_names(self, bound: set[str]) -> set[str] | None:
+        """Names of the cluster's nodes, so worker health can tell a pod bound to a node that does not exist;
+        ``None`` when they cannot be listed (then nothing is concluded). Listed at most every ``NODES_TTL``
+        seconds, and again at once (at most every 0.5 s) when a pod names a node the last list did not have."""
+        now = time.monotonic()
+        if self._nodes is not None:
+            age, known = now - self._nodes[0], self._nodes[1]
+            if age < NODES_TTL and (known is None or bound <= known or age < 0.5):
+                return known
+        try:
+            names: set[str] | None = {n["metadata"]["name"] for n in await self.kube.list("/api/v1", "nodes", None)}
+        except KubeError as exc:
+            logger.warning("cannot list nodes (%s): pods on missing nodes will not be reported", exc)
+            names = None
+        self._nodes = (now, names)
+        return names
 
     async def _owned(self, kind: str, ns: str, labels: dict, uid: str) -> list[dict]:
         if kind == "HorizontalPodAutoscaler":
@@ -265,6 +286,9 @@ class GlobalManager:
                 items = []
         else:
             items = await self.kube.list_objects(kind, ns, labels)
+            if kind == "Pod":
+                # The selector carries the CR's uid; pods of our Deployments are owned by a ReplicaSet, not by us.
+                return items
         return [i for i in items if any(r.get("uid") == uid for r in i["metadata"].get("ownerReferences") or [])]
 
     # ---- sync ---------------------------------------------------------------------------------------

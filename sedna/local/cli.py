@@ -16,13 +16,17 @@ def register(sub) -> None:
                     help="comma-separated node names, each optionally with labels: name:k=v;k2=v2")
     up.add_argument("--no-controllers", action="store_true", help="do not start the GM and the LCs")
     up.add_argument("--image-map", default="", help="image map YAML (see docs/local.md)")
-    up.add_argument("--cluster-cidr", default="127.20.0.0/16", help="the cluster's /16 of 127.0.0.0/8")
+    up.add_argument("--cluster-cidr", default=None,
+                    help="the cluster's /16 of 127.0.0.0/8 (default: the first free one from 127.20.0.0/16 up; "
+                         "another cluster's range is refused)")
     up.add_argument("--api-port", type=int, default=0, help="API server port (default: a free one)")
     up.add_argument("--lc-port", type=int, default=9100, help="port of every LC on its node's address")
     up.add_argument("--crds-dir", default="",
                     help="CRD YAML directory (default: the CRDs generated from sedna.api, same as deploy/crds)")
     up.add_argument("--kb-server", default="http://localhost:9020",
                     help="knowledge base URL the GM injects into lifelong-learning workers as KB_SERVER")
+    up.add_argument("--restart-backoff", type=float, default=10.0,
+                    help="first back-off (s) before a failed container is restarted; doubles up to 300 s")
     up.add_argument("--foreground", action="store_true", help="run the supervisor in this process")
     up.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the cluster")
 
@@ -34,6 +38,10 @@ def register(sub) -> None:
     apply = cmds.add_parser("apply", help="create or update objects from YAML files")
     apply.add_argument("-f", "--filename", action="append", required=True, help="YAML file ('-' = stdin)")
     apply.add_argument("-n", "--namespace", default="default")
+    apply.add_argument("--validate", default="strict", type=str.lower,
+                       choices=["strict", "true", "warn", "ignore", "false"],
+                       help="field validation as kubectl's: strict/true (unknown fields are an error naming the "
+                            "field, the default), warn (a warning), ignore/false (dropped silently)")
 
     get = cmds.add_parser("get", help="list or show objects")
     get.add_argument("kind")

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from sedna.local import clusters, health
 from sedna.local import state as st
 from sedna.local.client import Client, ClientError, format_table, table_rows
 
@@ -54,10 +55,23 @@ def cmd_up(args) -> int:
         st.state_path(data_dir).unlink(missing_ok=True)
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "logs").mkdir(exist_ok=True)
+    try:
+        octet = clusters.choose_octet(args.cluster_cidr, data_dir, len(args.nodes.split(",")), args.lc_port)
+    except (clusters.AddressRangeInUse, ValueError) as exc:
+        _say(f"sedna local: cannot start: {exc}")
+        return 1
+    cidr = f"127.{octet}.0.0/16"
+    clusters.claim(octet, data_dir)
+    if not args.cluster_cidr:
+        _say(f"sedna local: using the free address range {cidr}")
     argv = [sys.executable, "-m", "sedna.local.supervisor", "--data-dir", str(data_dir), "--nodes", args.nodes,
-            "--cluster-cidr", args.cluster_cidr, "--lc-port", str(args.lc_port), "--kb-server", args.kb_server]
+            "--cluster-cidr", cidr, "--lc-port", str(args.lc_port), "--kb-server", args.kb_server]
     if args.api_port:
         argv += ["--api-port", str(args.api_port)]
+    # leave `up` time to report the supervisor's verdict before its own --timeout runs out
+    argv += ["--health-timeout", str(max(5.0, min(90.0, args.timeout - 20.0)))]
+    if getattr(args, "restart_backoff", 10.0) != 10.0:
+        argv += ["--restart-backoff", str(args.restart_backoff)]
     if args.image_map:
         argv += ["--image-map", str(Path(args.image_map).resolve())]
     if args.no_controllers:
@@ -73,7 +87,10 @@ def cmd_up(args) -> int:
     with open(log_file, "ab") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
-    return _wait_ready(data_dir, st.proc_record(proc.pid), args.timeout, proc)
+    rc = _wait_ready(data_dir, st.proc_record(proc.pid), args.timeout, proc)
+    if rc != 0 and not st.read_state(data_dir):
+        clusters.release(data_dir)          # it did not come up: its address range is free again
+    return rc
 
 
 def _wait_ready(data_dir: Path, record: dict[str, Any], timeout: float, proc) -> int:
@@ -103,8 +120,12 @@ def _wait_ready(data_dir: Path, record: dict[str, Any], timeout: float, proc) ->
             break
         time.sleep(0.2)
     log_file = data_dir / "logs" / "supervisor.log"
-    tail = log_file.read_text(errors="replace")[-3000:] if log_file.exists() else ""
-    _say(f"sedna local: the cluster did not come up; supervisor log ({log_file}):\n{tail}")
+    text = log_file.read_text(errors="replace") if log_file.exists() else ""
+    reason = [ln.split("cluster failed to start: ", 1)[1] for ln in text.splitlines()
+              if "cluster failed to start: " in ln]
+    if reason:
+        _say(f"sedna local: the cluster did not come up: {reason[-1]}")
+    _say(f"sedna local: the cluster did not come up; supervisor log ({log_file}):\n{text[-3000:]}")
     return 1
 
 
@@ -129,6 +150,7 @@ def cmd_down(args) -> int:
         st.kill_pod_leftovers(data_dir)
         st.state_path(data_dir).unlink(missing_ok=True)
         _say("sedna local: down")
+    clusters.release(data_dir)
     if args.purge and data_dir.exists():
         shutil.rmtree(data_dir)
         _say(f"sedna local: removed {data_dir}")
@@ -149,6 +171,12 @@ def cmd_status(args) -> int:
     _say(f"sedna local: {'up' if state.get('ready') else 'starting'} — API {state['url']}, "
          f"supervisor pid {state['supervisor']['pid']}, data dir {data_dir}")
     _say(f"kubeconfig: {state['kubeconfig']}")
+    rows = [["COMPONENT", "HEALTHY", "DETAIL"]]
+    components = health.check(state)
+    for comp in components:
+        rows.append([comp.name, "yes" if comp.healthy else "NO", comp.detail])
+    _say(format_table(rows))
+    unhealthy = health.first_problem(components) is not None
     rows = [["PROCESS", "PID", "ALIVE", "RESTARTS"]]
     for name, record in sorted((state.get("children") or {}).items()):
         rows.append([name, str(record.get("pid")), "yes" if st.alive(record) else "no",
@@ -179,7 +207,7 @@ def cmd_status(args) -> int:
         phase = (pod.get("status") or {}).get("phase", "Unknown")
         phases[phase] = phases.get(phase, 0) + 1
     _say("pods: " + (", ".join(f"{n} {p}" for p, n in sorted(phases.items())) or "none"))
-    return 0
+    return 1 if unhealthy else 0
 
 
 # ---- API commands ---------------------------------------------------------------------------------------
@@ -201,9 +229,13 @@ def _load_documents(filename: str) -> list[Any]:
     return list(load_all(text))
 
 
+FIELD_VALIDATION = {"strict": "Strict", "true": "Strict", "warn": "Warn", "ignore": "Ignore", "false": "Ignore"}
+
+
 def cmd_apply(args) -> int:
     client = _client(args)
     failed = 0
+    validation = FIELD_VALIDATION[getattr(args, "validate", "strict")]
     try:
         for filename in args.filename:
             try:
@@ -221,12 +253,15 @@ def cmd_apply(args) -> int:
             for doc in expanded:
                 what = f"{str(doc.get('kind', '?')).lower()}/{(doc.get('metadata') or {}).get('name', '?')}" \
                     if isinstance(doc, dict) else "?"
+                warnings: list[str] = []
                 try:
-                    result = client.apply(doc, args.namespace)
+                    result = client.apply(doc, args.namespace, validation, warnings)
                 except ClientError as exc:
                     _say(f"error: {filename}: {what}: {exc}")
                     failed += 1
                     continue
+                for warning in dict.fromkeys(warnings):
+                    print(f"Warning: {what}: {warning}", file=sys.stderr)
                 _say(f"{what} {result}")
     finally:
         client.close()

@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 import yaml
 
+from sedna.local import health
 from sedna.local import state as st
 from sedna.local.runtime import netplan, procs
 
@@ -144,6 +145,8 @@ class Supervisor:
             extra += ["--image-map", str(Path(self.args.image_map).resolve())]
         if lc_server:
             extra += ["--lc-server", lc_server]
+        if self.args.restart_backoff != 10.0:
+            extra += ["--backoff-base", str(self.args.restart_backoff)]
         return self._runtime_argv(*extra)
 
     # ---- API --------------------------------------------------------------------------------------------
@@ -220,13 +223,14 @@ class Supervisor:
             token_file.chmod(0o600)
         token = token_file.read_text().strip()
         gm_port = self.args.gm_port or free_port()
+        metrics_port = free_port()
         gm_config = self.data_dir / "gm.yaml"
         gm_config.write_text(yaml.safe_dump({
             "kubeConfig": str(self.kubeconfig),
             "websocket": {"address": "127.0.0.1", "port": gm_port, "token": token},
             "localController": {"server": f"http://localhost:{self.args.lc_port}"},
             "knowledgeBaseServer": {"server": self.args.kb_server},
-            "metrics": {"address": "127.0.0.1", "port": free_port()},
+            "metrics": {"address": "127.0.0.1", "port": metrics_port},
         }, sort_keys=False))
         gm_config.chmod(0o600)
         children = [Child("gm", [sys.executable, "-m", "sedna", "gm", "--config", str(gm_config)],
@@ -238,15 +242,35 @@ class Supervisor:
                 "ROOTFS_MOUNT_DIR": str(self.data_dir / "nodes" / name),
                 "SEDNA_CHANNEL_TOKEN": token}))
         self.controllers = {"enabled": True, "gm": f"ws://127.0.0.1:{gm_port}", "gm_config": str(gm_config),
-                            "lc_port": self.args.lc_port}
+                            "gm_health": f"http://127.0.0.1:{metrics_port}/healthz", "lc_port": self.args.lc_port}
         return children
 
     # ---- lifecycle -----------------------------------------------------------------------------------
 
-    def write_state(self, ready: bool) -> None:
-        st.write_state(self.data_dir, {
+    def wait_healthy(self, timeout: float = 90.0) -> None:
+        """Until every component does its job (sedna.local.health): API server, nodes Ready, GM, each LC bound on
+        its node address and connected to the GM. Raises with the first unhealthy component and its log tail."""
+        deadline = time.monotonic() + timeout
+        problem = None
+        while time.monotonic() < deadline:
+            problem = health.first_problem(health.check(self.state()))
+            if problem is None:
+                return
+            self.check_children()
+            time.sleep(0.3)
+        assert problem is not None
+        name = problem.name.replace("/", "-")
+        log_file = self.logs / f"{name}.out"
+        tail = ""
+        if log_file.exists():
+            lines = [ln for ln in log_file.read_text(errors="replace").splitlines() if ln.strip()]
+            tail = "; last log lines: " + " | ".join(lines[-3:]) if lines else ""
+        raise RuntimeError(f"{problem.name} is not healthy after {timeout:.0f} s: {problem.detail}{tail}")
+
+    def state(self) -> dict[str, Any]:
+        return {
             "supervisor": st.proc_record(os.getpid()),
-            "ready": ready,
+            "ready": self.ready,
             "phase": self.phase,
             "url": self.url,
             "kubeconfig": str(self.kubeconfig),
@@ -256,7 +280,12 @@ class Supervisor:
                        "podCIDR": self.net.pod_cidr(i)} for i, (name, labels) in enumerate(self.nodes)],
             "children": {c.name: c.record() for c in self.children if c.proc},
             "controllers": self.controllers,
-        })
+        }
+
+    def write_state(self, ready: bool) -> None:
+        doc = self.state()
+        doc["ready"] = ready
+        st.write_state(self.data_dir, doc)
 
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -287,6 +316,10 @@ class Supervisor:
         for child in controllers:
             self._spawn(child)
             self.children.append(child)
+        if controllers:
+            self.phase = "waiting for the GM and the LCs to be healthy"
+            self.write_state(False)
+        self.wait_healthy(self.args.health_timeout)
         self.ready = True
         self.phase = "ready"
         self.write_state(True)
@@ -354,6 +387,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gm-port", type=int, default=0)
     p.add_argument("--lc-port", type=int, default=9100)
     p.add_argument("--kb-server", default="http://localhost:9020")
+    p.add_argument("--restart-backoff", type=float, default=10.0)
+    p.add_argument("--health-timeout", type=float, default=90.0,
+                   help="seconds for every component to become healthy before the start fails")
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -374,6 +410,11 @@ def main(argv: list[str] | None = None) -> int:
         sup.run_forever()
     except KeyboardInterrupt:
         log.info("stopping")
+    except RuntimeError as exc:
+        log.error("cluster failed to start: %s", exc)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        sup.stop()
+        return 1
     except Exception:
         log.exception("supervisor failed")
         signal.signal(signal.SIGTERM, signal.SIG_IGN)

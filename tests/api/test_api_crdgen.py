@@ -65,7 +65,10 @@ def test_crd_names_and_shape_follow_upstream(info):
         node = version["schema"]["openAPIV3Schema"]
         if path[0] != "metadata":
             for part in path:
-                node = node["properties"][part]
+                name, _, index = part.partition("[")      # conditions[-1:] = the items of conditions
+                node = node["properties"][name]
+                if index:
+                    node = node["items"]
             assert node["type"] == column["type"], column
 
 

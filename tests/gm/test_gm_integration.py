@@ -98,6 +98,7 @@ async def test_end_to_end_samples_lc_channel_and_restart(cluster, gm):
     cluster.create(model(il["spec"]["initialModel"]["name"], "/models/base/model.pb"))
     cluster.create(model(il["spec"]["deploySpec"]["model"]["name"], "/models/deploy/model.pb"))
     cluster.create(dataset(il["spec"]["dataset"]["name"], "/data/il/train.txt", "edge-node"))
+    fl["spec"]["backoffLimit"] = 0      # the first failed pod fails the job (default 6: it is replaced)
     for doc in (ji, fl, il):
         cluster.create(doc)
 
@@ -112,9 +113,12 @@ async def test_end_to_end_samples_lc_channel_and_restart(cluster, gm):
     assert edge_env["MODEL_URL"] == "/home/data/models/little.pb"
     assert by_type["cloud"]["metadata"]["ownerReferences"][0]["controller"] is True
     assert cluster.get("Service", f"{n}-cloud")["spec"]["ports"][0]["port"] == 5000
-    st = wait_for(lambda: (cluster.get("JointInferenceService", n).get("status") or {}).get("conditions")
-                  and cluster.get("JointInferenceService", n)["status"], what="JI status")
-    assert st["conditions"][-1]["type"] == "Running"
+    # this API emulator has no nodes: the workers' pods cannot run, and the status says so (with the pod)
+    st = wait_for(lambda: ((cluster.get("JointInferenceService", n).get("status") or {}).get("conditions")
+                           or [{}])[-1].get("type") == "Pending" and cluster.get("JointInferenceService", n)["status"],
+                  what="JI status Pending")
+    assert st["conditions"][-1]["reason"] in ("NodeNotFound", "Unschedulable")
+    assert f"(pod {n}-deployment-" in st["conditions"][-1]["message"] and st["active"] == 0
 
     # --- FederatedLearningJob: aggregator + trainers + service -----------------------------------------
     fn = fl["metadata"]["name"]
@@ -197,13 +201,15 @@ async def test_end_to_end_samples_lc_channel_and_restart(cluster, gm):
         await lc.expect(lambda m: m.header.resource_name == iname and m.content and
                         m.content["status"]["conditions"][-1]["stage"] == "Eval", what="IL pushed in Eval")
 
-    # FL pods fail -> job Failed with an Event
-    for p in cluster.list("Pod", selector=sel)[:1]:
-        cluster.set_pod_phase(p, "Failed")
+    # an FL pod fails with backoffLimit 0 -> job Failed/BackoffLimitExceeded naming the pod, with an Event
+    failed_pod = cluster.list("Pod", selector=sel)[0]
+    cluster.set_pod_phase(failed_pod, "Failed")
     wait_for(lambda: (cluster.get("FederatedLearningJob", fn).get("status") or {}).get("phase") == "Failed",
              what="FL Failed")
-    wait_for(lambda: any(e["reason"] == "workerFailed" and e["involvedObject"]["name"] == fn
-                         for e in cluster.list("Event")), what="workerFailed event")
+    cond = cluster.get("FederatedLearningJob", fn)["status"]["conditions"][-1]
+    assert cond["reason"] == "BackoffLimitExceeded" and failed_pod["metadata"]["name"] in cond["message"]
+    wait_for(lambda: any(e["reason"] == "BackoffLimitExceeded" and e["involvedObject"]["name"] == fn
+                         for e in cluster.list("Event")), what="BackoffLimitExceeded event")
 
     # --- kill -9 and restart: nothing is duplicated -------------------------------------------------------
     counts = {s: len(cluster.list("Pod", selector=s)) for s in (sel, isel)}

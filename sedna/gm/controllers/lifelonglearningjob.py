@@ -6,7 +6,7 @@ import copy
 from datetime import datetime
 from typing import Any
 
-from sedna.gm.controllers import base, stages
+from sedna.gm.controllers import base, stages, workerstatus
 from sedna.gm.controllers.base import Context, Controller, Downstream, Observed, Plan, Refs, StatusWrite
 from sedna.gm.runtime.storage import Mount
 from sedna.gm.runtime.workers import Owner, Worker, build_pod
@@ -88,7 +88,8 @@ def reconcile(obj: dict, observed: Observed, refs: Refs, ctx: Context) -> Plan:
     machine = stages.Machine(
         KIND, hot_update=False, annotate_deploy=True, deploy_ready_restarts=True,
         build_pod=lambda stage, inp: build_stage_pod(obj, stage, inp, st, refs, ctx),
-        check_refs=lambda stage: base.missing_refs(refs, references(obj)))
+        check_refs=lambda stage: base.missing_refs(refs, references(obj)),
+        backoff_limit=workerstatus.backoff_limit(obj), nodes=observed.nodes)
     if "startTime" not in st:
         if base.warn_missing(plan, base.missing_refs(refs, references(obj))):
             return plan

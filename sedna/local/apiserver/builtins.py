@@ -3,6 +3,7 @@ kept to what clients of this project observe (not every field Kubernetes default
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import itertools
 from collections.abc import Callable, Iterable
@@ -218,3 +219,28 @@ def _validate_pod_spec(spec: Any, path: str, need) -> None:
              "FieldValueDuplicate")
         names.add(name)
         need(bool(container.get("image")), f"{path}.containers[{i}].image")
+
+
+@functools.cache
+def _spec_schema(plural: str) -> dict[str, Any] | None:
+    """Structural schema of the ``spec`` of a built-in kind, from the Kubernetes OpenAPI pinned in sedna.api
+    (pods and deployments: the kinds the pin covers); ``None`` for kinds it does not cover."""
+    from sedna.api import k8s
+
+    if plural == "pods":
+        return k8s.structural(k8s.POD_TEMPLATE_SPEC)["properties"]["spec"]
+    if plural == "deployments":
+        return k8s.structural(k8s.DEPLOYMENT_SPEC)
+    return None
+
+
+def unknown_fields(plural: str, obj: dict[str, Any]) -> list[str]:
+    """Paths of fields under ``spec`` that the kind's schema does not declare (what kubectl's strict field
+    validation rejects); the object is not changed."""
+    from sedna.local.apiserver.schema import unknown_paths
+
+    schema = _spec_schema(plural)
+    if schema is None or not isinstance(obj.get("spec"), dict):
+        return []
+    return unknown_paths({"spec": obj["spec"]}, {"type": "object", "properties": {"spec": schema},
+                                                 "x-kubernetes-preserve-unknown-fields": True})

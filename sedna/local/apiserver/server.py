@@ -45,7 +45,8 @@ def _dumps(obj: Any) -> bytes:
 
 
 def _json(obj: Any, status: int = 200, warnings: list[str] | None = None) -> web.Response:
-    headers = {"Warning": ", ".join(f'299 - "{w}"' for w in warnings[:10])} if warnings else None
+    headers = {"Warning": ", ".join('299 - "{}"'.format(w.replace("\\", "\\\\").replace('"', '\\"'))
+                                    for w in warnings[:10])} if warnings else None
     return web.Response(body=_dumps(obj), status=status, content_type="application/json", headers=headers)
 
 
