@@ -21,6 +21,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from sedna.api.messages import Message, MessageError
+from sedna.common.sockets import listening_socket
 from sedna.gm.controllers.base import Downstream
 from sedna.gm.messagelayer.queue import NodeQueue, RecentIds
 from sedna.gm.metrics import GMMetrics
@@ -68,7 +69,8 @@ class MessageServer:
     # ---- lifecycle ----------------------------------------------------------------------------------
 
     async def start(self, host: str, port: int) -> int:
-        self._server = await serve(self._handle, host, port, process_request=self._check_request,
+        self._server = await serve(self._handle, sock=listening_socket(host, port),
+                                   process_request=self._check_request,
                                    max_size=self._max_bytes, compression=None, ping_interval=20,
                                    ping_timeout=60, write_limit=256 * 1024)
         self.port = self._server.sockets[0].getsockname()[1]

@@ -55,6 +55,7 @@ from sedna.algorithms.transmitter.wire import (
     layout_of,
 )
 from sedna.common.class_factory import ClassFactory, ClassType
+from sedna.common.sockets import listening_socket
 from sedna.common.tensors import TensorFormatError, dumps_arrays, loads_arrays
 
 try:
@@ -302,7 +303,8 @@ class AggregationServer:
         self._stop = asyncio.Event()
         self._broadcast_slots = asyncio.Semaphore(BROADCAST_CONCURRENCY)
         self._receive_slots = asyncio.Semaphore(RECEIVE_SLOTS)
-        async with serve(self._handle, self.host, self.http_port, process_request=self._process_request,
+        async with serve(self._handle, sock=listening_socket(self.host, self.http_port),
+                         process_request=self._process_request,
                          max_size=self.settings.max_message_bytes, max_queue=4, compression=None,
                          ping_interval=20, ping_timeout=300, write_limit=2 ** 20) as server:
             self.port = server.sockets[0].getsockname()[1]
