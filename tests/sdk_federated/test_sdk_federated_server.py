@@ -427,3 +427,44 @@ def test_checkpoint_is_atomic_and_foreign_or_broken_checkpoints_are_ignored(tmp_
     path.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{truncated")
     broken = make_server(tmp_path, checkpoint_path=str(path), exit_round=5)
     assert broken.round == 0 and "unreadable checkpoint" in caplog.text
+
+
+def _run_job(job_name, uid, rounds, value, samples):
+    """One whole job on a fresh server with the default checkpoint location; returns the server."""
+    server = AggregationServer("FedAvg", host="127.0.0.1", http_port=0, exit_round=rounds, job_name=job_name,
+                               job_uid=uid, exit_grace=0.5)
+    thread = server.start_background()
+    client = AggregationClient(url_of(server), "c", connect_timeout=10)
+    for _ in range(rounds):
+        result = client.exchange([np.full(3, value, np.float32)], samples, timeout=20)
+    client.close()
+    thread.join(20)
+    assert result["round_number"] == rounds
+    return server
+
+
+@pytest.mark.parametrize("second_uid", ["uid-2", ""])
+def test_new_job_with_the_same_name_starts_at_round_zero(tmp_path, monkeypatch, second_uid):
+    """Issue 16's trap: a job's checkpoint must never be resumed by another job that reuses its name (nor by a
+    run that has no job UID to prove it is the same job)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AGG_CHECKPOINT", raising=False)
+    monkeypatch.delenv("AGG_CHECKPOINT_DIR", raising=False)
+    first = _run_job("same", "uid-1" if second_uid else "", rounds=3, value=1.0, samples=70)
+    assert Path(first.checkpoint_path).is_file() and first.checkpoint_path.startswith(".")
+    again = AggregationServer("FedAvg", host="127.0.0.1", http_port=0, exit_round=1, job_name="same",
+                              job_uid=second_uid)
+    assert again.round == 0 and again.global_arrays is None and again.total_sample == 0
+    second = _run_job("same", second_uid, rounds=1, value=5.0, samples=8)
+    assert second.total_sample == 8 and second.global_arrays["0000"].tolist() == [5.0, 5.0, 5.0]
+
+
+def test_same_job_uid_resumes_its_checkpoint_from_its_own_directory(tmp_path, monkeypatch):
+    monkeypatch.setenv("AGG_CHECKPOINT_DIR", str(tmp_path / "work"))
+    monkeypatch.delenv("AGG_CHECKPOINT", raising=False)
+    first = _run_job("job", "uid-1", rounds=2, value=2.0, samples=5)
+    assert first.checkpoint_path == str(tmp_path / "work" / "job-uid-1" / "global.safetensors")
+    restarted = AggregationServer("FedAvg", host="127.0.0.1", http_port=0, exit_round=3, job_name="job",
+                                  job_uid="uid-1")
+    assert restarted.round == 2 and restarted.total_sample == 5
+    assert restarted.global_arrays["0000"].tolist() == [2.0, 2.0, 2.0]

@@ -9,8 +9,9 @@ Round protocol (sdk.md §7.2, with the robustness rules of docs/sdk-federated.md
   never holds more than one decoded update;
 - the round closes when ``participants_count`` updates arrived, or — a client dropped or is slow — when
   ``round_timeout`` seconds passed since the round's first update and at least ``min_participants`` arrived;
-- closing: weighted mean → new global model → checkpoint file (safetensors, atomic replace) → one
-  ``recv_weight`` frame, encoded once and sent to every connected client;
+- closing: weighted mean → new global model → one ``recv_weight`` frame, encoded once and sent to every
+  connected client → checkpoint file (safetensors, atomic replace) in the job's own directory, resumed on
+  restart only by the same job (name, aggregation and UID);
 - duplicate updates get an ``ignored`` reply, stale ones (for a closed round) the current global model,
   malformed ones an ``error`` reply naming the problem; the connection stays open in all three cases;
   frames above the size limit close the connection (websocket close code 1009), as the whole frame would
@@ -68,6 +69,7 @@ __all__ = [
     "AggregationServerV2",
     "RoundSettings",
     "classify_update",
+    "default_checkpoint_path",
     "load_checkpoint",
     "round_due",
     "save_checkpoint",
@@ -166,6 +168,13 @@ def save_checkpoint(path: str, arrays: dict[str, np.ndarray], meta: dict[str, An
         raise
 
 
+def default_checkpoint_path(job_name: str, job_uid: str) -> str:
+    """``<AGG_CHECKPOINT_DIR or .>/<job>-<uid>/global.safetensors``: one directory per job instance, so a new
+    job reusing a name never finds its predecessor's model."""
+    job_dir = f"{job_name or 'sedna'}-{job_uid}" if job_uid else (job_name or "sedna")
+    return os.path.join(os.getenv("AGG_CHECKPOINT_DIR") or ".", job_dir, "global.safetensors")
+
+
 def load_checkpoint(path: str) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
     if not path or not os.path.isfile(path):
         return None
@@ -184,7 +193,8 @@ class AggregationServer:
     Signature as upstream; keyword-only extras: ``token`` (bearer token, env ``AGG_TOKEN``), ``round_timeout``
     (``AGG_ROUND_TIMEOUT``), ``min_participants`` (``AGG_MIN_PARTICIPANTS``), ``checkpoint_path``
     (``AGG_CHECKPOINT``), ``downlink_compression`` (``AGG_DOWNLINK_COMPRESSION``: none|fp16), ``transmitter``
-    (default from ``TRANSMITTER``), ``job_name`` (``JOB_NAME``), ``exit_grace`` (``AGG_EXIT_GRACE``).
+    (default from ``TRANSMITTER``), ``job_name`` (``JOB_NAME``), ``job_uid`` (``JOB_UID``: the checkpoint is
+    resumed only by the same job instance), ``exit_grace`` (``AGG_EXIT_GRACE``).
     ``ws_size`` is the largest accepted message; ``AGG_MAX_MESSAGE_BYTES`` overrides it.
     """
 
@@ -193,7 +203,7 @@ class AggregationServer:
                  token: str | None = None, round_timeout: float | None = None,
                  min_participants: int | None = None, checkpoint_path: str | None = None,
                  downlink_compression: str | None = None, transmitter: AbstractTransmitter | None = None,
-                 job_name: str | None = None, exit_grace: float | None = None) -> None:
+                 job_name: str | None = None, exit_grace: float | None = None, job_uid: str | None = None) -> None:
         self.aggregation = aggregation or "FedAvg"
         self.strategy = ClassFactory.get_cls(ClassType.FL_AGG, self.aggregation)()
         self.host = host or os.getenv("AGG_BIND_IP") or _host_ip()
@@ -216,10 +226,12 @@ class AggregationServer:
         self.token = token if token is not None else (os.getenv("AGG_TOKEN") or None)
         self.job_name = job_name if job_name is not None else os.getenv("JOB_NAME", "")
         self.transmitter = transmitter or transmitter_from_env()
-        if checkpoint_path is None:
-            checkpoint_path = os.getenv("AGG_CHECKPOINT") or os.path.join(
-                os.getenv("AGG_CHECKPOINT_DIR") or ".", f"{self.job_name or 'sedna'}-global.safetensors")
-        self.checkpoint_path = checkpoint_path
+        self.job_uid = job_uid if job_uid is not None else os.getenv("JOB_UID", "")
+        explicit = checkpoint_path or os.getenv("AGG_CHECKPOINT")
+        self.checkpoint_path = explicit or default_checkpoint_path(self.job_name, self.job_uid)
+        # Without a job UID the default file could be another run's of a job with the same name (the trap of
+        # issue 16: a new job silently starting at "round 3 done"), so only a path given on purpose resumes.
+        self._may_resume = bool(explicit or self.job_uid)
 
         self.clients: dict[str, _Client] = {}
         self.known_clients: set[str] = set()
@@ -259,13 +271,17 @@ class AggregationServer:
         return "ok" if self.finished else "continue"
 
     def _restore(self) -> None:
+        if not self._may_resume:
+            return
         loaded = load_checkpoint(self.checkpoint_path)
         if loaded is None:
             return
         arrays, meta = loaded
-        if meta.get("job_name", "") != self.job_name or meta.get("aggregation") != self.aggregation:
-            logger.warning("checkpoint %s belongs to job %r/%s, not %r/%s; starting fresh", self.checkpoint_path,
-                           meta.get("job_name"), meta.get("aggregation"), self.job_name, self.aggregation)
+        if (meta.get("job_name", "") != self.job_name or meta.get("aggregation") != self.aggregation
+                or str(meta.get("job_uid", "")) != self.job_uid):
+            logger.warning("checkpoint %s belongs to job %r (uid %r)/%s, not %r (uid %r)/%s; starting fresh",
+                           self.checkpoint_path, meta.get("job_name"), meta.get("job_uid", ""),
+                           meta.get("aggregation"), self.job_name, self.job_uid, self.aggregation)
             return
         self.global_arrays = arrays
         self.round = int(meta.get("round", 0))
@@ -548,14 +564,15 @@ class AggregationServer:
         self._event("round", **info)
         self._round_sender = self._last_sender
         self._reset_round()
+        # clients wait for the broadcast, not for the disk: checkpoint once they have the model
+        await self._broadcast(await self._global_message("recv_weight"))
         try:
             await asyncio.to_thread(save_checkpoint, self.checkpoint_path, new_global,
                                     {"round": self.round, "total_sample": self.total_sample,
-                                     "job_name": self.job_name, "aggregation": self.aggregation,
-                                     "exit_round": self.settings.exit_round})
+                                     "job_name": self.job_name, "job_uid": self.job_uid,
+                                     "aggregation": self.aggregation, "exit_round": self.settings.exit_round})
         except OSError as exc:
             logger.error("could not write checkpoint %s: %s", self.checkpoint_path, exc)
-        await self._broadcast(await self._global_message("recv_weight"))
 
     def _aggregate(self) -> dict[str, np.ndarray]:
         if self._streaming:
