@@ -93,7 +93,7 @@ class GlobalManager:
         self.store: dict[str, dict[tuple[str, str], dict]] = {k: {} for k in self.controllers}
         self.server = MessageServer(self.apply_report, token=cfg.websocket_token,
                                     max_message_bytes=cfg.max_message_bytes, on_connect=self.resync_node,
-                                    metrics=self.metrics)
+                                    metrics=self.metrics, apply_batch=self.apply_reports)
         self.health = HealthServer(self.metrics)
         self._pushed_rv: dict[Key, str] = {}
         self._queue: asyncio.Queue[Key] = asyncio.Queue()
@@ -434,7 +434,16 @@ class GlobalManager:
 
     async def apply_report(self, node: str, msg: Message) -> None:
         """Apply one LC ``status`` report. ValueError = permanently rejected (answered with ``error``)."""
-        h = msg.header
+        result = (await self.apply_reports(node, [msg]))[0]
+        if result is not None:
+            raise result
+
+    async def apply_reports(self, node: str, msgs: list[Message]) -> list[Exception | None]:
+        """Apply LC ``status`` reports of one object, in order, as one status write (the channel batches the
+        reports that queued up while the object's previous write was in flight). Returns per report None or
+        the ValueError that rejected it; raises ValueError when the object or its kind is unknown (all
+        rejected) and other errors when the write failed (nothing acked, the LCs resend)."""
+        h = msgs[0].header
         kind = h.resource_kind.lower()
         ctrl = self.controllers.get(kind)
         if ctrl is None or ctrl.upstream is None:
@@ -448,24 +457,47 @@ class GlobalManager:
                 if obj is None:
                     raise ValueError(f"{ctrl.kind} {ns}/{h.resource_name} does not exist")
                 obj["kind"] = ctrl.kind
-                writes = ctrl.upstream(obj, msg.content, utcnow())
+                results, own_status, others = self._fold_reports(ctrl, obj, msgs)
                 try:
-                    for write in writes:
-                        if write.plural == ctrl.plural and write.name == h.resource_name:
-                            await self.kube.replace_cr_status(ctrl.plural, obj, write.status)
-                        else:
-                            target = await self.kube.get_cr(write.plural, write.namespace, write.name)
-                            if target is None:
-                                logger.warning("report for %s names missing %s %s", h.key, write.plural,
-                                               write.name)
-                                continue
-                            target["kind"] = self.by_plural[write.plural].kind
-                            await self.kube.replace_cr_status(write.plural, target, write.status)
-                    return
+                    if own_status is not None:
+                        await self.kube.replace_cr_status(ctrl.plural, obj, own_status)
+                    for write in others.values():
+                        target = await self.kube.get_cr(write.plural, write.namespace, write.name)
+                        if target is None:
+                            logger.warning("report for %s names missing %s %s", h.key, write.plural, write.name)
+                            continue
+                        target["kind"] = self.by_plural[write.plural].kind
+                        await self.kube.replace_cr_status(write.plural, target, write.status)
+                    return results
                 except KubeError as exc:
                     if exc.status != 409 or attempt == STATUS_ATTEMPTS - 1:
                         raise
-        return
+        return [None] * len(msgs)
+
+    @staticmethod
+    def _fold_reports(ctrl: Controller, obj: dict, msgs: list[Message]
+                      ) -> tuple[list[Exception | None], dict | None, dict[tuple[str, str, str], Any]]:
+        """Each report's status writes applied on top of the previous one's: the object's final status, the
+        last write per other object, and per report None or the ValueError rejecting it."""
+        now = utcnow()
+        name = obj["metadata"]["name"]
+        current, own_status = obj, None
+        others: dict[tuple[str, str, str], Any] = {}
+        results: list[Exception | None] = []
+        for msg in msgs:
+            try:
+                writes = ctrl.upstream(current, msg.content, now)
+            except ValueError as exc:
+                results.append(exc)
+                continue
+            results.append(None)
+            for write in writes:
+                if write.plural == ctrl.plural and write.name == name:
+                    own_status = write.status
+                    current = {**current, "status": write.status}
+                else:
+                    others[(write.plural, write.namespace, write.name)] = write
+        return results, own_status, others
 
     # ---- event entry points (kopf handlers call these) ----------------------------------------------
 
