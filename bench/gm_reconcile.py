@@ -19,6 +19,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "gm"))
+sys.path.insert(0, str(REPO / "tests" / "support"))  # gm_cluster imports support_procs
 sys.path.insert(0, str(REPO))
 
 import httpx

@@ -25,6 +25,7 @@ from sedna.gm.config import GMConfig
 from sedna.gm.controllers import all_controllers
 from sedna.gm.controllers import model as model_controller
 from sedna.gm.controllers.base import Context, Controller, Downstream, Observed, Plan, Refs
+from sedna.gm.informer import OwnedObjects
 from sedna.gm.kube import Connection, KubeClient, KubeError
 from sedna.gm.messagelayer import MessageServer
 from sedna.gm.metrics import GMMetrics, HealthServer
@@ -95,6 +96,7 @@ class GlobalManager:
                                     max_message_bytes=cfg.max_message_bytes, on_connect=self.resync_node,
                                     metrics=self.metrics, apply_batch=self.apply_reports)
         self.health = HealthServer(self.metrics)
+        self.children = OwnedObjects(kube, cfg.namespace or None, on_change=self.on_child_event)
         self._pushed_rv: dict[Key, str] = {}
         self._queue: asyncio.Queue[Key] = asyncio.Queue()
         self._queued: set[Key] = set()
@@ -119,6 +121,7 @@ class GlobalManager:
         for i in range(self.cfg.workers):
             self._tasks.append(asyncio.create_task(self._worker(), name=f"gm-worker-{i}"))
         self._tasks.append(asyncio.create_task(self._resync_loop(), name="gm-resync"))
+        self._tasks.append(asyncio.create_task(self.children.run(), name="gm-owned-objects"))
 
     async def stop(self) -> None:
         if self._stopped:
@@ -263,6 +266,9 @@ class GlobalManager:
                     raise
                 items = []
         else:
+            cached = self.children.owned(kind, ns, uid)
+            if cached is not None:
+                return cached
             items = await self.kube.list_objects(kind, ns, labels)
         return [i for i in items if any(r.get("uid") == uid for r in i["metadata"].get("ownerReferences") or [])]
 
@@ -316,16 +322,9 @@ class GlobalManager:
         for ref in plan.delete:
             logger.info("deleting %s %s/%s of %s %s", ref["kind"], ns, ref["name"], ctrl.kind, name)
             await self.kube.delete_object(ns, ref["kind"], ref["name"])
-        for manifest in plan.create:
-            try:
-                created = await self.kube.create_object(ns, manifest)
-            except KubeError as exc:
-                if exc.status == 409:        # fixed-name object already there (e.g. created by a previous run)
-                    continue
-                raise
-            self.metrics.objects_created.labels(manifest["kind"]).inc()
-            logger.info("created %s %s/%s for %s %s", manifest["kind"], ns, created["metadata"]["name"],
-                        ctrl.kind, name)
+            self.children.deleted(ref["kind"], ns, ref["name"])
+        # the creates of one plan are independent (pods, services, deployments): send them together
+        await asyncio.gather(*(self._create(ctrl, name, ns, manifest) for manifest in plan.create))
         for manifest in plan.replace:
             await self.kube.replace_object(ns, manifest)
         written = None
@@ -338,6 +337,18 @@ class GlobalManager:
             self._own_writes[(ctrl.kind.lower(), ns, name)] = _relevant(written)
         for event in plan.events:
             await self.post_event(ctrl, obj, event.type, event.reason, event.message)
+
+    async def _create(self, ctrl: Controller, owner: str, ns: str, manifest: dict) -> None:
+        try:
+            created = await self.kube.create_object(ns, manifest)
+        except KubeError as exc:
+            if exc.status == 409:        # fixed-name object already there (e.g. created by a previous run)
+                return
+            raise
+        self.children.created(created)
+        self.metrics.objects_created.labels(manifest["kind"]).inc()
+        logger.info("created %s %s/%s for %s %s", manifest["kind"], ns, created["metadata"]["name"],
+                    ctrl.kind, owner)
 
     async def post_event(self, ctrl: Controller, obj: dict, etype: str, reason: str, message: str) -> None:
         """Post a core/v1 Event; the same event for the same object is posted at most once per
