@@ -6,8 +6,9 @@ objects that have a ``sedna.io`` owner, indexed by owner UID, so ``observe`` is 
 
 Freshness: the GM writes through — what it creates is in the index at once, what it deletes leaves at once —
 so a sync never re-creates a child whose watch event has not arrived yet. Watch events never move an object
-back to an older ``resourceVersion``. Every change seen is handed to ``on_change`` (the GM enqueues the
-owner), so a sync triggered elsewhere that saw an older state is followed by one that sees the newer one.
+back to an older ``resourceVersion``. Every change seen — also of pods that only carry a sedna worker label (pods of
+our Deployments) — is handed to ``on_change`` (the GM enqueues the owner): these watches are the GM's only
+watches of its children.
 Until a kind's first LIST is in (or while its watch is broken and being re-listed), :meth:`owned` answers
 None and the caller LISTs as before.
 """
@@ -37,6 +38,10 @@ def _rv(obj: dict) -> int:
 def _owner_uids(obj: dict) -> list[str]:
     return [ref.get("uid", "") for ref in (obj.get("metadata") or {}).get("ownerReferences") or []
             if str(ref.get("apiVersion", "")).startswith(OWNER_API_PREFIX) and ref.get("uid")]
+
+
+def _sedna_labelled(obj: dict) -> bool:
+    return any(".sedna.io/" in label for label in (obj.get("metadata") or {}).get("labels") or {})
 
 
 def _key(obj: dict) -> Key:
@@ -160,7 +165,8 @@ class OwnedObjects:
                 if event_type == "BOOKMARK":
                     continue
                 obj.setdefault("kind", kind)
-                if self._apply(kind, event_type, obj) and self.on_change is not None:
+                # pods of our Deployments (owned by a ReplicaSet) are not kept but still reported
+                if (self._apply(kind, event_type, obj) or _sedna_labelled(obj)) and self.on_change is not None:
                     try:
                         self.on_change(obj)
                     except Exception:

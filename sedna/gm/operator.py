@@ -638,25 +638,9 @@ def build_registry(gm: GlobalManager, on_ready=None) -> kopf.OperatorRegistry:
     for ctrl in gm.controllers.values():
         _register_kind(registry, gm, ctrl)
 
-    labels_seen: set[str] = set()
-    for ctrl in gm.controllers.values():
-        if not ctrl.has_children:
-            continue
-        label = f"{ctrl.kind.lower()}.{GROUP}/name"
-        if label in labels_seen:
-            continue
-        labels_seen.add(label)
-        for group, version, plural in (("", "v1", "pods"), ("apps", "v1", "deployments")):
-            kopf.on.event(group or "v1", version if group else plural, plural if group else None,
-                          id=f"child-{plural}-{ctrl.kind.lower()}", labels={label: kopf.PRESENT},
-                          registry=registry)(_child_handler(gm))
+    # Children (Pods, Deployments, Services) are watched by gm.children (sedna/gm/informer.py), which feeds
+    # both the owned-object cache and on_child_event: one watch per kind instead of kopf's per label.
     return registry
-
-
-def _child_handler(gm: GlobalManager):
-    async def on_child(body: kopf.Body, **_: Any) -> None:
-        gm.on_child_event(plain(body))
-    return on_child
 
 
 def _register_kind(registry: kopf.OperatorRegistry, gm: GlobalManager, ctrl: Controller) -> None:
