@@ -77,21 +77,21 @@ class PodWatch:
 
     def _run(self) -> None:
         with httpx.Client(base_url=self.url, timeout=httpx.Timeout(10, read=None),
-                          headers={"Authorization": "Bearer sedna-local"}) as http:
-            with http.stream("GET", "/api/v1/namespaces/default/pods", params={"watch": "true"}) as resp:
-                for line in resp.iter_lines():
-                    if self._stop.is_set():
-                        return
-                    if not line.strip():
-                        continue
-                    event = json.loads(line)
-                    meta = (event.get("object") or {}).get("metadata") or {}
-                    job = (meta.get("labels") or {}).get(self.LABEL)
-                    if event.get("type") == "ADDED" and job:
-                        names = self.pods.setdefault(job, set())
-                        names.add(meta.get("name", ""))
-                        if len(names) >= self.expected and job not in self.done:
-                            self.done[job] = time.perf_counter()
+                          headers={"Authorization": "Bearer sedna-local"}) as http, \
+                http.stream("GET", "/api/v1/namespaces/default/pods", params={"watch": "true"}) as resp:
+            for line in resp.iter_lines():
+                if self._stop.is_set():
+                    return
+                if not line.strip():
+                    continue
+                event = json.loads(line)
+                meta = (event.get("object") or {}).get("metadata") or {}
+                job = (meta.get("labels") or {}).get(self.LABEL)
+                if event.get("type") == "ADDED" and job:
+                    names = self.pods.setdefault(job, set())
+                    names.add(meta.get("name", ""))
+                    if len(names) >= self.expected and job not in self.done:
+                        self.done[job] = time.perf_counter()
 
     def stop(self) -> None:
         self._stop.set()
