@@ -468,3 +468,55 @@ def test_same_job_uid_resumes_its_checkpoint_from_its_own_directory(tmp_path, mo
                                   job_uid="uid-1")
     assert restarted.round == 2 and restarted.total_sample == 5
     assert restarted.global_arrays["0000"].tolist() == [2.0, 2.0, 2.0]
+
+
+def test_large_updates_through_reused_receive_buffers_aggregate_exactly(tmp_path):
+    """Multi-fragment updates are copied into reused receive buffers and added as views of them: rounds
+    after the first reuse buffers, and every round's mean must still be exact."""
+    import threading
+
+    server = make_server(tmp_path, exit_round=3, participants_count=3)
+    server.start_background()
+    size = 3 * 1024 * 1024 // 4 + 7                       # > 1 MiB fragments, not a multiple of them
+    results: dict[str, list] = {}
+
+    def run(cid: str, value: float, samples: int) -> None:
+        client = AggregationClient(url_of(server), cid, connect_timeout=10)
+        got = []
+        for r in range(3):
+            weights = [np.full(size, value + r, np.float32), np.arange(5, dtype=np.float32) * value]
+            got.append(client.exchange(weights, samples, timeout=60)["data"]["weights"])
+        client.close()
+        results[cid] = got
+
+    threads = [threading.Thread(target=run, args=(f"c{i}", float(i + 1), 10 * (i + 1))) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(90)
+    assert sorted(results) == ["c0", "c1", "c2"]
+    for r in range(3):
+        expected0 = (10 * (1 + r) + 20 * (2 + r) + 30 * (3 + r)) / 60
+        expected1 = np.arange(5, dtype=np.float64) * (10 * 1 + 20 * 2 + 30 * 3) / 60
+        for cid in results:
+            w0, w1 = results[cid][r]
+            assert w0.shape == (size,) and np.allclose(w0, expected0, rtol=1e-6)
+            assert np.allclose(w1, expected1, rtol=1e-6)
+    server.stop()
+
+
+def test_view_loader_matches_the_copying_loader_and_rejects_bad_offsets():
+    from sedna.common.tensors import TensorFormatError, dumps_arrays, loads_arrays
+
+    arrays = {"a": np.arange(12, dtype=np.float32).reshape(3, 4), "b": np.array([1, 2], np.int64),
+              "c": np.ones(5, np.float16), "empty": np.zeros((0, 3), np.float32)}
+    data = dumps_arrays(arrays, {"k": 1})
+    views, meta = loads_arrays(bytearray(data), copy=False)
+    copies, _ = loads_arrays(data)
+    assert meta == {"k": 1}
+    for name, arr in arrays.items():
+        assert views[name].dtype == arr.dtype and views[name].shape == arr.shape
+        assert np.array_equal(views[name], copies[name])
+    for broken in (data[:-3], data[:5], b"\xff" * 8 + data[8:]):
+        with pytest.raises(TensorFormatError):
+            loads_arrays(bytearray(broken), copy=False)

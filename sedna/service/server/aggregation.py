@@ -67,6 +67,7 @@ except ImportError:  # pragma: no cover - websockets is a hard dependency
 __all__ = [
     "AggregationServer",
     "AggregationServerV2",
+    "ReceiveBuffers",
     "RoundSettings",
     "classify_update",
     "default_checkpoint_path",
@@ -185,6 +186,30 @@ def load_checkpoint(path: str) -> tuple[dict[str, np.ndarray], dict[str, Any]] |
     except TensorFormatError as exc:
         logger.error("ignoring unreadable checkpoint %s: %s", path, exc)
         return None
+
+
+class ReceiveBuffers:
+    """Receive buffers reused across messages: a 200 MB update is copied once, into memory that is already
+    mapped, instead of into a list of fragments and then a joined copy (issue 16). A buffer grows to the
+    largest message seen; at most ``keep`` idle ones are kept."""
+
+    def __init__(self, keep: int) -> None:
+        self.keep = keep
+        self.size = 1 << 20
+        self._idle: list[bytearray] = []
+
+    def take(self) -> bytearray:
+        return self._idle.pop() if self._idle else bytearray(self.size)
+
+    def grow(self, buf: bytearray, filled: int, needed: int) -> bytearray:
+        self.size = max(self.size, needed, 2 * len(buf) if needed < (1 << 26) else needed + (needed >> 3))
+        bigger = bytearray(self.size)
+        bigger[:filled] = memoryview(buf)[:filled]
+        return bigger
+
+    def give(self, buf: bytearray) -> None:
+        if len(buf) >= self.size and len(self._idle) < self.keep:
+            self._idle.append(buf)
 
 
 class AggregationServer:
@@ -319,6 +344,7 @@ class AggregationServer:
         self._stop = asyncio.Event()
         self._broadcast_slots = asyncio.Semaphore(BROADCAST_CONCURRENCY)
         self._receive_slots = asyncio.Semaphore(RECEIVE_SLOTS)
+        self._buffers = ReceiveBuffers(keep=RECEIVE_SLOTS + 1)
         async with serve(self._handle, sock=listening_socket(self.host, self.http_port),
                          process_request=self._process_request,
                          max_size=self.settings.max_message_bytes, max_queue=4, compression=None,
@@ -390,7 +416,9 @@ class AggregationServer:
 
         Our clients send large messages in 1 MiB fragments. Reading a connection's fragments only while
         holding one of ``RECEIVE_SLOTS`` slots, with a small frame queue (``max_queue``), makes the other
-        senders wait in TCP flow control instead of in server memory.
+        senders wait in TCP flow control instead of in server memory. A binary message is copied fragment by
+        fragment into a reused buffer (:class:`ReceiveBuffers`) and returned as a view of it; the caller hands
+        the buffer back once the update is added.
         """
         stream = ws.recv_streaming()
         first = await anext(stream)
@@ -400,11 +428,17 @@ class AggregationServer:
                 parts.append(part)
             return "".join(parts), None
         async with self._receive_slots:
-            parts = [first]
-            async for part in stream:
-                parts.append(part)
-        data = parts[0] if len(parts) == 1 else b"".join(parts)
-        return None, bytes(data)
+            buf = self._buffers.take()
+            filled = 0
+            part = first
+            while part is not None:
+                end = filled + len(part)
+                if end > len(buf):
+                    buf = self._buffers.grow(buf, filled, end)
+                buf[filled:end] = part          # the one copy: websocket fragment -> our buffer
+                filled = end
+                part = await anext(stream, None)
+        return None, memoryview(buf)[:filled]
 
     async def _handle(self, ws) -> None:
         client: _Client | None = None
@@ -413,7 +447,11 @@ class AggregationServer:
                 text, data = await self._next_message(ws)
                 self.bytes_received += len(text if text is not None else data)
                 if text is None:
-                    await self._on_weights(ws, client, data)
+                    try:
+                        await self._on_weights(ws, client, data)
+                    finally:
+                        # nothing refers to the buffer any more: the update was added (or rejected)
+                        self._buffers.give(data.obj)
                     del data
                     continue
                 try:
@@ -471,7 +509,7 @@ class AggregationServer:
             return
         await self._on_weights(ws, client, payload)
 
-    async def _on_weights(self, ws, client: _Client | None, data: bytes) -> None:
+    async def _on_weights(self, ws, client: _Client | None, data: bytes | memoryview) -> None:
         if client is None:
             await self._reply_error(ws, "send subscribe before weights")
             return
@@ -525,8 +563,10 @@ class AggregationServer:
                     len(self._contributors), self.settings.participants_count, cid, num_samples, len(data))
         return None
 
-    def _decode_and_add(self, data: bytes, num_samples: int) -> None:
-        frame = decode_weights(data, self.settings.max_message_bytes, base=self.global_arrays)
+    def _decode_and_add(self, data: bytes | memoryview, num_samples: int) -> None:
+        # streaming FedAvg adds the update at once: its arrays may be views of the receive buffer
+        frame = decode_weights(data, self.settings.max_message_bytes, base=self.global_arrays,
+                               copy=not self._streaming)
         if self.global_arrays is not None:
             check_layout(frame.arrays, layout_of(self.global_arrays))
         elif self._contributors:
