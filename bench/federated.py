@@ -50,6 +50,12 @@ def make_weights(size_mb: float, seed: int = 0) -> list[np.ndarray]:
             for i in range(LAYERS)]
 
 
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mb(pid: int) -> float:
     with open(f"/proc/{pid}/status") as fh:
         for line in fh:
@@ -187,10 +193,11 @@ def run_once(clients: int, size_mb: float, mode: str, rounds: int, raw: bool) ->
     workers = [_spawn("--role", "client", "--index", str(i), "--port", str(port), *common,
                       *(["--raw"] if raw else []), stdin=True) for i in range(clients)]
     try:
-        seconds = []
+        seconds, cpu = [], []
         for r in range(1, rounds + 2):
             for w in workers:
                 _expect(w, f"ready {r}")
+            cpu0 = cpu_seconds(server.pid)
             t0 = time.perf_counter()
             for w in workers:
                 w.stdin.write("go\n")
@@ -199,11 +206,13 @@ def run_once(clients: int, size_mb: float, mode: str, rounds: int, raw: bool) ->
                 _expect(w, f"done {r}")
             if r > 1:                      # round 1 is the warm-up that sets the global model
                 seconds.append(time.perf_counter() - t0)
+                cpu.append(cpu_seconds(server.pid) - cpu0)
         rss = peak_rss_mb(server.pid)
         for w in workers:
             w.wait(120)
         server.wait(120)
-        return {"seconds_per_round": statistics.mean(seconds), "server_peak_rss_mb": rss}
+        return {"seconds_per_round": statistics.mean(seconds), "server_peak_rss_mb": rss,
+                "server_cpu_s_per_round": statistics.mean(cpu)}
     finally:
         for p in [*workers, server]:
             if p.poll() is None:
@@ -227,6 +236,8 @@ def run_case(clients: int, size_mb: float, mode: str, rounds: int, repeat: int) 
             "floor_raw_tcp_numpy_seconds_per_round": summary([f["seconds_per_round"] for f in floor]),
             "ratio_vs_floor": summary([o["seconds_per_round"] / f["seconds_per_round"]
                                        for o, f in zip(ours, floor)], 2),
+            "server_cpu_s_per_round": summary([o["server_cpu_s_per_round"] for o in ours]),
+            "floor_server_cpu_s_per_round": summary([f["server_cpu_s_per_round"] for f in floor]),
             "server_peak_rss_mb": summary([o["server_peak_rss_mb"] for o in ours], 0),
             "rss_budget_mb": round(1.5 * model_mb * (clients + 2)),
             "goal": "ratio <= 3 (stretch 2); rss <= budget"}
