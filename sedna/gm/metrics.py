@@ -59,7 +59,7 @@ class HealthServer:
         self._runner = web.AppRunner(app, access_log=None, keepalive_timeout=0.5, shutdown_timeout=1.0)
         await self._runner.setup()
         sock = listening_socket(host, port)
-        site = web.SockSite(self._runner, sock, shutdown_timeout=1.0)
+        site = web.SockSite(self._runner, sock)
         await site.start()
         self.port = sock.getsockname()[1]  # the bound port when 0 was asked
         logger.info("health and metrics on http://%s:%d", host, self.port)
