@@ -8,6 +8,8 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from sedna.common.sockets import listening_socket
+
 logger = logging.getLogger(__name__)
 
 
@@ -59,9 +61,10 @@ class HealthServer:
         app.router.add_get("/metrics", self._metrics)
         self._runner = web.AppRunner(app, access_log=None, keepalive_timeout=0.5, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
+        sock = listening_socket(host, port)
+        site = web.SockSite(self._runner, sock)
         await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # the bound port when 0 was asked
+        self.port = sock.getsockname()[1]  # the bound port when 0 was asked
         logger.info("health and metrics on http://%s:%d", host, self.port)
         return self.port
 

@@ -23,6 +23,7 @@ import uvicorn
 
 from sedna.api.messages import Message
 from sedna.common.logfmt import configure_daemon_logging
+from sedna.common.sockets import listening_socket
 from sedna.lc.api import create_app
 from sedna.lc.config import ConfigError, LCConfig
 from sedna.lc.gmclient import GMClient
@@ -102,18 +103,11 @@ class LocalController:
 
     def listen(self) -> socket.socket:
         """Bind the worker API socket up front, so a busy port is one clear error (not a server traceback)."""
-        family = socket.AF_INET6 if ":" in self.config.bind_address else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind((self.config.bind_address, self.config.bind_port))
+            return listening_socket(self.config.bind_address, self.config.bind_port)
         except OSError as exc:
-            sock.close()
             raise ConfigError(f"cannot listen on {self.config.bind_address}:{self.config.bind_port} "
                               f"(BIND_ADDRESS/BIND_PORT): {exc.strerror or exc}") from None
-        sock.listen(512)
-        sock.setblocking(False)
-        return sock
 
     async def serve(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
         sock = self.listen()

@@ -103,10 +103,11 @@ def encode_weights(msg_type: str, arrays: Mapping[str, np.ndarray], fields: Mapp
     return dumps_arrays(wire, json.loads(json.dumps(header, default=_json_default)))
 
 
-def decode_weights(data: bytes, max_bytes: int | None = None,
-                   base: Mapping[str, np.ndarray] | None = None) -> WeightsFrame:
+def decode_weights(data: bytes | bytearray | memoryview, max_bytes: int | None = None,
+                   base: Mapping[str, np.ndarray] | None = None, *, copy: bool = True) -> WeightsFrame:
+    """``copy=False``: uncompressed arrays are views into ``data`` (see :func:`loads_arrays`)."""
     try:
-        wire, meta = loads_arrays(data, max_bytes=max_bytes)
+        wire, meta = loads_arrays(data, max_bytes=max_bytes, copy=copy)
     except TensorFormatError as exc:
         raise WireError(f"binary frame rejected: {exc}") from None
     if not isinstance(meta, dict):

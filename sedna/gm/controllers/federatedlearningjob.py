@@ -71,7 +71,7 @@ def build_workers(obj: dict, refs: Refs, ctx: Context, only: set[str] | None = N
     common_env, common_mounts = _common(obj, refs)
     generation = {GENERATION_ANNOTATION: str(m.get("generation", ""))}
     agg_env = {"NAMESPACE": ns, "WORKER_NAME": f"aggworker-{ctx.suffix()}", "JOB_NAME": name,
-               "AGG_BIND_PORT": str(AGG_PORT), "PARTICIPANTS_COUNT": str(len(trainers)), **common_env}
+               "JOB_UID": str(m.get("uid", "")), "AGG_BIND_PORT": str(AGG_PORT), "PARTICIPANTS_COUNT": str(len(trainers)), **common_env}
     agg = Worker("Aggregation", env=agg_env, mounts=list(common_mounts), restart_policy="OnFailure")
     out = []
     if only is None or "aggregation" in only:

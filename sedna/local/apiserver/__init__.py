@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
 
+from sedna.common.sockets import listening_socket
 from sedna.local.apiserver.server import APIServer
 
 __all__ = ["APIServer", "BackgroundServer", "serve", "write_kubeconfig"]
@@ -41,9 +41,7 @@ async def _start(host: str, port: int, data_dir, logs_dir, **options) -> tuple[w
     server = APIServer(data_dir, logs_dir, **options)
     runner = web.AppRunner(server.app(), access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    sock = listening_socket(host, port)
     site = web.SockSite(runner, sock, shutdown_timeout=1.0)
     await site.start()
     bound = sock.getsockname()[1]

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from sedna.common.sockets import listening_socket
 from sedna.local.runtime import netplan, podstatus, scheduling
 from sedna.local.runtime.kube import ApiError, Informer, KubeClient, run_until_stopped
 
@@ -92,7 +93,7 @@ class PortProxy:
         self._rr = itertools.count()
 
     async def start(self) -> None:
-        self.server = await asyncio.start_server(self._handle, self.ip, self.port, reuse_address=True)
+        self.server = await asyncio.start_server(self._handle, sock=listening_socket(self.ip, self.port))
         log.info("service %s port %s: proxy listening on %s:%d", self.key, self.port_name, self.ip, self.port)
 
     async def close(self) -> None:
