@@ -162,7 +162,7 @@ def _start_cluster(tmp: str):
     from sedna.local.apiserver import write_kubeconfig
 
     api = subprocess.Popen([sys.executable, "-m", "sedna.local.apiserver", "--host", "127.0.0.1", "--port", "0",
-                            "--data-dir", os.path.join(tmp, "api")], stdout=subprocess.PIPE,
+                            "--data-dir", os.path.join(tmp, "api"), "--token", "sedna-local"], stdout=subprocess.PIPE,
                            stderr=subprocess.DEVNULL, text=True, cwd=REPO)
     url = ""
     for _ in range(200):

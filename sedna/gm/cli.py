@@ -1,4 +1,4 @@
-"""``sedna gm``: run the GlobalManager."""
+"""``sedna gm``: run the GlobalManager; ``sedna gm node-token NODE``: print the token of one node's LC."""
 
 from __future__ import annotations
 
@@ -6,8 +6,16 @@ from __future__ import annotations
 def register(sub) -> None:
     gm = sub.add_parser("gm", help="run the GlobalManager (kopf operator + LC websocket server)")
     gm.add_argument("--config", default=None, help="YAML config file (gm.md §1.2 keys; default ./sedna-gm.yaml)")
+    gm.add_argument("--insecure", action="store_true",
+                    help="turn authentication OFF on every channel (logged loudly; trusted machines only)")
     gm.add_argument("--version", action="version", version=_version())
     gm.set_defaults(func=_run)
+    gm_sub = gm.add_subparsers(dest="gm_command")
+    token = gm_sub.add_parser("node-token", help="print the LC node token of NODE (SEDNA_CHANNEL_TOKEN of its LC)")
+    token.add_argument("node")
+    token.add_argument("--config", dest="token_config", default=None,
+                       help="the GM's config file (its auth.secret/secretFile; default ./sedna-gm.yaml)")
+    token.set_defaults(func=_node_token)
 
 
 def _version() -> str:
@@ -20,3 +28,21 @@ def _run(args) -> int:
     from sedna.gm.main import run
 
     return run(args)
+
+
+def _node_token(args) -> int:
+    import sys
+
+    from sedna.common.tokens import node_token
+    from sedna.gm.auth import load_secret
+    from sedna.gm.config import ConfigError, load_config
+
+    try:
+        cfg = load_config(args.token_config or args.config)
+        if cfg.insecure:
+            raise ConfigError("the GM runs with auth.insecure: there are no node tokens")
+        print(node_token(load_secret(cfg), args.node))
+    except ConfigError as exc:
+        print(f"sedna gm node-token: {exc}", file=sys.stderr)
+        return 1
+    return 0

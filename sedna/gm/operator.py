@@ -21,6 +21,7 @@ import kopf
 
 from sedna.api.messages import Message
 from sedna.api.validate import check_object
+from sedna.gm.auth import GMAuth, assigned_nodes, report_refused
 from sedna.gm.config import GMConfig
 from sedna.gm.controllers import all_controllers
 from sedna.gm.controllers import model as model_controller
@@ -91,7 +92,8 @@ class GlobalManager:
         self.controllers: dict[str, Controller] = all_controllers()
         self.by_plural = {c.plural: c for c in self.controllers.values()}
         self.store: dict[str, dict[tuple[str, str], dict]] = {k: {} for k in self.controllers}
-        self.server = MessageServer(self.apply_report, token=cfg.websocket_token,
+        self.auth = GMAuth.from_config(cfg)
+        self.server = MessageServer(self.apply_report, auth=self.auth,
                                     max_message_bytes=cfg.max_message_bytes, on_connect=self.resync_node,
                                     metrics=self.metrics)
         self.health = HealthServer(self.metrics)
@@ -316,7 +318,7 @@ class GlobalManager:
         for ref in plan.delete:
             logger.info("deleting %s %s/%s of %s %s", ref["kind"], ns, ref["name"], ctrl.kind, name)
             await self.kube.delete_object(ns, ref["kind"], ref["name"])
-        for manifest in plan.create:
+        for manifest in map(self.auth.sign_manifest, plan.create):
             try:
                 created = await self.kube.create_object(ns, manifest)
             except KubeError as exc:
@@ -326,7 +328,7 @@ class GlobalManager:
             self.metrics.objects_created.labels(manifest["kind"]).inc()
             logger.info("created %s %s/%s for %s %s", manifest["kind"], ns, created["metadata"]["name"],
                         ctrl.kind, name)
-        for manifest in plan.replace:
+        for manifest in map(self.auth.sign_manifest, plan.replace):
             await self.kube.replace_object(ns, manifest)
         written = None
         if plan.status is not None:
@@ -448,6 +450,10 @@ class GlobalManager:
                 if obj is None:
                     raise ValueError(f"{ctrl.kind} {ns}/{h.resource_name} does not exist")
                 obj["kind"] = ctrl.kind
+                if not self.auth.insecure:
+                    refused = report_refused(node, await assigned_nodes(self, ctrl, obj))
+                    if refused:
+                        raise ValueError(refused)
                 writes = ctrl.upstream(obj, msg.content, utcnow())
                 try:
                     for write in writes:

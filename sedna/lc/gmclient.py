@@ -43,7 +43,8 @@ HELLO = MessageHeader().model_dump_json(by_alias=True, exclude_none=True)
 class GMClient:
     def __init__(self, address: str, node_name: str, outbox: Outbox, dispatch: Dispatch, metrics: LCMetrics,
                  token: str = "", window: int = 100, backoff_base: float = 0.5, backoff_cap: float = 30.0,
-                 rng: random.Random | None = None, acks: bool = True, ack_timeout: float = 30.0) -> None:
+                 rng: random.Random | None = None, acks: bool = True, ack_timeout: float = 30.0,
+                 on_worker_key: Callable[[str], None] | None = None) -> None:
         self.url = f"ws://{address}/"
         self.node_name = node_name
         self._outbox = outbox
@@ -56,6 +57,7 @@ class GMClient:
         self._rng = rng or random.Random()
         self._acks = acks  # False: a GM that never acks (upstream); frames leave the outbox once written
         self._ack_timeout = ack_timeout
+        self._on_worker_key = on_worker_key
         self.connected = False
 
     async def run(self) -> None:
@@ -70,6 +72,9 @@ class GMClient:
                                    max_size=MAX_FRAME_BYTES, ping_interval=20, ping_timeout=20,
                                    close_timeout=2) as ws:
                     attempt = 0
+                    key = ws.response.headers.get("Sedna-Worker-Key") if ws.response is not None else None
+                    if key and self._on_worker_key is not None:
+                        self._on_worker_key(key)
                     self.connected = True
                     self._metrics.connected.set(1)
                     self._metrics.reconnects.inc()

@@ -24,6 +24,8 @@ def register(sub) -> None:
     up.add_argument("--kb-server", default="http://localhost:9020",
                     help="knowledge base URL the GM injects into lifelong-learning workers as KB_SERVER")
     up.add_argument("--foreground", action="store_true", help="run the supervisor in this process")
+    up.add_argument("--insecure", action="store_true",
+                    help="no authentication on the API server, GM channel and worker API (logged loudly)")
     up.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the cluster")
 
     down = cmds.add_parser("down", help="stop everything and kill every pod process")

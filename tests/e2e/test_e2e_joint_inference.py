@@ -30,6 +30,8 @@ import pytest
 import yaml
 from e2e_ji_support import EXAMPLE, REPO, free_port, running, wait_for
 
+from sedna.local.apiserver import kubeconfig_token
+
 pytestmark = [pytest.mark.timeout(240)]
 
 NAME = "helmet-detection-inference-example"
@@ -64,7 +66,7 @@ class LocalCluster:
         assert (self.state.get("controllers") or {}).get("enabled"), self.state.get("controllers")
         self.remember_components()
         self.http = httpx.Client(base_url=self.state["url"], timeout=30,
-                                 headers={"Authorization": "Bearer sedna-local"})
+                                 headers={"Authorization": f"Bearer {kubeconfig_token(self.state['kubeconfig'])}"})
 
     def remember_components(self) -> None:
         records = [self.state["supervisor"], *self.state["children"].values()]

@@ -5,13 +5,16 @@ socket awaits the transport's write buffer, so a slow LC only slows its own writ
 message per object meanwhile) and never the other nodes. The reader applies LC ``status`` reports one at a time
 (natural back-pressure on that LC), answers each report that carries a ``messageId`` with ``ack``, drops
 duplicates by id, and answers malformed frames with ``error`` without closing the connection.
+
+Identity: the handshake names one node (``Node-Name``) and must carry that node's token (``GMAuth.check_node``);
+the connection is bound to that node for its life: it receives only that node's queue and every report on it is
+applied as coming from that node (the GM refuses reports about objects not assigned to it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -21,6 +24,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from sedna.api.messages import Message, MessageError
+from sedna.gm.auth import GMAuth
 from sedna.gm.controllers.base import Downstream
 from sedna.gm.messagelayer.queue import NodeQueue, RecentIds
 from sedna.gm.metrics import GMMetrics
@@ -34,11 +38,11 @@ OnConnect = Callable[[str], Awaitable[None]]
 
 
 class MessageServer:
-    def __init__(self, apply_status: ApplyStatus, *, token: str = "", max_message_bytes: int = 8 * 1024 * 1024,
+    def __init__(self, apply_status: ApplyStatus, *, auth: GMAuth | None = None, max_message_bytes: int = 8 * 1024 * 1024,
                  on_connect: OnConnect | None = None, metrics: GMMetrics | None = None,
                  recent_ids: int = 4096) -> None:
         self._apply_status = apply_status
-        self._token = token
+        self._auth = auth
         self._max_bytes = max_message_bytes
         self._on_connect = on_connect
         self._metrics = metrics or GMMetrics()
@@ -69,11 +73,12 @@ class MessageServer:
 
     async def start(self, host: str, port: int) -> int:
         self._server = await serve(self._handle, host, port, process_request=self._check_request,
+                                   process_response=self._add_handshake_headers,
                                    max_size=self._max_bytes, compression=None, ping_interval=20,
                                    ping_timeout=60, write_limit=256 * 1024)
         self.port = self._server.sockets[0].getsockname()[1]
-        logger.info("LC websocket server on %s:%d (token %s)", host, self.port,
-                    "required" if self._token else "not required")
+        logger.info("LC websocket server on %s:%d (node tokens %s)", host, self.port,
+                    "required" if self._auth is not None and not self._auth.insecure else "NOT required")
         return self.port
 
     async def stop(self) -> None:
@@ -92,14 +97,20 @@ class MessageServer:
             return connection.respond(HTTPStatus.BAD_REQUEST, "missing Node-Name header\n")
         if len(node) > 253 or not _NODE_NAME.fullmatch(node):
             return connection.respond(HTTPStatus.BAD_REQUEST, "Node-Name must be a Kubernetes node name\n")
-        if self._token:
-            auth = request.headers.get("Authorization", "")
-            expected = f"Bearer {self._token}"
-            if not hmac.compare_digest(auth.encode(), expected.encode()):
-                logger.warning("rejected LC connection from %s (node %r): bad or missing token",
-                               connection.remote_address, node)
-                return connection.respond(HTTPStatus.UNAUTHORIZED, "missing or invalid bearer token\n")
+        if self._auth is not None:
+            refused = self._auth.check_node(node, request.headers.get("Authorization"))
+            if refused:
+                logger.warning("rejected LC connection from %s (node %r): %s", connection.remote_address, node,
+                               refused)
+                return connection.respond(HTTPStatus.UNAUTHORIZED, refused + "\n")
         return None
+
+    def _add_handshake_headers(self, connection: ServerConnection, request, response):
+        if self._auth is not None and response.status_code == HTTPStatus.SWITCHING_PROTOCOLS:
+            node = request.headers.get("Node-Name", "").strip()
+            for key, value in self._auth.handshake_headers(node).items():
+                response.headers[key] = value
+        return response
 
     async def _handle(self, ws: ServerConnection) -> None:
         node = ws.request.headers.get("Node-Name", "").strip()

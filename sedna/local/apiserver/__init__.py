@@ -3,12 +3,18 @@
 ``serve(host, port, data_dir)`` blocks; ``BackgroundServer`` runs the same server in a thread (tests);
 ``python -m sedna.local.apiserver --port 0`` prints ``listening on http://HOST:PORT`` once it accepts
 connections. ``write_kubeconfig`` writes a kubeconfig pointing kubectl, kopf and the ``kubernetes`` client at it.
+
+Authentication: every request but the public probes (``/healthz``, ``/readyz``, ``/livez``, ``/version``) must carry
+``Authorization: Bearer <token>`` (401 otherwise). ``python -m sedna.local.apiserver`` makes a random token and
+writes it only into its kubeconfig (mode 0600); ``BackgroundServer`` (in-process, tests) checks one only when
+given ``token``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import socket
 import threading
@@ -19,22 +25,35 @@ from aiohttp import web
 
 from sedna.local.apiserver.server import APIServer
 
-__all__ = ["APIServer", "BackgroundServer", "serve", "write_kubeconfig"]
+__all__ = ["APIServer", "BackgroundServer", "kubeconfig_token", "serve", "write_kubeconfig"]
 
 log = logging.getLogger(__name__)
 
 
-def write_kubeconfig(path: str | Path, url: str, namespace: str = "default") -> Path:
+def write_kubeconfig(path: str | Path, url: str, namespace: str = "default", token: str = "sedna-local") -> Path:
+    """Write the kubeconfig readable by its owner only (0600): it holds the API server's bearer token."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(
         "apiVersion: v1\nkind: Config\n"
         f"clusters:\n- name: sedna-local\n  cluster:\n    server: {url}\n"
-        "users:\n- name: sedna-local\n  user:\n    token: sedna-local\n"
+        f"users:\n- name: sedna-local\n  user:\n    token: {token}\n"
         f"contexts:\n- name: sedna-local\n  context:\n    cluster: sedna-local\n    user: sedna-local\n"
         f"    namespace: {namespace}\n"
         "current-context: sedna-local\n")
     return path
+
+
+def kubeconfig_token(path: str | Path) -> str:
+    """The bearer token of a kubeconfig's first user ("" if none)."""
+    import yaml
+
+    doc = yaml.safe_load(Path(path).read_text()) or {}
+    users = doc.get("users") or [{}]
+    return str((users[0].get("user") or {}).get("token") or "")
 
 
 async def _start(host: str, port: int, data_dir, logs_dir, **options) -> tuple[web.AppRunner, str]:
@@ -86,7 +105,10 @@ class BackgroundServer:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, data_dir: str | Path | None = None,
                  logs_dir: str | Path | None = None, **options):
-        """``options`` go to APIServer: ``history``, ``bookmark_interval``, ``event_ttl``, ``service_cidr``."""
+        """``options`` go to APIServer: ``history``, ``bookmark_interval``, ``event_ttl``, ``service_cidr``,
+        ``token`` (default None: no authentication — an in-process helper for tests; the ``sedna local``
+        cluster always runs the server as a process with a random token)."""
+        self.token = options.get("token")
         self.host, self.port, self.data_dir, self.options = host, port, data_dir, options
         self.logs_dir = Path(logs_dir) if logs_dir else (Path(data_dir) / "logs" if data_dir else None)
         self.url = ""
@@ -128,7 +150,7 @@ class BackgroundServer:
             self._thread.join(timeout=30)
 
     def write_kubeconfig(self, path: str | Path) -> Path:
-        self.kubeconfig = write_kubeconfig(path, self.url)
+        self.kubeconfig = write_kubeconfig(path, self.url, token=self.token or "sedna-local")
         return self.kubeconfig
 
     def __enter__(self) -> BackgroundServer:  # noqa: PYI034
