@@ -55,6 +55,9 @@ class WorkerAuth:
             return None
         if not authorization:
             return 401, "missing bearer token (the worker's LC_API_TOKEN)"
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip().startswith(tokens.WORKER_TOKEN_PREFIX + "."):
+            return 401, "wrong bearer token"
         if not self.key:
             return 503, "no worker key yet: the LC has not connected to the GM"
         return None
