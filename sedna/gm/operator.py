@@ -22,6 +22,7 @@ import kopf
 from sedna.api.messages import Message
 from sedna.api.validate import check_object
 from sedna.gm.auth import GMAuth, assigned_nodes, report_refused
+from sedna.gm.bounds import bound_conditions, check_report
 from sedna.gm.config import GMConfig
 from sedna.gm.controllers import all_controllers
 from sedna.gm.controllers import model as model_controller
@@ -444,6 +445,7 @@ class GlobalManager:
         ns = h.namespace or "default"
         if not h.resource_name:
             raise ValueError("report without resourceName")
+        check_report(msg.content)
         async with self.lock((kind, ns, h.resource_name)):
             for attempt in range(STATUS_ATTEMPTS):
                 obj = await self.kube.get_cr(ctrl.plural, ns, h.resource_name)
@@ -457,6 +459,7 @@ class GlobalManager:
                 writes = ctrl.upstream(obj, msg.content, utcnow())
                 try:
                     for write in writes:
+                        bound_conditions(write.status)
                         if write.plural == ctrl.plural and write.name == h.resource_name:
                             await self.kube.replace_cr_status(ctrl.plural, obj, write.status)
                         else:
@@ -469,6 +472,8 @@ class GlobalManager:
                             await self.kube.replace_cr_status(write.plural, target, write.status)
                     return
                 except KubeError as exc:
+                    if exc.status in (400, 413, 422):      # permanent: re-sending the same report cannot help
+                        raise ValueError(f"the API server refused the status write: {exc}") from None
                     if exc.status != 409 or attempt == STATUS_ATTEMPTS - 1:
                         raise
         return

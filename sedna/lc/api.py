@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from sedna.api.messages import WorkerMessage
+from sedna.common import jsonbounds
 from sedna.lc.managers.base import LCContext, WorkerReportError
 from sedna.lc.outbox import OutboxFull
 from sedna.lc.workerauth import WorkerAuth
@@ -74,7 +75,7 @@ def create_app(ctx: LCContext, is_connected: Callable[[], bool] = lambda: False)
         except _TooLarge:
             return reject(413, f"report larger than {limit} bytes")
         try:
-            doc: Any = json.loads(raw)
+            doc: Any = jsonbounds.loads(raw)
         except ValueError as exc:
             return reject(400, f"body is not JSON: {exc}")
         if not isinstance(doc, dict):
