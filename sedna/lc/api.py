@@ -23,6 +23,7 @@ from sedna.common import jsonbounds
 from sedna.lc.managers.base import LCContext, WorkerReportError
 from sedna.lc.outbox import OutboxFull
 from sedna.lc.workerauth import WorkerAuth
+from sedna.service.server.base import json_body
 
 logger = logging.getLogger(__name__)
 
@@ -51,13 +52,14 @@ async def _read_limited(request: Request, limit: int) -> bytes:
 
 def create_app(ctx: LCContext, is_connected: Callable[[], bool] = lambda: False) -> FastAPI:
     """App factory: everything the routes need comes from ``ctx`` (no module-level state)."""
-    app = FastAPI(title="sedna LocalController", docs_url=None, redoc_url=None, openapi_url=None)
+    # The OpenAPI document is published (schema only, no data) so the API can be fuzzed against it.
+    app = FastAPI(title="sedna LocalController", docs_url=None, redoc_url=None, openapi_url="/openapi.json")
     router = APIRouter()
     auth = ctx.worker_auth or WorkerAuth(None, static_token=ctx.config.api_token, insecure=ctx.config.insecure)
     limit = ctx.config.max_report_bytes
     metrics = ctx.metrics
 
-    @router.post("/sedna/workers/{worker_name}/info")
+    @router.post("/sedna/workers/{worker_name}/info", openapi_extra=json_body(WorkerMessage))
     async def worker_info(worker_name: str, request: Request) -> JSONResponse:
         def reject(status: int, message: str, kind: str = "") -> JSONResponse:
             metrics.worker_messages.labels(kind or "unknown", str(status)).inc()

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from sedna.common import jsonbounds
 from sedna.common.tensors import NPY_CONTENT_TYPE, TensorFormatError
-from sedna.service.server.base import UvicornService, add_bearer_token, add_route_list
+from sedna.service.server.base import UvicornService, add_bearer_token, add_route_list, json_body
 from sedna.service.server.base import error_response as _error
 
 __all__ = ["InferenceItem", "InferenceServer", "PayloadTooLarge", "create_inference_app"]
@@ -110,7 +110,8 @@ async def _read_body(request: Request, limit: int) -> bytearray:
 def create_inference_app(model: Any, servername: str, max_buffer_size: int = 104857600,
                          token: str | None = None) -> FastAPI:
     """The FastAPI app of one inference server; ``model`` needs ``inference(data, post_process=None)``."""
-    app = FastAPI(title=f"sedna inference: {servername}", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(title=f"sedna inference: {servername}", docs_url=None, redoc_url=None,
+                  openapi_url="/openapi.json")
     router = APIRouter()
     content_types = [JSON_CONTENT_TYPE, NPY_CONTENT_TYPE]
 
@@ -119,7 +120,7 @@ def create_inference_app(model: Any, servername: str, max_buffer_size: int = 104
 
     requests = asyncio.Semaphore(max(1, int(os.environ.get(CONCURRENCY_ENV) or DEFAULT_CONCURRENCY)))
 
-    @router.post(f"/{servername}/predict")
+    @router.post(f"/{servername}/predict", openapi_extra=json_body(InferenceItem))
     async def predict(request: Request) -> Response:
         # At most CONCURRENCY bodies are read and decoded at once; the others wait their turn in TCP flow
         # control, so memory is bounded by CONCURRENCY x (body + decoded input), not by the client count.

@@ -342,13 +342,20 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def multipart_body(field: str) -> dict:
+    """``openapi_extra`` declaring a multipart body with one file ``field``."""
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+        "type": "object", "required": [field],
+        "properties": {field: {"type": "string", "format": "binary"}}}}}}}
+
+
 def create_kb_app(save_dir: str, db_url: str | None = None, token: str | None = None,
                   max_upload_size: int = DEFAULT_MAX_UPLOAD) -> FastAPI:
     """The FastAPI app of one knowledge base storing files in ``save_dir`` and its index in ``db_url``
     (default ``sqlite:///<save_dir>/.kb/lifelong_kb.sqlite3``, out of reach of the file routes)."""
     default_db = os.path.join(os.path.realpath(save_dir), ".kb", "lifelong_kb.sqlite3")  # not a servable name
     store = KBStore(save_dir, db_url or f"sqlite:///{default_db}")
-    app = FastAPI(title="sedna knowledge base", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(title="sedna knowledge base", docs_url=None, redoc_url=None, openapi_url="/openapi.json")
     app.state.store = store
     router = APIRouter(prefix="/knowledgebase")
 
@@ -365,7 +372,7 @@ def create_kb_app(save_dir: str, db_url: str | None = None, token: str | None = 
             raise BadRequest(400, f"multipart field {field!r} is missing")
         return fields[field]
 
-    @router.post("/update")
+    @router.post("/update", openapi_extra=multipart_body("task"))
     async def update(request: Request):
         _, content = await multipart_field(request, "task")
         try:
@@ -397,7 +404,7 @@ def create_kb_app(save_dir: str, db_url: str | None = None, token: str | None = 
 
     uploads = asyncio.Semaphore(MAX_CONCURRENT_UPLOADS)
 
-    @router.post("/file/upload")
+    @router.post("/file/upload", openapi_extra=multipart_body("file"))
     async def upload(request: Request):
         """Streamed: the body goes to a temp file in chunks, the file part is copied out of it, so memory
         stays flat whatever the upload size; at most ``MAX_CONCURRENT_UPLOADS`` run at once (others wait)."""
