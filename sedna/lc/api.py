@@ -9,7 +9,6 @@ content type; 422 body that does not match the schema (field named); 503 outbox 
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
