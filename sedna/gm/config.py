@@ -87,7 +87,7 @@ def parse_config(doc: dict[str, Any] | None, env: dict[str, str] | None = None) 
         log_format=str(_get(doc, "logFormat", "json")),
         auth_secret=str(_get(doc, "auth.secret", "") or env.get("SEDNA_GM_SECRET", "")),
         auth_secret_file=str(_get(doc, "auth.secretFile", "") or env.get("SEDNA_GM_SECRET_FILE", "")),
-        insecure=_bool(doc, "auth.insecure", False),
+        insecure=_bool(doc, "auth.insecure", False) or env.get("SEDNA_GM_INSECURE", "").lower() == "true",
         insecure_nodes=tuple(str(n) for n in _get(doc, "auth.insecureNodes", []) or []),
     )
     if not cfg.auth_secret and cfg.websocket_token:
