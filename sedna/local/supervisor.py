@@ -102,6 +102,7 @@ class Supervisor:
         self.stopping = False
         self.controllers: dict[str, Any] = {}
         self.api_port = args.api_port
+        self.tls_port = 0
         self.ready = False
         self.phase = "starting the API server"
 
@@ -146,7 +147,10 @@ class Supervisor:
         """The API server's token lives in a 0600 file (stable across its restarts, never on argv)."""
         if self.args.insecure:
             return ["--insecure"]
-        return ["--token-file", str(_secret_file(self.data_dir / "apiserver-token"))]
+        # a restarted API server comes back on the same TLS port, the one its kubeconfig names
+        self.tls_port = self.tls_port or free_port()
+        return ["--token-file", str(_secret_file(self.data_dir / "apiserver-token")),
+                "--tls-port", str(self.tls_port)]
 
     def _runtime_argv(self, *extra: str) -> list[str]:
         return [sys.executable, "-m", "sedna.local.runtime", "--server", self.url,

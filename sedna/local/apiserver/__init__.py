@@ -30,8 +30,11 @@ __all__ = ["APIServer", "BackgroundServer", "kubeconfig_token", "serve", "write_
 log = logging.getLogger(__name__)
 
 
-def write_kubeconfig(path: str | Path, url: str, namespace: str = "default", token: str = "sedna-local") -> Path:
-    """Write the kubeconfig readable by its owner only (0600): it holds the API server's bearer token."""
+def write_kubeconfig(path: str | Path, url: str, namespace: str = "default", token: str = "sedna-local",
+                     ca_file: str | Path | None = None) -> Path:
+    """Write the kubeconfig readable by its owner only (0600): it holds the API server's bearer token.
+    ``ca_file``: the certificate of an ``https`` ``url``."""
+    ca = f"    certificate-authority: {ca_file}\n" if ca_file else ""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -39,7 +42,7 @@ def write_kubeconfig(path: str | Path, url: str, namespace: str = "default", tok
     with os.fdopen(fd, "w") as out:
         out.write(
         "apiVersion: v1\nkind: Config\n"
-        f"clusters:\n- name: sedna-local\n  cluster:\n    server: {url}\n"
+        f"clusters:\n- name: sedna-local\n  cluster:\n    server: {url}\n{ca}"
         f"users:\n- name: sedna-local\n  user:\n    token: {token}\n"
         f"contexts:\n- name: sedna-local\n  context:\n    cluster: sedna-local\n    user: sedna-local\n"
         f"    namespace: {namespace}\n"
@@ -56,7 +59,10 @@ def kubeconfig_token(path: str | Path) -> str:
     return str((users[0].get("user") or {}).get("token") or "")
 
 
-async def _start(host: str, port: int, data_dir, logs_dir, **options) -> tuple[web.AppRunner, str]:
+async def _start(host: str, port: int, data_dir, logs_dir, tls=None,
+                 **options) -> tuple[web.AppRunner, str, str]:
+    """Listen on ``host:port`` (HTTP); with ``tls`` = (ssl context, port), also serve HTTPS there.
+    Returns (runner, http URL, https URL or "")."""
     server = APIServer(data_dir, logs_dir, **options)
     runner = web.AppRunner(server.app(), access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
@@ -67,12 +73,20 @@ async def _start(host: str, port: int, data_dir, logs_dir, **options) -> tuple[w
     await site.start()
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
-    return runner, f"http://{shown}:{bound}"
+    tls_url = ""
+    if tls is not None:
+        context, tls_port = tls
+        tls_sock = socket.socket(sock.family, socket.SOCK_STREAM)
+        tls_sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        tls_sock.bind((host, tls_port))
+        await web.SockSite(runner, tls_sock, ssl_context=context, shutdown_timeout=1.0).start()
+        tls_url = f"https://{shown}:{tls_sock.getsockname()[1]}"
+    return runner, f"http://{shown}:{bound}", tls_url
 
 
 def serve(host: str = "127.0.0.1", port: int = 6443, data_dir: str | Path | None = None, *,
           logs_dir: str | Path | None = None, on_ready: Callable[[str], None] | None = None,
-          service_cidr: str | None = None, **options) -> None:
+          service_cidr: str | None = None, on_tls: Callable[[str], None] | None = None, **options) -> None:
     """Run the server until SIGTERM/SIGINT (blocking). ``on_ready(url)`` is called once it listens.
 
     ``service_cidr``: where Service ClusterIPs are allocated (comma-separated CIDRs or ``FIRST-LAST`` ranges;
@@ -83,12 +97,14 @@ def serve(host: str = "127.0.0.1", port: int = 6443, data_dir: str | Path | None
         options["service_cidr"] = service_cidr
 
     async def main():
-        runner, url = await _start(host, port, data_dir, logs_dir, **options)
+        runner, url, tls_url = await _start(host, port, data_dir, logs_dir, **options)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, stop.set)
+        if on_tls and tls_url:
+            on_tls(tls_url)
         if on_ready:
             on_ready(url)
         log.info("Kubernetes API emulator listening on %s", url)
@@ -132,7 +148,7 @@ class BackgroundServer:
         self._loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self._loop)
         try:
-            self._runner, self.url = self._loop.run_until_complete(
+            self._runner, self.url, _ = self._loop.run_until_complete(
                 _start(self.host, self.port, self.data_dir, self.logs_dir, **self.options))
         except BaseException as exc:  # noqa: BLE001 - reported to the starting thread
             self._error = exc
