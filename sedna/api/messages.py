@@ -92,24 +92,30 @@ class Message(BaseModel):
                 return cls(header=MessageHeader.model_validate(doc))
             except ValueError as exc:
                 raise MessageError(f"invalid hello frame: {exc}") from None
+        try:
+            header = MessageHeader.model_validate(doc["header"] or {})
+        except ValueError as exc:
+            raise MessageError(f"invalid header: {exc}") from None
         content = doc.get("content")
         decoded: Any = None
         if isinstance(content, str) and content:
             try:
                 decoded = jsonbounds.loads(base64.b64decode(content, validate=True))
             except ValueError as exc:
-                raise MessageError(f"content is not base64 JSON: {exc}") from None
+                raise MessageError(f"content is not base64 JSON: {exc}", header) from None
         elif content not in (None, ""):
-            raise MessageError("content must be a base64 string")
-        try:
-            header = MessageHeader.model_validate(doc["header"] or {})
-        except ValueError as exc:
-            raise MessageError(f"invalid header: {exc}") from None
+            raise MessageError("content must be a base64 string", header)
         return cls(header=header, content=decoded)
 
 
 class MessageError(ValueError):
-    """A frame that cannot be understood; the receiver answers with an error frame and keeps the link."""
+    """A frame that cannot be understood; the receiver answers with an error frame and keeps the link.
+    ``header``: the frame's header when only its content was unreadable (the answer then carries its
+    ``messageId``, so the sender's outbox can drop it instead of re-sending it)."""
+
+    def __init__(self, reason: str, header: MessageHeader | None = None) -> None:
+        super().__init__(reason)
+        self.header = header
 
 
 class WorkerMessage(BaseModel):

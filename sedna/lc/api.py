@@ -26,6 +26,9 @@ from sedna.service.server.base import json_body
 
 logger = logging.getLogger(__name__)
 
+# Below the GM's limit (jsonbounds.MAX_DEPTH) by the levels the LC wraps a report in, so whatever the LC
+# accepts the GM can read.
+WORKER_JSON_DEPTH = 32
 WORKER_KINDS = ("jointinferenceservice", "federatedlearningjob", "incrementallearningjob", "lifelonglearningjob")
 
 
@@ -76,7 +79,7 @@ def create_app(ctx: LCContext, is_connected: Callable[[], bool] = lambda: False)
         except _TooLarge:
             return reject(413, f"report larger than {limit} bytes")
         try:
-            doc: Any = jsonbounds.loads(raw)
+            doc: Any = jsonbounds.loads(raw, max_depth=WORKER_JSON_DEPTH)
         except ValueError as exc:
             return reject(400, f"body is not JSON: {exc}")
         if not isinstance(doc, dict):

@@ -169,7 +169,10 @@ class MessageServer:
                 except MessageError as exc:
                     self._metrics.message_errors.inc()
                     logger.warning("malformed frame from node %s: %s", node, exc)
-                    await ws.send(Message.build("", "", "", "error", {"reason": str(exc)}).encode())
+                    h = exc.header
+                    await ws.send(Message.build(h.resource_kind if h else "", h.namespace if h else "",
+                                                h.resource_name if h else "", "error", {"reason": str(exc)},
+                                                message_id=h.message_id if h else None).encode())
                     continue
                 op = msg.header.operation
                 if op == "":
