@@ -145,11 +145,11 @@ async def test_lc_worker_api_requires_the_workers_own_token(stack):
         cases = [
             ({}, 401, "missing bearer token"),
             ({"Authorization": "Bearer guess"}, 401, "wrong bearer token"),
-            ({"Authorization": f"Bearer {sign_worker('other-key', WorkerClaims('federatedlearningjob', 'default', 'fl', 'trainworker-1'))}"},  # noqa: E501
+            ({"Authorization": f"Bearer {sign_worker('other-key', WorkerClaims('federatedlearningjob', 'default', 'fl', 'trainworker-1'))}"},
              401, "not signed"),
-            ({"Authorization": f"Bearer {sign_worker(key, WorkerClaims('federatedlearningjob', 'default', 'other', 'trainworker-1'))}"},  # noqa: E501
+            ({"Authorization": f"Bearer {sign_worker(key, WorkerClaims('federatedlearningjob', 'default', 'other', 'trainworker-1'))}"},
              403, "default/other"),
-            ({"Authorization": f"Bearer {sign_worker(key, WorkerClaims('federatedlearningjob', 'default', 'fl', 'trainworker-2'))}"},  # noqa: E501
+            ({"Authorization": f"Bearer {sign_worker(key, WorkerClaims('federatedlearningjob', 'default', 'fl', 'trainworker-2'))}"},
              403, "trainworker-2"),
         ]
         for headers, code, text in cases:
