@@ -122,7 +122,8 @@ def bench_upstream(reports: int, concurrency: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         port = _free_port()
         env = {**os.environ, "GM_ADDRESS": f"127.0.0.1:{recv.port}", "NODENAME": "bench", "BIND_PORT": str(port),
-               "BIND_ADDRESS": "127.0.0.1", "ROOTFS_MOUNT_DIR": tmp, "LC_OUTBOX_MAX": str(reports + 10)}
+               "BIND_ADDRESS": "127.0.0.1", "ROOTFS_MOUNT_DIR": tmp, "LC_OUTBOX_MAX": str(reports + 10),
+               "LC_API_TOKEN": "bench-operator"}
         proc = subprocess.Popen([sys.executable, "-m", "sedna", "--log-level", "WARNING", "lc"], env=env, cwd=REPO)
         try:
             base = f"http://127.0.0.1:{port}"
@@ -131,7 +132,8 @@ def bench_upstream(reports: int, concurrency: int) -> None:
                     "kind": "train", "status": "running", "results": [{"format": "pb", "url": "/m.pb"}]}
 
             def post_range(idx: range) -> None:
-                with httpx.Client(base_url=base, timeout=30) as client:
+                with httpx.Client(base_url=base, timeout=30,
+                                  headers={"Authorization": "Bearer bench-operator"}) as client:
                     for i in idx:
                         r = client.post("/sedna/workers/w/info", json={**body, "ownerInfo": {"seq": i}})
                         r.raise_for_status()
@@ -184,7 +186,8 @@ def _start_cluster(tmp: str):
     Path(cfg).write_text(yaml.safe_dump({
         "kubeConfig": str(kubeconfig), "websocket": {"address": "127.0.0.1", "port": ws_port},
         "metrics": {"address": "127.0.0.1", "port": metrics_port},
-        "localController": {"server": "http://localhost:9100"}, "minResyncPeriodSeconds": 300}))
+        "localController": {"server": "http://localhost:9100"}, "minResyncPeriodSeconds": 300,
+        "auth": {"secret": "bench"}}))
     gm = subprocess.Popen([sys.executable, "-m", "sedna", "--log-level", "WARNING", "gm", "--config", cfg],
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
     deadline = time.monotonic() + 60
@@ -202,6 +205,8 @@ def _start_cluster(tmp: str):
 
 def bench_upstream_gm(reports: int, concurrency: int) -> None:
     import httpx
+
+    from sedna.common.tokens import node_token
 
     with tempfile.TemporaryDirectory() as tmp:
         procs, api, ws_port = _start_cluster(tmp)
@@ -223,7 +228,8 @@ def bench_upstream_gm(reports: int, concurrency: int) -> None:
                         "nodeName": "bench", "containers": [container]}}}]}})
             port = _free_port()
             env = {**os.environ, "GM_ADDRESS": f"127.0.0.1:{ws_port}", "NODENAME": "bench", "BIND_PORT": str(port),
-                   "BIND_ADDRESS": "127.0.0.1", "ROOTFS_MOUNT_DIR": tmp, "LC_OUTBOX_MAX": str(reports + 10)}
+                   "BIND_ADDRESS": "127.0.0.1", "ROOTFS_MOUNT_DIR": tmp, "LC_OUTBOX_MAX": str(reports + 10),
+                   "SEDNA_CHANNEL_TOKEN": node_token("bench", "bench"), "LC_API_TOKEN": "bench-operator"}
             lc = subprocess.Popen([sys.executable, "-m", "sedna", "--log-level", "WARNING", "lc"], env=env,
                                   cwd=REPO)
             base = f"http://127.0.0.1:{port}"
@@ -238,7 +244,8 @@ def bench_upstream_gm(reports: int, concurrency: int) -> None:
             before = training_conditions()
 
             def post_range(idx: range) -> None:
-                with httpx.Client(base_url=base, timeout=30) as client:
+                with httpx.Client(base_url=base, timeout=30,
+                                  headers={"Authorization": "Bearer bench-operator"}) as client:
                     for i in idx:
                         r = client.post("/sedna/workers/w/info", json={**body, "ownerInfo": {"currentRound": i + 1}})
                         r.raise_for_status()
