@@ -22,6 +22,8 @@ from sedna.gm.runtime.names import GROUP
 logger = logging.getLogger(__name__)
 
 WORKER_KEY_HEADER = "Sedna-Worker-Key"
+MULTI_EDGE_KINDS = frozenset({"featureextractionservice", "videoanalyticsjob", "reidjob", "objectsearchservice",
+                              "objecttrackingservice"})
 
 
 def load_secret(cfg: GMConfig) -> str:
@@ -95,7 +97,12 @@ class GMAuth:
         if self.insecure:
             return {}
         claims = tokens.WorkerClaims(kind.lower(), namespace or "default", job, worker_name)
-        service = tokens.service_token(self.secret, kind, namespace, job)
+        if kind.lower() in MULTI_EDGE_KINDS:
+            # The multi-edge kinds call each other's servers (video analytics -> feature extraction -> ReID):
+            # one token shared by the multi-edge workers of a namespace.
+            service = tokens.service_token(self.secret, "multi-edge", namespace, "")
+        else:
+            service = tokens.service_token(self.secret, kind, namespace, job)
         return {"LC_API_TOKEN": tokens.sign_worker(tokens.worker_key(self.secret), claims),
                 "SEDNA_INFERENCE_TOKEN": service, "AGG_TOKEN": service,
                 "SEDNA_KB_TOKEN": tokens.kb_token(self.secret)}

@@ -1,4 +1,5 @@
-"""``sedna gm``: run the GlobalManager; ``sedna gm node-token NODE``: print the token of one node's LC."""
+"""``sedna gm``: run the GlobalManager; ``sedna gm node-token NODE`` / ``sedna gm kb-token``: print a token
+derived from the GM secret (docs/security.md)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ def register(sub) -> None:
     token.add_argument("--config", dest="token_config", default=None,
                        help="the GM's config file (its auth.secret/secretFile; default ./sedna-gm.yaml)")
     token.set_defaults(func=_node_token)
+    kb = gm_sub.add_parser("kb-token", help="print the knowledge base token (SEDNA_KB_TOKEN of the KB server)")
+    kb.add_argument("--config", dest="token_config", default=None, help="the GM's config file")
+    kb.set_defaults(func=_node_token, node=None)
 
 
 def _version() -> str:
@@ -33,7 +37,7 @@ def _run(args) -> int:
 def _node_token(args) -> int:
     import sys
 
-    from sedna.common.tokens import node_token
+    from sedna.common.tokens import kb_token, node_token
     from sedna.gm.auth import load_secret
     from sedna.gm.config import ConfigError, load_config
 
@@ -41,7 +45,8 @@ def _node_token(args) -> int:
         cfg = load_config(args.token_config or args.config)
         if cfg.insecure:
             raise ConfigError("the GM runs with auth.insecure: there are no node tokens")
-        print(node_token(load_secret(cfg), args.node))
+        secret = load_secret(cfg)
+        print(kb_token(secret) if args.node is None else node_token(secret, args.node))
     except ConfigError as exc:
         print(f"sedna gm node-token: {exc}", file=sys.stderr)
         return 1

@@ -88,6 +88,10 @@ def test_signed_worker_env_names_its_owner_and_worker():
     assert pod(user)["spec"]["containers"][0]["env"] == user                          # input not modified
     foreign = pod(user, api="apps/v1", owner_kind="ReplicaSet")
     assert auth.sign_manifest(foreign) == foreign                                      # not our worker
+    fe = {e["name"]: e["value"] for e in auth.sign_manifest(pod([], "FeatureExtractionService", "fe"))["spec"][
+        "containers"][0]["env"]}
+    ra = {e["name"]: e["value"] for e in auth.sign_manifest(pod([], "ReidJob", "reid"))["spec"]["containers"][0]["env"]}
+    assert fe["SEDNA_INFERENCE_TOKEN"] == ra["SEDNA_INFERENCE_TOKEN"] != env["SEDNA_INFERENCE_TOKEN"]   # they call each other
     dep = {"kind": "Deployment", "metadata": pod([])["metadata"],
            "spec": {"template": {"spec": {"containers": [{"name": "c"}]}}}}
     assert "LC_API_TOKEN" in {e["name"] for e in auth.sign_manifest(dep)["spec"]["template"]["spec"]["containers"][
