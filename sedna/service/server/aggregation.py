@@ -292,8 +292,8 @@ class AggregationServer:
         return thread
 
     def stop(self) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._stop.set)      # (a server past its last round has ended)
 
     async def serve(self) -> None:
         from websockets.asyncio.server import serve
