@@ -174,9 +174,10 @@ async def _reports(gm: GMProcess, cluster: Cluster, count: int) -> tuple[list[fl
     from websockets.asyncio.client import connect
 
     from sedna.api.messages import Message
+    from sedna.common.tokens import node_token
 
     ack_lat, status_lat = [], []
-    async with connect(gm.ws_url, additional_headers={"Node-Name": "edge-1", "Authorization": "Bearer bench"}) as ws:
+    async with connect(gm.ws_url, additional_headers={"Node-Name": "edge-1", "Authorization": f"Bearer {node_token('bench', 'edge-1')}"}) as ws:
         loop = asyncio.get_running_loop()
         for i in range(1, count + 1):
             mid = f"bench-{i}"

@@ -133,7 +133,8 @@ def bench_upstream(reports: int, concurrency: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         port = _free_port()
         env = {**os.environ, "GM_ADDRESS": f"127.0.0.1:{recv.port}", "NODENAME": "bench", "BIND_PORT": str(port),
-               "BIND_ADDRESS": "127.0.0.1", "ROOTFS_MOUNT_DIR": tmp, "LC_OUTBOX_MAX": str(reports + 10)}
+               "BIND_ADDRESS": "127.0.0.1", "ROOTFS_MOUNT_DIR": tmp, "LC_OUTBOX_MAX": str(reports + 10),
+               "LC_API_TOKEN": "bench-operator"}
         proc = subprocess.Popen([sys.executable, "-m", "sedna", "--log-level", "WARNING", "lc"], env=env, cwd=REPO)
         try:
             base = f"http://127.0.0.1:{port}"
@@ -142,7 +143,8 @@ def bench_upstream(reports: int, concurrency: int) -> dict:
                     "kind": "train", "status": "running", "results": [{"format": "pb", "url": "/m.pb"}]}
 
             def post_range(idx: range) -> None:
-                with httpx.Client(base_url=base, timeout=30) as client:
+                with httpx.Client(base_url=base, timeout=30,
+                                  headers={"Authorization": "Bearer bench-operator"}) as client:
                     for i in idx:
                         r = client.post("/sedna/workers/w/info", json={**body, "ownerInfo": {"seq": i}})
                         r.raise_for_status()
@@ -266,7 +268,7 @@ def _start_cluster(tmp: str):
     from sedna.local.apiserver import write_kubeconfig
 
     api = subprocess.Popen([sys.executable, "-m", "sedna.local.apiserver", "--host", "127.0.0.1", "--port", "0",
-                            "--data-dir", os.path.join(tmp, "api")], stdout=subprocess.PIPE,
+                            "--data-dir", os.path.join(tmp, "api"), "--token", "sedna-local"], stdout=subprocess.PIPE,
                            stderr=subprocess.DEVNULL, text=True, cwd=REPO)
     url = ""
     for _ in range(200):
@@ -288,7 +290,8 @@ def _start_cluster(tmp: str):
     Path(cfg).write_text(yaml.safe_dump({
         "kubeConfig": str(kubeconfig), "websocket": {"address": "127.0.0.1", "port": ws_port},
         "metrics": {"address": "127.0.0.1", "port": metrics_port},
-        "localController": {"server": "http://localhost:9100"}, "minResyncPeriodSeconds": 300}))
+        "localController": {"server": "http://localhost:9100"}, "minResyncPeriodSeconds": 300,
+        "auth": {"secret": "bench"}}))
     gm = subprocess.Popen([sys.executable, "-m", "sedna", "--log-level", "WARNING", "gm", "--config", cfg],
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
     deadline = time.monotonic() + 60
@@ -306,6 +309,8 @@ def _start_cluster(tmp: str):
 
 def bench_upstream_gm(reports: int, concurrency: int) -> dict:
     import httpx
+
+    from sedna.common.tokens import node_token
 
     with tempfile.TemporaryDirectory() as tmp:
         procs, api, ws_port = _start_cluster(tmp)
@@ -327,7 +332,8 @@ def bench_upstream_gm(reports: int, concurrency: int) -> dict:
                         "nodeName": "bench", "containers": [container]}}}]}})
             port = _free_port()
             env = {**os.environ, "GM_ADDRESS": f"127.0.0.1:{ws_port}", "NODENAME": "bench", "BIND_PORT": str(port),
-                   "BIND_ADDRESS": "127.0.0.1", "ROOTFS_MOUNT_DIR": tmp, "LC_OUTBOX_MAX": str(reports + 10)}
+                   "BIND_ADDRESS": "127.0.0.1", "ROOTFS_MOUNT_DIR": tmp, "LC_OUTBOX_MAX": str(reports + 10),
+                   "SEDNA_CHANNEL_TOKEN": node_token("bench", "bench"), "LC_API_TOKEN": "bench-operator"}
             lc = subprocess.Popen([sys.executable, "-m", "sedna", "--log-level", "WARNING", "lc"], env=env,
                                   cwd=REPO)
             base = f"http://127.0.0.1:{port}"
@@ -342,7 +348,8 @@ def bench_upstream_gm(reports: int, concurrency: int) -> dict:
             before = training_conditions()
 
             def post_range(idx: range) -> None:
-                with httpx.Client(base_url=base, timeout=30) as client:
+                with httpx.Client(base_url=base, timeout=30,
+                                  headers={"Authorization": "Bearer bench-operator"}) as client:
                     for i in idx:
                         r = client.post("/sedna/workers/w/info", json={**body, "ownerInfo": {"currentRound": i + 1}})
                         r.raise_for_status()

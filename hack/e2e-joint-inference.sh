@@ -95,12 +95,14 @@ import json, shutil, subprocess, sys, time
 from pathlib import Path
 
 import httpx
+
+from sedna.local.apiserver import kubeconfig_token
 import yaml
 
 data_dir, name, frames_dir, frames, timeout, manifest, image_map, via_annotation = sys.argv[1:9]
 data_dir, frames, timeout = Path(data_dir), int(frames), float(timeout)
 state = json.loads((data_dir / "state.json").read_text())
-api = httpx.Client(base_url=state["url"], timeout=30, headers={"Authorization": "Bearer sedna-local"})
+api = httpx.Client(base_url=state["url"], timeout=30, headers={"Authorization": f"Bearer {kubeconfig_token(state['kubeconfig'])}"})
 label = f"jointinferenceservice.sedna.io/name={name}"
 video = data_dir / "nodes" / "edge-node" / "joint_inference" / "video"
 out = data_dir / "nodes" / "edge-node" / "joint_inference" / "output"
@@ -229,9 +231,11 @@ from pathlib import Path
 
 import httpx
 
+from sedna.local.apiserver import kubeconfig_token
+
 data_dir, name, out = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
 state = json.loads((data_dir / "state.json").read_text())
-with httpx.Client(base_url=state["url"], timeout=30, headers={"Authorization": "Bearer sedna-local"}) as api:
+with httpx.Client(base_url=state["url"], timeout=30, headers={"Authorization": f"Bearer {kubeconfig_token(state['kubeconfig'])}"}) as api:
     svc = api.get(f"/apis/sedna.io/v1alpha1/namespaces/default/jointinferenceservices/{name}").json()
     pods = api.get("/api/v1/namespaces/default/pods",
                    params={"labelSelector": f"jointinferenceservice.sedna.io/name={name}"}).json()["items"]

@@ -21,8 +21,11 @@ class GMConfig:
     namespace: str = ""
     websocket_address: str = "0.0.0.0"
     websocket_port: int = 9000
-    websocket_token: str = ""
-    upstream_lc_nodes: frozenset[str] = frozenset()
+    websocket_token: str = ""        # deprecated spelling of auth_secret (the old shared channel token)
+    auth_secret: str = ""            # the GM secret every credential is derived from (docs/security.md)
+    auth_secret_file: str = ""       # where the secret is read from (created with a random one if missing)
+    insecure: bool = False           # explicit opt-out: no authentication on any channel
+    insecure_nodes: frozenset[str] = frozenset()   # nodes whose (upstream) LC may connect without a node token
     max_message_bytes: int = 8 * 1024 * 1024
     lc_server: str = "http://localhost:9100"
     kb_server: str = "http://localhost:9020"
@@ -64,6 +67,13 @@ def _names(doc: dict, key: str, env_value: str) -> frozenset[str]:
     return frozenset(n.strip() for n in value)
 
 
+def _bool(doc: dict, key: str, default: bool) -> bool:
+    value = _get(doc, key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"config key {key!r} must be true or false, got {value!r}")
+    return value
+
+
 def parse_config(doc: dict[str, Any] | None, env: dict[str, str] | None = None) -> GMConfig:
     doc = doc or {}
     if not isinstance(doc, dict):
@@ -76,8 +86,6 @@ def parse_config(doc: dict[str, Any] | None, env: dict[str, str] | None = None) 
         websocket_address=str(_get(doc, "websocket.address", "0.0.0.0")),
         websocket_port=_int(doc, "websocket.port", 9000),
         websocket_token=str(_get(doc, "websocket.token", "") or env.get("SEDNA_CHANNEL_TOKEN", "")),
-        upstream_lc_nodes=_names(doc, "websocket.upstreamLCNodes",
-                                 env.get("SEDNA_UPSTREAM_LC_NODES", "")),
         max_message_bytes=_int(doc, "websocket.maxMessageBytes", 8 * 1024 * 1024, 1024),
         lc_server=str(_get(doc, "localController.server", "http://localhost:9100")),
         kb_server=str(_get(doc, "knowledgeBaseServer.server", "http://localhost:9020")),
@@ -87,7 +95,13 @@ def parse_config(doc: dict[str, Any] | None, env: dict[str, str] | None = None) 
         peering=str(_get(doc, "peering", "")),
         workers=_int(doc, "workers", 8, 1),
         log_format=str(_get(doc, "logFormat", "json")),
+        auth_secret=str(_get(doc, "auth.secret", "") or env.get("SEDNA_GM_SECRET", "")),
+        auth_secret_file=str(_get(doc, "auth.secretFile", "") or env.get("SEDNA_GM_SECRET_FILE", "")),
+        insecure=_bool(doc, "auth.insecure", False) or env.get("SEDNA_GM_INSECURE", "").lower() == "true",
+        insecure_nodes=_names(doc, "auth.insecureNodes", env.get("SEDNA_GM_INSECURE_NODES", "")),
     )
+    if not cfg.auth_secret and cfg.websocket_token:
+        cfg.auth_secret = cfg.websocket_token
     if cfg.log_format not in ("json", "text"):
         raise ConfigError(f"config key 'logFormat' must be json or text, got {cfg.log_format!r}")
     if cfg.kube_config and not Path(cfg.kube_config).is_file():
@@ -103,4 +117,7 @@ def load_config(path: str | os.PathLike | None) -> GMConfig:
         doc = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {str(path)!r} is not valid YAML: {exc}") from None
-    return parse_config(doc)
+    cfg = parse_config(doc)
+    if not (cfg.auth_secret or cfg.auth_secret_file or cfg.insecure):
+        cfg.auth_secret_file = str(path.resolve().parent / "sedna-gm.secret")
+    return cfg

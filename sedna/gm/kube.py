@@ -71,7 +71,9 @@ def load_connection(cfg: GMConfig) -> Connection:
         config.load_kube_config(client_configuration=conf)
     if cfg.master:
         conf.host = cfg.master
-    auth = (conf.api_key or {}).get("authorization") or ""
+    keys = conf.api_key or {}
+    # The kubernetes client stores the kubeconfig token under "authorization" (older) or "BearerToken".
+    auth = keys.get("authorization") or keys.get("BearerToken") or ""
     token = auth.split(" ", 1)[1] if auth.lower().startswith("bearer ") else auth
     return Connection(server=conf.host.rstrip("/"), token=token, ca_path=conf.ssl_ca_cert,
                       cert_path=conf.cert_file, key_path=conf.key_file, insecure=not conf.verify_ssl,

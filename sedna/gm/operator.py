@@ -21,6 +21,8 @@ import kopf
 
 from sedna.api.messages import Message
 from sedna.api.validate import check_object
+from sedna.gm.auth import GMAuth, assigned_nodes, report_refused
+from sedna.gm.bounds import bound_conditions, check_report
 from sedna.gm.config import GMConfig
 from sedna.gm.controllers import all_controllers
 from sedna.gm.controllers import model as model_controller
@@ -93,8 +95,8 @@ class GlobalManager:
         self.controllers: dict[str, Controller] = all_controllers()
         self.by_plural = {c.plural: c for c in self.controllers.values()}
         self.store: dict[str, dict[tuple[str, str], dict]] = {k: {} for k in self.controllers}
-        self.server = MessageServer(self.apply_report, token=cfg.websocket_token,
-                                    upstream_lc_nodes=cfg.upstream_lc_nodes,
+        self.auth = GMAuth.from_config(cfg)
+        self.server = MessageServer(self.apply_report, auth=self.auth,
                                     max_message_bytes=cfg.max_message_bytes, on_connect=self.resync_node,
                                     metrics=self.metrics, apply_batch=self.apply_reports)
         self.health = HealthServer(self.metrics)
@@ -349,8 +351,8 @@ class GlobalManager:
             await self.kube.delete_object(ns, ref["kind"], ref["name"])
             self.children.deleted(ref["kind"], ns, ref["name"])
         # the creates of one plan are independent (pods, services, deployments): send them together
-        await asyncio.gather(*(self._create(ctrl, name, ns, manifest) for manifest in plan.create))
-        for manifest in plan.replace:
+        await asyncio.gather(*(self._create(ctrl, name, ns, manifest) for manifest in map(self.auth.sign_manifest, plan.create)))
+        for manifest in map(self.auth.sign_manifest, plan.replace):
             await self.kube.replace_object(ns, manifest)
         written = None
         if plan.status is not None:
@@ -493,19 +495,25 @@ class GlobalManager:
                 if obj is None:
                     raise ValueError(f"{ctrl.kind} {ns}/{h.resource_name} does not exist")
                 obj["kind"] = ctrl.kind
+                if not self.auth.insecure:
+                    refused = report_refused(node, await assigned_nodes(self, ctrl, obj))
+                    if refused:
+                        raise ValueError(refused)
                 results, own_status, others = self._fold_reports(ctrl, obj, msgs)
                 try:
                     if own_status is not None:
-                        await self.kube.replace_cr_status(ctrl.plural, obj, own_status)
+                        await self.kube.replace_cr_status(ctrl.plural, obj, bound_conditions(own_status))
                     for write in others.values():
                         target = await self.kube.get_cr(write.plural, write.namespace, write.name)
                         if target is None:
                             logger.warning("report for %s names missing %s %s", h.key, write.plural, write.name)
                             continue
                         target["kind"] = self.by_plural[write.plural].kind
-                        await self.kube.replace_cr_status(write.plural, target, write.status)
+                        await self.kube.replace_cr_status(write.plural, target, bound_conditions(write.status))
                     return results
                 except KubeError as exc:
+                    if exc.status in (400, 413, 422):      # permanent: re-sending the same report cannot help
+                        raise ValueError(f"the API server refused the status write: {exc}") from None
                     if exc.status != 409 or attempt == STATUS_ATTEMPTS - 1:
                         raise
         return [None] * len(msgs)
@@ -522,6 +530,7 @@ class GlobalManager:
         results: list[Exception | None] = []
         for msg in msgs:
             try:
+                check_report(msg.content)
                 writes = ctrl.upstream(current, msg.content, now)
             except ValueError as exc:
                 results.append(exc)

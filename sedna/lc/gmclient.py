@@ -59,7 +59,8 @@ def gm_acknowledges(ws: ClientConnection) -> bool:
 class GMClient:
     def __init__(self, address: str, node_name: str, outbox: Outbox, dispatch: Dispatch, metrics: LCMetrics,
                  token: str = "", window: int = 100, backoff_base: float = 0.5, backoff_cap: float = 30.0,
-                 rng: random.Random | None = None, acks: bool | None = None, ack_timeout: float = 30.0) -> None:
+                 rng: random.Random | None = None, acks: bool | None = None, ack_timeout: float = 30.0,
+                 on_worker_key: Callable[[str], None] | None = None) -> None:
         self.url = f"ws://{address}/"
         self.node_name = node_name
         self._outbox = outbox
@@ -73,6 +74,7 @@ class GMClient:
         self._acks = acks  # None: detect per connection; True/False: forced by LC_GM_ACKS
         self._mode_logged: bool | None = None
         self._ack_timeout = ack_timeout
+        self._on_worker_key = on_worker_key
         self.connected = False
 
     async def run(self) -> None:
@@ -87,6 +89,9 @@ class GMClient:
                                    max_size=MAX_FRAME_BYTES, ping_interval=20, ping_timeout=20,
                                    close_timeout=2) as ws:
                     attempt = 0
+                    key = ws.response.headers.get("Sedna-Worker-Key") if ws.response is not None else None
+                    if key and self._on_worker_key is not None:
+                        self._on_worker_key(key)
                     self.connected = True
                     self._metrics.connected.set(1)
                     self._metrics.reconnects.inc()

@@ -28,6 +28,8 @@ def register(sub) -> None:
     up.add_argument("--restart-backoff", type=float, default=10.0,
                     help="first back-off (s) before a failed container is restarted; doubles up to 300 s")
     up.add_argument("--foreground", action="store_true", help="run the supervisor in this process")
+    up.add_argument("--insecure", action="store_true",
+                    help="no authentication on the API server, GM channel and worker API (logged loudly)")
     up.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the cluster")
 
     down = cmds.add_parser("down", help="stop everything and kill every pod process")

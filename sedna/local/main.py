@@ -78,6 +78,8 @@ def cmd_up(args) -> int:
         argv.append("--no-controllers")
     if args.crds_dir:
         argv += ["--crds-dir", str(Path(args.crds_dir).resolve())]
+    if getattr(args, "insecure", False):
+        argv.append("--insecure")
     if args.foreground:
         from sedna.local import supervisor
 
@@ -182,7 +184,7 @@ def cmd_status(args) -> int:
         rows.append([name, str(record.get("pid")), "yes" if st.alive(record) else "no",
                      str(record.get("restarts", 0))])
     _say(format_table(rows))
-    client = Client(state["url"])
+    client = _state_client(state)
     try:
         nodes = client.json("GET", "/api/v1/nodes").get("items") or []
         pods = client.json("GET", "/api/v1/pods").get("items") or []
@@ -217,7 +219,18 @@ def _client(args) -> Client:
     state = _running(data_dir)
     if not state or not state.get("url"):
         raise ClientError(f"no cluster is running in {data_dir} (run: sedna local up)")
-    return Client(state["url"])
+    return _state_client(state)
+
+
+def _state_client(state: dict[str, Any]) -> Client:
+    """A client with the bearer token of the cluster's kubeconfig."""
+    from sedna.local.apiserver import kubeconfig_token
+
+    try:
+        token = kubeconfig_token(state["kubeconfig"])
+    except (OSError, KeyError):
+        token = ""
+    return Client(state["url"], token=token)
 
 
 def _load_documents(filename: str) -> list[Any]:

@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 import yaml
 
+from sedna.common.tokens import node_token, warn_insecure
 from sedna.local import health
 from sedna.local import state as st
 from sedna.local.runtime import netplan, procs
@@ -73,6 +74,15 @@ def parse_nodes(text: str) -> list[tuple[str, dict[str, str]]]:
     return out
 
 
+def _secret_file(path: Path) -> Path:
+    """``path`` holding a random secret, created 0600 on first use."""
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32))
+    return path
+
+
 def module_available(name: str) -> bool:
     try:
         return importlib.util.find_spec(name) is not None
@@ -93,6 +103,7 @@ class Supervisor:
         self.stopping = False
         self.controllers: dict[str, Any] = {}
         self.api_port = args.api_port
+        self.tls_port = 0
         self.ready = False
         self.phase = "starting the API server"
 
@@ -113,7 +124,7 @@ class Supervisor:
         out.write_text("")
         child = Child("apiserver", [sys.executable, "-m", "sedna.local.apiserver", "--host", "127.0.0.1",
                                     "--port", str(port), "--data-dir", str(self.data_dir),
-                                    "--kubeconfig", str(self.kubeconfig),
+                                    "--kubeconfig", str(self.kubeconfig), *self._api_auth_args(),
                                     # Service ClusterIPs from the loopback range the cluster services proxy
                                     "--service-cidr", f"127.{self.net.octet}.1.1-127.{self.net.octet}.15.254"])
         self._spawn(child)
@@ -133,8 +144,18 @@ class Supervisor:
             time.sleep(0.05)
         raise RuntimeError("the API server did not start within 60 s")
 
+    def _api_auth_args(self) -> list[str]:
+        """The API server's token lives in a 0600 file (stable across its restarts, never on argv)."""
+        if self.args.insecure:
+            return ["--insecure"]
+        # a restarted API server comes back on the same TLS port, the one its kubeconfig names
+        self.tls_port = self.tls_port or free_port()
+        return ["--token-file", str(_secret_file(self.data_dir / "apiserver-token")),
+                "--tls-port", str(self.tls_port)]
+
     def _runtime_argv(self, *extra: str) -> list[str]:
-        return [sys.executable, "-m", "sedna.local.runtime", "--server", self.url, "--data-dir",
+        return [sys.executable, "-m", "sedna.local.runtime", "--server", self.url,
+                "--kubeconfig", str(self.kubeconfig), "--data-dir",
                 str(self.data_dir), "--cluster-cidr", self.net.cidr, *extra]
 
     def _node_argv(self, index: int, name: str, labels: dict[str, str], lc_server: str) -> list[str]:
@@ -152,7 +173,9 @@ class Supervisor:
     # ---- API --------------------------------------------------------------------------------------------
 
     def _http(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=30, headers={"Authorization": "Bearer sedna-local"})
+        headers = {} if self.args.insecure else {
+            "Authorization": f"Bearer {(self.data_dir / 'apiserver-token').read_text().strip()}"}
+        return httpx.Client(base_url=self.url, timeout=30, headers=headers)
 
     def apply_crds(self) -> list[str]:
         applied = []
@@ -217,17 +240,16 @@ class Supervisor:
             log.info("controllers not started: %s not available", ", ".join(missing))
             self.controllers = {"enabled": False, "reason": f"missing {', '.join(missing)}"}
             return []
-        token_file = self.data_dir / "channel-token"
-        if not token_file.exists():
-            token_file.write_text(secrets.token_hex(16))
-            token_file.chmod(0o600)
-        token = token_file.read_text().strip()
+        secret_file = _secret_file(self.data_dir / "gm-secret")
+        secret = secret_file.read_text().strip()
+        auth = {"insecure": True} if self.args.insecure else {"secretFile": str(secret_file)}
         gm_port = self.args.gm_port or free_port()
         metrics_port = free_port()
         gm_config = self.data_dir / "gm.yaml"
         gm_config.write_text(yaml.safe_dump({
             "kubeConfig": str(self.kubeconfig),
-            "websocket": {"address": "127.0.0.1", "port": gm_port, "token": token},
+            "websocket": {"address": "127.0.0.1", "port": gm_port},
+            "auth": auth,
             "localController": {"server": f"http://localhost:{self.args.lc_port}"},
             "knowledgeBaseServer": {"server": self.args.kb_server},
             "metrics": {"address": "127.0.0.1", "port": metrics_port},
@@ -240,7 +262,8 @@ class Supervisor:
                 "GM_ADDRESS": f"127.0.0.1:{gm_port}", "NODENAME": name, "BIND_PORT": str(self.args.lc_port),
                 "BIND_ADDRESS": self.net.node_address(index),
                 "ROOTFS_MOUNT_DIR": str(self.data_dir / "nodes" / name),
-                "SEDNA_CHANNEL_TOKEN": token}))
+                **({"LC_INSECURE": "true"} if self.args.insecure else
+                   {"SEDNA_CHANNEL_TOKEN": node_token(secret, name)})}))
         self.controllers = {"enabled": True, "gm": f"ws://127.0.0.1:{gm_port}", "gm_config": str(gm_config),
                             "gm_health": f"http://127.0.0.1:{metrics_port}/healthz", "lc_port": self.args.lc_port}
         return children
@@ -390,6 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--restart-backoff", type=float, default=10.0)
     p.add_argument("--health-timeout", type=float, default=90.0,
                    help="seconds for every component to become healthy before the start fails")
+    p.add_argument("--insecure", action="store_true", help="no authentication anywhere (logged loudly)")
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -399,6 +423,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     sup = Supervisor(args)
+    if args.insecure:
+        warn_insecure("sedna local", "API server, GM channel and worker API run without authentication")
 
     def on_signal(signum, frame):
         raise KeyboardInterrupt

@@ -43,7 +43,7 @@ class Cluster:
         log = open(self.workdir / "apiserver.log", "w")  # noqa: SIM115 - handed to the child process
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "sedna.local.apiserver", "--host", "127.0.0.1", "--port", "0",
-             "--data-dir", str(self.workdir / "api-data")],
+             "--data-dir", str(self.workdir / "api-data"), "--token", "sedna-local"],
             stdout=subprocess.PIPE, stderr=log, text=True, cwd=REPO)
         deadline = time.time() + 30
         while time.time() < deadline:

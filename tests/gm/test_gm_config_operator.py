@@ -194,11 +194,11 @@ def test_startup_settings_standalone_and_peering():
     assert settings.peering.mandatory is True and settings.peering.clusterwide is True
 
 
-def test_upstream_lc_nodes_from_config_or_env():
-    assert parse_config({}, env={}).upstream_lc_nodes == frozenset()
-    assert parse_config({"websocket": {"upstreamLCNodes": ["edge-a", "edge-b"]}},
-                        env={}).upstream_lc_nodes == {"edge-a", "edge-b"}
-    assert parse_config({}, env={"SEDNA_UPSTREAM_LC_NODES": "edge-a, edge-c,"}).upstream_lc_nodes == \
+def test_insecure_nodes_from_config_or_env():
+    assert parse_config({}, env={}).insecure_nodes == frozenset()
+    assert parse_config({"auth": {"insecureNodes": ["edge-a", "edge-b"]}},
+                        env={}).insecure_nodes == {"edge-a", "edge-b"}
+    assert parse_config({}, env={"SEDNA_GM_INSECURE_NODES": "edge-a, edge-c,"}).insecure_nodes == \
         {"edge-a", "edge-c"}
-    with pytest.raises(ConfigError, match="websocket.upstreamLCNodes"):
-        parse_config({"websocket": {"upstreamLCNodes": "edge-a"}}, env={})
+    with pytest.raises(ConfigError, match="auth.insecureNodes"):
+        parse_config({"auth": {"insecureNodes": "edge-a"}}, env={})

@@ -43,7 +43,7 @@ def test_required_pieces():
     assert "name: tcp-0" in gm and "node-role.kubernetes.io/edge" in gm and "/healthz" in gm
     assert "hostNetwork: true" in lc and "ClusterFirstWithHostNet" in lc and "mountPath: /rootfs" in lc
     assert "fieldPath: spec.nodeName" in lc and "GM_ADDRESS" in lc
-    assert 'include "sedna.tokenEnv"' in gm and 'include "sedna.tokenEnv"' in lc
+    assert 'include "sedna.tokenEnv"' in gm and 'include "sedna.nodeTokenEnv"' in lc   # GM secret; node token
     for needed in ("horizontalpodautoscalers", "deployments", "pods", "events", "secrets"):
         assert needed in rbac
     values = yaml.safe_load((CHART / "values.yaml").read_text())

@@ -13,6 +13,7 @@ from gm_cluster import REFERENCE, GMProcess, cluster_fixture, gm_fixture, wait_f
 
 from sedna.api.messages import Message
 from sedna.api.yamlio import load_all
+from sedna.common.tokens import node_token
 
 pytestmark = [pytest.mark.timeout(180)]
 TOKEN = "t0ken"
@@ -43,8 +44,9 @@ def env(pod, i=0):
 class LC:
     """A websocket client playing a LocalController."""
 
-    def __init__(self, gm: GMProcess, node: str, token: str = TOKEN):
-        self.gm, self.node, self.token = gm, node, token
+    def __init__(self, gm: GMProcess, node: str, token: str | None = None):
+        # The GM secret is TOKEN; each LC presents its own node token derived from it.
+        self.gm, self.node, self.token = gm, node, node_token(TOKEN, node) if token is None else token
         self.ws = None
         self.inbox: list[Message] = []
 
@@ -167,8 +169,13 @@ async def test_end_to_end_samples_lc_channel_and_restart(cluster, gm):
         fl_report = {"phase": "train", "status": "running", "output": {
             "models": [{"format": "pb", "url": "/m", "metrics": {"accuracy": 0.75}}],
             "ownerInfo": {"currentRound": 1, "updateTime": "T1"}}}
-        assert (await lc.report("federatedlearningjob", fl["metadata"]["name"], fl_report, "m-fl")
-                ).header.operation == "ack"
+        # only a node the job runs on may report about it (the GM binds a channel to its node)
+        refused = await lc.report("federatedlearningjob", fl["metadata"]["name"], fl_report, "m-fl")
+        assert refused.header.operation == "error" and "may not report" in refused.content["reason"]
+        fl_node = fl["spec"]["trainingWorkers"][0]["template"]["spec"]["nodeName"]
+        async with LC(gm, fl_node) as fl_lc:
+            assert (await fl_lc.report("federatedlearningjob", fl["metadata"]["name"], fl_report, "m-fl2")
+                    ).header.operation == "ack"
         agg_model = fl["spec"]["aggregationWorker"]["model"]["name"]
         mst = wait_for(lambda: (cluster.get("Model", agg_model).get("status") or {}).get("metrics"),
                        what="aggregation model metrics")

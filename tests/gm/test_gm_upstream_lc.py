@@ -25,7 +25,7 @@ def gm(tmp_path_factory, cluster):
     proc = GMProcess(tmp_path_factory.mktemp("gm"), cluster, token=TOKEN,
                      extra={"logFormat": "text"})
     cfg = yaml.safe_load(proc.config.read_text())
-    cfg["websocket"]["upstreamLCNodes"] = [OLD_NODE]
+    cfg.setdefault("auth", {})["insecureNodes"] = [OLD_NODE]
     proc.config.write_text(yaml.safe_dump(cfg))
     proc.start()
     try:

@@ -209,6 +209,10 @@ def _lc_process_fixture(tmp_path):
             "LC_DATASET_POLL_SECONDS": "0.2", "LC_TRIGGER_PERIOD_SECONDS": "0.2",
             "LC_RECONNECT_MAX_SECONDS": "0.5", "PYTHONUNBUFFERED": "1",
         })
+        if "LC_API_TOKEN" not in extra:
+            # These tests play the workers with hand-made reports and the GM with a fake that mints no
+            # worker tokens; worker authentication has its own tests (tests/security).
+            env["LC_INSECURE"] = "true"
         env.update(extra)
         lc = LCProcess(env, tmp_path / f"lc-{len(procs)}.log")
         procs.append(lc)

@@ -23,6 +23,8 @@ import pytest
 import yaml
 from support_procs import free_port, wait_for
 
+from sedna.local.apiserver import kubeconfig_token
+
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,7 +53,7 @@ class Cluster:
                          timeout=180)
         assert res.returncode == 0, res.stdout + res.stderr
         state = json.loads((self.data_dir / "state.json").read_text())
-        self.http = httpx.Client(base_url=state["url"], timeout=30, headers={"Authorization": "Bearer sedna-local"})
+        self.http = httpx.Client(base_url=state["url"], timeout=30, headers={"Authorization": f"Bearer {kubeconfig_token(state['kubeconfig'])}"})
 
     def apply(self, docs: list[dict], path: Path) -> None:
         path.write_text(yaml.safe_dump_all(docs))

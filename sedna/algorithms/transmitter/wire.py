@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from sedna.algorithms.compression import Codec, CompressionError, NoCompression, decode_tensors
+from sedna.common import jsonbounds
 from sedna.common.tensors import TensorFormatError, dumps_arrays, loads_arrays
 
 __all__ = [
@@ -84,7 +85,7 @@ def decode_control(text: str | bytes, max_bytes: int = MAX_CONTROL_BYTES) -> dic
     if len(text) > max_bytes:
         raise WireError(f"control message of {len(text)} bytes exceeds {max_bytes}")
     try:
-        message = json.loads(text)
+        message = jsonbounds.loads(text)          # nesting too deep: WireError, not RecursionError
     except ValueError as exc:
         raise WireError(f"control message is not JSON: {exc}") from None
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):

@@ -9,17 +9,21 @@ object) and goes on reading; each report that carries a ``messageId`` is answere
 Duplicates are dropped by id — also while the first copy is still being applied — and malformed frames are
 answered with ``error`` without closing the connection.
 
+Identity: the handshake names one node (``Node-Name``) and must carry that node's token (``GMAuth.check_node``);
+the connection is bound to that node for its life: it receives only that node's queue and every report on it is
+applied as coming from that node (the GM refuses reports about objects not assigned to it).
+
 The handshake response carries ``Sedna-Capabilities: ack``: our LC reads it to know that this GM acknowledges
 reports (upstream's Go GM sends no such header and no acks, and our LC then falls back to fire-and-forget).
-Nodes named in ``upstream_lc_nodes`` may connect without a token, as upstream's LC sends none; every other node
-still has to authenticate. Those connections are logged and counted (``sedna_gm_upstream_lc_connections``).
+Nodes in ``auth.insecureNodes`` may connect without a token, as upstream's LC sends none (the per-node
+compatibility mode of docs/migration.md); such connections are logged and counted
+(``sedna_gm_upstream_lc_connections``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -30,6 +34,7 @@ from websockets.exceptions import ConnectionClosed
 
 from sedna.api.messages import Message, MessageError
 from sedna.common.sockets import listening_socket
+from sedna.gm.auth import GMAuth
 from sedna.gm.controllers.base import Downstream
 from sedna.gm.messagelayer.queue import NodeQueue, RecentIds
 from sedna.gm.messagelayer.reports import ApplyBatch, ReportPipeline
@@ -47,22 +52,21 @@ MAX_REPORTS_IN_FLIGHT = 512
 
 
 class MessageServer:
-    def __init__(self, apply_status: ApplyStatus, *, token: str = "", max_message_bytes: int = 8 * 1024 * 1024,
-                 on_connect: OnConnect | None = None, metrics: GMMetrics | None = None,
-                 recent_ids: int = 4096, apply_batch: ApplyBatch | None = None,
-                 upstream_lc_nodes: frozenset[str] | set[str] = frozenset()) -> None:
+    def __init__(self, apply_status: ApplyStatus, *, auth: GMAuth | None = None,
+                 max_message_bytes: int = 8 * 1024 * 1024, on_connect: OnConnect | None = None,
+                 metrics: GMMetrics | None = None, recent_ids: int = 4096,
+                 apply_batch: ApplyBatch | None = None) -> None:
         """``apply_status(node, report)`` applies one report; ``apply_batch`` (if given) applies several of one
         object at once and is used instead (see :mod:`~sedna.gm.messagelayer.reports`)."""
         self._apply_status = apply_status
         self._reports = ReportPipeline(apply_batch or self._apply_one_by_one)
         self._in_flight: dict[str, dict[str, asyncio.Future]] = {}
         self._answer_tasks: set[asyncio.Task] = set()
-        self._token = token
+        self._auth = auth
         self._max_bytes = max_message_bytes
         self._on_connect = on_connect
         self._metrics = metrics or GMMetrics()
         self._recent_capacity = recent_ids
-        self._upstream_nodes = frozenset(upstream_lc_nodes)
         self._queues: dict[str, NodeQueue] = {}
         self._recent: dict[str, RecentIds] = {}
         self._connections: dict[str, set[ServerConnection]] = {}
@@ -89,15 +93,13 @@ class MessageServer:
 
     async def start(self, host: str, port: int) -> int:
         self._server = await serve(self._handle, sock=listening_socket(host, port),
-                                   process_request=self._check_request, process_response=self._advertise,
+                                   process_request=self._check_request,
+                                   process_response=self._add_handshake_headers,
                                    max_size=self._max_bytes, compression=None, ping_interval=20,
                                    ping_timeout=60, write_limit=256 * 1024)
         self.port = self._server.sockets[0].getsockname()[1]
-        logger.info("LC websocket server on %s:%d (token %s)", host, self.port,
-                    "required" if self._token else "not required")
-        if self._upstream_nodes and self._token:
-            logger.warning("upstream-LC compatibility mode for nodes %s: they connect WITHOUT a token",
-                           ", ".join(sorted(self._upstream_nodes)))
+        logger.info("LC websocket server on %s:%d (node tokens %s)", host, self.port,
+                    "required" if self._auth is not None and not self._auth.insecure else "NOT required")
         return self.port
 
     async def stop(self) -> None:
@@ -116,22 +118,26 @@ class MessageServer:
             return connection.respond(HTTPStatus.BAD_REQUEST, "missing Node-Name header\n")
         if len(node) > 253 or not _NODE_NAME.fullmatch(node):
             return connection.respond(HTTPStatus.BAD_REQUEST, "Node-Name must be a Kubernetes node name\n")
-        if self._token and not self._is_upstream_lc(node, request):
-            auth = request.headers.get("Authorization", "")
-            expected = f"Bearer {self._token}"
-            if not hmac.compare_digest(auth.encode(), expected.encode()):
-                logger.warning("rejected LC connection from %s (node %r): bad or missing token",
-                               connection.remote_address, node)
-                return connection.respond(HTTPStatus.UNAUTHORIZED, "missing or invalid bearer token\n")
+        if self._auth is not None:
+            refused = self._auth.check_node(node, request.headers.get("Authorization"))
+            if refused:
+                logger.warning("rejected LC connection from %s (node %r): %s", connection.remote_address, node,
+                               refused)
+                return connection.respond(HTTPStatus.UNAUTHORIZED, refused + "\n")
         return None
 
     def _is_upstream_lc(self, node: str, request) -> bool:
-        """A compatibility-mode node that presents no token (upstream's LC); with a token it is checked."""
-        return node in self._upstream_nodes and not request.headers.get("Authorization")
+        """A compatibility-mode node whose LC presents no token (upstream's LC)."""
+        return (self._auth is not None and not self._auth.insecure and node in self._auth.insecure_nodes
+                and not request.headers.get("Authorization"))
 
-    @staticmethod
-    def _advertise(connection: ServerConnection, request, response):
-        response.headers[CAPABILITIES_HEADER] = CAPABILITIES
+    def _add_handshake_headers(self, connection: ServerConnection, request, response):
+        if response.status_code == HTTPStatus.SWITCHING_PROTOCOLS:
+            response.headers[CAPABILITIES_HEADER] = CAPABILITIES
+            if self._auth is not None:
+                node = request.headers.get("Node-Name", "").strip()
+                for key, value in self._auth.handshake_headers(node).items():
+                    response.headers[key] = value
         return response
 
     async def _handle(self, ws: ServerConnection) -> None:
@@ -211,7 +217,10 @@ class MessageServer:
                 except MessageError as exc:
                     self._metrics.message_errors.inc()
                     logger.warning("malformed frame from node %s: %s", node, exc)
-                    await ws.send(Message.build("", "", "", "error", {"reason": str(exc)}).encode())
+                    h = exc.header
+                    await ws.send(Message.build(h.resource_kind if h else "", h.namespace if h else "",
+                                                h.resource_name if h else "", "error", {"reason": str(exc)},
+                                                message_id=h.message_id if h else None).encode())
                     continue
                 op = msg.header.operation
                 if op == "":

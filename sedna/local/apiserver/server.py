@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from sedna.api import yamlio
+from sedna.common.tokens import bearer_matches
 from sedna.local.apiserver import discovery, errors
 from sedna.local.apiserver.api import API, NS_BUCKET, now, parse_stamp
 from sedna.local.apiserver.controllers.gc import (
@@ -36,6 +37,7 @@ from sedna.local.apiserver.table import json_path, table
 
 log = logging.getLogger(__name__)
 
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/livez", "/version"})
 MAX_BODY = 3 * 1024 * 1024 + 512 * 1024      # etcd's 3 MiB object limit plus room for the envelope
 DEFAULT_WATCH_TIMEOUT = 1800.0
 
@@ -89,13 +91,14 @@ class APIServer:
 
     def __init__(self, data_dir: str | Path | None = None, logs_dir: str | Path | None = None,
                  history: int = 10_000, bookmark_interval: float = 60.0, event_ttl: float = 3600.0,
-                 pod_gc_slack: float = 30.0, service_cidr: str | None = None):
+                 pod_gc_slack: float = 30.0, service_cidr: str | None = None, token: str | None = None):
         self.data_dir = Path(data_dir) if data_dir else None
         self.logs_dir = Path(logs_dir) if logs_dir else (self.data_dir / "logs" if self.data_dir else None)
         self.store = Store(self.data_dir, history=history)
         self.registry = Registry()
         self.api = API(self.store, self.registry, service_cidr)
         self.bookmark_interval = bookmark_interval
+        self.token = token
         self.event_ttl = event_ttl
         self.pod_gc_slack = pod_gc_slack
         self._event_ttl_task: asyncio.Task | None = None
@@ -110,7 +113,7 @@ class APIServer:
                     self.api.create(ns_rd, None, {"metadata": {"name": name}})
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_BODY, middlewares=[self._errors])
+        app = web.Application(client_max_size=MAX_BODY, middlewares=[self._errors, self._authenticate])
         r = app.router
         r.add_get("/version", lambda req: _json(discovery.SERVER_VERSION))
         r.add_get("/version/", lambda req: _json(discovery.SERVER_VERSION))
@@ -170,6 +173,15 @@ class APIServer:
         for controller in self.controllers:
             await controller.stop()
         self.store.close()
+
+    @web.middleware
+    async def _authenticate(self, request: web.Request, handler):
+        """The kubeconfig's bearer token on every request but the public probes (as a real API server's
+        system:public-info-viewer)."""
+        if self.token and request.path.rstrip("/") not in PUBLIC_PATHS and not bearer_matches(
+                request.headers.get("Authorization"), self.token):
+            raise errors.APIError(401, "Unauthorized", "Unauthorized: missing or wrong bearer token")
+        return await handler(request)
 
     @web.middleware
     async def _errors(self, request: web.Request, handler):

@@ -58,6 +58,7 @@ from sedna.algorithms.transmitter.wire import (
 from sedna.common.class_factory import ClassFactory, ClassType
 from sedna.common.sockets import listening_socket
 from sedna.common.tensors import TensorFormatError, dumps_arrays, loads_arrays
+from sedna.service.server import agg_auth
 
 try:
     from websockets.exceptions import ConnectionClosed, WebSocketException
@@ -333,8 +334,8 @@ class AggregationServer:
         return thread
 
     def stop(self) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._stop.set)      # (a server past its last round has ended)
 
     async def serve(self) -> None:
         from websockets.asyncio.server import serve
@@ -483,10 +484,12 @@ class AggregationServer:
 
     async def _subscribe(self, ws, message: dict[str, Any], current: _Client | None) -> _Client:
         client_id = str(message.get("client_id") or current and current.client_id or secrets.token_hex(8))
-        old = self.clients.get(client_id)
-        if old is not None and old.ws is not ws:
-            logger.warning("client %s reconnected; closing its previous connection", client_id)
-            asyncio.ensure_future(old.ws.close(4000, "replaced by a newer connection"))
+        try:
+            agg_auth.check_subscribe(self.clients, client_id, ws, current)
+        except agg_auth.SubscribeRefused as exc:
+            await self._reply_error(ws, exc.reason)
+            await ws.close(exc.code, exc.reason[:120])
+            return current
         join = encode_control({"type": "CLIENT_JOIN", "data": client_id})
         for other in list(self.clients.values()):
             if other.client_id != client_id:

@@ -23,7 +23,8 @@ from fastapi.responses import JSONResponse
 
 from sedna.common.sockets import listening_socket
 
-__all__ = ["KEEP_ALIVE_SECONDS", "UvicornService", "add_bearer_token", "add_route_list", "error_response"]
+__all__ = ["KEEP_ALIVE_SECONDS", "UvicornService", "add_bearer_token", "add_route_list", "error_response",
+           "json_body"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,11 +36,21 @@ def error_response(status: int, reason: str) -> JSONResponse:
     return JSONResponse(status_code=status, content={"detail": reason})
 
 
+def json_body(model) -> dict:
+    """``openapi_extra`` declaring a JSON request body of ``model`` (routes that read the raw body), so the
+    published OpenAPI document says what the route takes."""
+    return {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": model.model_json_schema(by_alias=True)}}}}
+
+
 def add_bearer_token(app: FastAPI, token: str | None) -> None:
     """Answer 401 to every request of ``app`` whose ``Authorization`` is not ``Bearer <token>``.
 
-    No middleware at all without a token: it costs time on every request."""
+    No middleware at all without a token: it costs time on every request. Pods the GM creates always get
+    their job's token in the env; a server started without one says so loudly."""
     if not token:
+        logger.warning("%s serves WITHOUT a bearer token: anyone who reaches its port can use it "
+                       "(the GM injects one into the pods it creates; see docs/security.md)", app.title)
         return
     expected = f"Bearer {token}".encode()
 
