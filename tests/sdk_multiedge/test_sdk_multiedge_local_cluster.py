@@ -3,10 +3,8 @@ FeatureExtractionService, VideoAnalyticsJob and ReidJob into processes running t
 talk through the cluster's Service proxy and share a hostPath folder. Checked: the injected env, both jobs
 Succeeded, the target re-identified in exactly the frames it is in, the shared folder consumed.
 
-The cluster resolves Service names only for Services that exist when a pod starts, and the detector and the
-feature extractor each need the other's Service; so, as the example README says, the feature-extraction pod
-is deleted once the VideoAnalyticsJob's Service exists (its Deployment starts a new one) and the detection
-worker's handshake waits for the round trip before sending the video.
+The whole file is applied at once: the detector and the feature extractor each need the other's Service, which
+the pods resolve when they connect (the cluster's Service name table), and the workers wait for each other.
 """
 
 from __future__ import annotations
@@ -82,11 +80,6 @@ def env_of(pod: dict) -> dict[str, str]:
     return {e["name"]: e.get("value", "") for e in pod["spec"]["containers"][0].get("env") or []}
 
 
-def add_env(doc: dict, **values: str) -> None:
-    doc["spec"]["template"]["spec"]["containers"][0].setdefault("env", []).extend(
-        {"name": k, "value": v} for k, v in values.items())
-
-
 @pytest.fixture
 def cluster(tmp_path):
     c = Cluster(tmp_path / "cluster")
@@ -105,35 +98,19 @@ def test_example_manifests_on_the_single_machine_cluster(cluster, tmp_path):
     truth = json.loads((data / "truth.json").read_text())
 
     docs = list(yaml.safe_load_all((EXAMPLE / "multi_edge_inference.yaml").read_text()))
-    models, fe_doc, va_doc, reid_doc = docs[:2], docs[2], docs[3], docs[4]
-    add_env(fe_doc, MULTI_EDGE_RETRIES="1")  # a first pod that cannot reach the detector fails fast
-    add_env(va_doc, handshake_seconds="120", MULTI_EDGE_RETRY_INTERVAL="1")
+    cluster.apply(docs, tmp_path / "all.yaml")            # one apply: the workers wait for each other
 
-    # 1. feature extraction (Deployment + Service feature-extraction-fe)
-    cluster.apply([*models, fe_doc], tmp_path / "fe.yaml")
-    first_fe = wait_for(lambda: [p for p in cluster.pods("feature-extraction-") if cluster.phase(p) == "Running"],
-                        90, "the feature-extraction pod")[0]
-    fe_env = env_of(first_fe)
+    wait_for(lambda: cluster.job_phase("reidjobs", "reid") == "Succeeded", 150, "the ReidJob to succeed")
+    assert cluster.job_phase("videoanalyticsjobs", "video-analytics") == "Succeeded"
+    fe_env = env_of(cluster.pods("feature-extraction-")[0])
     assert fe_env["SERVICE_NAME"] == "feature-extraction" and fe_env["MODEL_URL"].endswith("fe.json")
-
-    # 2. the detector; once its Service exists, a new feature-extraction pod can resolve it
-    cluster.apply([va_doc], tmp_path / "va.yaml")
-    va_pod = wait_for(lambda: [p for p in cluster.pods("video-analytics-") if cluster.phase(p) == "Running"],
-                      90, "the video-analytics pod")[0]
+    va_pod = cluster.pods("video-analytics-")[0]
     va_env = env_of(va_pod)
     assert va_env["JOB_NAME"] == "video-analytics" and va_env["MODEL_NAME"] == "multi-edge-detector"
-    res = cluster.sedna("delete", "pod", first_fe["metadata"]["name"])
-    assert res.returncode == 0, res.stderr
-    wait_for(lambda: cluster.job_phase("videoanalyticsjobs", "video-analytics") == "Succeeded", 150,
-             "the VideoAnalyticsJob to succeed")
-    va_log = cluster.logs(cluster.pods("video-analytics-")[0])
+    va_log = cluster.logs(va_pod)
     summary = json.loads(va_log.strip().splitlines()[-1])
     assert summary == {"frames": FRAMES, "dropped": 0, "results_received": FRAMES}, va_log[-2000:]
-    assert len(list((data / "shared").glob("*.dat"))) == FRAMES
 
-    # 3. ReID: target features from the (still running) feature extraction, then the detector's files
-    cluster.apply([reid_doc], tmp_path / "reid.yaml")
-    wait_for(lambda: cluster.job_phase("reidjobs", "reid") == "Succeeded", 120, "the ReidJob to succeed")
     records = [json.loads(line) for line in (data / "reid_results.jsonl").read_text().splitlines()]
     assert sorted(r["frame_index"] for r in records) == [i for i in range(FRAMES) if "target" in truth[str(i)]]
     for r in records:
