@@ -17,8 +17,9 @@ import fcntl
 import json
 import logging
 import os
+from collections.abc import Callable
 from contextlib import contextmanager
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from models import BrightBoxDetector, colour_feature

@@ -21,8 +21,9 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 __all__ = ["HOSTS_ENV", "NAMESPACE_ENV", "HostsTable", "install", "lookup", "table_document", "write_table"]
 
