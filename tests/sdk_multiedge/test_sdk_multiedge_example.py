@@ -47,6 +47,14 @@ def test_example_manifests_are_valid_and_images_map_to_the_workers():
     assert {d["metadata"]["name"] for d in docs[2:]} == {"feature-extraction", "video-analytics", "reid"}
     image_map = load_image_map(EXAMPLE / "local-images.yaml")
     images = {c["image"] for d in docs[2:] for c in d["spec"]["template"]["spec"]["containers"]}
+    for name in ("object_search", "object_tracking"):     # the other two examples of this folder
+        for doc in yaml.safe_load_all((EXAMPLE / name / f"{name}.yaml").read_text()):
+            assert [i for i in validate_object(doc) if i.severity == "error"] == [], name
+            templates = [doc["spec"]["reidWorkers"]["template"],
+                         *(w["template"] for w in doc["spec"]["trackingWorkers"])]
+            if "userWorker" in doc["spec"]:
+                templates.append(doc["spec"]["userWorker"]["template"])
+            images |= {c["image"] for t in templates for c in t["spec"]["containers"]}
     assert images == set(image_map.entries)
     for entry in image_map.entries.values():
         assert (EXAMPLE / entry.entrypoint[1]).is_file()

@@ -183,11 +183,24 @@ class Watcher:
         resp = self.client.request("GET", self.res.path(self.spec.target.namespace, self.spec.target.name))
         return resp.json() if resp.status_code == 200 else None
 
+    def also(self) -> list[tuple[Any, Any]]:
+        """``(resource, Target)`` of the ``also`` objects (resolved once)."""
+        if not hasattr(self, "_also"):
+            self._also = [(self.client.resolve(t.kind), t) for t in self.spec.also]
+        return self._also
+
     def pods(self) -> list[dict[str, Any]]:
-        sel = f"{self.spec.name_label}={self.spec.target.name}"
-        items = self.client.json("GET", f"/api/v1/namespaces/{self.spec.target.namespace}/pods",
-                                 params={"labelSelector": sel}).get("items") or []
+        """The pods of the target and of the ``also`` objects."""
+        items: list[dict[str, Any]] = []
+        for t in [self.spec.target, *self.spec.also]:
+            sel = f"{t.kind.lower()}.sedna.io/name={t.name}"
+            items += self.client.json("GET", f"/api/v1/namespaces/{t.namespace}/pods",
+                                      params={"labelSelector": sel}).get("items") or []
         return sorted(items, key=lambda p: p["metadata"].get("creationTimestamp", ""))
+
+    def others_present(self) -> bool:
+        return any(self.client.request("GET", res.path(t.namespace, t.name)).status_code == 200
+                   for res, t in self.also())
 
     def count(self, where: str) -> int:
         base = node_path(self.data_dir, where)
@@ -221,7 +234,9 @@ def pod_summary(spec: ExampleSpec, pods: list[dict[str, Any]]) -> str:
     parts = []
     for p in pods:
         status = p.get("status") or {}
-        kind = (p["metadata"].get("labels") or {}).get(spec.worker_label, "?")
+        labels = p["metadata"].get("labels") or {}
+        kind = labels.get(spec.worker_label) or next(
+            (v for k, v in labels.items() if k.endswith(".sedna.io/worker-type")), "?")
         waiting = next((((cs.get("state") or {}).get("waiting") or {}).get("reason")
                         for cs in status.get("containerStatuses") or []
                         if (cs.get("state") or {}).get("waiting")), None)
@@ -254,8 +269,12 @@ def wait_gone(spec: ExampleSpec, client: Client, watcher: Watcher, timeout: floa
     if watcher.target() is not None:
         _say(f"==> deleting {spec.target.kind.lower()}/{spec.target.name} of an earlier run")
         client.delete(watcher.res, spec.target.namespace, spec.target.name)
+    for res, other in watcher.also():
+        if client.request("GET", res.path(other.namespace, other.name)).status_code == 200:
+            _say(f"==> deleting {other.kind.lower()}/{other.name} of an earlier run")
+            client.delete(res, other.namespace, other.name)
     deadline = time.monotonic() + timeout
-    while watcher.target() is not None or watcher.pods():
+    while watcher.target() is not None or watcher.others_present() or watcher.pods():
         if time.monotonic() > deadline:
             raise RunError("the earlier run's pods did not go away: "
                            + pod_summary(spec, watcher.pods()))

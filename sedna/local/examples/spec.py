@@ -108,6 +108,7 @@ class ExampleSpec(_Strict):
     prepare: Prepare | None = None
     clean: list[str] = Field(default_factory=list)      # node paths emptied before applying
     target: Target
+    also: list[Target] = Field(default_factory=list)    # more objects of the manifests to watch like the target
     progress: dict[str, str] = Field(default_factory=dict)   # label -> field path into the target
     bar: Bar | None = None
     success: list[Condition]
