@@ -154,7 +154,7 @@ class TargetMatcher:
 
 class FingerprintHub:
     """Identities shared by every ReID replica: ``<folder>/identity-<n>.json`` with the first features seen,
-    assigned under an exclusive lock on ``<folder>/.lock`` so two replicas never create the same person."""
+    assigned under an exclusive lock on the folder so two replicas never create the same person."""
 
     def __init__(self, folder: str, threshold: float):
         self.folder = folder
@@ -163,12 +163,12 @@ class FingerprintHub:
 
     @contextmanager
     def _locked(self):
-        with open(os.path.join(self.folder, ".lock"), "a+") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        fd = os.open(self.folder, os.O_RDONLY)          # the folder itself is the lock: no extra file
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)                                  # closing releases the lock
 
     def _identities(self) -> dict[int, np.ndarray]:
         out = {}
