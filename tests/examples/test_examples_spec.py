@@ -128,3 +128,14 @@ def test_annotation_reaches_every_pod_template_and_node_paths(tmp_path):
     assert doc["spec"]["trainingWorkers"][0]["template"]["metadata"] == {"labels": {"a": "b"},
                                                                          "annotations": {"k": "v"}}
     assert node_path(tmp_path, "edge-node:/a/b") == tmp_path / "nodes" / "edge-node" / "a" / "b"
+
+
+def test_also_objects_of_shipped_examples_are_in_their_manifests():
+    from sedna.api.yamlio import load_all
+
+    specs = discover()
+    assert [t.kind for t in specs["multi-edge-tracking"].also] == ["FeatureExtractionService", "VideoAnalyticsJob"]
+    for spec in specs.values():
+        objects = {(d.get("kind"), (d.get("metadata") or {}).get("name"))
+                   for rel in spec.manifests for d in load_all((spec.folder / rel).read_text())}
+        assert {(t.kind, t.name) for t in spec.also} <= objects, spec.name
