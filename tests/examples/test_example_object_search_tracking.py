@@ -71,6 +71,7 @@ def test_object_tracking_gives_each_person_one_identity_in_both_cameras(tmp_path
         down(data_dir)
 
 
+@pytest.mark.slow             # waits for the runner's 30 s timeout
 def test_object_search_for_someone_in_no_camera_fails(tmp_path):
     folder = copy_examples(tmp_path)
     spec_path = folder / "object_search" / "example.yaml"
