@@ -290,6 +290,8 @@ class PodWorker:
         base["PYTHONUNBUFFERED"] = "1"
         base["HOSTNAME"] = cfg.node if spec.get("hostNetwork") else self.name
         base["POD_IP"] = self.pod_ip
+        # the container's view of its mounts, for paths that reach it as data (sedna.common.file_ops)
+        base["SEDNA_LOCAL_ROOTFS"] = str(rootfs)
         services = await self.agent.list_services()
         if spec.get("enableServiceLinks", True):
             for svc in services:
