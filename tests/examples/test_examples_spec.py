@@ -8,7 +8,9 @@ from sedna.local.examples import conditions as cd
 from sedna.local.examples.runner import annotate_templates, node_path
 from sedna.local.examples.spec import Condition, SpecError, discover, load
 
-TARGET = {"status": {"stage": "Deploy", "conditions": [{"type": "Running"}, {"type": "Completed"}],
+TARGET = {"status": {"stage": "Deploy", "conditions": [{"type": "Running", "stage": "Train"},
+                                                       {"type": "Completed", "stage": "Train", "message": "t"},
+                                                       {"type": "Completed", "stage": "Deploy", "message": "d"}],
                      "metrics": [{"key": "inferenceNumber", "value": "20"}, {"key": "hard", "value": "3"}]}}
 
 
@@ -17,6 +19,9 @@ TARGET = {"status": {"stage": "Deploy", "conditions": [{"type": "Running"}, {"ty
     ("status.conditions[-1].type", "Completed"),
     ("status.conditions[0].type", "Running"),
     ("status.conditions[5].type", None),
+    ("status.conditions[type=Completed].message", "t"),
+    ("status.conditions[stage=Deploy,type=Completed].message", "d"),
+    ("status.conditions[stage=Eval,type=Completed].message", None),
     ("status.metrics[key=inferenceNumber].value", "20"),
     ("status.metrics[key=nope].value", None),
     ("status.missing.deeper", None),

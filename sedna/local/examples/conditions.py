@@ -12,7 +12,7 @@ from typing import Any
 
 from sedna.local.examples.spec import Condition
 
-_STEP = re.compile(r"([^.\[\]]+)|\[(-?\d+)\]|\[([^=\]]+)=([^\]]*)\]")
+_STEP = re.compile(r"([^.\[\]]+)|\[(-?\d+)\]|\[([^=\]]+)=([^\]]*)\]")   # name | [i] | [k=v,k2=v2]
 # a container in one of these states will not get better by waiting
 BROKEN_WAITING = {"CrashLoopBackOff", "CreateContainerError", "CreateContainerConfigError", "StartError",
                   "ErrImagePull", "ImagePullBackOff", "InvalidImageName"}
@@ -28,7 +28,8 @@ class Observation:
 
 
 def lookup(obj: Any, path: str) -> Any:
-    """``status.metrics[key=inferenceNumber].value``, ``status.conditions[-1].type``; None when absent."""
+    """``status.metrics[key=inferenceNumber].value``, ``status.conditions[-1].type``,
+    ``status.conditions[stage=Deploy,type=Completed].message``; None when absent."""
     cur = obj
     pos = 0
     path = path.strip()
@@ -47,8 +48,10 @@ def lookup(obj: Any, path: str) -> Any:
             i = int(index)
             cur = cur[i] if isinstance(cur, list) and -len(cur) <= i < len(cur) else None
         else:
-            cur = next((x for x in cur if isinstance(x, dict) and str(x.get(key)) == value), None) \
-                if isinstance(cur, list) else None
+            pairs = [p.split("=", 1) for p in f"{key}={value}".split(",")]
+            cur = next((x for x in cur if isinstance(x, dict)
+                        and all(len(p) == 2 and str(x.get(p[0].strip())) == p[1].strip() for p in pairs)),
+                       None) if isinstance(cur, list) else None
         if cur is None:
             return None
     return cur
@@ -88,7 +91,7 @@ def describe(cond: Condition) -> str:
         return f"{cond.field} {_tests(cond)}"
     if cond.pods is not None:
         want = [w for w in ("Ready" if cond.ready else "", cond.phase or "") if w]
-        return f"a {cond.pods} pod is {' and '.join(want) or 'present'}"
+        return f"some {cond.pods} pod is {' and '.join(want) or 'present'}"
     if cond.files is not None:
         return f"files {cond.files} {_tests(cond) or '>= 1'}"
     return f"the {cond.log} log contains {cond.contains!r}"

@@ -12,6 +12,7 @@ last log lines are printed and the exit code is 1.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import shutil
@@ -46,6 +47,14 @@ def _say(text: str = "") -> None:
 
 # ---- data ---------------------------------------------------------------------------------------------
 
+def scripts_digest(folder: Path) -> str:
+    """Changes when a Python file of the example changes (the generator and what it imports)."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
 def prepare(spec: ExampleSpec, work: Path) -> Path:
     """Run the generator once per distinct command line; returns the prepared dir."""
     out = work / "prepared"
@@ -56,7 +65,8 @@ def prepare(spec: ExampleSpec, work: Path) -> Path:
     if argv and argv[0] in ("python", "python3"):
         argv[0] = sys.executable
     stamp = work / "prepared.json"
-    if out.is_dir() and stamp.exists() and json.loads(stamp.read_text()) == spec.prepare.command:
+    key = {"command": spec.prepare.command, "scripts": scripts_digest(spec.folder)}
+    if out.is_dir() and stamp.exists() and json.loads(stamp.read_text()) == key:
         _say(f"==> reusing the prepared data ({out})")
         return out
     shutil.rmtree(out, ignore_errors=True)
@@ -66,7 +76,7 @@ def prepare(spec: ExampleSpec, work: Path) -> Path:
     done = subprocess.run(argv, cwd=spec.folder, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RunError(f"the generator failed (exit {done.returncode}):\n{(done.stdout + done.stderr)[-3000:]}")
-    stamp.write_text(json.dumps(spec.prepare.command))
+    stamp.write_text(json.dumps(key))
     return out
 
 
@@ -303,6 +313,18 @@ def report_failure(spec: ExampleSpec, watcher: Watcher, obs: cd.Observation, why
         _say(f"\n  pod {name}: last log lines\n{_tail(watcher.log(name)) or '    (empty log)'}")
 
 
+def shown(value: Any) -> str:
+    """A reported value on one line: strings as they are (JSON text compacted), the rest as JSON."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value
+        if isinstance(value, str):
+            return value
+    return json.dumps(value, separators=(",", ":"))
+
+
 def report_success(spec: ExampleSpec, obs: cd.Observation, data_dir: Path, started: float) -> None:
     status = (obs.target or {}).get("status") or {}
     conds = status.get("conditions") or []
@@ -310,7 +332,7 @@ def report_success(spec: ExampleSpec, obs: cd.Observation, data_dir: Path, start
     if conds:
         _say(f"  condition            {conds[-1].get('type')}")
     for label, path in spec.report.items():
-        _say(f"  {label:<20} {json.dumps(cd.lookup(obs.target, path))}")
+        _say(f"  {label:<20} {shown(cd.lookup(obs.target, path))}")
     for c in spec.success:
         _say(f"  met: {cd.describe(c)}")
     if spec.outputs:

@@ -293,6 +293,8 @@ class PodWorker:
         base["POD_IP"] = self.pod_ip
         base[cluster_dns.HOSTS_ENV] = str(paths.service_hosts_path(cfg.data_dir))
         base[cluster_dns.NAMESPACE_ENV] = self.namespace
+        # the container's view of its mounts, for paths that reach it as data (sedna.common.file_ops)
+        base["SEDNA_LOCAL_ROOTFS"] = str(rootfs)
         services = await self.agent.list_services()
         if spec.get("enableServiceLinks", True):
             for svc in services:

@@ -55,6 +55,7 @@ from sedna.algorithms.transmitter.wire import (
     layout_of,
 )
 from sedna.common.class_factory import ClassFactory, ClassType
+from sedna.common.log import enable_worker_logging
 from sedna.common.tensors import TensorFormatError, dumps_arrays, loads_arrays
 
 try:
@@ -193,6 +194,7 @@ class AggregationServer:
                  min_participants: int | None = None, checkpoint_path: str | None = None,
                  downlink_compression: str | None = None, transmitter: AbstractTransmitter | None = None,
                  job_name: str | None = None, exit_grace: float | None = None) -> None:
+        enable_worker_logging()
         self.aggregation = aggregation or "FedAvg"
         self.strategy = ClassFactory.get_cls(ClassType.FL_AGG, self.aggregation)()
         self.host = host or os.getenv("AGG_BIND_IP") or _host_ip()
