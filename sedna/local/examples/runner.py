@@ -188,15 +188,14 @@ class Watcher:
     def __init__(self, spec: ExampleSpec, client: Client, data_dir: Path):
         self.spec, self.client, self.data_dir = spec, client, data_dir
         self.res = client.resolve(spec.target.kind)
+        self._also = [(client.resolve(t.kind), t) for t in spec.also]
 
     def target(self) -> dict[str, Any] | None:
         resp = self.client.request("GET", self.res.path(self.spec.target.namespace, self.spec.target.name))
         return resp.json() if resp.status_code == 200 else None
 
     def also(self) -> list[tuple[Any, Any]]:
-        """``(resource, Target)`` of the ``also`` objects (resolved once)."""
-        if not hasattr(self, "_also"):
-            self._also = [(self.client.resolve(t.kind), t) for t in self.spec.also]
+        """``(resource, Target)`` of the ``also`` objects."""
         return self._also
 
     def pods(self) -> list[dict[str, Any]]:
