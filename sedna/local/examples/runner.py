@@ -111,8 +111,9 @@ def ensure_cluster(spec: ExampleSpec, data_dir: Path, opts: argparse.Namespace) 
         from sedna.local.main import cmd_up
 
         _say(f"==> starting the single-machine cluster ({data_dir})")
+        nodes = list(dict.fromkeys([*spec.nodes, *getattr(opts, "cluster_nodes", [])]))
         up = argparse.Namespace(
-            data_dir=str(data_dir), nodes=",".join(spec.nodes), no_controllers=False, image_map="",
+            data_dir=str(data_dir), nodes=",".join(nodes), no_controllers=False, image_map="",
             cluster_cidr=opts.cluster_cidr, api_port=0, lc_port=opts.lc_port, crds_dir="",
             kb_server=opts.kb_server, foreground=False, timeout=180.0)
         if cmd_up(up) != 0:
