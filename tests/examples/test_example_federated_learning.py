@@ -17,7 +17,7 @@ def test_federated_learning_three_rounds(tmp_path):
         assert done.returncode == 0, done.stdout + done.stderr
         assert reported(done.stdout, "phase") == "Succeeded"
         # the round report's updateTime arrives in upstream's "%Y-%m-%d %H:%M:%S"
-        assert re.search(r"last round\s+Round 3 reaches at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d$", done.stdout, re.M)
+        assert re.search(r"last round\s+Round 3 reaches at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d$", done.stdout, re.MULTILINE)
         for node in ("edge-node", "edge2-node"):
             assert [p.name for p in (data_dir / "nodes" / node / "model").iterdir()]
     finally:

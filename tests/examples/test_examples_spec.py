@@ -46,6 +46,8 @@ def test_lookup(path, value):
     ({"pods": "edge", "ready": True}, False),
     ({"pods": "edge", "phase": "Running"}, True),
     ({"pods": "*", "phase": "Succeeded"}, False),
+    ({"pods": "*", "phase": "Running", "atLeast": 2}, True),
+    ({"pods": "*", "phase": "Running", "atLeast": 3}, False),
     ({"log": "edge", "contains": "hot update"}, True),
     ({"log": "cloud", "contains": "hot update"}, False),
 ])

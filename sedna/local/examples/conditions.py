@@ -91,6 +91,8 @@ def describe(cond: Condition) -> str:
         return f"{cond.field} {_tests(cond)}"
     if cond.pods is not None:
         want = [w for w in ("Ready" if cond.ready else "", cond.phase or "") if w]
+        if cond.atLeast and cond.atLeast > 1:
+            return f"at least {cond.atLeast:g} {cond.pods} pods are {' and '.join(want) or 'present'}"
         return f"some {cond.pods} pod is {' and '.join(want) or 'present'}"
     if cond.files is not None:
         return f"files {cond.files} {_tests(cond) or '>= 1'}"
@@ -126,13 +128,10 @@ def holds(cond: Condition, obs: Observation) -> bool:
         return _compare(count, cond) if (cond.equals, cond.in_, cond.atLeast) != (None, None, None) \
             else count >= 1
     if cond.pods is not None:
-        for pod in pods_of(obs, cond.pods):
-            if cond.ready and not is_ready(pod):
-                continue
-            if cond.phase and (pod.get("status") or {}).get("phase") != cond.phase:
-                continue
-            return True
-        return False
+        matching = [pod for pod in pods_of(obs, cond.pods)
+                    if (not cond.ready or is_ready(pod))
+                    and (not cond.phase or (pod.get("status") or {}).get("phase") == cond.phase)]
+        return len(matching) >= (cond.atLeast or 1)
     pods = {(p.get("metadata") or {}).get("name") for p in pods_of(obs, cond.log or "*")}
     return any(cond.contains in text for name, text in obs.logs.items() if name in pods)
 

@@ -261,15 +261,28 @@ def bar_value(spec: ExampleSpec, obs: cd.Observation, unmet: list[Condition]) ->
         return 0
 
 
-def wait_gone(spec: ExampleSpec, client: Client, watcher: Watcher, timeout: float) -> None:
-    if watcher.target() is not None:
-        _say(f"==> deleting {spec.target.kind.lower()}/{spec.target.name} of an earlier run")
-        client.delete(watcher.res, spec.target.namespace, spec.target.name)
+def reset(spec: ExampleSpec, client: Client, watcher: Watcher, docs: list[dict[str, Any]], timeout: float) -> None:
+    """Delete what an earlier run of the example left (every object of its manifests but namespaces, so the
+    LCs forget their dataset counts too) and wait until it and the target's pods are gone."""
+    found = []
+    for doc in reversed(docs):
+        if doc.get("kind") == "Namespace":
+            continue
+        res = client.for_object(doc)
+        meta = doc.get("metadata") or {}
+        ns = (meta.get("namespace") or spec.target.namespace) if res.namespaced else None
+        resp = client.request("GET", res.path(ns, meta.get("name")))
+        if resp.status_code == 200:
+            found.append((res, ns, meta.get("name")))
+    if found:
+        _say(f"==> deleting {len(found)} object(s) of an earlier run")
+    for res, ns, name in found:
+        client.delete(res, ns, name)
     deadline = time.monotonic() + timeout
-    while watcher.target() is not None or watcher.pods():
+    while any(client.request("GET", res.path(ns, name)).status_code == 200 for res, ns, name in found) \
+            or watcher.pods():
         if time.monotonic() > deadline:
-            raise RunError("the earlier run's pods did not go away: "
-                           + pod_summary(spec, watcher.pods()))
+            raise RunError("the earlier run's objects did not go away: " + pod_summary(spec, watcher.pods()))
         time.sleep(0.5)
 
 
@@ -344,7 +357,8 @@ def run(spec: ExampleSpec, data_dir: Path, opts: argparse.Namespace) -> int:
     client = Client(state["url"])
     try:
         watcher = Watcher(spec, client, data_dir)
-        wait_gone(spec, client, watcher, 120)
+        docs = manifests(spec)
+        reset(spec, client, watcher, docs, 120)
         for path in spec.clean:
             target = node_path(data_dir, path)
             shutil.rmtree(target, ignore_errors=True)
@@ -356,7 +370,7 @@ def run(spec: ExampleSpec, data_dir: Path, opts: argparse.Namespace) -> int:
             else:
                 place(copy, prepared, data_dir)
         _say(f"==> applying {', '.join(spec.manifests)}")
-        for doc in manifests(spec):
+        for doc in docs:
             what = f"{doc.get('kind', '?').lower()}/{(doc.get('metadata') or {}).get('name', '?')}"
             _say(f"  {what} {client.apply(doc, spec.target.namespace)}")
         watched = [*spec.success, *spec.failure, *(c for copy in later for c in copy.when)]
