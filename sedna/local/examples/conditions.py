@@ -143,14 +143,19 @@ def broken_pod(pods: list[dict[str, Any]]) -> tuple[str, str] | None:
         status = pod.get("status") or {}
         statuses = [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]
         for cs in statuses:
-            waiting = (cs.get("state") or {}).get("waiting") or {}
-            if waiting.get("reason") in BROKEN_WAITING:
-                return name, f"container {cs.get('name')}: {waiting['reason']} {waiting.get('message', '')}".strip()
+            exited = ""
             for key in ("state", "lastState"):
                 term = (cs.get(key) or {}).get("terminated") or {}
                 if term and term.get("exitCode", 0) != 0:
-                    why = f"exited with code {term.get('exitCode')} ({term.get('reason', 'Error')})"
-                    return name, f"container {cs.get('name')} {why}"
+                    exited = f"exited with code {term.get('exitCode')} ({term.get('reason', 'Error')})"
+                    break
+            waiting = (cs.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") in BROKEN_WAITING:
+                why = f"{waiting['reason']}, {exited}" if exited else \
+                    f"{waiting['reason']} {waiting.get('message', '')}".strip()
+                return name, f"container {cs.get('name')}: {why}"
+            if exited:
+                return name, f"container {cs.get('name')} {exited}"
         if status.get("phase") == "Failed":
             return name, f"pod phase Failed ({status.get('reason') or status.get('message') or 'no reason'})"
     return None

@@ -135,10 +135,13 @@ def ensure_cluster(spec: ExampleSpec, data_dir: Path, opts: argparse.Namespace) 
 
 # ---- manifests ----------------------------------------------------------------------------------------
 
-def image_map_annotation(path: Path) -> str:
+def image_map_annotation(path: Path, override: str = "") -> str:
+    """The example's image map, with the entries of ``override`` (a user's image map file) winning."""
     from sedna.local.runtime.images import load_image_map
 
     imap = load_image_map(str(path))
+    if override:
+        imap = imap.merged(load_image_map(override))
     entries = {}
     for image, e in imap.entries.items():
         entry: dict[str, Any] = {"entrypoint": e.entrypoint, "cmd": e.cmd, "workingDir": e.working_dir,
@@ -167,11 +170,11 @@ def annotate_templates(doc: Any, key: str, value: str) -> int:
     return count
 
 
-def manifests(spec: ExampleSpec) -> list[dict[str, Any]]:
+def manifests(spec: ExampleSpec, image_map: str = "") -> list[dict[str, Any]]:
     from sedna.api.yamlio import load_all
     from sedna.local.runtime.images import ANNOTATION
 
-    annotation = image_map_annotation(spec.folder / spec.imageMap)
+    annotation = image_map_annotation(spec.folder / spec.imageMap, image_map)
     docs = []
     for rel in spec.manifests:
         for doc in load_all((spec.folder / rel).read_text()):
@@ -357,7 +360,7 @@ def run(spec: ExampleSpec, data_dir: Path, opts: argparse.Namespace) -> int:
     client = Client(state["url"])
     try:
         watcher = Watcher(spec, client, data_dir)
-        docs = manifests(spec)
+        docs = manifests(spec, getattr(opts, "image_map", ""))
         reset(spec, client, watcher, docs, 120)
         for path in spec.clean:
             target = node_path(data_dir, path)
