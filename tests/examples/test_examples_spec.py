@@ -138,3 +138,14 @@ def test_annotation_reaches_every_pod_template_and_node_paths(tmp_path):
     assert doc["spec"]["trainingWorkers"][0]["template"]["metadata"] == {"labels": {"a": "b"},
                                                                          "annotations": {"k": "v"}}
     assert node_path(tmp_path, "edge-node:/a/b") == tmp_path / "nodes" / "edge-node" / "a" / "b"
+
+
+def test_every_example_manifest_passes_sedna_validate():
+    import subprocess
+    import sys
+
+    files = [str(spec.folder / rel) for spec in discover().values() for rel in spec.manifests]
+    done = subprocess.run([sys.executable, "-m", "sedna", "validate", "-f", *files], capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert " 0 invalid" in done.stdout
