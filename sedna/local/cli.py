@@ -67,6 +67,8 @@ def register(sub) -> None:
     ex_run.add_argument("--timeout", type=float, default=0, help="seconds (default: the example's own)")
     ex_run.add_argument("--poll", type=float, default=1.0, help="seconds between observations")
     ex_run.add_argument("--down", action="store_true", help="stop the cluster at the end")
+    ex_run.add_argument("--image-map", default="",
+                        help="an image map whose entries replace the example's (e.g. your own worker images)")
     for parser in ex_cmds.choices.values():
         parser.add_argument("--data-dir", default=argparse.SUPPRESS, help="cluster directory")
 

@@ -305,6 +305,8 @@ def cmd_example(args) -> int:
     if args.name not in specs:
         print(f"error: no example {args.name!r}; known: {', '.join(sorted(specs))}", file=sys.stderr)
         return 2
+    # a cluster started for one example has every example's nodes, so the next example can reuse it
+    args.cluster_nodes = [node for spec in specs.values() for node in spec.nodes]
     return runner.run(specs[args.name], _data_dir(args), args)
 
 

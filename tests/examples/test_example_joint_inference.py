@@ -26,7 +26,7 @@ def test_joint_inference_runs_and_reruns(tmp_path):
         again = run_example(data_dir, "joint-inference-helmet")
         assert again.returncode == 0, again.stdout + again.stderr
         assert "reusing the cluster" in again.stdout and "reusing the prepared data" in again.stdout
-        assert "of an earlier run" in again.stdout
+        assert "object(s) of an earlier run" in again.stdout
         assert reported(again.stdout, "inference number") == "20"
         assert len(list((out / "output").glob("*.json"))) == 20
     finally:

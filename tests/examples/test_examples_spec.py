@@ -46,6 +46,8 @@ def test_lookup(path, value):
     ({"pods": "edge", "ready": True}, False),
     ({"pods": "edge", "phase": "Running"}, True),
     ({"pods": "*", "phase": "Succeeded"}, False),
+    ({"pods": "*", "phase": "Running", "atLeast": 2}, True),
+    ({"pods": "*", "phase": "Running", "atLeast": 3}, False),
     ({"log": "edge", "contains": "hot update"}, True),
     ({"log": "cloud", "contains": "hot update"}, False),
 ])
@@ -67,6 +69,9 @@ def pod(name, kind, phase, ready=False, statuses=()):
     ([{"name": "c", "state": {"running": {}}}], "Running", None),
     ([{"name": "c", "state": {"terminated": {"exitCode": 0}}}], "Succeeded", None),
     ([{"name": "c", "state": {"waiting": {"reason": "CrashLoopBackOff"}}}], "Running", "CrashLoopBackOff"),
+    ([{"name": "c", "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+       "lastState": {"terminated": {"exitCode": 3, "reason": "Error"}}}], "Running",
+     "c: CrashLoopBackOff, exited with code 3 (Error)"),
     ([{"name": "c", "state": {"running": {}}, "lastState": {"terminated": {"exitCode": 3}}}], "Running",
      "exited with code 3"),
     ([{"name": "c", "state": {"terminated": {"exitCode": 1, "reason": "Error"}}}], "Failed", "exited with code 1"),
@@ -144,3 +149,14 @@ def test_also_objects_of_shipped_examples_are_in_their_manifests():
         objects = {(d.get("kind"), (d.get("metadata") or {}).get("name"))
                    for rel in spec.manifests for d in load_all((spec.folder / rel).read_text())}
         assert {(t.kind, t.name) for t in spec.also} <= objects, spec.name
+
+
+def test_every_example_manifest_passes_sedna_validate():
+    import subprocess
+    import sys
+
+    files = [str(spec.folder / rel) for spec in discover().values() for rel in spec.manifests]
+    done = subprocess.run([sys.executable, "-m", "sedna", "validate", "-f", *files], capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert " 0 invalid" in done.stdout

@@ -91,6 +91,8 @@ def describe(cond: Condition) -> str:
         return f"{cond.field} {_tests(cond)}"
     if cond.pods is not None:
         want = [w for w in ("Ready" if cond.ready else "", cond.phase or "") if w]
+        if cond.atLeast and cond.atLeast > 1:
+            return f"at least {cond.atLeast:g} {cond.pods} pods are {' and '.join(want) or 'present'}"
         return f"some {cond.pods} pod is {' and '.join(want) or 'present'}"
     if cond.files is not None:
         return f"files {cond.files} {_tests(cond) or '>= 1'}"
@@ -126,13 +128,10 @@ def holds(cond: Condition, obs: Observation) -> bool:
         return _compare(count, cond) if (cond.equals, cond.in_, cond.atLeast) != (None, None, None) \
             else count >= 1
     if cond.pods is not None:
-        for pod in pods_of(obs, cond.pods):
-            if cond.ready and not is_ready(pod):
-                continue
-            if cond.phase and (pod.get("status") or {}).get("phase") != cond.phase:
-                continue
-            return True
-        return False
+        matching = [pod for pod in pods_of(obs, cond.pods)
+                    if (not cond.ready or is_ready(pod))
+                    and (not cond.phase or (pod.get("status") or {}).get("phase") == cond.phase)]
+        return len(matching) >= (cond.atLeast or 1)
     pods = {(p.get("metadata") or {}).get("name") for p in pods_of(obs, cond.log or "*")}
     return any(cond.contains in text for name, text in obs.logs.items() if name in pods)
 
@@ -144,14 +143,19 @@ def broken_pod(pods: list[dict[str, Any]]) -> tuple[str, str] | None:
         status = pod.get("status") or {}
         statuses = [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]
         for cs in statuses:
-            waiting = (cs.get("state") or {}).get("waiting") or {}
-            if waiting.get("reason") in BROKEN_WAITING:
-                return name, f"container {cs.get('name')}: {waiting['reason']} {waiting.get('message', '')}".strip()
+            exited = ""
             for key in ("state", "lastState"):
                 term = (cs.get(key) or {}).get("terminated") or {}
                 if term and term.get("exitCode", 0) != 0:
-                    why = f"exited with code {term.get('exitCode')} ({term.get('reason', 'Error')})"
-                    return name, f"container {cs.get('name')} {why}"
+                    exited = f"exited with code {term.get('exitCode')} ({term.get('reason', 'Error')})"
+                    break
+            waiting = (cs.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") in BROKEN_WAITING:
+                why = f"{waiting['reason']}, {exited}" if exited else \
+                    f"{waiting['reason']} {waiting.get('message', '')}".strip()
+                return name, f"container {cs.get('name')}: {why}"
+            if exited:
+                return name, f"container {cs.get('name')} {exited}"
         if status.get("phase") == "Failed":
             return name, f"pod phase Failed ({status.get('reason') or status.get('message') or 'no reason'})"
     return None

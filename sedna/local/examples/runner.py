@@ -111,8 +111,9 @@ def ensure_cluster(spec: ExampleSpec, data_dir: Path, opts: argparse.Namespace) 
         from sedna.local.main import cmd_up
 
         _say(f"==> starting the single-machine cluster ({data_dir})")
+        nodes = list(dict.fromkeys([*spec.nodes, *getattr(opts, "cluster_nodes", [])]))
         up = argparse.Namespace(
-            data_dir=str(data_dir), nodes=",".join(spec.nodes), no_controllers=False, image_map="",
+            data_dir=str(data_dir), nodes=",".join(nodes), no_controllers=False, image_map="",
             cluster_cidr=opts.cluster_cidr, api_port=0, lc_port=opts.lc_port, crds_dir="",
             kb_server=opts.kb_server, foreground=False, timeout=180.0)
         if cmd_up(up) != 0:
@@ -134,10 +135,13 @@ def ensure_cluster(spec: ExampleSpec, data_dir: Path, opts: argparse.Namespace) 
 
 # ---- manifests ----------------------------------------------------------------------------------------
 
-def image_map_annotation(path: Path) -> str:
+def image_map_annotation(path: Path, override: str = "") -> str:
+    """The example's image map, with the entries of ``override`` (a user's image map file) winning."""
     from sedna.local.runtime.images import load_image_map
 
     imap = load_image_map(str(path))
+    if override:
+        imap = imap.merged(load_image_map(override))
     entries = {}
     for image, e in imap.entries.items():
         entry: dict[str, Any] = {"entrypoint": e.entrypoint, "cmd": e.cmd, "workingDir": e.working_dir,
@@ -166,11 +170,11 @@ def annotate_templates(doc: Any, key: str, value: str) -> int:
     return count
 
 
-def manifests(spec: ExampleSpec) -> list[dict[str, Any]]:
+def manifests(spec: ExampleSpec, image_map: str = "") -> list[dict[str, Any]]:
     from sedna.api.yamlio import load_all
     from sedna.local.runtime.images import ANNOTATION
 
-    annotation = image_map_annotation(spec.folder / spec.imageMap)
+    annotation = image_map_annotation(spec.folder / spec.imageMap, image_map)
     docs = []
     for rel in spec.manifests:
         for doc in load_all((spec.folder / rel).read_text()):
@@ -188,15 +192,10 @@ class Watcher:
     def __init__(self, spec: ExampleSpec, client: Client, data_dir: Path):
         self.spec, self.client, self.data_dir = spec, client, data_dir
         self.res = client.resolve(spec.target.kind)
-        self._also = [(client.resolve(t.kind), t) for t in spec.also]
 
     def target(self) -> dict[str, Any] | None:
         resp = self.client.request("GET", self.res.path(self.spec.target.namespace, self.spec.target.name))
         return resp.json() if resp.status_code == 200 else None
-
-    def also(self) -> list[tuple[Any, Any]]:
-        """``(resource, Target)`` of the ``also`` objects."""
-        return self._also
 
     def pods(self) -> list[dict[str, Any]]:
         """The pods of the target and of the ``also`` objects."""
@@ -206,10 +205,6 @@ class Watcher:
             items += self.client.json("GET", f"/api/v1/namespaces/{t.namespace}/pods",
                                       params={"labelSelector": sel}).get("items") or []
         return sorted(items, key=lambda p: p["metadata"].get("creationTimestamp", ""))
-
-    def others_present(self) -> bool:
-        return any(self.client.request("GET", res.path(t.namespace, t.name)).status_code == 200
-                   for res, t in self.also())
 
     def count(self, where: str) -> int:
         base = node_path(self.data_dir, where)
@@ -274,19 +269,28 @@ def bar_value(spec: ExampleSpec, obs: cd.Observation, unmet: list[Condition]) ->
         return 0
 
 
-def wait_gone(spec: ExampleSpec, client: Client, watcher: Watcher, timeout: float) -> None:
-    if watcher.target() is not None:
-        _say(f"==> deleting {spec.target.kind.lower()}/{spec.target.name} of an earlier run")
-        client.delete(watcher.res, spec.target.namespace, spec.target.name)
-    for res, other in watcher.also():
-        if client.request("GET", res.path(other.namespace, other.name)).status_code == 200:
-            _say(f"==> deleting {other.kind.lower()}/{other.name} of an earlier run")
-            client.delete(res, other.namespace, other.name)
+def reset(spec: ExampleSpec, client: Client, watcher: Watcher, docs: list[dict[str, Any]], timeout: float) -> None:
+    """Delete what an earlier run of the example left (every object of its manifests but namespaces, so the
+    LCs forget their dataset counts too) and wait until it and the target's pods are gone."""
+    found = []
+    for doc in reversed(docs):
+        if doc.get("kind") == "Namespace":
+            continue
+        res = client.for_object(doc)
+        meta = doc.get("metadata") or {}
+        ns = (meta.get("namespace") or spec.target.namespace) if res.namespaced else None
+        resp = client.request("GET", res.path(ns, meta.get("name")))
+        if resp.status_code == 200:
+            found.append((res, ns, meta.get("name")))
+    if found:
+        _say(f"==> deleting {len(found)} object(s) of an earlier run")
+    for res, ns, name in found:
+        client.delete(res, ns, name)
     deadline = time.monotonic() + timeout
-    while watcher.target() is not None or watcher.others_present() or watcher.pods():
+    while any(client.request("GET", res.path(ns, name)).status_code == 200 for res, ns, name in found) \
+            or watcher.pods():
         if time.monotonic() > deadline:
-            raise RunError("the earlier run's pods did not go away: "
-                           + pod_summary(spec, watcher.pods()))
+            raise RunError("the earlier run's objects did not go away: " + pod_summary(spec, watcher.pods()))
         time.sleep(0.5)
 
 
@@ -361,7 +365,8 @@ def run(spec: ExampleSpec, data_dir: Path, opts: argparse.Namespace) -> int:
     client = Client(state["url"])
     try:
         watcher = Watcher(spec, client, data_dir)
-        wait_gone(spec, client, watcher, 120)
+        docs = manifests(spec, getattr(opts, "image_map", ""))
+        reset(spec, client, watcher, docs, 120)
         for path in spec.clean:
             target = node_path(data_dir, path)
             shutil.rmtree(target, ignore_errors=True)
@@ -373,7 +378,7 @@ def run(spec: ExampleSpec, data_dir: Path, opts: argparse.Namespace) -> int:
             else:
                 place(copy, prepared, data_dir)
         _say(f"==> applying {', '.join(spec.manifests)}")
-        for doc in manifests(spec):
+        for doc in docs:
             what = f"{doc.get('kind', '?').lower()}/{(doc.get('metadata') or {}).get('name', '?')}"
             _say(f"  {what} {client.apply(doc, spec.target.namespace)}")
         watched = [*spec.success, *spec.failure, *(c for copy in later for c in copy.when)]

@@ -37,7 +37,7 @@ class Condition(_Strict):
     log: str | None = None          # worker type whose pods' logs are searched ("*" = all)
     equals: Any = None
     in_: list[Any] | None = Field(default=None, alias="in")
-    atLeast: float | None = None
+    atLeast: float | None = None    # pods: at least this many pods pass (default 1)
     ready: bool | None = None       # pods: some pod of that type is Ready
     phase: str | None = None        # pods: some pod of that type is in this phase
     contains: str | None = None     # log: this text appears

@@ -293,8 +293,13 @@ class AggregationServer:
         return thread
 
     def stop(self) -> None:
-        if self._loop is not None and self._stop is not None:
+        """Ask the server to stop; a server that already stopped itself (all rounds done) is left as it is."""
+        if self._loop is None or self._stop is None or self._loop.is_closed():
+            return
+        try:
             self._loop.call_soon_threadsafe(self._stop.set)
+        except RuntimeError:            # the loop closed between the check and the call
+            logger.debug("aggregation server already stopped")
 
     async def serve(self) -> None:
         from websockets.asyncio.server import serve
