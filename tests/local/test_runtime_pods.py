@@ -384,6 +384,30 @@ def test_services_clusterip_proxy_and_host_names(cluster):
     assert _fetch(f"http://{ips['beta']}:5000/index.html") == "i am beta"
 
 
+def test_a_service_created_after_the_pod_started_resolves_when_it_connects(cluster):
+    """The cluster DNS stand-in: a Python worker (importing sedna) started before the Service exists reaches
+    it by its bare name once it does; the runtime gives the pod the name table and its namespace."""
+    script = ("import os, time, urllib.request, sedna\n"
+              "print(os.environ['SEDNA_SERVICE_NAMESPACE'], os.path.basename(os.environ['SEDNA_SERVICE_HOSTS']),"
+              " flush=True)\n"
+              "deadline = time.time() + 40\n"
+              "while True:\n"
+              "    try:\n"
+              "        print(urllib.request.urlopen('http://late-svc:5000/index.html', timeout=3).read().decode())\n"
+              "        break\n"
+              "    except OSError as exc:\n"
+              "        if time.time() > deadline: raise\n"
+              "        time.sleep(0.3)\n")
+    cluster.create("/api/v1/namespaces/default/pods", pod_obj("early", ["python", "-c", script], node="node-b"))
+    cluster.wait_phase("early", ("Running",))
+    cluster.create("/api/v1/namespaces/default/pods", _web_pod("late", "i am late", "node-a"))
+    cluster.create("/api/v1/namespaces/default/services", {
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "late-svc"},
+        "spec": {"selector": {"app": "late"}, "ports": [{"name": "http", "port": 5000, "targetPort": 5000}]}})
+    cluster.wait_phase("early", ("Succeeded",), timeout=60)
+    assert cluster.log("early").split("\n")[:2] == ["default services.json", "i am late"]
+
+
 def _fetch(url: str) -> str | None:
     try:
         resp = httpx.get(url, timeout=3)

@@ -10,7 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
-from sedna.local.runtime import agent, cluster, images, netplan
+from sedna.local.runtime import agent, cluster, images, netplan, paths
 from sedna.local.runtime.kube import KubeClient
 
 
@@ -56,7 +56,8 @@ async def _main(args) -> None:
         loop.add_signal_handler(sig, stop.set)
     jobs = []
     if args.cluster_services:
-        jobs.append(cluster.serve(client, net, stop, args.scheduler_name))
+        jobs.append(cluster.serve(client, net, stop, args.scheduler_name,
+                                  hosts_file=paths.service_hosts_path(Path(args.data_dir).resolve())))
     if args.node:
         address, pod_cidr = args.address, args.pod_cidr
         if args.node_index is not None:

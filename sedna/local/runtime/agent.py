@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from sedna.common import cluster_dns
 from sedna.local.runtime import envvars, images, netplan, paths, podstatus, procs
 from sedna.local.runtime.kube import ApiError, Informer, KubeClient, run_until_stopped
 
@@ -290,6 +291,10 @@ class PodWorker:
         base["PYTHONUNBUFFERED"] = "1"
         base["HOSTNAME"] = cfg.node if spec.get("hostNetwork") else self.name
         base["POD_IP"] = self.pod_ip
+        base[cluster_dns.HOSTS_ENV] = str(paths.service_hosts_path(cfg.data_dir))
+        base[cluster_dns.NAMESPACE_ENV] = self.namespace
+        # the container's view of its mounts, for paths that reach it as data (sedna.common.file_ops)
+        base["SEDNA_LOCAL_ROOTFS"] = str(rootfs)
         services = await self.agent.list_services()
         if spec.get("enableServiceLinks", True):
             for svc in services:

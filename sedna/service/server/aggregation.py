@@ -56,6 +56,7 @@ from sedna.algorithms.transmitter.wire import (
     layout_of,
 )
 from sedna.common.class_factory import ClassFactory, ClassType
+from sedna.common.log import enable_worker_logging
 from sedna.common.sockets import listening_socket
 from sedna.common.tensors import TensorFormatError, dumps_arrays, loads_arrays
 from sedna.service.server import agg_auth
@@ -230,6 +231,7 @@ class AggregationServer:
                  min_participants: int | None = None, checkpoint_path: str | None = None,
                  downlink_compression: str | None = None, transmitter: AbstractTransmitter | None = None,
                  job_name: str | None = None, exit_grace: float | None = None, job_uid: str | None = None) -> None:
+        enable_worker_logging()
         self.aggregation = aggregation or "FedAvg"
         self.strategy = ClassFactory.get_cls(ClassType.FL_AGG, self.aggregation)()
         self.host = host or os.getenv("AGG_BIND_IP") or _host_ip()
@@ -334,8 +336,13 @@ class AggregationServer:
         return thread
 
     def stop(self) -> None:
-        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._stop.set)      # (a server past its last round has ended)
+        """Ask the server to stop; a server that already stopped itself (all rounds done) is left as it is."""
+        if self._loop is None or self._stop is None or self._loop.is_closed():
+            return
+        try:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        except RuntimeError:            # the loop closed between the check and the call
+            logger.debug("aggregation server already stopped")
 
     async def serve(self) -> None:
         from websockets.asyncio.server import serve

@@ -21,6 +21,7 @@ import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from sedna.common.log import enable_worker_logging
 from sedna.common.sockets import listening_socket
 
 __all__ = ["KEEP_ALIVE_SECONDS", "UvicornService", "add_bearer_token", "add_route_list", "error_response",
@@ -83,6 +84,7 @@ class UvicornService:
     app: Any
 
     def _init_service(self, host: str, http_port: int) -> None:
+        enable_worker_logging()
         self.host = host
         self.http_port = int(http_port)
         self._server: uvicorn.Server | None = None
