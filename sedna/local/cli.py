@@ -15,6 +15,9 @@ def register(sub) -> None:
     up.add_argument("--nodes", default="cloud-node,edge-node",
                     help="comma-separated node names, each optionally with labels: name:k=v;k2=v2")
     up.add_argument("--no-controllers", action="store_true", help="do not start the GM and the LCs")
+    up.add_argument("--bare", action="store_true",
+                    help="API server and node agents only (no GM, LCs or CRDs): for installing the Helm chart "
+                         "(sedna local install-chart); workers' LC_SERVER still points at their node's --lc-port")
     up.add_argument("--image-map", default="", help="image map YAML (see docs/local.md)")
     up.add_argument("--cluster-cidr", default="127.20.0.0/16", help="the cluster's /16 of 127.0.0.0/8")
     up.add_argument("--api-port", type=int, default=0, help="API server port (default: a free one)")
@@ -53,6 +56,15 @@ def register(sub) -> None:
     logs.add_argument("-n", "--namespace", default="default")
 
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new output")
+
+    chart = cmds.add_parser("install-chart", help="render a Helm chart with Helm's engine and apply it "
+                                                  "(helm install); needs the helm extra")
+    chart.add_argument("chart", help="chart directory, e.g. deploy/helm/sedna")
+    chart.add_argument("-f", "--values", action="append", default=[], help="values YAML file (repeatable)")
+    chart.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a value (repeatable)")
+    chart.add_argument("--release", default="sedna", help="release name (default sedna)")
+    chart.add_argument("-n", "--namespace", default="sedna", help="release namespace, created if missing")
+    chart.add_argument("--dry-run", action="store_true", help="print the rendered objects (helm template)")
 
     # `sedna local up --data-dir X` works as well as `sedna local --data-dir X up`
     for parser in cmds.choices.values():

@@ -128,13 +128,24 @@ def parse_image_map(doc: Mapping[str, Any] | None, base_dir: Path | None = None)
     return ImageMap(entries, python)
 
 
+#: sedna's own images (Dockerfile.gm, Dockerfile.lc; any tag) as this interpreter runs them, so the Helm chart's
+#: GM Deployment and LC DaemonSet run here unchanged. Same ENTRYPOINT/CMD as the Dockerfiles (tested).
+SEDNA_IMAGES = {
+    "sedna/gm": {"entrypoint": ["python", "-m", "sedna", "gm"], "cmd": ["--config", "/etc/sedna/gm.yaml"]},
+    "sedna/lc": {"entrypoint": ["python", "-m", "sedna", "lc"]},
+}
+
+
 def load_image_map(path: str | Path | None) -> ImageMap:
+    """The image map of a file (or none) over the built-in :data:`SEDNA_IMAGES`; the file's entries win."""
+    builtin = parse_image_map({"images": SEDNA_IMAGES})
     if not path:
-        return ImageMap()
+        return builtin
     path = Path(path)
     with path.open() as fh:
         doc = yaml.safe_load(fh)
-    return parse_image_map(doc, path.resolve().parent)
+    loaded = parse_image_map(doc, path.resolve().parent)
+    return ImageMap({**builtin.entries, **loaded.entries}, loaded.python)
 
 
 def annotation_image_map(pod: Mapping[str, Any]) -> ImageMap | None:
