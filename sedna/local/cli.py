@@ -66,6 +66,18 @@ def register(sub) -> None:
     chart.add_argument("-n", "--namespace", default="sedna", help="release namespace, created if missing")
     chart.add_argument("--dry-run", action="store_true", help="print the rendered objects (helm template)")
 
+    e2e = cmds.add_parser("helm-e2e", help="up --bare, install the chart, run the joint-inference example through "
+                                          "the chart's GM and LC, check its CR counts, down (hack/helm-e2e.sh)")
+    e2e.add_argument("--chart", default="deploy/helm/sedna")
+    e2e.add_argument("--example", default="examples/joint_inference/helmet_detection")
+    e2e.add_argument("-n", "--namespace", default="sedna")
+    e2e.add_argument("--frames", type=int, default=8)
+    e2e.add_argument("--timeout", type=float, default=240.0, help="seconds for each wait")
+    e2e.add_argument("--cluster-cidr", default="127.20.0.0/16")
+    e2e.add_argument("--lc-port", type=int, default=9100)
+    e2e.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra chart value")
+    e2e.add_argument("--keep", action="store_true", help="leave the cluster up afterwards")
+
     # `sedna local up --data-dir X` works as well as `sedna local --data-dir X up`
     for parser in cmds.choices.values():
         parser.add_argument("--data-dir", default=argparse.SUPPRESS, help="cluster directory")

@@ -347,3 +347,15 @@ def cmd_install_chart(args) -> int:
 
 
 HANDLERS["install-chart"] = cmd_install_chart
+
+
+def cmd_helm_e2e(args) -> int:
+    from sedna.local import helm_e2e
+
+    return helm_e2e.run(helm_e2e.Options(
+        data_dir=_data_dir(args), chart=Path(args.chart).resolve(), example=Path(args.example).resolve(),
+        namespace=args.namespace, frames=args.frames, timeout=args.timeout, cluster_cidr=args.cluster_cidr,
+        lc_port=args.lc_port, keep=args.keep, set_values=tuple(args.set)))
+
+
+HANDLERS["helm-e2e"] = cmd_helm_e2e
