@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +39,14 @@ class ChartError(RuntimeError):
 
 @dataclass
 class Rendered:
-    crds: list[dict[str, Any]] = field(default_factory=list)
+    crd_files: list[str] = field(default_factory=list)                 # text of the chart's crds/ files
     manifests: list[dict[str, Any]] = field(default_factory=list)     # in install order
     notes: str = ""
+
+    @cached_property
+    def crds(self) -> list[dict[str, Any]]:
+        """The CRD objects, parsed on first use (several MB of YAML: seconds)."""
+        return [doc for text in self.crd_files for doc in load_all(text) if isinstance(doc, dict) and doc]
 
     def objects(self) -> list[dict[str, Any]]:
         return [*self.crds, *self.manifests]
@@ -126,8 +132,7 @@ def render(chart_dir: str | Path, values: dict[str, Any] | None = None, release:
     except Exception as exc:   # the SDK raises its own classes for values, template and load errors
         raise ChartError(f"helm could not render {chart_dir}: {exc}") from exc
     objs, notes = split_rendered(files)
-    crds = [doc for f in crd_files for doc in load_all(f["data"]) if isinstance(doc, dict) and doc]
-    return Rendered(crds=crds, manifests=sort_for_install(objs), notes=notes)
+    return Rendered(crd_files=[f["data"] for f in crd_files], manifests=sort_for_install(objs), notes=notes)
 
 
 def install(client, rendered: Rendered, namespace: str) -> list[tuple[str, str]]:
