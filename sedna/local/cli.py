@@ -65,6 +65,7 @@ def register(sub) -> None:
     chart.add_argument("--release", default="sedna", help="release name (default sedna)")
     chart.add_argument("-n", "--namespace", default="sedna", help="release namespace, created if missing")
     chart.add_argument("--dry-run", action="store_true", help="print the rendered objects (helm template)")
+    chart.add_argument("--include-crds", action="store_true", help="with --dry-run: print the CRDs too")
 
     e2e = cmds.add_parser("helm-e2e", help="up --bare, install the chart, run the joint-inference example through "
                                           "the chart's GM and LC, check its CR counts, down (hack/helm-e2e.sh)")

@@ -333,7 +333,8 @@ def cmd_install_chart(args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     if args.dry_run:
-        print(yaml.safe_dump_all(rendered.objects(), sort_keys=False), end="")
+        objs = rendered.objects() if args.include_crds else rendered.manifests
+        print(yaml.safe_dump_all(objs, sort_keys=False), end="")
         return 0
     client = _client(args)
     try:
