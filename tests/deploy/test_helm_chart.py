@@ -106,7 +106,7 @@ def test_default_install():
     assert cfg["websocket"] == {"address": "0.0.0.0", "port": 9000}
     assert cfg["knowledgeBaseServer"]["server"] == "http://kb.sedna:9020"
     assert gm["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
-    assert "helm install" not in out.notes and "kubectl -n sedna get daemonset lc" in out.notes
+    assert "kubectl -n sedna get daemonset lc" in out.notes and "sedna-channel-token" in out.notes
 
 
 def _required(obj):

@@ -16,7 +16,7 @@ from support_procs import free_port
 
 from sedna.local.chart import ChartError, merge_values, parse_set, sort_for_install, split_rendered
 from sedna.local.helm_e2e import ji_outcome, single_machine_values, workloads_ready
-from sedna.local.runtime.images import SEDNA_IMAGES, load_image_map
+from sedna.local.runtime.images import SEDNA_IMAGES, load_image_map, with_sedna_images
 
 
 @pytest.mark.parametrize("pairs, expected", [
@@ -95,12 +95,12 @@ def test_single_machine_values_only_touch_addresses_and_port():
 
 
 def test_builtin_image_map_runs_sedna_images_and_a_file_overrides(tmp_path):
-    imap = load_image_map(None)
+    imap = with_sedna_images(load_image_map(None))
     assert imap.lookup("sedna/gm:0.1.0").entrypoint == SEDNA_IMAGES["sedna/gm"]["entrypoint"]
     assert imap.lookup("sedna/lc:v9").entrypoint == ["python", "-m", "sedna", "lc"]
     f = tmp_path / "map.yaml"
     f.write_text("python: /opt/py\nimages:\n  sedna/lc: {entrypoint: [echo]}\n  other: {cmd: [x]}\n")
-    imap = load_image_map(f)
+    imap = with_sedna_images(load_image_map(f))
     assert imap.lookup("sedna/lc:1").entrypoint == ["echo"] and imap.lookup("sedna/gm:1") is not None
     assert imap.python == "/opt/py" and imap.lookup("other").cmd == ["x"]
 

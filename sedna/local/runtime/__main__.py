@@ -66,7 +66,7 @@ async def _main(args) -> None:
             pod_cidr = pod_cidr or net.pod_cidr(args.node_index)
         cfg = agent.AgentConfig(
             node=args.node, data_dir=Path(args.data_dir).resolve(), address=address, pod_cidr=pod_cidr,
-            labels=args.labels, image_map=images.load_image_map(args.image_map or None),
+            labels=args.labels, image_map=images.with_sedna_images(images.load_image_map(args.image_map or None)),
             lc_server=args.lc_server, pod_kubeconfig=str(Path(args.pod_kubeconfig).resolve()) if args.pod_kubeconfig
             else "", backoff_base=args.backoff_base, backoff_max=args.backoff_max,
             heartbeat=args.heartbeat)

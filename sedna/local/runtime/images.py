@@ -137,15 +137,19 @@ SEDNA_IMAGES = {
 
 
 def load_image_map(path: str | Path | None) -> ImageMap:
-    """The image map of a file (or none) over the built-in :data:`SEDNA_IMAGES`; the file's entries win."""
-    builtin = parse_image_map({"images": SEDNA_IMAGES})
     if not path:
-        return builtin
+        return ImageMap()
     path = Path(path)
     with path.open() as fh:
         doc = yaml.safe_load(fh)
-    loaded = parse_image_map(doc, path.resolve().parent)
-    return ImageMap({**builtin.entries, **loaded.entries}, loaded.python)
+    return parse_image_map(doc, path.resolve().parent)
+
+
+def with_sedna_images(imap: ImageMap) -> ImageMap:
+    """``imap`` over the built-in :data:`SEDNA_IMAGES` (what a node agent runs with); ``imap``'s entries and
+    interpreter win."""
+    builtin = parse_image_map({"images": SEDNA_IMAGES})
+    return ImageMap({**builtin.entries, **imap.entries}, imap.python)
 
 
 def annotation_image_map(pod: Mapping[str, Any]) -> ImageMap | None:
