@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,20 @@ def _bool(doc: dict, key: str, default: bool) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(f"config key {key!r} must be true or false, got {value!r}")
     return value
+_ENV_REF = re.compile(r"^\$\(([A-Za-z_][A-Za-z0-9_]*)\)$")
+
+
+def _address(doc: dict, key: str, env: dict[str, str]) -> str:
+    """A bind address; ``$(NAME)`` (Kubernetes' env syntax) reads the env var NAME, so a ConfigMap can say
+    ``$(POD_IP)`` for the pod's own address (the Helm chart's ``gm.bindAddress``)."""
+    value = str(_get(doc, key, "0.0.0.0"))
+    ref = _ENV_REF.match(value.strip())
+    if not ref:
+        return value
+    resolved = env.get(ref.group(1), "").strip()
+    if not resolved:
+        raise ConfigError(f"config key {key!r} is {value!r} but the environment has no {ref.group(1)}")
+    return resolved
 
 
 def parse_config(doc: dict[str, Any] | None, env: dict[str, str] | None = None) -> GMConfig:
@@ -83,14 +98,14 @@ def parse_config(doc: dict[str, Any] | None, env: dict[str, str] | None = None) 
         kube_config=str(_get(doc, "kubeConfig", "")),
         master=str(_get(doc, "master", "")),
         namespace=str(_get(doc, "namespace", "")),
-        websocket_address=str(_get(doc, "websocket.address", "0.0.0.0")),
+        websocket_address=_address(doc, "websocket.address", env),
         websocket_port=_int(doc, "websocket.port", 9000),
         websocket_token=str(_get(doc, "websocket.token", "") or env.get("SEDNA_CHANNEL_TOKEN", "")),
         max_message_bytes=_int(doc, "websocket.maxMessageBytes", 8 * 1024 * 1024, 1024),
         lc_server=str(_get(doc, "localController.server", "http://localhost:9100")),
         kb_server=str(_get(doc, "knowledgeBaseServer.server", "http://localhost:9020")),
         min_resync_period_seconds=_int(doc, "minResyncPeriodSeconds", 30, 1),
-        metrics_address=str(_get(doc, "metrics.address", "0.0.0.0")),
+        metrics_address=_address(doc, "metrics.address", env),
         metrics_port=_int(doc, "metrics.port", 9090),
         peering=str(_get(doc, "peering", "")),
         workers=_int(doc, "workers", 8, 1),

@@ -15,6 +15,9 @@ def register(sub) -> None:
     up.add_argument("--nodes", default="cloud-node,edge-node",
                     help="comma-separated node names, each optionally with labels: name:k=v;k2=v2")
     up.add_argument("--no-controllers", action="store_true", help="do not start the GM and the LCs")
+    up.add_argument("--bare", action="store_true",
+                    help="API server and node agents only (no GM, LCs or CRDs): for installing the Helm chart "
+                         "(sedna local install-chart); workers' LC_SERVER still points at their node's --lc-port")
     up.add_argument("--image-map", default="", help="image map YAML (see docs/local.md)")
     up.add_argument("--cluster-cidr", default=None,
                     help="the cluster's /16 of 127.0.0.0/8 (default: the first free one from 127.20.0.0/16 up; "
@@ -81,6 +84,27 @@ def register(sub) -> None:
                         help="an image map whose entries replace the example's (e.g. your own worker images)")
     for parser in ex_cmds.choices.values():
         parser.add_argument("--data-dir", default=argparse.SUPPRESS, help="cluster directory")
+    chart = cmds.add_parser("install-chart", help="render a Helm chart with Helm's engine and apply it "
+                                                  "(helm install); needs the helm extra")
+    chart.add_argument("chart", help="chart directory, e.g. deploy/helm/sedna")
+    chart.add_argument("-f", "--values", action="append", default=[], help="values YAML file (repeatable)")
+    chart.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a value (repeatable)")
+    chart.add_argument("--release", default="sedna", help="release name (default sedna)")
+    chart.add_argument("-n", "--namespace", default="sedna", help="release namespace, created if missing")
+    chart.add_argument("--dry-run", action="store_true", help="print the rendered objects (helm template)")
+    chart.add_argument("--include-crds", action="store_true", help="with --dry-run: print the CRDs too")
+
+    e2e = cmds.add_parser("helm-e2e", help="up --bare, install the chart, run the joint-inference example through "
+                                          "the chart's GM and LC, check its CR counts, down (hack/helm-e2e.sh)")
+    e2e.add_argument("--chart", default="deploy/helm/sedna")
+    e2e.add_argument("--example", default="examples/joint_inference/helmet_detection")
+    e2e.add_argument("-n", "--namespace", default="sedna")
+    e2e.add_argument("--frames", type=int, default=8)
+    e2e.add_argument("--timeout", type=float, default=240.0, help="seconds for each wait")
+    e2e.add_argument("--cluster-cidr", default="127.20.0.0/16")
+    e2e.add_argument("--lc-port", type=int, default=9100)
+    e2e.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra chart value")
+    e2e.add_argument("--keep", action="store_true", help="leave the cluster up afterwards")
 
     # `sedna local up --data-dir X` works as well as `sedna local --data-dir X up`
     for parser in cmds.choices.values():

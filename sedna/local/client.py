@@ -83,6 +83,10 @@ class Client:
         self._resources = found
         return found
 
+    def forget_resources(self) -> None:
+        """Discover again on next use (after CRDs were created)."""
+        self._resources = None
+
     def resolve(self, name: str) -> Resource:
         """A resource by plural, singular, kind, short name or ``plural.group`` (as kubectl accepts)."""
         want = name.lower()

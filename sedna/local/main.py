@@ -76,6 +76,8 @@ def cmd_up(args) -> int:
         argv += ["--image-map", str(Path(args.image_map).resolve())]
     if args.no_controllers:
         argv.append("--no-controllers")
+    if getattr(args, "bare", False):
+        argv.append("--bare")
     if args.crds_dir:
         argv += ["--crds-dir", str(Path(args.crds_dir).resolve())]
     if getattr(args, "insecure", False):
@@ -372,3 +374,57 @@ def run(args) -> int:
     except BrokenPipeError:            # `sedna local get pods | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def chart_values(files: list[str], pairs: list[str]) -> dict[str, Any]:
+    """User values as Helm combines them: each ``-f`` file in order, then ``--set``."""
+    from sedna.local.chart import ChartError, merge_values, parse_set
+
+    values: dict[str, Any] = {}
+    for name in files:
+        try:
+            doc = yaml.safe_load(Path(name).read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ChartError(f"values file {name}: {exc}") from None
+        if not isinstance(doc, dict):
+            raise ChartError(f"values file {name}: expected a mapping")
+        values = merge_values(values, doc)
+    return merge_values(values, parse_set(pairs))
+
+
+def cmd_install_chart(args) -> int:
+    from sedna.local.chart import ChartError, install, render
+
+    try:
+        rendered = render(args.chart, chart_values(args.values, args.set), args.release, args.namespace)
+    except ChartError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.dry_run:
+        objs = rendered.objects() if args.include_crds else rendered.manifests
+        print(yaml.safe_dump_all(objs, sort_keys=False), end="")
+        return 0
+    client = _client(args)
+    try:
+        for what, result in install(client, rendered, args.namespace):
+            _say(f"{what} {result}")
+    finally:
+        client.close()
+    if rendered.notes:
+        _say("\n" + rendered.notes.strip())
+    return 0
+
+
+HANDLERS["install-chart"] = cmd_install_chart
+
+
+def cmd_helm_e2e(args) -> int:
+    from sedna.local import helm_e2e
+
+    return helm_e2e.run(helm_e2e.Options(
+        data_dir=_data_dir(args), chart=Path(args.chart).resolve(), example=Path(args.example).resolve(),
+        namespace=args.namespace, frames=args.frames, timeout=args.timeout, cluster_cidr=args.cluster_cidr,
+        lc_port=args.lc_port, keep=args.keep, set_values=tuple(args.set)))
+
+
+HANDLERS["helm-e2e"] = cmd_helm_e2e

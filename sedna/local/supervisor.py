@@ -168,6 +168,8 @@ class Supervisor:
             extra += ["--lc-server", lc_server]
         if self.args.restart_backoff != 10.0:
             extra += ["--backoff-base", str(self.args.restart_backoff)]
+        if self.args.bare:                  # the chart's GM reaches the API server as its service account would
+            extra += ["--pod-kubeconfig", str(self.kubeconfig)]
         return self._runtime_argv(*extra)
 
     # ---- API --------------------------------------------------------------------------------------------
@@ -232,8 +234,9 @@ class Supervisor:
     # ---- controllers ---------------------------------------------------------------------------------
 
     def controller_children(self) -> list[Child]:
-        if self.args.no_controllers:
-            self.controllers = {"enabled": False, "reason": "--no-controllers"}
+        if self.args.no_controllers or self.args.bare:
+            reason = "--bare (the Helm chart runs them as pods)" if self.args.bare else "--no-controllers"
+            self.controllers = {"enabled": False, "reason": reason}
             return []
         missing = [m for m in ("sedna.gm.main", "sedna.lc.main") if not module_available(m)]
         if missing:
@@ -322,7 +325,7 @@ class Supervisor:
         self._spawn(services)
         self.children.append(services)
         controllers = self.controller_children()
-        lc_on = bool(controllers)
+        lc_on = bool(controllers) or self.args.bare       # --bare: the chart's LCs listen on --lc-port
         for index, (name, labels) in enumerate(self.nodes):
             lc_server = f"http://{self.net.node_address(index)}:{self.args.lc_port}" if lc_on else ""
             child = Child(f"node-{name}", self._node_argv(index, name, labels, lc_server))
@@ -333,7 +336,7 @@ class Supervisor:
         self.wait_nodes_ready()
         self.phase = "applying the CRDs"
         self.write_state(False)
-        self.controllers["crds"] = len(self.apply_crds())
+        self.controllers["crds"] = 0 if self.args.bare else len(self.apply_crds())
         self.phase = "starting the GM and the LCs" if controllers else "ready"
         self.write_state(False)
         for child in controllers:
@@ -407,6 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image-map", default="")
     p.add_argument("--crds-dir", default="")
     p.add_argument("--no-controllers", action="store_true")
+    p.add_argument("--bare", action="store_true", help="no GM, LCs or CRDs: a chart brings them")
     p.add_argument("--gm-port", type=int, default=0)
     p.add_argument("--lc-port", type=int, default=9100)
     p.add_argument("--kb-server", default="http://localhost:9020")

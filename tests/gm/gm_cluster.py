@@ -13,20 +13,19 @@ from pathlib import Path
 import httpx
 import pytest
 import support_procs
+import support_reference
 import yaml
 from support_procs import free_port
 
 from sedna.api.yamlio import load_all
 
 REPO = Path(__file__).resolve().parents[2]
-REFERENCE = REPO.parent / "shared" / "reference"
+REFERENCE = support_reference.REFERENCE
 
 
 def crd_dir() -> Path:
-    generated = REPO / "deploy" / "crds"
-    if generated.is_dir() and list(generated.glob("*.yaml")):
-        return generated
-    return REFERENCE / "crds"
+    """The committed generated CRDs (deploy/crds, checked against regeneration by tests/api)."""
+    return REPO / "deploy" / "crds"
 
 
 class Cluster:

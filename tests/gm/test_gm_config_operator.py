@@ -45,6 +45,15 @@ def test_token_from_env_and_errors(tmp_path):
         load_config(bad)
 
 
+def test_bind_addresses_from_the_environment():
+    doc = {"websocket": {"address": "$(POD_IP)"}, "metrics": {"address": "$(POD_IP)"}}
+    cfg = parse_config(doc, env={"POD_IP": "127.5.16.3"})
+    assert (cfg.websocket_address, cfg.metrics_address) == ("127.5.16.3", "127.5.16.3")
+    assert parse_config({"websocket": {"address": "10.0.0.1"}}, env={}).websocket_address == "10.0.0.1"
+    with pytest.raises(ConfigError, match="'websocket.address'.*POD_IP"):
+        parse_config(doc, env={})
+
+
 def test_cli_exits_clearly_without_config(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "sedna", "gm", "--config", str(tmp_path / "none.yaml")],
                           capture_output=True, text=True, timeout=60, check=False)

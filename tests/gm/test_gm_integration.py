@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import support_reference
 from websockets.asyncio.client import connect
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -20,6 +21,7 @@ TOKEN = "t0ken"
 
 
 def sample(name, kind=None):
+    support_reference.require()
     docs = load_all((REFERENCE / "samples" / name).read_text())  # YAML 1.2, as kubectl: 24:00 stays a string
     doc = next(d for d in docs if not kind or d["kind"] == kind)
     doc["metadata"]["namespace"] = "default"

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+import support_reference
 from lc_harness import wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gm"))
-from gm_cluster import REFERENCE, cluster_fixture, gm_fixture  # noqa: F401 - the fixtures
+from gm_cluster import cluster_fixture, gm_fixture  # noqa: F401 - the fixtures
 
 from sedna.api.yamlio import load
 from sedna.common.tokens import node_token
@@ -35,7 +36,7 @@ def conditions(cluster, kind, name):
 
 
 def il_job(hot: bool, node: str) -> dict:
-    doc = load((REFERENCE / "samples" / "incrementallearningjob_v1alpha1.yaml").read_text())
+    doc = load((support_reference.require() / "samples" / "incrementallearningjob_v1alpha1.yaml").read_text())
     doc["metadata"]["namespace"] = "default"
     suffix = "-hot" if hot else "-copy"
     doc["metadata"]["name"] += suffix
@@ -159,7 +160,7 @@ def test_lifelong_job_with_real_gm(cluster, gm, lc_process, tmp_path):
     rootfs = tmp_path / "rootfs"
     (rootfs / "data").mkdir(parents=True)
     (rootfs / "data" / "train.csv").write_text("temp,hum,label\n" + "".join(f"{i},{i},{i % 2}\n" for i in range(30)))
-    doc = load((REFERENCE / "samples" / "lifelonglearningjobv1alpha1.yaml").read_text())
+    doc = load((support_reference.require() / "samples" / "lifelonglearningjobv1alpha1.yaml").read_text())
     doc["metadata"]["namespace"] = "default"
     doc["spec"]["trainSpec"]["trigger"] = {"timer": {"start": "00:00", "end": "24:00"},
                                            "condition": {"operator": ">=", "threshold": 10,
@@ -211,7 +212,7 @@ def test_lifelong_job_with_real_gm(cluster, gm, lc_process, tmp_path):
 
 
 def test_joint_inference_metrics_reach_the_cr(cluster, gm, lc_process):
-    ji = load((REFERENCE / "samples" / "jointinferenceservice_v1alpha1.yaml").read_text())
+    ji = load((support_reference.require() / "samples" / "jointinferenceservice_v1alpha1.yaml").read_text())
     ji["metadata"]["namespace"] = "default"
     node = "edge-ji"                          # only the edge worker's node may report the service's metrics
     ji["spec"]["edgeWorker"]["template"]["spec"]["nodeName"] = node

@@ -105,7 +105,7 @@ def cluster(apiserver):
         "    env: {GREETING: hi, CODE: /home/work/app.py}\n"
         "    paths: {/home/work: image-code}\n")
     c.start_runtime("--node", "node-a", "--node-index", "0", "--cluster-services", "--labels", "role=cloud",
-                    "--image-map", str(data_dir / "images.yaml"))
+                    "--image-map", str(data_dir / "images.yaml"), "--pod-kubeconfig", str(data_dir / "pods.kubeconfig"))
     c.start_runtime("--node", "node-b", "--node-index", "1", "--labels", "role=edge",
                     "--lc-server", c.lc_server_b)
 
@@ -246,6 +246,29 @@ def test_env_value_sources_and_var_expansion(cluster):
         return ((cs[0].get("state") or {}).get("waiting") or {}).get("reason") == "CreateContainerConfigError"
     cluster.wait(config_error, 20, "CreateContainerConfigError")
     assert cluster.pod("nosecret")["status"]["phase"] == "Pending"
+
+
+def test_configmap_and_secret_volumes_and_the_service_account_kubeconfig(cluster):
+    """A ConfigMap's data is plain text (a YAML file is not base64; this once left such pods Pending), a
+    Secret's is base64; a pod naming a service account gets the runtime's --pod-kubeconfig as KUBECONFIG."""
+    cluster.create("/api/v1/namespaces/default/configmaps", {
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "gm-config"},
+        "data": {"gm.yaml": "websocket:\n  port: 9000\n"}})
+    cluster.create("/api/v1/namespaces/default/secrets", {
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "tok"}, "data": {"token": "czNjcmV0"}})
+    script = ("import os; print(repr(open('/etc/sedna/gm.yaml').read())); print(open('/var/tok/token').read()); "
+              "print(os.environ.get('KUBECONFIG'))")
+    for name, account in (("with-sa", "sedna"), ("without-sa", None)):
+        spec = {"volumes": [{"name": "config", "configMap": {"name": "gm-config"}},
+                            {"name": "tok", "secret": {"secretName": "tok"}}],
+                "container": {"volumeMounts": [{"name": "config", "mountPath": "/etc/sedna"},
+                                               {"name": "tok", "mountPath": "/var/tok"}]}}
+        if account:
+            spec["serviceAccountName"] = account
+        cluster.create("/api/v1/namespaces/default/pods", pod_obj(name, ["python", "-c", script], **spec))
+    for name, kubeconfig in (("with-sa", str(cluster.data_dir / "pods.kubeconfig")), ("without-sa", "None")):
+        cluster.wait_phase(name, ("Succeeded",))
+        assert cluster.log(name).splitlines() == ["'websocket:\\n  port: 9000\\n'", "s3cret", kubeconfig]
 
 
 def test_hostpath_under_node_root_and_path_rewriting(cluster):

@@ -91,6 +91,9 @@ def initial_status(plural: str, obj: dict[str, Any]) -> dict[str, Any] | None:
         return {"replicas": 0}
     if plural == "deployments":
         return {}
+    if plural == "daemonsets":
+        return {"currentNumberScheduled": 0, "desiredNumberScheduled": 0, "numberMisscheduled": 0,
+                "numberReady": 0}
     return None
 
 
@@ -122,6 +125,15 @@ def apply_defaults(plural: str, obj: dict[str, Any],
                 rolling = strategy.setdefault("rollingUpdate", {})
                 rolling.setdefault("maxSurge", "25%")
                 rolling.setdefault("maxUnavailable", "25%")
+        template_spec = (spec.get("template") or {}).get("spec")
+        if isinstance(template_spec, dict):
+            _pod_spec_defaults(template_spec)
+    elif plural == "daemonsets" and isinstance(spec, dict):
+        spec.setdefault("revisionHistoryLimit", 10)
+        strategy = spec.setdefault("updateStrategy", {"type": "RollingUpdate"})
+        if strategy.get("type", "RollingUpdate") == "RollingUpdate":
+            strategy["type"] = "RollingUpdate"
+            strategy.setdefault("rollingUpdate", {"maxUnavailable": 1, "maxSurge": 0})
         template_spec = (spec.get("template") or {}).get("spec")
         if isinstance(template_spec, dict):
             _pod_spec_defaults(template_spec)
@@ -173,7 +185,7 @@ def validate(plural: str, obj: dict[str, Any]) -> list[dict[str, str]]:
 
     if plural == "pods":
         _validate_pod_spec(obj.get("spec"), "spec", need)
-    elif plural in ("deployments", "replicasets"):
+    elif plural in ("deployments", "replicasets", "daemonsets"):
         spec = obj.get("spec")
         need(isinstance(spec, dict), "spec")
         if isinstance(spec, dict):

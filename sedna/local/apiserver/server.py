@@ -17,6 +17,7 @@ from sedna.api import yamlio
 from sedna.common.tokens import bearer_matches
 from sedna.local.apiserver import discovery, errors
 from sedna.local.apiserver.api import API, NS_BUCKET, now, parse_stamp
+from sedna.local.apiserver.controllers.daemonsets import DaemonSetController
 from sedna.local.apiserver.controllers.gc import (
     CRDController,
     GarbageCollector,
@@ -135,7 +136,8 @@ class APIServer:
     async def _start_controllers(self, app) -> None:
         self.controllers = [GarbageCollector(self.api, self.owners), NamespaceController(self.api),
                             ReplicaSetController(self.api, self.owners),
-                            DeploymentController(self.api, self.owners), Scheduler(self.api)]
+                            DeploymentController(self.api, self.owners),
+                            DaemonSetController(self.api, self.owners), Scheduler(self.api)]
         for controller in self.controllers:
             controller.start()
         self._event_ttl_task = asyncio.get_running_loop().create_task(self._expire_events())
