@@ -54,6 +54,22 @@ def register(sub) -> None:
 
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new output")
 
+    example = cmds.add_parser("example", help="run the examples end to end (docs/examples.md)")
+    ex_cmds = example.add_subparsers(dest="example_command", metavar="ACTION", required=True)
+    ex_cmds.add_parser("list", help="the examples and what each shows")
+    ex_run = ex_cmds.add_parser("run", help="prepare, bring the cluster up if needed, apply, watch to the end")
+    ex_run.add_argument("name")
+    ex_run.add_argument("--cluster-cidr", default="127.20.0.0/16",
+                        help="/16 of 127.0.0.0/8 for a cluster this command starts")
+    ex_run.add_argument("--lc-port", type=int, default=9100, help="LC port for a cluster this command starts")
+    ex_run.add_argument("--kb-server", default="http://kb.sedna:9020",
+                        help="KB_SERVER for a cluster this command starts (upstream's default)")
+    ex_run.add_argument("--timeout", type=float, default=0, help="seconds (default: the example's own)")
+    ex_run.add_argument("--poll", type=float, default=1.0, help="seconds between observations")
+    ex_run.add_argument("--down", action="store_true", help="stop the cluster at the end")
+    for parser in ex_cmds.choices.values():
+        parser.add_argument("--data-dir", default=argparse.SUPPRESS, help="cluster directory")
+
     # `sedna local up --data-dir X` works as well as `sedna local --data-dir X up`
     for parser in cmds.choices.values():
         parser.add_argument("--data-dir", default=argparse.SUPPRESS, help="cluster directory")

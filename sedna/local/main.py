@@ -290,8 +290,26 @@ def cmd_logs(args) -> int:
         client.close()
 
 
+def cmd_example(args) -> int:
+    from sedna.local.examples import runner
+    from sedna.local.examples.spec import SpecError, discover
+
+    try:
+        specs = discover()
+    except SpecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.example_command == "list":
+        _say(runner.list_examples(specs))
+        return 0
+    if args.name not in specs:
+        print(f"error: no example {args.name!r}; known: {', '.join(sorted(specs))}", file=sys.stderr)
+        return 2
+    return runner.run(specs[args.name], _data_dir(args), args)
+
+
 HANDLERS = {"up": cmd_up, "down": cmd_down, "status": cmd_status, "apply": cmd_apply, "get": cmd_get,
-            "delete": cmd_delete, "logs": cmd_logs}
+            "delete": cmd_delete, "logs": cmd_logs, "example": cmd_example}
 
 
 def run(args) -> int:
