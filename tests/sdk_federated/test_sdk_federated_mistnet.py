@@ -54,6 +54,8 @@ SERVER_CASES = [
      {"per_round": 3, "rounds": 4, "learning_rate": 0.001, "optimizer": "Adam"}),
     ({"lr": 0.5}, None, {"MODEL_URL": "/m", "PRETRAINED_MODEL_URL": "/p"},
      {"learning_rate": 0.5, "saved": "/m", "pretrained": "/p"}),
+    ({}, None, {"POD_IP": "127.20.0.7"}, {"host": "127.20.0.7"}),
+    ({}, None, {"POD_IP": "127.20.0.7", "AGG_BIND_IP": "0.0.0.0"}, {"host": "0.0.0.0"}),
 ]
 
 

@@ -136,12 +136,14 @@ def client_settings(estimator: Any, aggregation: Any, transmitter: Any = None,
 
 def server_settings(estimator: Any, aggregation: Any, transmitter: Any = None, chooser: Any = None,
                     env: Mapping[str, str] | None = None) -> MistNetSettings:
-    """``AggregationServerV2`` side: bind ``AGG_BIND_IP``/``AGG_BIND_PORT`` (0.0.0.0:7363); clients per round
+    """``AggregationServerV2`` side: bind ``AGG_BIND_IP`` (else ``POD_IP``, else 0.0.0.0) and ``AGG_BIND_PORT``
+    (7363); clients per round
     from ``chooser.parameters['per_round']``, else ``PARTICIPANTS_COUNT``, else 1."""
     env = os.environ if env is None else env
     common = _common(aggregation, estimator, transmitter, env)
     per_round = (getattr(chooser, "parameters", None) or {}).get("per_round") or env.get("PARTICIPANTS_COUNT") or 1
-    return MistNetSettings(host=env.get("AGG_BIND_IP") or "0.0.0.0",
+    # POD_IP (set by the single-machine runtime, where pods share the host's 0.0.0.0) stands in for 0.0.0.0
+    return MistNetSettings(host=env.get("AGG_BIND_IP") or env.get("POD_IP") or "0.0.0.0",
                            port=_number("AGG_BIND_PORT", env.get("AGG_BIND_PORT") or DEFAULT_PORT, int),
                            per_round=max(_number("per_round", per_round, int), 1), **common)
 
@@ -226,11 +228,14 @@ def load_state_arrays(model: Any, arrays: Mapping[str, np.ndarray]) -> None:
     if missing or extra:
         raise MistNetWireError(f"model arrays do not match the model: missing {sorted(missing)[:5]}, "
                                f"unexpected {sorted(extra)[:5]}")
+    loaded = {}
     for name, tensor in own.items():
-        if tuple(arrays[name].shape) != tuple(tensor.shape):
-            raise MistNetWireError(f"{name}: shape {list(arrays[name].shape)} but the model has "
-                                   f"{list(tensor.shape)}")
-    model.load_state_dict({name: torch.from_numpy(np.array(arr)) for name, arr in arrays.items()})
+        arr = np.asarray(arrays[name])
+        # safetensors stores 0-d tensors (BatchNorm's num_batches_tracked) as shape [1]
+        if tuple(arr.shape) != tuple(tensor.shape) and not (tensor.dim() == 0 and arr.size == 1):
+            raise MistNetWireError(f"{name}: shape {list(arr.shape)} but the model has {list(tensor.shape)}")
+        loaded[name] = torch.from_numpy(np.array(arr).reshape(tuple(tensor.shape)))
+    model.load_state_dict(loaded)
 
 
 # ---- frames -------------------------------------------------------------------------------------------------
