@@ -16,6 +16,7 @@ stays near (4 + 2) × model size however many clients there are.
 
     python bench/federated.py                      # default: N ∈ {2, 8} × {1, 50} MB × 3 modes
     python bench/federated.py --clients 2,8,32 --sizes 1,50,200   # the full matrix (needs ~8 GB RAM)
+    python bench/federated.py --v2 mistnet          # MistNet: features vs weights (bench/federated_mistnet.py)
 """
 
 from __future__ import annotations
@@ -154,6 +155,12 @@ async def run_case(proc: subprocess.Popen, port: int, clients: int, size_mb: flo
 
 
 def main() -> None:
+    if "--v2" in sys.argv:  # `--v2 mistnet`: the V2 (MistNet) bench lives in bench/federated_mistnet.py
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from federated_mistnet import main as v2_main
+
+        v2_main(sys.argv[1:])
+        return
     parser = argparse.ArgumentParser(description="federated aggregation benchmark (one JSON line per case)")
     parser.add_argument("--clients", default="2,8", help="comma list of client counts (full: 2,8,32)")
     parser.add_argument("--sizes", default="1,50", help="comma list of model sizes in MB (full: 1,50,200)")

@@ -3,9 +3,12 @@
 Writes, under --out:
   data/<n>/COCO/coco128/images/train2017/<id>.jpg   images with coloured boxes on a noisy background
   data/<n>/COCO/coco128/labels/train2017/<id>.txt   YOLO labels: "class x_center y_center width height"
-  pretrained/yolo_pretrained.safetensors            TinyYolo at a seeded random init (nothing downloaded)
+  pretrained/yolo_pretrained.safetensors            TinyYolo pre-trained here (nothing downloaded)
 for clients n = 1..--clients, each with its own seed. Classes are COCO's person (0), car (2) and dog (16),
-one colour each.
+one colour each. The "pretrained" model is TinyYolo trained for a few steps on a separate generated set
+(the role of upstream's downloaded YOLOv5 weights): MistNet's clients only run its frozen lower layers, so
+they need a backbone whose features carry information (a random init gives features about as large as the
+Laplace noise of epsilon=100).
 """
 
 import argparse
@@ -14,7 +17,7 @@ import os
 import numpy as np
 import torch
 from PIL import Image
-from yolo import TinyYolo
+from yolo import TinyYolo, yolo_loss
 
 from sedna.algorithms.aggregation.mistnet import state_arrays
 from sedna.common.tensors import dumps_arrays
@@ -36,6 +39,30 @@ def make_image(rng, width, height):
     return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)), labels
 
 
+def pretrain(seed, images=48, steps=30, size=64):
+    """TinyYolo trained on its own generated set (resized as the workers resize), seeded."""
+    rng = np.random.default_rng(seed + 10_000)
+    batch = []
+    for _ in range(images):
+        img, lines = make_image(rng, 128, 96)
+        pixels = np.asarray(img.resize((size, size)), np.float32).transpose(2, 0, 1) / 255.0
+        batch.append((pixels, np.array([[float(v) for v in line.split()] for line in lines], np.float32)))
+    x = torch.from_numpy(np.stack([p for p, _ in batch]))
+    targets = torch.from_numpy(np.concatenate([np.concatenate([np.full((len(t), 1), i, np.float32), t], 1)
+                                               for i, (_, t) in enumerate(batch)]))
+    torch.manual_seed(seed)
+    model = TinyYolo()
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    model.train()
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = yolo_loss(model(x), targets)
+        loss.backward()
+        opt.step()
+    model.eval()
+    return model, float(loss.detach())
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True)
@@ -55,11 +82,12 @@ def main():
             img.save(os.path.join(images, f"{image_id}.jpg"), quality=90)
             with open(os.path.join(labels, f"{image_id}.txt"), "w", encoding="utf-8") as fh:
                 fh.write("\n".join(lines) + "\n")
-    torch.manual_seed(args.seed)
+    model, loss = pretrain(args.seed)
     os.makedirs(os.path.join(args.out, "pretrained"), exist_ok=True)
     with open(os.path.join(args.out, "pretrained", "yolo_pretrained.safetensors"), "wb") as fh:
-        fh.write(dumps_arrays(state_arrays(TinyYolo()), {"model": "TinyYolo", "seed": args.seed}))
-    print(f"{args.clients} clients x {args.images} images and a pretrained TinyYolo under {args.out}")
+        fh.write(dumps_arrays(state_arrays(model), {"model": "TinyYolo", "seed": args.seed, "loss": loss}))
+    print(f"{args.clients} clients x {args.images} images and a pretrained TinyYolo (loss {loss:.3f}) under "
+          f"{args.out}")
 
 
 if __name__ == "__main__":
