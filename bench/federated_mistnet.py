@@ -18,6 +18,7 @@ the model: which side is smaller depends on the case, which is what the lines sh
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -50,6 +51,12 @@ class _Images:
 
     def __len__(self) -> int:
         return len(self.items)
+
+    @staticmethod
+    def collate_fn(batch):
+        from sedna.datasources.yolo import YoloDirDataset
+
+        return YoloDirDataset.collate_fn(batch)
 
     def __getitem__(self, i):
         import torch
@@ -112,8 +119,11 @@ def run_case(clients: int, samples: int, size: int, cut_layer: int, rounds: int,
     from sedna.core.federated_learning import FederatedLearningV2
     from sedna.service.server import AggregationServerV2
 
-    os.environ.update({"AGG_BIND_IP": "127.0.0.1", "AGG_BIND_PORT": "0", "AGG_EXIT_GRACE": "0.2",
-                       "LC_SERVER": "http://127.0.0.1:9"})
+    from sedna.common.config import BaseConfig
+
+    # no LC here: round reports go to the discard port (refused at once), never to a real LC on 9100
+    BaseConfig.lc_server = "http://127.0.0.1:9"
+    os.environ.update({"AGG_BIND_IP": "127.0.0.1", "AGG_BIND_PORT": "0", "AGG_EXIT_GRACE": "0.2"})
     server = AggregationServerV2(estimator=_estimator(rounds, batch_size), aggregation=MistNet(cut_layer, 100),
                                  transmitter=WSTransmitter(), chooser=SimpleClientChoose(clients))
     thread = server.start_background()
@@ -167,11 +177,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=32)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.ERROR)
+    logging.basicConfig(level=logging.CRITICAL)
+    # warm-up (torch's first passes, thread pools), not measured
+    _floor([type("Data", (), {"trainset": _Images(99, 8, 64)})()], 4, 8)
     for size in [int(s) for s in args.image_sizes.split(",")]:
         for cut in [int(c) for c in args.cut_layers.split(",")]:
-            print(json.dumps(run_case(args.clients, args.samples, size, cut, args.rounds, args.batch_size)),
-                  flush=True)
+            with contextlib.redirect_stdout(sys.stderr):   # the server's per-round loss lines
+                result = run_case(args.clients, args.samples, size, cut, args.rounds, args.batch_size)
+            print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ def make_image(rng, width, height):
     return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)), labels
 
 
-def pretrain(seed, images=48, steps=30, size=64):
+def pretrain(seed, images=32, steps=20, size=64):
     """TinyYolo trained on its own generated set (resized as the workers resize), seeded."""
     rng = np.random.default_rng(seed + 10_000)
     batch = []

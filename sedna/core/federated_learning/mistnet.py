@@ -249,7 +249,6 @@ class MistNetClient(FederatedLearningV2):
             self._exchange(self.transmitter.pack(payload, key), update_round)
             loss = self.losses[-1] if self.losses else None
             logger.info("round %d: model received (server training loss %s)", self.round, loss)
-            print(f"MistNet client {self.client_id} round {self.round}: loss {loss}", flush=True)
             self._test(self.round)
             status = K8sResourceKindStatus.COMPLETED if self.exit_flag == "ok" else K8sResourceKindStatus.RUNNING
             info = {"currentRound": self.round, "sampleCount": samples, "startTime": str(start),
