@@ -116,10 +116,9 @@ def run_case(clients: int, samples: int, size: int, cut_layer: int, rounds: int,
     from sedna.algorithms.aggregation import MistNet
     from sedna.algorithms.client_choose import SimpleClientChoose
     from sedna.algorithms.transmitter import WSTransmitter
+    from sedna.common.config import BaseConfig
     from sedna.core.federated_learning import FederatedLearningV2
     from sedna.service.server import AggregationServerV2
-
-    from sedna.common.config import BaseConfig
 
     # no LC here: round reports go to the discard port (refused at once), never to a real LC on 9100
     BaseConfig.lc_server = "http://127.0.0.1:9"

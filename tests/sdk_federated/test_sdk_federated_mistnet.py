@@ -318,3 +318,43 @@ def test_aggregator_and_two_clients_as_processes(tmp_path):
         assert out["type"] == "MistNetClient" and out["round"] == 2 and out["losses"] == done["losses"]
         assert len(out["bytes_sent"]) == 2
     assert all(shape == [32, 32] for shape in done["feature_shapes"])
+
+
+def test_rounds_through_the_s3_transmitter(tmp_path, monkeypatch):
+    """TRANSMITTER=s3: features and models travel as S3 objects; the websocket carries only references."""
+    import boto3
+    from support_s3 import moto_server
+
+    from sedna.core.federated_learning import FederatedLearningV2
+    from sedna.service.server import AggregationServerV2
+
+    _env(monkeypatch)
+    with moto_server() as endpoint:
+        boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="ak", aws_secret_access_key="sk",
+                     region_name="us-east-1").create_bucket(Bucket="sedna")
+        monkeypatch.setattr(BaseConfig, "transmitter", "s3")
+        monkeypatch.setattr(BaseConfig, "agg_data_path", "s3://sedna/fl/aggregation_data")
+        monkeypatch.setattr(BaseConfig, "s3_endpoint_url", endpoint)
+        monkeypatch.setattr(BaseConfig, "access_key_id", "ak")
+        monkeypatch.setattr(BaseConfig, "secret_access_key", "sk")
+        monkeypatch.setattr(BaseConfig, "lc_server", "http://127.0.0.1:9")
+        monkeypatch.setenv("JOB_NAME", "yolo")
+        server = AggregationServerV2(estimator=mistnet_proc.Estimator(rounds=1, saved=str(tmp_path / "m.safetensors")),
+                                     aggregation=mistnet_proc.mistnet(),
+                                     transmitter=FederatedLearningV2.get_transmitter_from_config(),
+                                     chooser=SimpleClientChoose(per_round=1))
+        thread = server.start_background()
+        monkeypatch.setenv("AGG_IP", "127.0.0.1")
+        monkeypatch.setenv("AGG_PORT", str(server.port))
+        fl = FederatedLearningV2(data=mistnet_proc.Data(1), estimator=mistnet_proc.Estimator(),
+                                 aggregation=mistnet_proc.mistnet(),
+                                 transmitter=FederatedLearningV2.get_transmitter_from_config())
+        fl.train()
+        thread.join(10)
+        keys = [o["Key"] for o in boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="ak",
+                                               aws_secret_access_key="sk", region_name="us-east-1")
+                .list_objects_v2(Bucket="sedna")["Contents"]]
+    assert fl.round == 1 and server.round == 1 and (tmp_path / "m.safetensors").is_file()
+    assert "fl/aggregation_data/yolo/mistnet/round-00001/client-" in " ".join(keys)
+    assert "fl/aggregation_data/yolo/mistnet/model-round-00001.safetensors" in keys
+    assert server.bytes_received < 2000, "features must not travel inside the websocket"
