@@ -205,6 +205,13 @@ def test_cli_accepts_upstream_samples():
     assert "Traceback" not in result.stderr
 
 
+def test_cli_accepts_the_mistnet_example_with_dir_datasets():
+    result = run("-f", "examples/federated_learning/mistnet_yolo/federatedlearningjob_yolo.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Dataset/coco-dataset-1: valid" in result.stdout
+    assert result.stdout.strip().endswith("5 valid, 0 invalid, 0 skipped")
+
+
 MIXED = """\
 apiVersion: v1
 kind: Secret
