@@ -14,6 +14,7 @@ floor, and the aggregator's peak RSS against the budget 1.5 × model × (clients
 
     python bench/federated.py                                  # 8 clients x 50 MB, fp32, 3 runs
     python bench/federated.py --clients 8 --sizes 50,200 --modes fp32,fp16
+    python bench/federated.py --v2 mistnet          # MistNet: features vs weights (bench/federated_mistnet.py)
 
 New kinds of case (e.g. another aggregation) add a role to ``ROLES`` and an option in ``build_parser``.
 """
@@ -262,6 +263,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--v2" in argv:  # `--v2 mistnet`: the V2 (MistNet) bench lives in bench/federated_mistnet.py
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from federated_mistnet import main as v2_main
+
+        v2_main(argv)
+        return []
     args = build_parser().parse_args(argv)
     if args.role:
         ROLES[args.role](args)

@@ -12,8 +12,9 @@ from sedna.api.common import Metric, SednaModel, SednaObject, Time
 class DatasetSpec(SednaModel):
     """A sample-index file on one edge node (host path) or in S3; the node's LocalController counts it."""
 
-    url: str = Field(description="Index file: absolute host path on the node, or s3://bucket/key.")
-    format: str = Field(description="txt or csv (case-insensitive).")
+    url: str = Field(description="Index file: absolute host path on the node, or s3://bucket/key; for format "
+                                 "dir, a directory on the node.")
+    format: str = Field(description="txt, csv or dir (case-insensitive); a dir dataset counts its files.")
     node_name: str = Field(description="Node whose LocalController monitors this dataset.")
     credential_name: str | None = Field(None, description="Secret with S3 credentials.")
 

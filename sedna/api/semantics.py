@@ -22,7 +22,7 @@ OPERATORS = ("gt", ">", "ge", ">=", "eq", "=", "==", "ne", "!=", "le", "<=", "lt
 #: HEM algorithms registered upstream (sdk.md §2.3); used together with whatever ClassFactory holds
 SPEC_HEM_NAMES = ("Threshold", "CrossEntropy", "IBT", "Random", "CloudOnly", "EdgeOnly", "BertRouter")
 TRAIN_METRIC = "num_of_samples"
-DATASET_FORMATS = ("txt", "csv")
+DATASET_FORMATS = ("txt", "csv", "dir")
 
 _TIME = re.compile(r"^(?:(?:[01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -235,7 +235,7 @@ def _check_kind_specific(doc: dict, kind: str) -> list[ValidationIssue]:
         issues += _check_location("spec.url", spec.get("url"), ("s3",), "url")
         fmt = spec.get("format")
         if isinstance(fmt, str) and not _has_variable(fmt) and fmt.lower() not in DATASET_FORMATS:
-            issues.append(ValidationIssue("spec.format", f"unsupported format {fmt!r} (txt or csv)"))
+            issues.append(ValidationIssue("spec.format", f"unsupported format {fmt!r} (txt, csv or dir)"))
         node = spec.get("nodeName")
         if node == "":
             issues.append(ValidationIssue("spec.nodeName", "must not be empty (the dataset is sent to no node)"))

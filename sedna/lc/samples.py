@@ -8,16 +8,21 @@ upstream's rule rather than skipping blank lines because the count is what users
 It is also the rule that can be computed at memory-bandwidth speed (a vectorised newline count).
 
 For csv the first line is the header and the samples are the remaining lines; an empty csv is an error.
+
+A ``dir`` dataset (upstream's MistNet/YOLO samples: ``url`` is a directory such as ``/data/1/COCO``) counts
+its regular files, recursively, hidden files and directories excluded; its samples are the files' paths
+relative to the directory, in sorted order.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import numpy as np
 
 CHUNK = 128 * 1024   # fits in L2 cache: read, compare and count all touch cached memory
-FORMATS = ("txt", "csv")
+FORMATS = ("txt", "csv", "dir")
 _NEWLINE = ord("\n")
 
 
@@ -52,12 +57,26 @@ def count_lines(path: str) -> int:
 def normalize_format(fmt: str) -> str:
     f = (fmt or "").strip().lower()
     if f not in FORMATS:
-        raise SampleFileError(f"format {fmt!r} is not supported (txt or csv)")
+        raise SampleFileError(f"format {fmt!r} is not supported (txt, csv or dir)")
     return f
+
+
+def iter_files(path: str) -> Iterator[str]:
+    """Regular files under ``path`` (relative, sorted, recursively; hidden entries skipped)."""
+    if not os.path.isdir(path):
+        raise SampleFileError(f"{path} is not a directory (format dir)")
+    for root, dirs, files in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            full = os.path.join(root, name)
+            if not name.startswith(".") and os.path.isfile(full):
+                yield os.path.relpath(full, path)
 
 
 def count_samples(path: str, fmt: str) -> int:
     f = normalize_format(fmt)
+    if f == "dir":
+        return sum(1 for _ in iter_files(path))
     lines = count_lines(path)
     if f == "csv":
         if lines == 0:
@@ -78,8 +97,12 @@ def iter_samples(path: str, fmt: str, ranges: list[tuple[int, int]]) -> Iterator
     """
     if not ranges:
         return
-    skip = 1 if normalize_format(fmt) == "csv" else 0
+    f = normalize_format(fmt)
     ranges = sorted(r for r in ranges if r[1] > r[0])
+    if f == "dir":
+        yield from (name for idx, name in enumerate(iter_files(path)) if any(a <= idx < b for a, b in ranges))
+        return
+    skip = 1 if f == "csv" else 0
     ri = 0
     with open(path, "rb") as f:
         for lineno, raw in enumerate(f):

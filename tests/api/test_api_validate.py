@@ -128,8 +128,11 @@ def test_kind_specific_rules():
     ds = {"apiVersion": API_VERSION, "kind": "Dataset", "metadata": {"name": "d"},
           "spec": {"url": "/data/train.txt", "format": "CSV", "nodeName": "edge-1"}}
     assert check_object(ds) == []
+    # the seed's MistNet datasets: a directory of images and label files on the node
+    assert check_object(edited(edited(ds, "spec.format", "dir"), "spec.url", "/data/1/COCO")) == []
+    assert check_object(edited(ds, "spec.format", "DIR")) == []
     assert errors(check_object(edited(ds, "spec.format", "json"))) == [
-        ("spec.format", "unsupported format 'json' (txt or csv)")]
+        ("spec.format", "unsupported format 'json' (txt, csv or dir)")]
     assert errors(check_object(edited(ds, "spec.url", "http://x/train.txt")))[0][0] == "spec.url"
     assert errors(check_object(edited(ds, "spec.url", "s3://bucket/train.txt"))) == []
     assert [i.severity for i in check_object(edited(ds, "spec.url", "data/train.txt"))] == ["warning"]
@@ -203,6 +206,13 @@ def test_cli_accepts_upstream_samples():
     assert "Traceback" not in result.stderr
 
 
+def test_cli_accepts_the_mistnet_example_with_dir_datasets():
+    result = run("-f", "examples/federated_learning/mistnet_yolo/federatedlearningjob_yolo.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Dataset/coco-dataset-1: valid" in result.stdout
+    assert result.stdout.strip().endswith("5 valid, 0 invalid, 0 skipped")
+
+
 MIXED = """\
 apiVersion: v1
 kind: Secret
@@ -239,7 +249,7 @@ def test_cli_reports_each_error_on_one_line(tmp_path):
     assert lines == [
         f"{path}:0 Secret/s3: skipped (not a sedna.io object)",
         f"{path}:2 Dataset/bad: spec.nodeName: expected string, got integer 7",
-        f"{path}:2 Dataset/bad: spec.format: unsupported format 'parquet' (txt or csv)",
+        f"{path}:2 Dataset/bad: spec.format: unsupported format 'parquet' (txt, csv or dir)",
         (f"{path}:3 Dataset/future: apiVersion: unsupported version 'sedna.io/v1alpha2' "
          "(sedna.io serves sedna.io/v1alpha1 only)"),
         f"{path}:4 Datasets/typo: kind: unknown kind 'Datasets' in sedna.io",

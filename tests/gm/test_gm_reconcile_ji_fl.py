@@ -357,3 +357,50 @@ def test_fl_same_round_reported_twice_appends_one_condition():
     assert fl.upstream(obj, report, NOW) == []
     report["output"]["ownerInfo"]["currentRound"] = 3
     assert len(fl.upstream(obj, report, NOW)[0].status["conditions"]) == 2
+
+
+@pytest.mark.parametrize("with_s3", [False, True])
+def test_fl_seed_mistnet_job_with_dir_datasets(with_s3):
+    """The seed's MistNet YOLO job as upstream's guide creates it: two `format: dir` Datasets (/data/<n>/COCO),
+    a pretrained model, `args: ["-i", "<n>"]` on the trainers, and optionally the S3 transmitter."""
+    obj = sample("federatedlearningjob_yolo_v1alpha1.yaml", "FederatedLearningJob")
+    if not with_s3:
+        obj["spec"]["transmitter"] = {"ws": {}}
+    sp = obj["spec"]
+    datasets = []
+    for i, tw in enumerate(sp["trainingWorkers"], 1):
+        ds = dataset(tw["dataset"]["name"], f"/data/{i}/COCO")
+        ds["spec"]["format"] = "dir"
+        datasets.append(ds)
+    r = refs(model("yolo-v5-model", "/model/yolov5"), model("yolo-v5-pretrained-model", "/pretrained/yolov5"),
+             s3_secret(), *datasets)
+    plan = fl.reconcile(obj, Observed(), r, ctx(lc_server="http://lc:9100"))
+    for m in plan.create:
+        validate(m)
+    pods = [m for m in plan.create if m["kind"] == "Pod"]
+    agg, trainers = pods[0], pods[1:]
+    aenv = env_of(agg)
+    assert {k: aenv[k] for k in ("cut_layer", "epsilon", "aggregation_algorithm", "batch_size", "epochs")} == {
+        "cut_layer": "4", "epsilon": "100", "aggregation_algorithm": "mistnet", "batch_size": "32", "epochs": "100"}
+    assert aenv["MODEL_URL"] == "/home/data/model/yolov5"
+    assert aenv["PRETRAINED_MODEL_URL"] == "/home/data/pretrained/yolov5"
+    assert aenv["PARTICIPANTS_COUNT"] == "2" and aenv["AGG_BIND_PORT"] == "7363"
+    assert aenv["TRANSMITTER"] == ("s3" if with_s3 else "ws")
+    if with_s3:
+        assert aenv["AGG_DATA_PATH"] == "s3://sedna/fl/aggregation_data" and aenv["ACCESS_KEY_ID"] == "AK"
+    assert agg["spec"]["nodeName"] == "sedna-control-plane"
+    for i, pod in enumerate(trainers, 1):
+        env = env_of(pod)
+        container = pod["spec"]["containers"][0]
+        assert container["args"] == ["-i", str(i)]
+        assert env["TRAIN_DATASET_URL"] == f"/home/data/data/{i}/COCO"
+        assert {k: env[k] for k in ("cut_layer", "epsilon", "learning_rate", "epochs", "batch_size")} == {
+            "cut_layer": "4", "epsilon": "100", "learning_rate": "0.001", "epochs": "1", "batch_size": "32"}
+        assert env["AGG_IP"] == "yolo-v5-aggregation.default" and env["AGG_PORT"] == "7363"
+        assert env["TRANSMITTER"] == ("s3" if with_s3 else "ws")
+        mounted = {(v["name"], v["hostPath"]["path"]) for v in pod["spec"]["volumes"] if "hostPath" in v}
+        mount_paths = {m["mountPath"] for m in container["volumeMounts"]}
+        assert any(path == f"/data/{i}/COCO" for _, path in mounted) or any(
+            f"/data/{i}/COCO".startswith(path) for _, path in mounted), mounted
+        assert any(env["TRAIN_DATASET_URL"].startswith(p) for p in mount_paths), mount_paths
+    assert plan.status["phase"] == "Running"

@@ -331,6 +331,20 @@ async def test_incremental_rejects_csv_dataset(rootfs):
     await node.close()
 
 
+async def test_dir_dataset_is_counted_as_its_files_and_recounted(rootfs):
+    images = rootfs / "data" / "1" / "COCO" / "coco128" / "images" / "train2017"
+    images.mkdir(parents=True)
+    for i in range(4):
+        (images / f"{i}.jpg").write_bytes(b"jpg")
+    node = Node(rootfs, Clock("10:00"))
+    state = await node.add_dataset("coco-dataset-1", "/data/1/COCO", fmt="dir")
+    assert state.count == 4
+    (images / "4.jpg").write_bytes(b"jpg")      # a change two levels down, invisible to the top mtime
+    assert node.datasets.refresh(state) and state.count == 5
+    assert not node.datasets.refresh(state)
+    await node.close()
+
+
 async def test_hot_update_config_outside_hot_update_root_is_refused(rootfs):
     node = Node(rootfs, Clock("10:00"))
     await node.add_model("initial-model", "/models/base.pb")

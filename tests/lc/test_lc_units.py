@@ -56,6 +56,24 @@ def test_count_samples_formats(tmp_path):
         samples.count_samples(str(txt), "json")
 
 
+def test_dir_dataset_counts_its_files(tmp_path):
+    root = tmp_path / "COCO"
+    (root / "coco128" / "images" / "train2017").mkdir(parents=True)
+    (root / "coco128" / "labels" / "train2017").mkdir(parents=True)
+    for i in range(3):
+        (root / "coco128" / "images" / "train2017" / f"{i:012d}.jpg").write_bytes(b"x")
+        (root / "coco128" / "labels" / "train2017" / f"{i:012d}.txt").write_text("0 0.5 0.5 0.1 0.1\n")
+    (root / ".DS_Store").write_text("hidden")
+    (root / ".cache").mkdir()
+    (root / ".cache" / "x").write_text("hidden")
+    assert samples.count_samples(str(root), "dir") == 6
+    assert samples.count_samples(str(root), "Dir") == 6
+    assert list(samples.iter_samples(str(root), "dir", [(0, 2)])) == [
+        "coco128/images/train2017/000000000000.jpg", "coco128/images/train2017/000000000001.jpg"]
+    with pytest.raises(samples.SampleFileError, match="not a directory"):
+        samples.count_samples(str(root / "coco128" / "labels" / "train2017" / "000000000000.txt"), "dir")
+
+
 def test_iter_samples_ranges(tmp_path):
     txt = tmp_path / "d.txt"
     txt.write_text("".join(f"s{i}\n" for i in range(10)))

@@ -182,10 +182,16 @@ def test_v2_server_and_clients_over_websocket(tmp_path, fake_lc, monkeypatch):
     assert (tmp_path / "final" / "global_model.safetensors").exists()
 
 
-def test_v2_refuses_mistnet_with_a_clear_error():
-    with pytest.raises(ValueError, match=r"\(MistNet split learning\) needs Plato"):
-        FederatedLearningV2(data=None, estimator=None, aggregation=MistNet(cut_layer=4))
-    with pytest.raises(ValueError, match="needs Plato"):
+def test_v2_refuses_unknown_aggregation_types_and_mistnet_without_a_model():
+    class Other:
+        def __init__(self):
+            self.parameters = {"type": "fedprox"}
+
+    with pytest.raises(ValueError, match="'fedavg' and 'mistnet', got 'fedprox'"):
+        FederatedLearningV2(data=None, estimator=None, aggregation=Other())
+    with pytest.raises(ValueError, match="'fedavg' and 'mistnet', got 'fedprox'"):
+        AggregationServerV2(aggregation=Other())
+    with pytest.raises(ValueError, match="MistNet needs estimator.model"):
         AggregationServerV2(aggregation=MistNet(cut_layer=4))
 
 

@@ -14,7 +14,8 @@ Differences from upstream (public API unchanged):
 - ``currentRound`` in the report is the server's round number (equal to upstream's local counter except
   for late joiners, for which the server's number is the meaningful one).
 
-``FederatedLearningV2`` keeps upstream's Plato-based surface but runs on the same client/server (no Plato).
+``FederatedLearningV2`` keeps upstream's Plato-based surface but runs on the same client/server (no Plato);
+with ``aggregation=MistNet(...)`` it is a ``MistNetClient`` (``mistnet.py``).
 """
 
 from __future__ import annotations
@@ -153,6 +154,10 @@ class FederatedLearning(JobBase):
         return callback(self.estimator) if callback else self.estimator
 
 
+def _aggregation_type(aggregation: Any) -> str:
+    return str((getattr(aggregation, "parameters", None) or {}).get("type", "fedavg")).lower()
+
+
 class FederatedLearningV2(JobBase):
     """Upstream's Plato-based client surface, on our own aggregation client (no Plato).
 
@@ -161,19 +166,28 @@ class FederatedLearningV2(JobBase):
     - ``estimator``: an object with ``model`` (``get_weights``/``set_weights`` and ``fit(x, y, ...)``) and
       ``hyperparameters`` (``epochs``, ``batch_size``, ... passed to ``fit`` when it accepts them); an
       ``estimator.train(trainset, **hyperparameters)`` method, if present, is used instead of ``model.fit``;
-    - ``aggregation``: ``FedAvgV2()`` (MistNet split learning needs Plato and is refused);
+    - ``aggregation``: ``FedAvgV2()``; ``MistNet(cut_layer, epsilon)`` makes this a
+      :class:`~sedna.core.federated_learning.mistnet.MistNetClient` (split learning, path ``/MistNet``);
     - ``transmitter``: ``WSTransmitter()`` or ``S3Transmitter(...)`` (``get_transmitter_from_config()``).
     Server address: ``AGG_IP``/``AGG_PORT``; the server path is ``/FedAvgV2``.
     """
+
+    def __new__(cls, data: Any = None, estimator: Any = None, aggregation: Any = None,
+                transmitter: AbstractTransmitter | None = None):
+        # MistNet is a different protocol (features, not weights): same constructor, its own worker class
+        if cls is FederatedLearningV2 and _aggregation_type(aggregation) == "mistnet":
+            from sedna.core.federated_learning.mistnet import MistNetClient
+
+            return super().__new__(MistNetClient)
+        return super().__new__(cls)
 
     def __init__(self, data: Any = None, estimator: Any = None, aggregation: Any = None,
                  transmitter: AbstractTransmitter | None = None) -> None:
         super().__init__(estimator=None)
         self.job_kind = K8sResourceKind.FEDERATED_LEARNING_JOB.value
-        params = dict(getattr(aggregation, "parameters", None) or {"type": "fedavg"})
-        if params.get("type", "fedavg") != "fedavg":
-            raise ValueError(f"FederatedLearningV2 supports aggregation type 'fedavg'; {params.get('type')!r} "
-                             "(MistNet split learning) needs Plato, which this implementation does not use")
+        if _aggregation_type(aggregation) != "fedavg":
+            raise ValueError(f"FederatedLearningV2 supports aggregation types 'fedavg' and 'mistnet', got "
+                             f"{_aggregation_type(aggregation)!r}")
         self.data = data
         self.fl_estimator = estimator
         self.aggregation = aggregation

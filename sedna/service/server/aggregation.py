@@ -702,10 +702,20 @@ class AggregationServerV2(AggregationServer):
 
     ``estimator.hyperparameters["rounds"]`` (else env ``exit_round``, else 3) sets the rounds,
     ``chooser.parameters["per_round"]`` (else ``PARTICIPANTS_COUNT``) how many updates close a round,
-    ``transmitter`` how payloads travel; ``aggregation.parameters["type"]`` must be ``fedavg``: MistNet's
-    split learning needs Plato's model-splitting trainers and is refused with a clear error.
+    ``transmitter`` how payloads travel. With ``aggregation=MistNet(...)`` the constructor returns a
+    ``sedna.service.server.mistnet.MistNetServer`` (split learning) instead.
     The final global model is written to ``estimator.saved`` (a file path or directory) if set.
     """
+
+    def __new__(cls, data=None, estimator=None, aggregation=None, transmitter=None, chooser=None, **kwargs: Any):
+        # MistNet trains on client features instead of averaging weights: a server of its own (mistnet.py)
+        params = getattr(aggregation, "parameters", None) or {}
+        if cls is AggregationServerV2 and str(params.get("type", "")).lower() == "mistnet":
+            from sedna.service.server.mistnet import MistNetServer
+
+            return MistNetServer(data=data, estimator=estimator, aggregation=aggregation, transmitter=transmitter,
+                                 chooser=chooser, **kwargs)
+        return super().__new__(cls)
 
     def __init__(self, data=None, estimator=None, aggregation=None, transmitter=None, chooser=None,
                  **kwargs: Any) -> None:
@@ -713,8 +723,8 @@ class AggregationServerV2(AggregationServer):
 
         params = dict(getattr(aggregation, "parameters", None) or {"type": "fedavg"})
         if params.get("type", "fedavg") != "fedavg":
-            raise ValueError(f"AggregationServerV2 supports aggregation type 'fedavg'; {params.get('type')!r} "
-                             "(MistNet split learning) needs Plato, which this implementation does not use")
+            raise ValueError(f"AggregationServerV2 supports aggregation types 'fedavg' and 'mistnet', got "
+                             f"{params.get('type')!r}")
         hyper = dict(getattr(estimator, "hyperparameters", None) or {})
         rounds = int(hyper.get("rounds") or Context.get_parameters("exit_round", 3))
         per_round = (getattr(chooser, "parameters", None) or {}).get("per_round")
