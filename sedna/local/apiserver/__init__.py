@@ -74,9 +74,7 @@ async def _start(host: str, port: int, data_dir, logs_dir, tls=None,
     tls_url = ""
     if tls is not None:
         context, tls_port = tls
-        tls_sock = socket.socket(sock.family, socket.SOCK_STREAM)
-        tls_sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        tls_sock.bind((host, tls_port))
+        tls_sock = listening_socket(host, tls_port)
         await web.SockSite(runner, tls_sock, ssl_context=context, shutdown_timeout=1.0).start()
         tls_url = f"https://{shown}:{tls_sock.getsockname()[1]}"
     return runner, f"http://{shown}:{bound}", tls_url
