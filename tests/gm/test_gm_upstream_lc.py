@@ -12,6 +12,8 @@ import websockets
 import yaml
 from websockets.asyncio.client import connect
 
+from sedna.common.tokens import node_token
+
 sys.path.insert(0, str(Path(__file__).parent))
 from gm_cluster import GMProcess, cluster_fixture, wait_for  # noqa: F401 - the fixture
 
@@ -88,5 +90,6 @@ async def test_other_nodes_still_need_their_token(gm):
             pass
     assert err.value.response.status_code == 401
     async with connect(gm.ws_url, additional_headers={"Node-Name": "new-edge",
-                                                      "Authorization": f"Bearer {TOKEN}"}) as ws:
+                                                      "Authorization": f"Bearer {node_token(TOKEN, 'new-edge')}"}
+                       ) as ws:
         assert ws.response.headers.get("Sedna-Capabilities") == "ack"
