@@ -7,10 +7,13 @@ import os
 import sys
 from typing import TextIO
 
+from sedna.common.logfmt import WORKER_DATE_FORMAT as _DATE_FORMAT
+from sedna.common.logfmt import WORKER_FORMAT as _FORMAT
+from sedna.common.logfmt import enable_worker_logging
+from sedna.common.logfmt import level_from_env as _level_from_env
+
 __all__ = ["LOGGER", "ColourFormatter", "Logger", "enable_worker_logging"]
 
-_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s][%(filename)s:%(lineno)d]: %(message)s"
-_DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 _COLOURS = {
     logging.DEBUG: "\033[36m",  # cyan
     logging.INFO: "\033[32m",  # green
@@ -28,12 +31,6 @@ class ColourFormatter(logging.Formatter):
         text = super().format(record)
         colour = _COLOURS.get(record.levelno)
         return f"{colour}{text}{_RESET}" if colour else text
-
-
-def _level_from_env(value: str | None) -> int:
-    name = (value or "INFO").strip().upper()
-    level = logging.getLevelName(name)
-    return level if isinstance(level, int) else logging.INFO
 
 
 class Logger:
@@ -55,27 +52,3 @@ class Logger:
 
 
 LOGGER = Logger().logger
-
-
-def _root_unconfigured(_record: logging.LogRecord) -> bool:
-    return not logging.getLogger().handlers
-
-
-def enable_worker_logging(stream: TextIO | None = None) -> None:
-    """Show the SDK's own module loggers (``sedna.*``) at ``LOG_LEVEL`` (default INFO) on stderr, as upstream's
-    single ``LOGGER`` does, so a worker's log shows its progress (rounds, hot updates, reports).
-
-    Called when a worker builds a job or a server. It changes nothing in a process that configured logging
-    itself (a root handler exists: the GM, the LC, pytest): the handler also stays silent while the root has
-    handlers, so nothing is printed twice.
-    """
-    sdk = logging.getLogger("sedna")
-    if logging.getLogger().handlers or any(getattr(h, "_sedna_handler", False) for h in sdk.handlers):
-        return
-    stream = stream if stream is not None else sys.stderr
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(logging.Formatter(_FORMAT, datefmt=_DATE_FORMAT))
-    handler.addFilter(_root_unconfigured)
-    handler._sedna_handler = True  # type: ignore[attr-defined]
-    sdk.addHandler(handler)
-    sdk.setLevel(_level_from_env(os.getenv("LOG_LEVEL")))

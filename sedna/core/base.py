@@ -29,7 +29,7 @@ from sedna.common.class_factory import ClassFactory, ClassType
 from sedna.common.config import BaseConfig, Context
 from sedna.common.constant import K8sResourceKind, K8sResourceKindStatus
 from sedna.common.file_ops import FileOps
-from sedna.common.log import enable_worker_logging
+from sedna.common.logfmt import enable_worker_logging
 from sedna.service.client.lc import LCClient
 
 __all__ = ["JobBase", "ModelHotUpdater", "build_hard_example_mining", "resolve_callback"]

@@ -56,7 +56,7 @@ from sedna.algorithms.transmitter.wire import (
     layout_of,
 )
 from sedna.common.class_factory import ClassFactory, ClassType
-from sedna.common.log import enable_worker_logging
+from sedna.common.logfmt import enable_worker_logging
 from sedna.common.sockets import listening_socket
 from sedna.common.tensors import TensorFormatError, dumps_arrays, loads_arrays
 from sedna.service.server import agg_auth

@@ -21,7 +21,7 @@ import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from sedna.common.log import enable_worker_logging
+from sedna.common.logfmt import enable_worker_logging
 from sedna.common.sockets import listening_socket
 
 __all__ = ["KEEP_ALIVE_SECONDS", "UvicornService", "add_bearer_token", "add_route_list", "error_response",
