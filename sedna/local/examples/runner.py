@@ -328,12 +328,17 @@ def shown(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def report_success(spec: ExampleSpec, obs: cd.Observation, data_dir: Path, started: float) -> None:
+def report_success(spec: ExampleSpec, obs: cd.Observation, data_dir: Path, started: float,
+                   applied: float) -> None:
     status = (obs.target or {}).get("status") or {}
     conds = status.get("conditions") or []
-    _say(f"\n==> {spec.target.kind.lower()}/{spec.target.name}: success in {time.monotonic() - started:.0f} s")
+    now = time.monotonic()
+    _say(f"\n==> {spec.target.kind.lower()}/{spec.target.name}: success in {now - started:.0f} s "
+         f"({now - applied:.0f} s after apply)")
     if conds:
-        _say(f"  condition            {conds[-1].get('type')}")
+        last = conds[-1]
+        stage = f" (stage {last['stage']})" if last.get("stage") else ""
+        _say(f"  condition            {last.get('type')}{stage}")
     for label, path in spec.report.items():
         _say(f"  {label:<20} {shown(cd.lookup(obs.target, path))}")
     for c in spec.success:
@@ -384,7 +389,8 @@ def run(spec: ExampleSpec, data_dir: Path, opts: argparse.Namespace) -> int:
         watched = [*spec.success, *spec.failure, *(c for copy in later for c in copy.when)]
         total = spec.bar.total if spec.bar else len(spec.success)
         unit = spec.bar.unit if spec.bar else "conditions"
-        deadline = time.monotonic() + timeout
+        applied = time.monotonic()
+        deadline = applied + timeout
         tty = sys.stdout.isatty()
         with tqdm(total=total, unit=unit, file=sys.stdout, dynamic_ncols=True, mininterval=0.5 if tty else 10.0,
                   bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} {unit} [{elapsed}]{postfix}") as bar:
@@ -402,7 +408,7 @@ def run(spec: ExampleSpec, data_dir: Path, opts: argparse.Namespace) -> int:
                     break
                 time.sleep(opts.poll)
         if outcome == "success":
-            report_success(spec, obs, data_dir, started)
+            report_success(spec, obs, data_dir, started, applied)
             code = 0
         else:
             report_failure(spec, watcher, obs, why or f"timed out after {timeout:.0f} s", unmet)
