@@ -46,17 +46,21 @@ def fuzz_api(base: str, auth: dict[str, str]) -> dict[str, set[int]]:
         op = result.ok()
         codes = seen.setdefault(f"{op.method.upper()} {op.path}", set())
         for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
-            @given(case=op.as_strategy(generation_mode=mode))
-            @FUZZ
-            def run(case, codes=codes):
-                response = case.call(base_url=base, headers=auth, timeout=30)
-                codes.add(response.status_code)
-                assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.text[:500]}"
             try:
-                run()
+                _fuzz_operation(op, mode, base, auth, codes)()
             except Unsatisfiable:
                 continue          # nothing invalid to generate (e.g. a GET without parameters)
     return seen
+
+
+def _fuzz_operation(op, mode, base: str, auth: dict[str, str], codes: set[int]):
+    @given(case=op.as_strategy(generation_mode=mode))
+    @FUZZ
+    def run(case):
+        response = case.call(base_url=base, headers=auth, timeout=30)
+        codes.add(response.status_code)
+        assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.text[:500]}"
+    return run
 
 
 def test_fuzz_inference_server():
