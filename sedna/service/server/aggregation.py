@@ -333,8 +333,12 @@ class AggregationServer:
         return thread
 
     def stop(self) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
+        """Ask the server to stop; a no-op once it has exited by itself (job done, no clients left)."""
+        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
+            try:
+                self._loop.call_soon_threadsafe(self._stop.set)
+            except RuntimeError:  # closed between the check and the call
+                pass
 
     async def serve(self) -> None:
         from websockets.asyncio.server import serve
