@@ -26,6 +26,7 @@ what make 32 × 200 MB rounds possible.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http
 import json
 import logging
@@ -335,10 +336,8 @@ class AggregationServer:
     def stop(self) -> None:
         """Ask the server to stop; a no-op once it has exited by itself (job done, no clients left)."""
         if self._loop is not None and self._stop is not None and not self._loop.is_closed():
-            try:
+            with contextlib.suppress(RuntimeError):  # closed between the check and the call
                 self._loop.call_soon_threadsafe(self._stop.set)
-            except RuntimeError:  # closed between the check and the call
-                pass
 
     async def serve(self) -> None:
         from websockets.asyncio.server import serve
