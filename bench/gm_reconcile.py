@@ -47,6 +47,9 @@ def fl_job(i: int) -> dict:
                                          {"dataset": {"name": "bench-ds"}, "template": template}]}}
 
 
+GM_CONFIG: dict = {}          # extra GM config keys (--gm-workers)
+
+
 def setup(workdir: Path, with_gm: bool = True) -> tuple[Cluster, GMProcess | None]:
     cluster = Cluster(workdir).start()
     cluster.apply_crds()
@@ -56,7 +59,7 @@ def setup(workdir: Path, with_gm: bool = True) -> tuple[Cluster, GMProcess | Non
     cluster.create({"apiVersion": "sedna.io/v1alpha1", "kind": "Dataset",
                     "metadata": {"name": "bench-ds", "namespace": "default"},
                     "spec": {"url": "/data/train.txt", "format": "txt", "nodeName": "edge-1"}})
-    gm = GMProcess(workdir, cluster, token="bench").start() if with_gm else None
+    gm = GMProcess(workdir, cluster, token="bench", extra=GM_CONFIG).start() if with_gm else None
     return cluster, gm
 
 
@@ -215,7 +218,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reports", type=int, default=50, help="LC reports in the latency case (default 50)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait per create case")
     parser.add_argument("--repeat", type=int, default=3, help="runs per size, GM and floor alternating")
+    parser.add_argument("--gm-workers", type=int, default=None, help="GM config 'workers' (default: the GM's)")
     args = parser.parse_args(argv)
+    if args.gm_workers:
+        GM_CONFIG["workers"] = args.gm_workers
     for n in [int(x) for x in args.sizes.split(",") if x.strip()]:
         print(json.dumps(case_create(n, args.timeout, args.repeat)), flush=True)
     if args.reports > 0:

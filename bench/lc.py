@@ -26,6 +26,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from fastapi import FastAPI, Request  # module level: the floor's route annotations are resolved here
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -170,7 +172,6 @@ def bench_upstream(reports: int, concurrency: int) -> dict:
 def serve_floor(port: int) -> None:
     """The floor: a bare FastAPI app with the worker-report route, served by plain ``uvicorn.run``."""
     import uvicorn
-    from fastapi import FastAPI, Request
 
     app = FastAPI()
 

@@ -26,6 +26,7 @@ what make 32 × 200 MB rounds possible.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http
 import json
 import logging
