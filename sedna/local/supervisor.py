@@ -91,6 +91,7 @@ class Supervisor:
         self.kubeconfig = self.data_dir / "kubeconfig"
         self.stopping = False
         self.controllers: dict[str, Any] = {}
+        self.dashboard: dict[str, Any] = {}
         self.api_port = args.api_port
         self.ready = False
         self.phase = "starting the API server"
@@ -221,12 +222,13 @@ class Supervisor:
         token = token_file.read_text().strip()
         gm_port = self.args.gm_port or free_port()
         gm_config = self.data_dir / "gm.yaml"
+        metrics_port = free_port()
         gm_config.write_text(yaml.safe_dump({
             "kubeConfig": str(self.kubeconfig),
             "websocket": {"address": "127.0.0.1", "port": gm_port, "token": token},
             "localController": {"server": f"http://localhost:{self.args.lc_port}"},
             "knowledgeBaseServer": {"server": self.args.kb_server},
-            "metrics": {"address": "127.0.0.1", "port": free_port()},
+            "metrics": {"address": "127.0.0.1", "port": metrics_port},
         }, sort_keys=False))
         gm_config.chmod(0o600)
         children = [Child("gm", [sys.executable, "-m", "sedna", "gm", "--config", str(gm_config)],
@@ -238,8 +240,23 @@ class Supervisor:
                 "ROOTFS_MOUNT_DIR": str(self.data_dir / "nodes" / name),
                 "SEDNA_CHANNEL_TOKEN": token}))
         self.controllers = {"enabled": True, "gm": f"ws://127.0.0.1:{gm_port}", "gm_config": str(gm_config),
-                            "lc_port": self.args.lc_port}
+                            "lc_port": self.args.lc_port, "gm_metrics": f"http://127.0.0.1:{metrics_port}/metrics"}
         return children
+
+    def dashboard_child(self) -> Child | None:
+        """``sedna dashboard`` on 127.0.0.1 (no token: loopback only), linking the GM's and LCs' metrics."""
+        if self.args.no_dashboard:
+            self.dashboard = {}
+            return None
+        port = self.args.dashboard_port or free_port()
+        argv = [sys.executable, "-m", "sedna", "dashboard", "--kubeconfig", str(self.kubeconfig),
+                "--host", "127.0.0.1", "--port", str(port)]
+        if self.controllers.get("gm_metrics"):
+            argv += ["--metrics-link", f"gm={self.controllers['gm_metrics']}"]
+            for index, (name, _) in enumerate(self.nodes):
+                argv += ["--metrics-link", f"lc-{name}=http://{self.net.node_address(index)}:{self.args.lc_port}/metrics"]
+        self.dashboard = {"url": f"http://127.0.0.1:{port}/"}
+        return Child("dashboard", argv)
 
     # ---- lifecycle -----------------------------------------------------------------------------------
 
@@ -256,6 +273,7 @@ class Supervisor:
                        "podCIDR": self.net.pod_cidr(i)} for i, (name, labels) in enumerate(self.nodes)],
             "children": {c.name: c.record() for c in self.children if c.proc},
             "controllers": self.controllers,
+            "dashboard": self.dashboard,
         })
 
     def start(self) -> None:
@@ -284,9 +302,10 @@ class Supervisor:
         self.controllers["crds"] = len(self.apply_crds())
         self.phase = "starting the GM and the LCs" if controllers else "ready"
         self.write_state(False)
-        for child in controllers:
-            self._spawn(child)
-            self.children.append(child)
+        for child in [*controllers, self.dashboard_child()]:
+            if child is not None:
+                self._spawn(child)
+                self.children.append(child)
         self.ready = True
         self.phase = "ready"
         self.write_state(True)
@@ -319,7 +338,7 @@ class Supervisor:
 
     def stop(self) -> None:
         self.stopping = True
-        order = ([c for c in self.children if c.name == "gm" or c.name.startswith("lc-")]
+        order = ([c for c in self.children if c.name in ("gm", "dashboard") or c.name.startswith("lc-")]
                  + [c for c in self.children if c.name.startswith("node-")]
                  + [c for c in self.children if c.name == "cluster-services"]
                  + [c for c in self.children if c.name == "apiserver"])
@@ -354,6 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gm-port", type=int, default=0)
     p.add_argument("--lc-port", type=int, default=9100)
     p.add_argument("--kb-server", default="http://localhost:9020")
+    p.add_argument("--no-dashboard", action="store_true")
+    p.add_argument("--dashboard-port", type=int, default=0)
     p.add_argument("--log-level", default="INFO")
     return p
 
