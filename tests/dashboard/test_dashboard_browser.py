@@ -1,0 +1,97 @@
+"""The dashboard in headless Chromium over the API emulator: the overview lists CRs and puts a crash-looping
+worker's CR first, the job page's plot gains points as the status changes (pushed by SSE, no reload), phone
+width and dark mode render. Screenshots go to the artifacts directory."""
+
+from __future__ import annotations
+
+import pytest
+from objects import API, crash_looping, ji_service, put_status, running, worker_pod
+from support_browser import artifacts_dir, browser_or_skip, quit_browser, viewport
+from support_procs import wait_for
+
+from sedna.dashboard.app import MetricsLink, create_app
+from sedna.dashboard.main import DashboardServer
+
+pytestmark = [pytest.mark.timeout(180), pytest.mark.browser]
+JI = f"{API}/namespaces/default/jointinferenceservices"
+
+
+@pytest.fixture
+def browser():
+    driver = browser_or_skip()
+    try:
+        yield driver
+    finally:
+        quit_browser(driver)
+
+
+@pytest.fixture
+def dashboard_url(hub):
+    server = DashboardServer(create_app(hub, None, [MetricsLink(name="gm", url="http://127.0.0.1:9/metrics")]),
+                             "127.0.0.1", 0).start_background()
+    try:
+        yield f"http://127.0.0.1:{server.port}/"
+    finally:
+        server.stop()
+
+
+def _points(driver, metric: str) -> int:
+    return int(driver.execute_script(
+        f"const e = document.querySelector('.plot[data-metric=\"{metric}\"]'); return e ? +e.dataset.points : 0;"))
+
+
+def test_overview_job_page_and_crash_loop(kube, browser, dashboard_url, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    shots = artifacts_dir(tmp_path)
+    kube.post("/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-b"}})
+    assert kube.post(JI, json=ji_service("helmet-detection")).status_code == 201
+    assert kube.post(f"{API}/namespaces/team-b/jointinferenceservices",
+                     json=ji_service("crashing-service", ns="team-b")).status_code == 201
+    kube.post("/api/v1/namespaces/default/pods", json=worker_pod("JointInferenceService", "helmet-detection",
+                                                                  "helmet-detection-edge-x1"))
+    put_status(kube, "/api/v1/namespaces/default/pods/helmet-detection-edge-x1", running())
+    browser.get(dashboard_url)
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#live.on"), 15, "the live stream")
+    wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, "#overview tr.link")) == 2, 15, "two rows")
+
+    # a worker starts crash-looping: its CR moves to the top, failing, without a reload
+    kube.post("/api/v1/namespaces/team-b/pods", json=worker_pod("JointInferenceService", "crashing-service",
+                                                                 "crashing-service-edge-z9", ns="team-b"))
+    put_status(kube, "/api/v1/namespaces/team-b/pods/crashing-service-edge-z9", crash_looping(exit_code=3))
+    first = wait_for(lambda: (rows := browser.find_elements(By.CSS_SELECTOR, "#overview tr.link")) and
+                     rows[0].get_attribute("data-failing") == "true" and rows[0], 15, "the failing row first")
+    assert "crashing-service" in first.text and "last exit code 3" in first.text
+    browser.save_screenshot(str(shots / "overview.png"))
+
+    # the job page: its plot gains a point per reported change, pushed over SSE
+    browser.get(dashboard_url + "#/o/jointinferenceservices/default/helmet-detection")
+    for n in (3, 8, 15):
+        put_status(kube, f"{JI}/helmet-detection", {"active": 2, "metrics": [
+            {"key": "inferenceNumber", "value": str(n)}, {"key": "hardExampleNumber", "value": str(n // 3)},
+            {"key": "uploadCloudRatio", "value": str(round((n // 3) / n, 3))},
+            {"key": "failedOffloadNumber", "value": "0"}]})
+        wait_for(lambda n=n: browser.find_elements(By.CSS_SELECTOR, "#ji-cards") and
+                 str(n) in browser.find_element(By.CSS_SELECTOR, "#ji-cards").text, 15, f"inferences {n}")
+    points = wait_for(lambda: _points(browser, "inferenceNumber") >= 3 and _points(browser, "inferenceNumber"),
+                      15, "three points on the inference plot")
+    assert points == 3
+    browser.save_screenshot(str(shots / "job-ji.png"))
+
+    # the crash-looping worker's page shows the pod failing with its exit code
+    browser.get(dashboard_url + "#/o/jointinferenceservices/team-b/crashing-service")
+    pod = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, 'tr[data-pod="crashing-service-edge-z9"]'),
+                   15, "the pod row")[0]
+    assert pod.get_attribute("data-failing") == "true"
+    assert "CrashLoopBackOff" in pod.text and pod.find_element(By.CSS_SELECTOR, "td.exit").text == "3"
+
+    # phone width and dark mode
+    viewport(browser, 390, 844)
+    browser.get(dashboard_url)
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#overview tr.link"), 15, "rows at phone width")
+    browser.find_element(By.ID, "theme").click()
+    assert browser.execute_script("return document.documentElement.dataset.theme") in ("dark", "light")
+    width = browser.execute_script("return document.documentElement.scrollWidth")
+    assert width <= 400, f"the overview overflows a phone screen: {width}px"
+    browser.save_screenshot(str(shots / "overview-phone.png"))
+    print(f"screenshots in {shots}")
