@@ -20,7 +20,7 @@ const fmt = (v) => v == null ? "–" : (Math.abs(v) >= 1000 || Number.isInteger(
 function phaseChip(row) {
   const p = row.phase || "Pending";
   const cls = row.failing ? "bad" : /Running|Completed|Succeeded|Ready|Training|Deploy/.test(p) ? "ok" : "warn";
-  return `<span class="chip ${cls}">${esc(p)}</span>`;
+  return `<span class="chip ${cls}">${esc(p)}</span>${row.failing ? ` <span class="chip bad">failing</span>` : ""}`;
 }
 
 async function getJSON(url) {
@@ -244,7 +244,7 @@ function renderPlots(h, kind) {
       const width = Math.max(240, el.clientWidth - 20);
       const u = new uPlot({
         width, height: 150, legend: { show: false }, cursor: { drag: { x: false, y: false } },
-        scales: { x: { time: true } },
+        scales: { x: { time: true, range: (u, min, max) => (min === max ? [min - 60, max + 60] : [min, max]) } },
         axes: [{ stroke: css.getPropertyValue("--muted"), grid: { stroke: css.getPropertyValue("--line") }, ticks: { show: false } },
                { stroke: css.getPropertyValue("--muted"), grid: { stroke: css.getPropertyValue("--line") }, ticks: { show: false }, size: 44 }],
         series: [{}, { label: name, stroke: colors[i % colors.length].trim(), width: 2, points: { size: 5 },
