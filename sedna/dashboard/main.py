@@ -53,6 +53,7 @@ def read_token(token_file: str | None) -> str:
 
 
 def run(args) -> int:
+    logging.getLogger("httpx").setLevel(logging.WARNING)     # one INFO line per watch request otherwise
     try:
         links = parse_links(args.metrics_link)
         token = read_token(args.token_file)
