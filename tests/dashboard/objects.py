@@ -56,3 +56,17 @@ def put_status(kube, path: str, status: dict[str, Any]) -> None:
     current["status"] = status
     resp = kube.put(f"{path}/status", json=current)
     assert resp.status_code == 200, resp.text
+
+
+def il_job(name: str, ns: str = "default") -> dict[str, Any]:
+    template = {"spec": {"nodeName": "edge-node", "containers": [{"name": "w", "image": "x"}]}}
+    trigger = {"checkPeriodSeconds": 60, "condition": {"operator": ">", "threshold": 500, "metric": "num_of_samples"}}
+    return {"apiVersion": "sedna.io/v1alpha1", "kind": "IncrementalLearningJob",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"dataset": {"name": "ds", "trainProb": 0.8}, "initialModel": {"name": "m0"},
+                     "outputDir": "/output",
+                     "trainSpec": {"template": template, "trigger": trigger},
+                     "evalSpec": {"template": template},
+                     "deploySpec": {"model": {"name": "m"}, "trigger": {"condition": {
+                         "operator": ">", "threshold": 0.1, "metric": "precision_delta"}},
+                         "hardExampleMining": {"name": "IBT"}, "template": template}}}

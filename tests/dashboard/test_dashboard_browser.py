@@ -95,3 +95,45 @@ def test_overview_job_page_and_crash_loop(kube, browser, dashboard_url, tmp_path
     assert width <= 400, f"the overview overflows a phone screen: {width}px"
     browser.save_screenshot(str(shots / "overview-phone.png"))
     print(f"screenshots in {shots}")
+
+
+def test_fl_and_il_pages(kube, browser, dashboard_url, tmp_path):
+    """The FL page draws its rounds and per-round accuracy; the IL page its stage timeline with metrics."""
+    import json
+
+    from objects import fl_job, il_job, model
+    from selenium.webdriver.common.by import By
+
+    shots = artifacts_dir(tmp_path)
+    kube.post(f"{API}/namespaces/default/models", json=model("surface-defect-model"))
+    assert kube.post(f"{API}/namespaces/default/federatedlearningjobs",
+                     json=fl_job("surface-defect", model="surface-defect-model")).status_code == 201
+    browser.get(dashboard_url + "#/o/federatedlearningjobs/default/surface-defect")
+    conds = []
+    for rnd, acc in ((1, 0.52), (2, 0.64), (3, 0.71), (4, 0.78)):
+        conds.append({"type": "Training", "status": "True", "reason": "DoTraining",
+                      "message": f"Round {rnd} reaches at 2026-12-02T10:0{rnd}:00Z",
+                      "lastProbeTime": f"2026-12-02T10:0{rnd}:00Z"})
+        put_status(kube, f"{API}/namespaces/default/models/surface-defect-model",
+                   {"metrics": [{"key": "accuracy", "value": str(acc)}, {"key": "loss", "value": str(1 - acc)}]})
+        put_status(kube, f"{API}/namespaces/default/federatedlearningjobs/surface-defect",
+                   {"phase": "Running", "active": 3, "conditions": list(conds)})
+        wait_for(lambda rnd=rnd: browser.find_elements(By.ID, "round") and
+                 browser.find_element(By.ID, "round").text == str(rnd), 15, f"round {rnd}")
+    wait_for(lambda: _points(browser, "accuracy") >= 4, 15, "four accuracy points")
+    browser.save_screenshot(str(shots / "job-fl.png"))
+
+    assert kube.post(f"{API}/namespaces/default/incrementallearningjobs", json=il_job("helmet-il")).status_code == 201
+    stages = [("Train", "Completed", {"output": {"models": [{"url": "/output/train/1/model.npz", "format": "npz"}]}}),
+              ("Eval", "Completed", {"input": {"models": [{"url": "/output/train/1/model.npz"}]},
+                                     "output": {"models": [{"url": "/output/train/1/model.npz",
+                                                            "metrics": {"precision": [0.83], "recall": [0.77]}}]}}),
+              ("Deploy", "Ready", {"input": {"models": [{"url": "/output/train/1/model.npz"}]}})]
+    put_status(kube, f"{API}/namespaces/default/incrementallearningjobs/helmet-il", {"conditions": [
+        {"type": t, "status": "True", "stage": s, "reason": "", "message": "", "data": json.dumps(d),
+         "lastTransitionTime": "2026-12-02T10:00:00Z"} for s, t, d in stages]})
+    browser.get(dashboard_url + "#/o/incrementallearningjobs/default/helmet-il")
+    table = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "table.stages"), 15, "the stage table")[0]
+    assert "precision 0.83" in table.text and "Deploy" in table.text
+    assert "/output/train/1/model.npz" in browser.find_element(By.ID, "kindview").text
+    browser.save_screenshot(str(shots / "job-il.png"))

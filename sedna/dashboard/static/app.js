@@ -244,7 +244,7 @@ function renderPlots(h, kind) {
       const width = Math.max(240, el.clientWidth - 20);
       const u = new uPlot({
         width, height: 150, legend: { show: false }, cursor: { drag: { x: false, y: false } },
-        scales: { x: { time: true, range: (u, min, max) => (min === max ? [min - 60, max + 60] : [min, max]) } },
+        scales: { x: { time: true } },
         axes: [{ stroke: css.getPropertyValue("--muted"), grid: { stroke: css.getPropertyValue("--line") }, ticks: { show: false } },
                { stroke: css.getPropertyValue("--muted"), grid: { stroke: css.getPropertyValue("--line") }, ticks: { show: false }, size: 44 }],
         series: [{}, { label: name, stroke: colors[i % colors.length].trim(), width: 2, points: { size: 5 },
@@ -255,6 +255,7 @@ function renderPlots(h, kind) {
     } else {
       entry.u.setData(data);
     }
+    if (h.t.length === 1) entry.u.setScale("x", { min: h.t[0] - 60, max: h.t[0] + 60 });   // one point: ±1 min
     entry.el.dataset.points = String(h.t.length);
     entry.el.querySelector(".v").textContent = fmt(last);
   });
