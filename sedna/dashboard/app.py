@@ -101,7 +101,7 @@ def api_router(hub: ClusterHub, links: list[MetricsLink]) -> APIRouter:
     @router.get("/pods/{namespace}/{name}/log", response_model=LogTail,
                 responses={404: {"description": "no such pod or container"}, 502: {"description": "API error"}})
     def pod_log(namespace: str, name: str, container: str = Query("", max_length=253),
-                tailLines: int = Query(200, ge=1, le=5000)):  # noqa: N803 - the Kubernetes parameter name
+                tailLines: int = Query(200, ge=1, le=5000)):
         """The last lines of a pod container's log (the pods/log API)."""
         pod = hub.get("pods", namespace, name)
         if pod is None:

@@ -94,7 +94,7 @@ def test_dashboard_while_joint_inference_runs(cluster_dir, tmp_path):
             before_points, before = _points(browser), _inferences(browser)
             for frame in frames[:3]:
                 shutil.copy(frame, video / f"extra{batch}-{frame.name}")
-            wait_for(lambda: _points(browser) > before_points and _inferences(browser) > before, 60,
+            wait_for(lambda bp=before_points, bi=before: _points(browser) > bp and _inferences(browser) > bi, 60,
                      f"a new point after batch {batch}")
         assert _points(browser) >= 3
         browser.save_screenshot(str(shots / "e2e-job-ji.png"))
