@@ -26,6 +26,7 @@ from sedna.dashboard.kube import KubeError, KubeReader, collection_path
 logger = logging.getLogger(__name__)
 
 MAX_EVENTS = 2000
+_PLURAL_OF_LABEL_PREFIX = {kind.lower(): plural for plural, kind in views.SEDNA_PLURALS.items()}
 
 
 @dataclass(frozen=True)
@@ -95,11 +96,12 @@ class ClusterHub:
         self.reader.close()
 
     def wait_synced(self, timeout: float = 10.0) -> bool:
+        """Wait until every resource was listed once or failed to list (a kind whose CRD is missing)."""
         deadline = time.monotonic() + timeout
-        want = {r.plural for r in CORE_RESOURCES}
+        want = {r.plural for r in SEDNA_RESOURCES + CORE_RESOURCES}
         while time.monotonic() < deadline:
             with self._lock:
-                if want <= self._synced:
+                if want <= self._synced | set(self.errors):
                     return True
             time.sleep(0.05)
         return False
@@ -205,10 +207,9 @@ class ClusterHub:
         out = []
         for key, value in labels.items():
             prefix, _, suffix = key.partition(".sedna.io/")
-            if suffix == "name":
-                plural = next((p for p, k in views.SEDNA_PLURALS.items() if k.lower() == prefix), "")
-                if plural:
-                    out.append((plural, ns, value))
+            plural = _PLURAL_OF_LABEL_PREFIX.get(prefix) if suffix == "name" else None
+            if plural:
+                out.append((plural, ns, value))
         return out
 
     def record(self, plural: str, obj: dict) -> None:
@@ -250,7 +251,17 @@ class ClusterHub:
         return {**views.summary(obj, self.pods_of(kind, ns, name)), "plural": plural}
 
     def overview(self) -> list[dict]:
-        rows = [self.row(p, obj) for p in views.SEDNA_PLURALS for obj in self.objects(p)]
+        """Every row, failing first; pods are grouped by owner once (not scanned once per object)."""
+        owned: dict[tuple[str, str, str], list[dict]] = {}
+        for pod in self.objects("pods"):
+            for plural, ns, name in self._owners_of_pod(pod):
+                owned.setdefault((plural, ns, name), []).append(pod)
+        rows = []
+        for plural, kind in views.SEDNA_PLURALS.items():
+            for obj in self.objects(plural):
+                obj.setdefault("kind", kind)
+                ns, name = self._key(obj)
+                rows.append({**views.summary(obj, owned.get((plural, ns, name), [])), "plural": plural})
         return views.overview_order(rows)
 
     # ---- subscribers -------------------------------------------------------------------------------------

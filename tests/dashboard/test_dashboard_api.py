@@ -31,7 +31,7 @@ def test_overview_lists_crs_failing_first_with_exit_code(kube, dashboard_app):
             .status_code == 201
         put_status(kube, f"/api/v1/namespaces/default/pods/{pod}", status)
     client = TestClient(dashboard_app)
-    wait_for(lambda: (_row(client, "zz-broken") or {}).get("failing"), 10, "the broken service failing")
+    wait_for(lambda: (_row(client, "zz-broken") or {}).get("failing"), 30, "the broken service failing")
     items = client.get("/api/objects").json()["items"]
     assert [r["name"] for r in items][:2] == ["zz-broken", "healthy"]
     broken = items[0]
@@ -50,7 +50,7 @@ def test_ji_metrics_history_gains_points(kube, dashboard_app):
         put_status(kube, f"{JI}/svc", {"metrics": [{"key": "inferenceNumber", "value": str(n)},
                                                    {"key": "hardExampleNumber", "value": str(n // 2)}]})
         wait_for(lambda n=n: client.get("/api/objects/jointinferenceservices/default/svc").json()
-                 ["page"]["metrics"].get("inferenceNumber") == n, 10, f"inferenceNumber {n}")
+                 .get("page", {}).get("metrics", {}).get("inferenceNumber") == n, 30, f"inferenceNumber {n}")
     history = client.get("/api/objects/jointinferenceservices/default/svc").json()["history"]
     assert history["series"]["inferenceNumber"] == [1, 2, 5]
     assert history["series"]["hardExampleNumber"] == [0, 1, 2]
@@ -70,7 +70,7 @@ def test_fl_page_rounds_and_model_metrics(kube, dashboard_app):
         put_status(kube, f"{API}/namespaces/default/models/agg-model",
                    {"metrics": [{"key": "accuracy", "value": str(acc)}]})
         wait_for(lambda acc=acc: client.get("/api/objects/federatedlearningjobs/default/fl").json()
-                 ["page"]["modelMetrics"].get("accuracy") == acc, 10, f"accuracy {acc}")
+                 .get("page", {}).get("modelMetrics", {}).get("accuracy") == acc, 30, f"accuracy {acc}")
     detail = client.get("/api/objects/federatedlearningjobs/default/fl").json()
     assert [r["round"] for r in detail["page"]["rounds"]] == [1, 2]
     assert detail["row"]["phase"] == "Running"
@@ -97,7 +97,7 @@ def test_pod_log_tail_and_unknown_container(kube, dashboard_app, cluster):
     server.logs_dir.mkdir(parents=True, exist_ok=True)
     (server.logs_dir / "default_svc-edge_worker.log").write_text("".join(f"line {i}\n" for i in range(50)))
     client = TestClient(dashboard_app)
-    wait_for(lambda: client.get("/api/pods/default/svc-edge/log").status_code == 200, 10, "the pod cached")
+    wait_for(lambda: client.get("/api/pods/default/svc-edge/log").status_code == 200, 30, "the pod cached")
     body = client.get("/api/pods/default/svc-edge/log", params={"tailLines": 3}).json()
     assert body["container"] == "worker" and body["text"].splitlines() == ["line 47", "line 48", "line 49"]
     assert client.get("/api/pods/default/svc-edge/log", params={"container": "nope"}).status_code == 404
