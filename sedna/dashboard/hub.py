@@ -196,6 +196,7 @@ class ClusterHub:
                 touched.extend(self._owners_of_pod(pod or {}))
         for plural, tns, tname in touched:
             message: dict[str, Any] = {"type": "change", "resource": res.plural, "event": kind,
+                                       "resourceVersion": (obj.get("metadata") or {}).get("resourceVersion"),
                                        "target": {"plural": plural, "namespace": tns, "name": tname}}
             target = self.get(plural, tns, tname)
             message["row"] = self.row(plural, target) if target else None

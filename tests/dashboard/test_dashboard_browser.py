@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from objects import API, crash_looping, ji_service, put_status, running, worker_pod
-from support_browser import artifacts_dir, browser_or_skip, quit_browser, viewport
+from support_browser import artifacts_dir, browser_or_skip, click, elements, quit_browser, text, viewport
 from support_procs import wait_for
 
 from sedna.dashboard.app import MetricsLink, create_app
@@ -41,8 +41,6 @@ def _points(driver, metric: str) -> int:
 
 
 def test_overview_job_page_and_crash_loop(kube, browser, dashboard_url, tmp_path):
-    from selenium.webdriver.common.by import By
-
     shots = artifacts_dir(tmp_path)
     kube.post("/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-b"}})
     assert kube.post(JI, json=ji_service("helmet-detection")).status_code == 201
@@ -52,16 +50,16 @@ def test_overview_job_page_and_crash_loop(kube, browser, dashboard_url, tmp_path
                                                                   "helmet-detection-edge-x1"))
     put_status(kube, "/api/v1/namespaces/default/pods/helmet-detection-edge-x1", running())
     browser.get(dashboard_url)
-    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#live.on"), 15, "the live stream")
-    wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, "#overview tr.link")) == 2, 15, "two rows")
+    wait_for(lambda: elements(browser, "#live.on"), 15, "the live stream")
+    wait_for(lambda: len(elements(browser, "#overview tr.link")) == 2, 15, "two rows")
 
     # a worker starts crash-looping: its CR moves to the top, failing, without a reload
     kube.post("/api/v1/namespaces/team-b/pods", json=worker_pod("JointInferenceService", "crashing-service",
                                                                  "crashing-service-edge-z9", ns="team-b"))
     put_status(kube, "/api/v1/namespaces/team-b/pods/crashing-service-edge-z9", crash_looping(exit_code=3))
-    first = wait_for(lambda: (rows := browser.find_elements(By.CSS_SELECTOR, "#overview tr.link")) and
-                     rows[0].get_attribute("data-failing") == "true" and rows[0], 15, "the failing row first")
-    assert "crashing-service" in first.text and "last exit code 3" in first.text
+    first = wait_for(lambda: (rows := elements(browser, "#overview tr.link")) and
+                     rows[0]["data"]["failing"] == "true" and rows[0], 15, "the failing row first")
+    assert "crashing-service" in first["text"] and "last exit code 3" in first["text"]
     browser.save_screenshot(str(shots / "overview.png"))
 
     # the job page: its plot gains a point per reported change, pushed over SSE
@@ -71,8 +69,7 @@ def test_overview_job_page_and_crash_loop(kube, browser, dashboard_url, tmp_path
             {"key": "inferenceNumber", "value": str(n)}, {"key": "hardExampleNumber", "value": str(n // 3)},
             {"key": "uploadCloudRatio", "value": str(round((n // 3) / n, 3))},
             {"key": "failedOffloadNumber", "value": "0"}]})
-        wait_for(lambda n=n: browser.find_elements(By.CSS_SELECTOR, "#ji-cards") and
-                 str(n) in browser.find_element(By.CSS_SELECTOR, "#ji-cards").text, 15, f"inferences {n}")
+        wait_for(lambda n=n: str(n) in text(browser, "#ji-cards"), 15, f"inferences {n}")
     points = wait_for(lambda: _points(browser, "inferenceNumber") >= 3 and _points(browser, "inferenceNumber"),
                       15, "three points on the inference plot")
     assert points == 3
@@ -80,16 +77,15 @@ def test_overview_job_page_and_crash_loop(kube, browser, dashboard_url, tmp_path
 
     # the crash-looping worker's page shows the pod failing with its exit code
     browser.get(dashboard_url + "#/o/jointinferenceservices/team-b/crashing-service")
-    pod = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, 'tr[data-pod="crashing-service-edge-z9"]'),
-                   15, "the pod row")[0]
-    assert pod.get_attribute("data-failing") == "true"
-    assert "CrashLoopBackOff" in pod.text and pod.find_element(By.CSS_SELECTOR, "td.exit").text == "3"
+    pod = wait_for(lambda: elements(browser, 'tr[data-pod="crashing-service-edge-z9"]'), 15, "the pod row")[0]
+    assert pod["data"]["failing"] == "true" and "CrashLoopBackOff" in pod["text"]
+    assert text(browser, 'tr[data-pod="crashing-service-edge-z9"] td.exit') == "3"
 
     # phone width and dark mode
     viewport(browser, 390, 844)
     browser.get(dashboard_url)
-    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#overview tr.link"), 15, "rows at phone width")
-    browser.find_element(By.ID, "theme").click()
+    wait_for(lambda: elements(browser, "#overview tr.link"), 15, "rows at phone width")
+    click(browser, "#theme")
     assert browser.execute_script("return document.documentElement.dataset.theme") in ("dark", "light")
     width = browser.execute_script("return document.documentElement.scrollWidth")
     assert width <= 400, f"the overview overflows a phone screen: {width}px"
@@ -102,8 +98,6 @@ def test_fl_and_il_pages(kube, browser, dashboard_url, tmp_path):
     import json
 
     from objects import fl_job, il_job, model
-    from selenium.webdriver.common.by import By
-
     shots = artifacts_dir(tmp_path)
     kube.post(f"{API}/namespaces/default/models", json=model("surface-defect-model"))
     assert kube.post(f"{API}/namespaces/default/federatedlearningjobs",
@@ -118,8 +112,7 @@ def test_fl_and_il_pages(kube, browser, dashboard_url, tmp_path):
                    {"metrics": [{"key": "accuracy", "value": str(acc)}, {"key": "loss", "value": str(1 - acc)}]})
         put_status(kube, f"{API}/namespaces/default/federatedlearningjobs/surface-defect",
                    {"phase": "Running", "active": 3, "conditions": list(conds)})
-        wait_for(lambda rnd=rnd: browser.find_elements(By.ID, "round") and
-                 browser.find_element(By.ID, "round").text == str(rnd), 15, f"round {rnd}")
+        wait_for(lambda rnd=rnd: text(browser, "#round") == str(rnd), 15, f"round {rnd}")
     wait_for(lambda: _points(browser, "accuracy") >= 4, 15, "four accuracy points")
     browser.save_screenshot(str(shots / "job-fl.png"))
 
@@ -133,7 +126,15 @@ def test_fl_and_il_pages(kube, browser, dashboard_url, tmp_path):
         {"type": t, "status": "True", "stage": s, "reason": "", "message": "", "data": json.dumps(d),
          "lastTransitionTime": "2026-12-02T10:00:00Z"} for s, t, d in stages]})
     browser.get(dashboard_url + "#/o/incrementallearningjobs/default/helmet-il")
-    table = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "table.stages"), 15, "the stage table")[0]
-    assert "precision 0.83" in table.text and "Deploy" in table.text
-    assert "/output/train/1/model.npz" in browser.find_element(By.ID, "kindview").text
+    table = wait_for(lambda: text(browser, "table.stages"), 15, "the stage table")
+    assert "precision 0.830" in table and "Deploy" in table
+    assert "/output/train/1/model.npz" in text(browser, "#kindview")
     browser.save_screenshot(str(shots / "job-il.png"))
+    browser.get(dashboard_url + "#/o/federatedlearningjobs/default/surface-defect")
+    wait_for(lambda: _points(browser, "accuracy") >= 4, 15, "the FL plots again")
+    before = browser.execute_script("return document.documentElement.dataset.theme")
+    click(browser, "#theme")
+    after = browser.execute_script("return document.documentElement.dataset.theme")
+    assert {before, after} == {"dark", "light"}
+    assert _points(browser, "accuracy") >= 4          # plots are redrawn in the new colours
+    browser.save_screenshot(str(shots / f"job-fl-{after}.png"))

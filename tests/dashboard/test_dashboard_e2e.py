@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support_browser import artifacts_dir, browser_or_skip, quit_browser
+from support_browser import artifacts_dir, browser_or_skip, click, elements, quit_browser, text
 from support_procs import free_port, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -64,8 +64,6 @@ def _inferences(driver) -> float:
 
 
 def test_dashboard_while_joint_inference_runs(cluster_dir, tmp_path):
-    from selenium.webdriver.common.by import By
-
     browser = browser_or_skip()
     shots = artifacts_dir(tmp_path)
     up_args = f"--cluster-cidr 127.{random.randint(100, 250)}.0.0/16 --lc-port {free_port()}"
@@ -80,10 +78,9 @@ def test_dashboard_while_joint_inference_runs(cluster_dir, tmp_path):
         assert f"dashboard at {url}" in run.stdout
 
         browser.get(url)
-        row = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR,
-                                                     f'#overview tr[data-key="jointinferenceservices/default/{NAME}"]'),
+        row = wait_for(lambda: elements(browser, f'#overview tr[data-key="jointinferenceservices/default/{NAME}"]'),
                        30, "the service in the overview")[0]
-        assert "JointInferenceService" in row.text
+        assert "JointInferenceService" in row["text"]
 
         # more frames reach the edge worker: each LC report adds a point to the plot, without a reload
         browser.get(url + f"#/o/jointinferenceservices/default/{NAME}")
@@ -106,17 +103,16 @@ def test_dashboard_while_joint_inference_runs(cluster_dir, tmp_path):
         applied = sedna_local(cluster_dir, "apply", "-f", "-", stdin=yaml.safe_dump(crashing_service(example)))
         assert applied.returncode == 0, applied.stdout + applied.stderr
         browser.get(url)
-        first = wait_for(lambda: (rows := browser.find_elements(By.CSS_SELECTOR, "#overview tr.link")) and
-                         rows[0].get_attribute("data-failing") == "true" and rows[0], 90, "the failing row first")
-        assert "crashing-edge-example" in first.text and "exit code 3" in first.text
+        first = wait_for(lambda: (rows := elements(browser, "#overview tr.link")) and
+                         rows[0]["data"]["failing"] == "true" and rows[0], 90, "the failing row first")
+        assert "crashing-edge-example" in first["text"] and "exit code 3" in first["text"]
         browser.save_screenshot(str(shots / "e2e-overview.png"))
         browser.get(url + "#/o/jointinferenceservices/default/crashing-edge-example")
-        pod = wait_for(lambda: [p for p in browser.find_elements(By.CSS_SELECTOR, "#pod-table tr[data-pod]")
-                                if p.get_attribute("data-failing") == "true"], 60, "the failing pod")[0]
-        assert pod.find_element(By.CSS_SELECTOR, "td.exit").text == "3"
-        pod.find_element(By.CSS_SELECTOR, "button[data-log]").click()
-        wait_for(lambda: "no camera found" in browser.find_element(
-            By.CSS_SELECTOR, f'tr[data-logrow="{pod.get_attribute("data-pod")}"] pre').text, 30, "the log tail")
+        pod = wait_for(lambda: [p for p in elements(browser, "#pod-table tr[data-pod]")
+                                if p["data"]["failing"] == "true"], 60, "the failing pod")[0]["data"]["pod"]
+        assert text(browser, f'tr[data-pod="{pod}"] td.exit') == "3"
+        assert click(browser, f'button[data-log="{pod}"]')
+        wait_for(lambda: "no camera found" in text(browser, f'tr[data-logrow="{pod}"] pre'), 30, "the log tail")
         browser.save_screenshot(str(shots / "e2e-crashing.png"))
         print(f"screenshots in {shots}")
     finally:

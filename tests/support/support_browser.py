@@ -62,3 +62,22 @@ def artifacts_dir(tmp_path: Path) -> Path:
     out = base / "screenshots"
     out.mkdir(parents=True, exist_ok=True)
     return out
+
+
+def elements(driver, selector: str) -> list[dict]:
+    """``[{"text", "data"}]`` of every element matching ``selector``, read in one script: the page re-renders
+    on every pushed change, so element handles kept across calls go stale."""
+    return driver.execute_script(
+        "return [...document.querySelectorAll(arguments[0])].map(e => ({text: e.innerText, data: {...e.dataset}}));",
+        selector)
+
+
+def text(driver, selector: str) -> str:
+    """The text of the first element matching ``selector`` ("" when there is none)."""
+    found = elements(driver, selector)
+    return found[0]["text"] if found else ""
+
+
+def click(driver, selector: str) -> bool:
+    return bool(driver.execute_script(
+        "const e = document.querySelector(arguments[0]); if (e) e.click(); return !!e;", selector))
