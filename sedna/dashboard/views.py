@@ -149,6 +149,8 @@ def summary(obj: dict, pods: list[dict] | None = None) -> dict[str, Any]:
         phase = (f"{stage} {last.get('type', '')}".strip() if stage else last.get("type", "")) or ""
     if not phase and kind == "Dataset" and "numberOfSamples" in st:
         phase = f"{st.get('numberOfSamples')} samples"
+    if not phase and kind == "Model":
+        phase = "metrics reported" if st.get("metrics") else "—"
     pod_rows = [pod_view(p) for p in pods or []]
     failed_pods = [p for p in pod_rows if p["failing"]]
     cond_type = str(last.get("type") or "")

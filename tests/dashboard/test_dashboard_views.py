@@ -50,6 +50,8 @@ def test_pod_view_survives_malformed(bad):
     ({"kind": "IncrementalLearningJob", "status": {"conditions": [{"type": "Failed", "stage": "Eval"}]}}, [],
      "Eval Failed", True),
     ({"kind": "Dataset", "status": {"numberOfSamples": 12}}, [], "12 samples", False),
+    ({"kind": "Model"}, [], "—", False),
+    ({"kind": "Model", "status": {"metrics": [{"key": "acc", "value": "1"}]}}, [], "metrics reported", False),
     ({"kind": "JointInferenceService"}, [pod({"waiting": {"reason": "CrashLoopBackOff"}}, {"exitCode": 3})],
      "Pending", True),
     ({"kind": "JointInferenceService", "status": "garbage"}, [], "Pending", False),

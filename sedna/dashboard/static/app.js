@@ -19,7 +19,8 @@ const fmt = (v) => v == null ? "–" : (Math.abs(v) >= 1000 || Number.isInteger(
 
 function phaseChip(row) {
   const p = row.phase || "Pending";
-  const cls = row.failing ? "bad" : /Running|Completed|Succeeded|Ready|Training|Deploy/.test(p) ? "ok" : "warn";
+  const cls = row.failing ? "bad" : /Running|Completed|Succeeded|Ready|Training|Deploy|samples|metrics/.test(p) ? "ok"
+    : p === "—" ? "" : "warn";
   return `<span class="chip ${cls}">${esc(p)}</span>${row.failing ? ` <span class="chip bad">failing</span>` : ""}`;
 }
 
