@@ -21,9 +21,17 @@ class DashboardServer(UvicornService):
     service_label = "sedna dashboard"
     thread_name = "sedna-dashboard"
 
+    #: event streams never end by themselves: on shutdown they get this many seconds, then are cancelled
+    SHUTDOWN_GRACE_SECONDS = 2
+
     def __init__(self, app, host: str, port: int):
         self.app = app
         self._init_service(host, port)
+
+    def _prepare(self):
+        server, sock = super()._prepare()
+        server.config.timeout_graceful_shutdown = self.SHUTDOWN_GRACE_SECONDS
+        return server, sock
 
 
 def is_loopback(host: str) -> bool:

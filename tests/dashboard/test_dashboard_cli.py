@@ -59,3 +59,36 @@ def test_serves_with_token_from_file(cluster, tmp_path):
         assert info["metricsLinks"][0]["name"] == "gm"
     finally:
         stop_process(proc)
+
+
+def test_stops_promptly_with_an_open_event_stream(cluster):
+    """SIGTERM with a browser connected: the endless stream is cut after the grace period, not waited for."""
+    import signal
+    import threading
+    import time
+
+    server, _ = cluster
+    proc = _dashboard("--kubeconfig", str(server.kubeconfig), "--port", "0")
+    try:
+        line = proc.stdout.readline()
+        while line and not line.startswith("sedna dashboard: "):
+            line = proc.stdout.readline()
+        url = line.split()[2]
+        opened = threading.Event()
+
+        def listen() -> None:
+            try:
+                with httpx.stream("GET", url + "api/stream", timeout=60) as resp:
+                    for _ in resp.iter_lines():
+                        opened.set()
+            except httpx.HTTPError:
+                pass
+
+        threading.Thread(target=listen, daemon=True).start()
+        assert opened.wait(20)
+        start = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+        assert time.monotonic() - start < 10
+    finally:
+        stop_process(proc)
