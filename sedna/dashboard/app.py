@@ -154,7 +154,7 @@ def _sse(event: str, data: Any) -> str:
 def create_app(hub: ClusterHub, token: str | None = None, links: list[MetricsLink] | None = None) -> FastAPI:
     """The dashboard app over ``hub``; every route (static files too) needs ``Bearer <token>`` when a token
     is given."""
-    app = FastAPI(title="Sedna dashboard", version=__version__)
+    app = FastAPI(title="Sedna dashboard", version=__version__, docs_url=None, redoc_url=None)
     app.include_router(api_router(hub, list(links or [])))
 
     @app.get("/healthz", include_in_schema=False)
