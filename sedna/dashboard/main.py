@@ -63,6 +63,8 @@ def read_token(token_file: str | None) -> str:
 def run(args) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)     # one INFO line per watch request otherwise
     try:
+        if args.history_points < 1:
+            raise ValueError(f"--history-points must be at least 1, not {args.history_points}")
         links = parse_links(args.metrics_link)
         token = read_token(args.token_file)
     except (ValueError, OSError) as exc:
