@@ -90,6 +90,11 @@ def test_overview_job_page_and_crash_loop(kube, browser, dashboard_url, tmp_path
     width = browser.execute_script("return document.documentElement.scrollWidth")
     assert width <= 400, f"the overview overflows a phone screen: {width}px"
     browser.save_screenshot(str(shots / "overview-phone.png"))
+    browser.get(dashboard_url + "#/o/jointinferenceservices/team-b/crashing-service")
+    wait_for(lambda: elements(browser, 'tr[data-pod="crashing-service-edge-z9"]'), 15, "the pod at phone width")
+    width = browser.execute_script("return document.documentElement.scrollWidth")
+    assert width <= 400, f"the job page overflows a phone screen: {width}px"
+    browser.save_screenshot(str(shots / "job-phone.png"))
     print(f"screenshots in {shots}")
 
 
