@@ -181,7 +181,7 @@ def main(argv=None) -> int:
         asyncio.run(bench(args.url, args))
         return 0
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "sedna.local.apiserver", "--port", "0"]
+        cmd = [sys.executable, "-m", "sedna.local.apiserver", "--port", "0", "--insecure"]
         if args.persist:
             cmd += ["--data-dir", tmp]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)

@@ -1,32 +1,34 @@
-"""Federated aggregation benchmark: seconds per round, bytes on the wire and server CPU per round.
+"""Federated aggregation benchmark: seconds per round with one process per client, as real workers run.
 
-For every (clients N, model size MB, mode) case it starts an ``AggregationServer`` in a subprocess, connects N
-websocket clients from this process, runs one warm-up round (it sets the global model top-k diffs against)
-and ``--rounds`` measured rounds, and prints one JSON line:
+For every (clients N, model size MB, mode) case: an ``AggregationServer`` in its own process and N client
+processes, each a real ``AggregationClient`` (what ``FederatedLearning.train`` uses), its own encode and decode
+included. One warm-up round sets the global model, then ``--rounds`` measured rounds; a round is timed from the
+moment every client is told to send (its local model already computed) until every client holds the new
+global model.
 
-    {"clients", "size_mb", "mode", "seconds_per_round", "uplink_bytes_per_round",
-     "downlink_bytes_per_round", "server_cpu_s_per_round", "client_encode_s", "numpy_floor_s", ...}
+The floor, measured in the same run with the same processes, sizes and rounds: raw TCP + numpy — each client
+process sends its float32 bytes over a plain socket, a plain threaded server receives them into preallocated
+buffers, computes the sample-weighted mean with numpy and sends it back to every client. ``--repeat`` runs of
+both, alternating; one JSON line per case with the median [min, max] seconds per round, the ratio to the
+floor, and the aggregator's peak RSS against the budget 1.5 × model × (clients + 2).
 
-``mode``: ``fp32`` (no compression), ``fp16`` (updates and the broadcast global model as float16), ``topk``
-(1 % of the update's change with error feedback; the global model goes back as float32).
-``numpy_floor_s`` is the time of the sample-weighted mean of N tensors of that size in numpy — the floor
-for any aggregation server. Clients in one process share one encoded update per round (encoding time is
-reported once as ``client_encode_s``); sends and the server's broadcast run at most 4 at a time, so memory
-stays near (4 + 2) × model size however many clients there are.
+    python bench/federated.py                                  # 8 clients x 50 MB, fp32, 3 runs
+    python bench/federated.py --clients 8 --sizes 50,200 --modes fp32,fp16
 
-    python bench/federated.py                      # default: N ∈ {2, 8} × {1, 50} MB × 3 modes
-    python bench/federated.py --clients 2,8,32 --sizes 1,50,200   # the full matrix (needs ~8 GB RAM)
+New kinds of case (e.g. another aggregation) add a role to ``ROLES`` and an option in ``build_parser``.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
+import socket
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -35,30 +37,17 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from sedna.algorithms.aggregation import WeightedSum
-from sedna.algorithms.compression import FP16Codec, NoCompression, TopKCodec
-from sedna.algorithms.transmitter.wire import decode_weights, encode_weights, fragments
-
-MODES = {"fp32": NoCompression, "fp16": FP16Codec, "topk": lambda: TopKCodec(ratio=0.01)}
-SEND_CONCURRENCY = 4
+MODES = {"fp32": "none", "fp16": "fp16", "topk": "topk"}
 LAYERS = 4
+SAMPLES = 100
 
 
-def serve(participants: int, exit_round: int, downlink: str) -> None:
-    """Child process: run the server, print its port, exit when the job is done."""
-    import logging
-
-    from sedna.service.server import AggregationServer
-
-    logging.basicConfig(level=logging.WARNING)
-    with tempfile.TemporaryDirectory() as tmp:
-        server = AggregationServer("FedAvg", host="127.0.0.1", http_port=0, exit_round=exit_round,
-                                   participants_count=participants, ws_size=2 ** 31 - 1,
-                                   checkpoint_path=os.path.join(tmp, "bench.safetensors"),
-                                   downlink_compression=downlink, exit_grace=0.2, job_name="bench")
-        thread = server.start_background(timeout=30)
-        print(json.dumps({"port": server.port}), flush=True)
-        thread.join()
+def make_weights(size_mb: float, seed: int = 0) -> list[np.ndarray]:
+    total = int(size_mb * 1024 * 1024 / 4)
+    rng = np.random.default_rng(seed)
+    per = total // LAYERS
+    return [rng.standard_normal(per if i < LAYERS - 1 else total - per * (LAYERS - 1), dtype=np.float32)
+            for i in range(LAYERS)]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -67,119 +56,226 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def make_weights(size_mb: float, seed: int = 0) -> dict[str, np.ndarray]:
-    total = int(size_mb * 1024 * 1024 / 4)
-    rng = np.random.default_rng(seed)
-    per = total // LAYERS
-    return {f"{i:04d}": rng.standard_normal(per if i < LAYERS - 1 else total - per * (LAYERS - 1),
-                                             dtype=np.float32) for i in range(LAYERS)}
+def peak_rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
 
 
-def numpy_floor(weights: dict[str, np.ndarray], clients: int) -> float:
-    acc = WeightedSum()
-    start = time.perf_counter()
-    for k in range(clients):
-        acc.add(weights, 10 + k)
-    acc.mean()
-    return time.perf_counter() - start
+# ---- roles (child processes) ------------------------------------------------------------------------------
+
+def role_server(args) -> None:
+    """The aggregation server; prints its port, exits when the job is done."""
+    import logging
+
+    from sedna.service.server import AggregationServer
+
+    logging.basicConfig(level=logging.WARNING)
+    with tempfile.TemporaryDirectory() as tmp:
+        server = AggregationServer("FedAvg", host="127.0.0.1", http_port=0, exit_round=args.rounds + 1,
+                                   participants_count=args.participants, ws_size=2 ** 31 - 1,
+                                   checkpoint_path=os.path.join(tmp, "bench.safetensors"),
+                                   downlink_compression="fp16" if args.mode == "fp16" else "none",
+                                   exit_grace=0.5, job_name="bench")
+        thread = server.start_background(timeout=60)
+        print(json.dumps({"port": server.port}), flush=True)
+        thread.join()
 
 
-def start_server(clients: int, mode: str, rounds: int) -> tuple[subprocess.Popen, int]:
-    downlink = "fp16" if mode == "fp16" else "none"
-    proc = subprocess.Popen([sys.executable, __file__, "--serve", "--participants", str(clients),
-                             "--exit-round", str(rounds + 1), "--downlink", downlink],
-                            stdout=subprocess.PIPE, text=True, cwd=REPO)
-    return proc, json.loads(proc.stdout.readline())["port"]
+def role_raw_server(args) -> None:
+    """The floor: threads receive length-prefixed float32 payloads into preallocated buffers, one of them
+    computes the weighted mean once all arrived, every thread sends it back."""
+    n_values = int(args.size_mb * 1024 * 1024 / 4)         # make_weights' total
+    acc = np.zeros(n_values, np.float32)
+    out = np.empty(n_values, np.float32)
+    lock = threading.Lock()
+    total = [0]
+
+    def close_round() -> None:
+        np.divide(acc, total[0], out=out)
+        acc.fill(0)
+        total[0] = 0
+
+    barrier = threading.Barrier(args.participants, action=close_round)
+    listener = socket.create_server(("127.0.0.1", 0))
+    print(json.dumps({"port": listener.getsockname()[1]}), flush=True)
+
+    def serve(conn: socket.socket) -> None:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        buf = np.empty(n_values, np.float32)
+        scratch = np.empty(n_values, np.float32)
+        view = memoryview(buf).cast("B")
+        header = bytearray(8)
+        for _ in range(args.rounds + 1):
+            _recv_into(conn, memoryview(header))
+            samples = int.from_bytes(header, "little")
+            _recv_into(conn, view)
+            np.multiply(buf, samples, out=scratch)
+            with lock:
+                np.add(acc, scratch, out=acc)
+                total[0] += samples
+            barrier.wait()
+            conn.sendall(memoryview(out).cast("B"))
+        conn.close()
+
+    threads = []
+    for _ in range(args.participants):
+        conn, _ = listener.accept()
+        threads.append(threading.Thread(target=serve, args=(conn,), daemon=True))
+        threads[-1].start()
+    for t in threads:
+        t.join()
 
 
-async def run_case(proc: subprocess.Popen, port: int, clients: int, size_mb: float, mode: str,
-                   rounds: int) -> dict:
-    from websockets.asyncio.client import connect
-
-    url = f"ws://127.0.0.1:{port}/FedAvg"
-    weights = make_weights(size_mb)
-    codec = MODES[mode]()
-    conns = []
-    for i in range(clients):
-        ws = await connect(url, max_size=None, compression=None, ping_interval=None, max_queue=4,
-                           proxy=None, open_timeout=60)
-        await ws.send(json.dumps({"type": "subscribe", "client_id": f"c{i}"}))
-        while True:
-            msg = await ws.recv()
-            if isinstance(msg, str) and json.loads(msg).get("client_id") == f"c{i}":
-                break
-        conns.append(ws)
-    global_arrays = None
-    rng = np.random.default_rng(1)
-    measured = []
-    encode_s = 0.0
-    slots = asyncio.Semaphore(SEND_CONCURRENCY)
-    for r in range(1, rounds + 2):
-        local = {k: (v if global_arrays is None else global_arrays[k]) +
-                 np.float32(0.01) * rng.standard_normal(v.shape, dtype=np.float32) for k, v in weights.items()}
-        t_enc = time.perf_counter()
-        frame = encode_weights("update_weight", local, {"round": r, "num_samples": 100}, codec=codec,
-                               base=global_arrays)
-        encode_s = time.perf_counter() - t_enc
-        del local
-        cpu0, t0 = cpu_seconds(proc.pid), time.perf_counter()
-        received = [0] * clients
-
-        async def one(i, ws, frame, received):
-            async with slots:
-                await ws.send(fragments(frame))
-            while True:
-                msg = await ws.recv()
-                if isinstance(msg, bytes):
-                    received[i] = len(msg)
-                    return msg if i == 0 else None
-
-        results = await asyncio.gather(*(one(i, ws, frame, received) for i, ws in enumerate(conns)))
-        elapsed, cpu = time.perf_counter() - t0, cpu_seconds(proc.pid) - cpu0
-        global_arrays = decode_weights(results[0]).arrays
-        del results
-        if r > 1:  # round 1 is the warm-up that sets the global model
-            measured.append({"seconds": elapsed, "cpu": cpu, "up": len(frame) * clients, "down": sum(received)})
-    for ws in conns:
-        await ws.close()
-    n = len(measured)
-    return {"bench": "federated", "clients": clients, "size_mb": size_mb, "mode": mode, "rounds": n,
-            "seconds_per_round": round(sum(m["seconds"] for m in measured) / n, 4),
-            "uplink_bytes_per_round": measured[-1]["up"], "downlink_bytes_per_round": measured[-1]["down"],
-            "wire_ratio_vs_fp32": round((measured[-1]["up"] + measured[-1]["down"]) /
-                                        (2 * clients * size_mb * 1024 * 1024), 4),
-            "server_cpu_s_per_round": round(sum(m["cpu"] for m in measured) / n, 4),
-            "client_encode_s": round(encode_s, 4),
-            "numpy_floor_s": round(numpy_floor(weights, clients), 4)}
+def _recv_into(conn: socket.socket, view: memoryview) -> None:
+    got = 0
+    while got < len(view):
+        n = conn.recv_into(view[got:])
+        if not n:
+            raise ConnectionError("peer closed")
+        got += n
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description="federated aggregation benchmark (one JSON line per case)")
-    parser.add_argument("--clients", default="2,8", help="comma list of client counts (full: 2,8,32)")
-    parser.add_argument("--sizes", default="1,50", help="comma list of model sizes in MB (full: 1,50,200)")
-    parser.add_argument("--modes", default="fp32,fp16,topk", help="comma list of fp32, fp16, topk")
-    parser.add_argument("--rounds", type=int, default=2, help="measured rounds per case (after one warm-up)")
-    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+def role_client(args) -> None:
+    """One worker: for each round compute the local model, say ``ready``, wait for ``go``, exchange."""
+    base = make_weights(args.size_mb, seed=0)
+    rng = np.random.default_rng(args.index + 1)
+    if args.raw:
+        conn = socket.create_connection(("127.0.0.1", args.port))
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        result = np.empty(sum(w.size for w in base), np.float32)
+    else:
+        from sedna.service.client import AggregationClient
+
+        client = AggregationClient(f"ws://127.0.0.1:{args.port}/FedAvg", f"c{args.index}", connect_timeout=120,
+                                   compression=MODES[args.mode])
+    current = base
+    for r in range(1, args.rounds + 2):
+        local = [w + np.float32(0.01) * rng.standard_normal(w.shape, dtype=np.float32) for w in current]
+        print(f"ready {r}", flush=True)
+        sys.stdin.readline()
+        if args.raw:
+            conn.sendall(SAMPLES.to_bytes(8, "little"))
+            for w in local:
+                conn.sendall(memoryview(w).cast("B"))
+            _recv_into(conn, memoryview(result).cast("B"))
+            current = np.split(result, np.cumsum([w.size for w in base])[:-1])
+        else:
+            answer = client.exchange(local, SAMPLES, job_name="bench", timeout=900)
+            current = [np.asarray(w) for w in answer["data"]["weights"]]
+        print(f"done {r}", flush=True)
+    if not args.raw:
+        client.close()
+
+
+ROLES = {"server": role_server, "raw-server": role_raw_server, "client": role_client}
+
+
+# ---- the driver ---------------------------------------------------------------------------------------------
+
+def _spawn(*extra: str, stdin: bool = False) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, __file__, *extra], stdout=subprocess.PIPE, text=True, cwd=REPO,
+                            stdin=subprocess.PIPE if stdin else None)
+
+
+def _expect(proc: subprocess.Popen, line: str) -> None:
+    got = proc.stdout.readline().strip()
+    if got != line:
+        raise RuntimeError(f"client said {got!r}, expected {line!r}")
+
+
+def run_once(clients: int, size_mb: float, mode: str, rounds: int, raw: bool) -> dict:
+    common = ["--size-mb", str(size_mb), "--mode", mode, "--rounds", str(rounds)]
+    server = _spawn("--role", "raw-server" if raw else "server", "--participants", str(clients), *common)
+    port = json.loads(server.stdout.readline())["port"]
+    workers = [_spawn("--role", "client", "--index", str(i), "--port", str(port), *common,
+                      *(["--raw"] if raw else []), stdin=True) for i in range(clients)]
+    try:
+        seconds, cpu = [], []
+        for r in range(1, rounds + 2):
+            for w in workers:
+                _expect(w, f"ready {r}")
+            cpu0 = cpu_seconds(server.pid)
+            t0 = time.perf_counter()
+            for w in workers:
+                w.stdin.write("go\n")
+                w.stdin.flush()
+            for w in workers:
+                _expect(w, f"done {r}")
+            if r > 1:                      # round 1 is the warm-up that sets the global model
+                seconds.append(time.perf_counter() - t0)
+                cpu.append(cpu_seconds(server.pid) - cpu0)
+        rss = peak_rss_mb(server.pid)
+        for w in workers:
+            w.wait(120)
+        server.wait(120)
+        return {"seconds_per_round": statistics.mean(seconds), "server_peak_rss_mb": rss,
+                "server_cpu_s_per_round": statistics.mean(cpu)}
+    finally:
+        for p in [*workers, server]:
+            if p.poll() is None:
+                p.kill()
+
+
+def summary(values: list[float], digits: int = 3) -> dict:
+    return {"median": round(statistics.median(values), digits), "min": round(min(values), digits),
+            "max": round(max(values), digits)}
+
+
+def run_case(clients: int, size_mb: float, mode: str, rounds: int, repeat: int) -> dict:
+    ours, floor = [], []
+    for _ in range(repeat):
+        floor.append(run_once(clients, size_mb, mode, rounds, raw=True))
+        ours.append(run_once(clients, size_mb, mode, rounds, raw=False))
+    model_mb = size_mb
+    return {"bench": "federated", "clients": clients, "size_mb": size_mb, "mode": mode, "rounds": rounds,
+            "repeat": repeat, "client_processes": clients,
+            "seconds_per_round": summary([o["seconds_per_round"] for o in ours]),
+            "floor_raw_tcp_numpy_seconds_per_round": summary([f["seconds_per_round"] for f in floor]),
+            "ratio_vs_floor": summary([o["seconds_per_round"] / f["seconds_per_round"]
+                                       for o, f in zip(ours, floor)], 2),
+            "server_cpu_s_per_round": summary([o["server_cpu_s_per_round"] for o in ours]),
+            "floor_server_cpu_s_per_round": summary([f["server_cpu_s_per_round"] for f in floor]),
+            "server_peak_rss_mb": summary([o["server_peak_rss_mb"] for o in ours], 0),
+            "rss_budget_mb": round(1.5 * model_mb * (clients + 2)),
+            "goal": "ratio <= 3 (stretch 2); rss <= budget"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", default="8", help="comma list of client counts")
+    parser.add_argument("--sizes", default="50", help="comma list of model sizes in MB")
+    parser.add_argument("--modes", default="fp32", help=f"comma list of {', '.join(MODES)}")
+    parser.add_argument("--rounds", type=int, default=2, help="measured rounds per run (after one warm-up)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of ours and of the floor, alternating")
+    # child processes
+    parser.add_argument("--role", choices=sorted(ROLES), help=argparse.SUPPRESS)
     parser.add_argument("--participants", type=int, default=1, help=argparse.SUPPRESS)
-    parser.add_argument("--exit-round", type=int, default=2, help=argparse.SUPPRESS)
-    parser.add_argument("--downlink", default="none", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.serve:
-        serve(args.participants, args.exit_round, args.downlink)
-        return
+    parser.add_argument("--size-mb", type=float, default=1.0, help=argparse.SUPPRESS)
+    parser.add_argument("--mode", default="fp32", help=argparse.SUPPRESS)
+    parser.add_argument("--index", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--raw", action="store_true", help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    args = build_parser().parse_args(argv)
+    if args.role:
+        ROLES[args.role](args)
+        return []
+    lines = []
     for clients in [int(c) for c in args.clients.split(",")]:
         for size in [float(s) for s in args.sizes.split(",")]:
             for mode in args.modes.split(","):
                 if mode not in MODES:
                     raise SystemExit(f"unknown mode {mode!r}")
-                proc, port = start_server(clients, mode, args.rounds)
-                try:
-                    result = asyncio.run(run_case(proc, port, clients, size, mode, args.rounds))
-                    proc.wait(timeout=60)
-                finally:
-                    if proc.poll() is None:
-                        proc.kill()
-                print(json.dumps(result), flush=True)
+                line = run_case(clients, size, mode, args.rounds, args.repeat)
+                print(json.dumps(line), flush=True)
+                lines.append(line)
+    return lines
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """GM benchmark: reconcile throughput and LC-report latency against the API emulator.
 
 Case ``create``: N FederatedLearningJobs (1 aggregator + 2 trainers each) are created at once; per job, the
-seconds from its POST until all 3 worker pods exist. Case ``report``: a websocket client plays an LC and sends
+seconds from its POST until all 3 worker pods exist (seen on a pod watch). Its floor, measured in the same run:
+the emulator alone, the bench creating each job's 3 pods itself right after the job. ``--repeat`` runs of each,
+alternating; median [min, max] and the ratio of total times. Case ``report``: a websocket client plays an LC and sends
 ``status`` reports for a Dataset; per report, the seconds until the API shows the new count (and until the ack).
 One JSON line per case on stdout. Defaults finish in about a minute; ``--sizes 10,100,200`` for the full run.
 """
@@ -11,14 +13,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import statistics
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "gm"))
+sys.path.insert(0, str(REPO / "tests" / "support"))  # gm_cluster imports support_procs
 sys.path.insert(0, str(REPO))
 
 import httpx
@@ -42,7 +47,7 @@ def fl_job(i: int) -> dict:
                                          {"dataset": {"name": "bench-ds"}, "template": template}]}}
 
 
-def setup(workdir: Path) -> tuple[Cluster, GMProcess]:
+def setup(workdir: Path, with_gm: bool = True) -> tuple[Cluster, GMProcess | None]:
     cluster = Cluster(workdir).start()
     cluster.apply_crds()
     cluster.create({"apiVersion": "sedna.io/v1alpha1", "kind": "Model",
@@ -51,59 +56,128 @@ def setup(workdir: Path) -> tuple[Cluster, GMProcess]:
     cluster.create({"apiVersion": "sedna.io/v1alpha1", "kind": "Dataset",
                     "metadata": {"name": "bench-ds", "namespace": "default"},
                     "spec": {"url": "/data/train.txt", "format": "txt", "nodeName": "edge-1"}})
-    gm = GMProcess(workdir, cluster, token="bench").start()
+    gm = GMProcess(workdir, cluster, token="bench").start() if with_gm else None
     return cluster, gm
 
 
-def case_create(n: int, timeout: float) -> dict:
+class PodWatch:
+    """Records when each job's pods appear, from one watch on the emulator (polling LISTs of every pod would
+    load the emulator more than the system under test does)."""
+
+    LABEL = "federatedlearningjob.sedna.io/name"
+
+    def __init__(self, url: str, expected_per_job: int = 3) -> None:
+        self.url = url
+        self.expected = expected_per_job
+        self.pods: dict[str, set[str]] = {}
+        self.done: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        with httpx.Client(base_url=self.url, timeout=httpx.Timeout(10, read=None),
+                          headers={"Authorization": "Bearer sedna-local"}) as http, \
+                http.stream("GET", "/api/v1/namespaces/default/pods", params={"watch": "true"}) as resp:
+            for line in resp.iter_lines():
+                if self._stop.is_set():
+                    return
+                if not line.strip():
+                    continue
+                event = json.loads(line)
+                meta = (event.get("object") or {}).get("metadata") or {}
+                job = (meta.get("labels") or {}).get(self.LABEL)
+                if event.get("type") == "ADDED" and job:
+                    names = self.pods.setdefault(job, set())
+                    names.add(meta.get("name", ""))
+                    if len(names) >= self.expected and job not in self.done:
+                        self.done[job] = time.perf_counter()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def floor_pods(job: dict) -> list[dict]:
+    """The 3 pods the GM would create for ``job`` (same label, node and size class), made by the bench."""
+    name = job["metadata"]["name"]
+    return [{"apiVersion": "v1", "kind": "Pod",
+             "metadata": {"name": f"{name}-{role}", "namespace": "default",
+                          "labels": {PodWatch.LABEL: name, "federatedlearningjob.sedna.io/worker-type": role}},
+             "spec": {"nodeName": "edge-1", "restartPolicy": "OnFailure",
+                      "containers": [{"name": "w", "image": "busybox", "env": [{"name": "JOB_NAME", "value": name}]}]}}
+            for role in ("aggregation", "train-0", "train-1")]
+
+
+def run_create(n: int, timeout: float, floor: bool) -> dict:
+    """One run: ``n`` jobs POSTed by 16 threads; per job the seconds from its POST until its 3 pods exist.
+    ``floor``: no GM — the bench creates each job's 3 pods itself right after the job (the emulator alone)."""
     with tempfile.TemporaryDirectory() as tmp:
-        cluster, gm = setup(Path(tmp))
+        cluster, gm = setup(Path(tmp), with_gm=not floor)
+        watch = PodWatch(cluster.url)
         try:
             created: dict[str, float] = {}
+            local = threading.local()
 
             def post(i: int) -> None:
+                if not hasattr(local, "http"):
+                    local.http = httpx.Client(base_url=cluster.url, timeout=60,
+                                              headers={"Authorization": "Bearer sedna-local"})
                 doc = fl_job(i)
-                t = time.perf_counter()
-                with httpx.Client(base_url=cluster.url, timeout=60,
-                                  headers={"Authorization": "Bearer sedna-local"}) as http:
-                    r = http.post(cluster.path(doc), json=doc)
-                    r.raise_for_status()
-                created[doc["metadata"]["name"]] = t
+                created[doc["metadata"]["name"]] = time.perf_counter()
+                local.http.post(cluster.path(doc), json=doc).raise_for_status()
+                if floor:
+                    for pod in floor_pods(doc):
+                        local.http.post("/api/v1/namespaces/default/pods", json=pod).raise_for_status()
 
             start = time.perf_counter()
             with ThreadPoolExecutor(max_workers=16) as pool:
                 list(pool.map(post, range(n)))
             post_seconds = time.perf_counter() - start
-            done: dict[str, float] = {}
             deadline = time.perf_counter() + timeout
-            while len(done) < n and time.perf_counter() < deadline:
-                counts: dict[str, int] = {}
-                for pod in cluster.list("Pod"):
-                    job = (pod["metadata"].get("labels") or {}).get("federatedlearningjob.sedna.io/name")
-                    if job:
-                        counts[job] = counts.get(job, 0) + 1
-                now = time.perf_counter()
-                for job, count in counts.items():
-                    if count >= 3 and job not in done and job in created:
-                        done[job] = now - created[job]
+            while len(watch.done) < n and time.perf_counter() < deadline:
                 time.sleep(0.05)
-            latencies = list(done.values())
-            return {"case": "create", "jobs": n, "jobs_with_all_pods": len(done),
-                    "post_seconds": round(post_seconds, 3),
-                    "all_pods_seconds": round(max(latencies), 3) if latencies else None,
-                    "job_p50_seconds": pct(latencies, 50), "job_p99_seconds": pct(latencies, 99)}
+            latencies = [watch.done[j] - created[j] for j in watch.done if j in created]
+            end = max(watch.done.values()) if watch.done else float("nan")
+            return {"jobs_with_all_pods": len(latencies), "post_seconds": round(post_seconds, 3),
+                    "total_seconds": round(end - start, 3), "job_p50_seconds": pct(latencies, 50),
+                    "job_p99_seconds": pct(latencies, 99)}
         finally:
-            gm.stop()
+            watch.stop()
+            if gm is not None:
+                gm.stop()
             cluster.stop()
+
+
+def summary(values: list[float]) -> dict:
+    return {"median": round(statistics.median(values), 3), "min": round(min(values), 3),
+            "max": round(max(values), 3)}
+
+
+def case_create(n: int, timeout: float, repeat: int) -> dict:
+    """``repeat`` runs of the GM and of the floor, alternating; median [min, max] of each figure and ratio."""
+    gm_runs, floor_runs = [], []
+    for _ in range(repeat):
+        floor_runs.append(run_create(n, timeout, floor=True))
+        gm_runs.append(run_create(n, timeout, floor=False))
+    out = {"bench": "gm_reconcile", "case": "create", "jobs": n, "repeat": repeat,
+           "jobs_with_all_pods": min(r["jobs_with_all_pods"] for r in gm_runs)}
+    for key in ("job_p99_seconds", "job_p50_seconds", "total_seconds"):
+        out[key] = summary([r[key] for r in gm_runs])
+        out[f"floor_{key}"] = summary([r[key] for r in floor_runs])
+    out["ratio_total_vs_floor"] = summary([g["total_seconds"] / f["total_seconds"]
+                                           for g, f in zip(gm_runs, floor_runs)])
+    out["goal"] = "job p99 <= 2 s; total <= 1.2x floor"
+    return out
 
 
 async def _reports(gm: GMProcess, cluster: Cluster, count: int) -> tuple[list[float], list[float]]:
     from websockets.asyncio.client import connect
 
     from sedna.api.messages import Message
+    from sedna.common.tokens import node_token
 
     ack_lat, status_lat = [], []
-    async with connect(gm.ws_url, additional_headers={"Node-Name": "edge-1", "Authorization": "Bearer bench"}) as ws:
+    async with connect(gm.ws_url, additional_headers={"Node-Name": "edge-1", "Authorization": f"Bearer {node_token('bench', 'edge-1')}"}) as ws:
         loop = asyncio.get_running_loop()
         for i in range(1, count + 1):
             mid = f"bench-{i}"
@@ -140,9 +214,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="10,50", help="comma-separated job counts (default 10,50)")
     parser.add_argument("--reports", type=int, default=50, help="LC reports in the latency case (default 50)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait per create case")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per size, GM and floor alternating")
     args = parser.parse_args(argv)
     for n in [int(x) for x in args.sizes.split(",") if x.strip()]:
-        print(json.dumps(case_create(n, args.timeout)), flush=True)
+        print(json.dumps(case_create(n, args.timeout, args.repeat)), flush=True)
     if args.reports > 0:
         print(json.dumps(case_report(args.reports)), flush=True)
     return 0

@@ -1,12 +1,13 @@
 """LC benchmarks; one JSON line per case.
 
   dataset_count   count samples of an N-line index file (LC's streaming counter vs ``wc -l``, same file, same run)
+  worker_api      worker report POST to a real LC process: p50 latency and reports/s vs a bare FastAPI floor
   upstream        worker reports/s: HTTP POST to a real LC process → websocket → a receiving server that acks
   upstream_gm     the same through the real GM to the CR status: LC → ``sedna gm`` → API emulator, until every
                   federated-learning round report is a condition of the job
 
 Usage: python bench/lc.py [--lines 1000000] [--reports 2000] [--gm-reports 300] [--concurrency 8]
-                          [--case all|dataset_count|upstream|upstream_gm]
+                          [--repeat 3] [--case all|dataset_count|worker_api|upstream|upstream_gm]
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import asyncio
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,7 +34,13 @@ def emit(doc: dict) -> None:
     print(json.dumps(doc), flush=True)
 
 
-def bench_dataset_count(lines: int) -> None:
+def summary(values: list[float], digits: int = 3) -> dict:
+    return {"median": round(statistics.median(values), digits), "min": round(min(values), digits),
+            "max": round(max(values), digits)}
+
+
+def bench_dataset_count(lines: int, repeat: int = 3) -> dict:
+    """Our counter and ``wc -l`` on the same file, alternating; speed ratio = wc seconds / our seconds."""
     from sedna.lc.samples import count_samples
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -41,17 +49,20 @@ def bench_dataset_count(lines: int) -> None:
             f.writelines(b"train/images/%09d.jpg train/labels/%09d.txt\n" % (i, i) for i in range(lines))
         size = os.path.getsize(path)
         count_samples(path, "txt")  # warm the page cache for both contenders
-        t0 = time.perf_counter()
-        n = count_samples(path, "txt")
-        ours = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        wc = int(subprocess.run(["wc", "-l", path], capture_output=True, text=True, check=True).stdout.split()[0])
-        wc_s = time.perf_counter() - t0
-        assert n == wc == lines, (n, wc, lines)
-        emit({"case": "dataset_count", "lines": lines, "bytes": size, "seconds": round(ours, 4),
-              "lines_per_s": round(lines / ours), "mb_per_s": round(size / ours / 1e6, 1),
-              "wc_l_seconds": round(wc_s, 4), "wc_l_lines_per_s": round(lines / wc_s),
-              "ratio_vs_wc": round(ours / wc_s, 2)})
+        ours, floor = [], []
+        for _ in range(max(repeat, 1) * 3):
+            t0 = time.perf_counter()
+            n = count_samples(path, "txt")
+            ours.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            wc = int(subprocess.run(["wc", "-l", path], capture_output=True, text=True, check=True).stdout.split()[0])
+            floor.append(time.perf_counter() - t0)
+            assert n == wc == lines, (n, wc, lines)
+        doc = {"bench": "lc", "case": "dataset_count", "lines": lines, "bytes": size,
+               "seconds": summary(ours, 4), "floor_wc_l_seconds": summary(floor, 4),
+               "speed_ratio_vs_wc": summary([f / o for o, f in zip(ours, floor)], 2), "goal": ">= 1.0"}
+        emit(doc)
+        return doc
 
 
 def _free_port() -> int:
@@ -114,7 +125,7 @@ def _wait_gm_connected(base: str, timeout: float = 30.0) -> None:
         time.sleep(0.1)
 
 
-def bench_upstream(reports: int, concurrency: int) -> None:
+def bench_upstream(reports: int, concurrency: int) -> dict:
     import httpx
 
     recv = Receiver()
@@ -122,7 +133,8 @@ def bench_upstream(reports: int, concurrency: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         port = _free_port()
         env = {**os.environ, "GM_ADDRESS": f"127.0.0.1:{recv.port}", "NODENAME": "bench", "BIND_PORT": str(port),
-               "BIND_ADDRESS": "127.0.0.1", "ROOTFS_MOUNT_DIR": tmp, "LC_OUTBOX_MAX": str(reports + 10)}
+               "BIND_ADDRESS": "127.0.0.1", "ROOTFS_MOUNT_DIR": tmp, "LC_OUTBOX_MAX": str(reports + 10),
+               "LC_API_TOKEN": "bench-operator"}
         proc = subprocess.Popen([sys.executable, "-m", "sedna", "--log-level", "WARNING", "lc"], env=env, cwd=REPO)
         try:
             base = f"http://127.0.0.1:{port}"
@@ -131,7 +143,8 @@ def bench_upstream(reports: int, concurrency: int) -> None:
                     "kind": "train", "status": "running", "results": [{"format": "pb", "url": "/m.pb"}]}
 
             def post_range(idx: range) -> None:
-                with httpx.Client(base_url=base, timeout=30) as client:
+                with httpx.Client(base_url=base, timeout=30,
+                                  headers={"Authorization": "Bearer bench-operator"}) as client:
                     for i in idx:
                         r = client.post("/sedna/workers/w/info", json={**body, "ownerInfo": {"seq": i}})
                         r.raise_for_status()
@@ -144,12 +157,105 @@ def bench_upstream(reports: int, concurrency: int) -> None:
             if not recv.done.wait(120):
                 raise RuntimeError(f"only {len(recv.ids)} of {reports} reports arrived")
             delivered = time.perf_counter() - t0
-            emit({"case": "upstream", "reports": reports, "concurrency": concurrency,
-                  "http_accept_per_s": round(reports / accepted), "delivered_acked_per_s": round(reports / delivered),
-                  "seconds": round(delivered, 3), "note": "worker API -> SQLite outbox -> websocket -> ack"})
+            doc = {"bench": "lc", "case": "upstream", "reports": reports, "concurrency": concurrency,
+                   "http_accept_per_s": round(reports / accepted), "delivered_acked_per_s": round(reports / delivered),
+                   "seconds": round(delivered, 3), "note": "worker API -> SQLite outbox -> websocket -> ack"}
+            emit(doc)
+            return doc
         finally:
             proc.terminate()
             proc.wait(10)
+
+
+def serve_floor(port: int) -> None:
+    """The floor: a bare FastAPI app with the worker-report route, served by plain ``uvicorn.run``."""
+    import uvicorn
+    from fastapi import FastAPI, Request
+
+    app = FastAPI()
+
+    @app.post("/sedna/workers/{worker_name}/info")
+    async def info(worker_name: str, request: Request) -> dict:
+        await request.json()
+        return {"message": "ok"}
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def _worker_api_round(base: str, body: dict, sequential: int, total: int, concurrency: int) -> tuple[float, float]:
+    """p50 latency (ms) of ``sequential`` POSTs on one connection, then reports/s of ``total`` POSTs from
+    ``concurrency`` threads."""
+    import httpx
+
+    with httpx.Client(base_url=base, timeout=30) as client:
+        client.post("/sedna/workers/w/info", json=body).raise_for_status()   # connection set up, warm
+        lat = []
+        for i in range(sequential):
+            t0 = time.perf_counter()
+            client.post("/sedna/workers/w/info", json={**body, "ownerInfo": {"seq": i}}).raise_for_status()
+            lat.append(time.perf_counter() - t0)
+
+    def post_range(idx: range) -> None:
+        with httpx.Client(base_url=base, timeout=30) as c:
+            for i in idx:
+                c.post("/sedna/workers/w/info", json={**body, "ownerInfo": {"seq": i}}).raise_for_status()
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(post_range, [range(i, total, concurrency) for i in range(concurrency)]))
+    return statistics.median(lat) * 1000, total / (time.perf_counter() - t0)
+
+
+def bench_worker_api(requests: int, concurrency: int, repeat: int = 3) -> dict:
+    """The LC's worker-report POST (into its outbox, then to a GM stand-in) against a bare FastAPI floor:
+    p50 latency of sequential requests and reports/s under ``concurrency`` threads, alternating."""
+    recv = Receiver()
+    recv.expected = 10 ** 9
+    with tempfile.TemporaryDirectory() as tmp:
+        port, floor_port = _free_port(), _free_port()
+        env = {**os.environ, "GM_ADDRESS": f"127.0.0.1:{recv.port}", "NODENAME": "bench", "BIND_PORT": str(port),
+               "BIND_ADDRESS": "127.0.0.1", "ROOTFS_MOUNT_DIR": tmp, "LC_OUTBOX_MAX": str(10 ** 6)}
+        procs = [subprocess.Popen([sys.executable, "-m", "sedna", "--log-level", "WARNING", "lc"], env=env,
+                                  cwd=REPO),
+                 subprocess.Popen([sys.executable, __file__, "--serve-floor", str(floor_port)], cwd=REPO)]
+        try:
+            base, floor_base = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{floor_port}"
+            _wait_gm_connected(base)
+            _wait_http(floor_base + "/docs")
+            body = {"name": "w", "namespace": "default", "ownerName": "fl", "ownerKind": "federatedlearningjob",
+                    "kind": "train", "status": "running", "results": [{"format": "pb", "url": "/m.pb"}]}
+            ours, floor = [], []
+            for _ in range(repeat):
+                floor.append(_worker_api_round(floor_base, body, 200, requests, concurrency))
+                ours.append(_worker_api_round(base, body, 200, requests, concurrency))
+            doc = {"bench": "lc", "case": "worker_api", "requests": requests, "concurrency": concurrency,
+                   "repeat": repeat, "p50_ms": summary([o[0] for o in ours]),
+                   "floor_bare_fastapi_p50_ms": summary([f[0] for f in floor]),
+                   "latency_ratio_vs_floor": summary([o[0] / f[0] for o, f in zip(ours, floor)], 2),
+                   "reports_per_s": summary([o[1] for o in ours], 0),
+                   "floor_bare_fastapi_reports_per_s": summary([f[1] for f in floor], 0),
+                   "throughput_ratio_vs_floor": summary([o[1] / f[1] for o, f in zip(ours, floor)], 2),
+                   "goal": "latency <= 2x floor; throughput >= 0.8 of floor"}
+            emit(doc)
+            return doc
+        finally:
+            for p in procs:
+                p.terminate()
+                p.wait(10)
+
+
+def _wait_http(url: str, timeout: float = 30.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{url} did not come up") from None
+            time.sleep(0.1)
 
 
 def _start_cluster(tmp: str):
@@ -162,7 +268,7 @@ def _start_cluster(tmp: str):
     from sedna.local.apiserver import write_kubeconfig
 
     api = subprocess.Popen([sys.executable, "-m", "sedna.local.apiserver", "--host", "127.0.0.1", "--port", "0",
-                            "--data-dir", os.path.join(tmp, "api")], stdout=subprocess.PIPE,
+                            "--data-dir", os.path.join(tmp, "api"), "--token", "sedna-local"], stdout=subprocess.PIPE,
                            stderr=subprocess.DEVNULL, text=True, cwd=REPO)
     url = ""
     for _ in range(200):
@@ -184,7 +290,8 @@ def _start_cluster(tmp: str):
     Path(cfg).write_text(yaml.safe_dump({
         "kubeConfig": str(kubeconfig), "websocket": {"address": "127.0.0.1", "port": ws_port},
         "metrics": {"address": "127.0.0.1", "port": metrics_port},
-        "localController": {"server": "http://localhost:9100"}, "minResyncPeriodSeconds": 300}))
+        "localController": {"server": "http://localhost:9100"}, "minResyncPeriodSeconds": 300,
+        "auth": {"secret": "bench"}}))
     gm = subprocess.Popen([sys.executable, "-m", "sedna", "--log-level", "WARNING", "gm", "--config", cfg],
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
     deadline = time.monotonic() + 60
@@ -200,8 +307,10 @@ def _start_cluster(tmp: str):
     return [gm, api], http, ws_port
 
 
-def bench_upstream_gm(reports: int, concurrency: int) -> None:
+def bench_upstream_gm(reports: int, concurrency: int) -> dict:
     import httpx
+
+    from sedna.common.tokens import node_token
 
     with tempfile.TemporaryDirectory() as tmp:
         procs, api, ws_port = _start_cluster(tmp)
@@ -223,7 +332,8 @@ def bench_upstream_gm(reports: int, concurrency: int) -> None:
                         "nodeName": "bench", "containers": [container]}}}]}})
             port = _free_port()
             env = {**os.environ, "GM_ADDRESS": f"127.0.0.1:{ws_port}", "NODENAME": "bench", "BIND_PORT": str(port),
-                   "BIND_ADDRESS": "127.0.0.1", "ROOTFS_MOUNT_DIR": tmp, "LC_OUTBOX_MAX": str(reports + 10)}
+                   "BIND_ADDRESS": "127.0.0.1", "ROOTFS_MOUNT_DIR": tmp, "LC_OUTBOX_MAX": str(reports + 10),
+                   "SEDNA_CHANNEL_TOKEN": node_token("bench", "bench"), "LC_API_TOKEN": "bench-operator"}
             lc = subprocess.Popen([sys.executable, "-m", "sedna", "--log-level", "WARNING", "lc"], env=env,
                                   cwd=REPO)
             base = f"http://127.0.0.1:{port}"
@@ -238,7 +348,8 @@ def bench_upstream_gm(reports: int, concurrency: int) -> None:
             before = training_conditions()
 
             def post_range(idx: range) -> None:
-                with httpx.Client(base_url=base, timeout=30) as client:
+                with httpx.Client(base_url=base, timeout=30,
+                                  headers={"Authorization": "Bearer bench-operator"}) as client:
                     for i in idx:
                         r = client.post("/sedna/workers/w/info", json={**body, "ownerInfo": {"currentRound": i + 1}})
                         r.raise_for_status()
@@ -253,10 +364,12 @@ def bench_upstream_gm(reports: int, concurrency: int) -> None:
                     raise RuntimeError(f"only {training_conditions() - before} of {reports} reached the CR")
                 time.sleep(0.2)
             applied = time.perf_counter() - t0
-            emit({"case": "upstream_gm", "reports": reports, "concurrency": concurrency,
-                  "http_accept_per_s": round(reports / accepted), "applied_to_cr_per_s": round(reports / applied),
-                  "seconds": round(applied, 3),
-                  "note": "worker API -> LC outbox -> sedna gm -> FederatedLearningJob status condition"})
+            doc = {"bench": "lc", "case": "upstream_gm", "reports": reports, "concurrency": concurrency,
+                   "http_accept_per_s": round(reports / accepted), "applied_to_cr_per_s": round(reports / applied),
+                   "seconds": round(applied, 3), "goal": ">= 500/s sustained, per-object order kept",
+                   "note": "worker API -> LC outbox -> sedna gm -> FederatedLearningJob status condition"}
+            emit(doc)
+            return doc
         finally:
             for p in ([lc] if lc else []) + procs:
                 p.terminate()
@@ -266,20 +379,30 @@ def bench_upstream_gm(reports: int, concurrency: int) -> None:
                     p.kill()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> list[dict]:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lines", type=int, default=1_000_000)
     ap.add_argument("--reports", type=int, default=2000)
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--gm-reports", type=int, default=300, help="reports for the upstream_gm case")
-    ap.add_argument("--case", default="all", choices=["all", "dataset_count", "upstream", "upstream_gm"])
-    args = ap.parse_args()
+    ap.add_argument("--repeat", type=int, default=3, help="runs of ours and the floor, alternating")
+    ap.add_argument("--case", default="all", choices=["all", "dataset_count", "worker_api", "upstream",
+                                                      "upstream_gm"])
+    ap.add_argument("--serve-floor", type=int, default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.serve_floor is not None:
+        serve_floor(args.serve_floor)
+        return []
+    out = []
     if args.case in ("all", "dataset_count"):
-        bench_dataset_count(args.lines)
+        out.append(bench_dataset_count(args.lines, args.repeat))
+    if args.case in ("all", "worker_api"):
+        out.append(bench_worker_api(args.reports, args.concurrency, args.repeat))
     if args.case in ("all", "upstream"):
-        bench_upstream(args.reports, args.concurrency)
+        out.append(bench_upstream(args.reports, args.concurrency))
     if args.case in ("all", "upstream_gm"):
-        bench_upstream_gm(args.gm_reports, args.concurrency)
+        out.append(bench_upstream_gm(args.gm_reports, args.concurrency))
+    return out
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 
 import numpy as np
 import scene
@@ -21,6 +22,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     os.makedirs(os.path.join(args.out, "models"), exist_ok=True)
+    # a fresh run: nothing left from an earlier one (result files, the detector's summary, matches)
+    shutil.rmtree(os.path.join(args.out, "shared"), ignore_errors=True)
+    if os.path.exists(os.path.join(args.out, "reid_results.jsonl")):
+        os.remove(os.path.join(args.out, "reid_results.jsonl"))
     frames = np.stack([scene.render(i, args.seed) for i in range(args.frames)])
     np.save(os.path.join(args.out, "video.npy"), frames, allow_pickle=False)
     np.save(os.path.join(args.out, "query.npy"), scene.query_image(), allow_pickle=False)

@@ -77,7 +77,7 @@ def run(out: Path, frames: int, timeout: float = 120) -> dict:
         detection = subprocess.run(
             [python, "detection_worker.py"], check=False, cwd=HERE, capture_output=True, text=True, timeout=timeout,
             env={**base, "MODEL_URL": str(out / "models" / "detector.json"), "video_address": str(out / "video.npy"),
-                 "video_id": "cam-1", "idle_seconds": "1", "handshake_seconds": "30"})
+                 "video_id": "cam-1", "idle_seconds": "1", "wait_seconds": "30"})
         if detection.returncode != 0:
             raise RuntimeError(f"detection failed:\n{detection.stderr[-3000:]}")
         reid = subprocess.run(

@@ -60,10 +60,15 @@ def truth(index: int) -> dict[str, list[int]]:
     return out
 
 
-def query_image(seed: int = 11) -> np.ndarray:
-    """A close-up of the target, larger than in the video and with its own noise (the user's photo)."""
+# someone who is in no video (green shirt, yellow trousers): a search for them finds nothing
+STRANGER = ((40, 200, 60), (230, 210, 40))
+
+
+def query_image(seed: int = 11, person: str = "target") -> np.ndarray:
+    """A close-up of ``person`` (default the target; ``stranger`` is in no video), larger than in the video and
+    with its own noise (the user's photo)."""
     rng = np.random.default_rng(seed)
-    shirt, trousers = PEOPLE["target"][0], PEOPLE["target"][1]
+    shirt, trousers = STRANGER if person == "stranger" else PEOPLE[person][:2]
     image = np.zeros((60, 24, 3), np.uint8)
     draw_person(image, 0, 0, shirt, trousers, rng, height=60, width=24)
     return image

@@ -40,6 +40,9 @@ class FederatedLearningJobSpec(SednaModel):
     training_workers: list[TrainingWorker]
     pretrained_model: ObjectRef | None = None
     transmitter: Transmitter | None = None
+    backoff_limit: Int32 | None = Field(None, ge=0, description=(
+        "Sedna extension, as batch/v1 Job backoffLimit: failures (container restarts plus failed pods, "
+        "counted across the workers) before the job fails with BackoffLimitExceeded. Default 6."))
 
 
 class FederatedLearningJobStatus(SednaModel):

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from sedna.api.common import (
     HardExampleMining,
+    Int32,
     Int64,
     ObjectRef,
     PodTemplateSpec,
@@ -59,6 +60,10 @@ class IncrementalLearningJobSpec(SednaModel):
     deploy_spec: DeploySpec
     output_dir: str = Field(description="Root of all job outputs: host path on the dataset node or s3://.")
     credential_name: str | None = None
+    backoff_limit: Int32 | None = Field(None, ge=0, description=(
+        "Sedna extension, as batch/v1 Job backoffLimit: failures (container restarts plus failed pods, "
+        "counted across the workers) before the current train/eval stage fails with BackoffLimitExceeded. "
+        "Default 6."))
 
 
 class IncrementalLearningJobStatus(SednaModel):

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from sedna.api.common import PodTemplateSpec, SednaModel, SednaObject, StageCondition, Time, Trigger
+from sedna.api.common import Int32, PodTemplateSpec, SednaModel, SednaObject, StageCondition, Time, Trigger
 from sedna.api.incrementallearning import ILDataset, TrainSpec
 
 
@@ -25,6 +25,10 @@ class LifelongLearningJobSpec(SednaModel):
     deploy_spec: LLDeploySpec
     output_dir: str = Field(description="Output root; the deployed index is <outputDir>/deploy/index.pkl.")
     credential_name: str | None = None
+    backoff_limit: Int32 | None = Field(None, ge=0, description=(
+        "Sedna extension, as batch/v1 Job backoffLimit: failures (container restarts plus failed pods, "
+        "counted across the workers) before the current train/eval stage fails with BackoffLimitExceeded. "
+        "Default 6."))
 
 
 class AIModel(SednaModel):

@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sedna.common import jsonbounds
+
 Operation = Literal["insert", "update", "delete", "status", "ack", "error", ""]
 """``insert``/``update``/``delete`` flow GM->LC and ``status`` LC->GM as upstream. Our additions: the GM answers
 every ``status`` frame that carries a ``messageId`` with ``ack`` (same id) so the LC can drop it from its outbox,
@@ -73,11 +75,14 @@ class Message(BaseModel):
         if isinstance(frame, bytes):
             if len(frame) > MAX_FRAME_BYTES:
                 raise MessageError(f"frame of {len(frame)} bytes exceeds {MAX_FRAME_BYTES}")
-            frame = frame.decode("utf-8", errors="strict")
+            try:
+                frame = frame.decode("utf-8", errors="strict")
+            except UnicodeDecodeError as exc:
+                raise MessageError(f"binary frame is not UTF-8 text: {exc.reason} at byte {exc.start}") from None
         if len(frame) > MAX_FRAME_BYTES:
             raise MessageError(f"frame of {len(frame)} bytes exceeds {MAX_FRAME_BYTES}")
         try:
-            doc = json.loads(frame)
+            doc = jsonbounds.loads(frame)
         except ValueError as exc:
             raise MessageError(f"frame is not JSON: {exc}") from None
         if not isinstance(doc, dict):
@@ -87,24 +92,30 @@ class Message(BaseModel):
                 return cls(header=MessageHeader.model_validate(doc))
             except ValueError as exc:
                 raise MessageError(f"invalid hello frame: {exc}") from None
-        content = doc.get("content")
-        decoded: Any = None
-        if isinstance(content, str) and content:
-            try:
-                decoded = json.loads(base64.b64decode(content, validate=True))
-            except ValueError as exc:
-                raise MessageError(f"content is not base64 JSON: {exc}") from None
-        elif content not in (None, ""):
-            raise MessageError("content must be a base64 string")
         try:
             header = MessageHeader.model_validate(doc["header"] or {})
         except ValueError as exc:
             raise MessageError(f"invalid header: {exc}") from None
+        content = doc.get("content")
+        decoded: Any = None
+        if isinstance(content, str) and content:
+            try:
+                decoded = jsonbounds.loads(base64.b64decode(content, validate=True))
+            except ValueError as exc:
+                raise MessageError(f"content is not base64 JSON: {exc}", header) from None
+        elif content not in (None, ""):
+            raise MessageError("content must be a base64 string", header)
         return cls(header=header, content=decoded)
 
 
 class MessageError(ValueError):
-    """A frame that cannot be understood; the receiver answers with an error frame and keeps the link."""
+    """A frame that cannot be understood; the receiver answers with an error frame and keeps the link.
+    ``header``: the frame's header when only its content was unreadable (the answer then carries its
+    ``messageId``, so the sender's outbox can drop it instead of re-sending it)."""
+
+    def __init__(self, reason: str, header: MessageHeader | None = None) -> None:
+        super().__init__(reason)
+        self.header = header
 
 
 class WorkerMessage(BaseModel):

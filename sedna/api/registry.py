@@ -43,6 +43,10 @@ ACTIVE = PrinterColumn("Active", ".status.active", "integer")
 SUCCEEDED = PrinterColumn("Succeeded", ".status.succeeded", "integer")
 FAILED = PrinterColumn("Failed", ".status.failed", "integer")
 PHASE = PrinterColumn("Phase", ".status.phase")
+# the current condition (the last of the append-only list) and why: Degraded/CrashLoopBackOff, Pending/NodeNotFound
+STATUS = PrinterColumn("Status", ".status.conditions[-1:].type")
+REASON = PrinterColumn("Reason", ".status.conditions[-1:].reason")
+STAGE = PrinterColumn("Stage", ".status.conditions[-1:].stage")
 
 
 @dataclass(frozen=True)
@@ -75,22 +79,23 @@ KINDS: tuple[KindInfo, ...] = (
     KindInfo("Model", "models", Model, (), (
         PrinterColumn("Format", ".spec.format"), PrinterColumn("URL", ".spec.url", priority=1), AGE)),
     KindInfo("JointInferenceService", "jointinferenceservices", JointInferenceService, ("ji",),
-             (ACTIVE, FAILED, AGE), ("cloud",)),
+             (STATUS, REASON, ACTIVE, FAILED, AGE), ("cloud",)),
     KindInfo("FederatedLearningJob", "federatedlearningjobs", FederatedLearningJob, ("fl",),
-             (PHASE, ACTIVE, SUCCEEDED, FAILED, AGE), ("aggregation",)),
+             (PHASE, STATUS, REASON, ACTIVE, SUCCEEDED, FAILED, AGE), ("aggregation",)),
     KindInfo("IncrementalLearningJob", "incrementallearningjobs", IncrementalLearningJob, ("il",),
-             (PrinterColumn("Dataset", ".spec.dataset.name"), AGE)),
+             (PrinterColumn("Dataset", ".spec.dataset.name"), STAGE, STATUS, REASON, AGE)),
     KindInfo("LifelongLearningJob", "lifelonglearningjobs", LifelongLearningJob, ("ll",),
-             (PrinterColumn("Dataset", ".spec.dataset.name"), AGE)),
+             (PrinterColumn("Dataset", ".spec.dataset.name"), STAGE, STATUS, REASON, AGE)),
     KindInfo("ObjectSearchService", "objectsearchservices", ObjectSearchService, ("objs",),
-             (ACTIVE, FAILED, AGE), ("reidworker", "userworker")),
+             (STATUS, REASON, ACTIVE, FAILED, AGE), ("reidworker", "userworker")),
     KindInfo("ObjectTrackingService", "objecttrackingservices", ObjectTrackingService, ("objt",),
-             (ACTIVE, FAILED, AGE)),
-    KindInfo("ReidJob", "reidjobs", ReidJob, ("reid",), (PHASE, ACTIVE, SUCCEEDED, FAILED, AGE)),
+             (STATUS, REASON, ACTIVE, FAILED, AGE)),
+    KindInfo("ReidJob", "reidjobs", ReidJob, ("reid",), (PHASE, STATUS, REASON, ACTIVE, SUCCEEDED, FAILED, AGE)),
     KindInfo("VideoAnalyticsJob", "videoanalyticsjobs", VideoAnalyticsJob, ("va",),
-             (PHASE, ACTIVE, SUCCEEDED, FAILED, AGE), ("videoanalytics",)),
+             (PHASE, STATUS, REASON, ACTIVE, SUCCEEDED, FAILED, AGE), ("videoanalytics",)),
     KindInfo("FeatureExtractionService", "featureextractionservices", FeatureExtractionService, ("fe",),
-             (PrinterColumn("Replicas", ".spec.replicas", "integer"), ACTIVE, FAILED, AGE), ("fe",)),
+             (PrinterColumn("Replicas", ".spec.replicas", "integer"), STATUS, REASON, ACTIVE, FAILED, AGE),
+             ("fe",)),
 )
 
 _BY_KIND = {k.kind: k for k in KINDS}

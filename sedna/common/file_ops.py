@@ -45,6 +45,30 @@ _SAFE_DUMP_SUFFIXES = (".npy", ".safetensors", ".json")
 _CHUNK = 1 << 20
 
 
+
+ROOTFS_ENV = "SEDNA_LOCAL_ROOTFS"
+
+
+def container_path(path: str) -> str:
+    """The host path of an absolute container path, for paths that reach a worker as data (a file the LC
+    wrote, such as the hot-update ``model_config.json``) rather than through its env or arguments.
+
+    On a cluster this is ``path`` itself. In single-machine mode there is no mount namespace; the runtime
+    gives each container a directory ``$SEDNA_LOCAL_ROOTFS`` in which ``<rootfs>/<mountPath>`` is the
+    mounted volume (the same view it rewrites env values and arguments to). A path under such an entry is
+    read there; any other path is left alone.
+    """
+    root = os.environ.get(ROOTFS_ENV)
+    if not root or not path.startswith("/") or path.startswith(root.rstrip("/") + "/"):
+        return path
+    parts = PurePosixPath(path).parts[1:]
+    for depth in range(len(parts), 0, -1):
+        entry = os.path.join(root, *parts[:depth])
+        if os.path.lexists(entry):
+            # a mount is a symlink; a plain directory is only a parent of mounts (/home of /home/work)
+            return os.path.join(root, *parts) if depth == len(parts) or os.path.islink(entry) else path
+    return path
+
 class FileOpsError(OSError, RuntimeError):
     """A transfer failed; ``url`` names what was being read or written and ``reason`` says why."""
 
@@ -86,7 +110,7 @@ class FileOps:
     @classmethod
     def is_local(cls, src: Any) -> bool:
         src = str(src)
-        return src.startswith(cls._LOCAL_PREFIX) or os.path.exists(src)
+        return src.startswith(cls._LOCAL_PREFIX) or os.path.exists(container_path(src))
 
     @classmethod
     def is_remote(cls, src: Any) -> bool:
@@ -434,7 +458,8 @@ class FileOps:
 
     @classmethod
     def _local_path(cls, path: str) -> str:
-        return unquote(path[len(cls._LOCAL_PREFIX):]) if path.startswith(cls._LOCAL_PREFIX) else path
+        path = unquote(path[len(cls._LOCAL_PREFIX):]) if path.startswith(cls._LOCAL_PREFIX) else path
+        return container_path(path)
 
     @staticmethod
     def _suffix(path: str) -> str:

@@ -7,7 +7,7 @@ import os
 import sys
 from typing import TextIO
 
-__all__ = ["LOGGER", "ColourFormatter", "Logger"]
+__all__ = ["LOGGER", "ColourFormatter", "Logger", "enable_worker_logging"]
 
 _FORMAT = "[%(asctime)s][%(name)s][%(levelname)s][%(filename)s:%(lineno)d]: %(message)s"
 _DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -55,3 +55,27 @@ class Logger:
 
 
 LOGGER = Logger().logger
+
+
+def _root_unconfigured(_record: logging.LogRecord) -> bool:
+    return not logging.getLogger().handlers
+
+
+def enable_worker_logging(stream: TextIO | None = None) -> None:
+    """Show the SDK's own module loggers (``sedna.*``) at ``LOG_LEVEL`` (default INFO) on stderr, as upstream's
+    single ``LOGGER`` does, so a worker's log shows its progress (rounds, hot updates, reports).
+
+    Called when a worker builds a job or a server. It changes nothing in a process that configured logging
+    itself (a root handler exists: the GM, the LC, pytest): the handler also stays silent while the root has
+    handlers, so nothing is printed twice.
+    """
+    sdk = logging.getLogger("sedna")
+    if logging.getLogger().handlers or any(getattr(h, "_sedna_handler", False) for h in sdk.handlers):
+        return
+    stream = stream if stream is not None else sys.stderr
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter(_FORMAT, datefmt=_DATE_FORMAT))
+    handler.addFilter(_root_unconfigured)
+    handler._sedna_handler = True  # type: ignore[attr-defined]
+    sdk.addHandler(handler)
+    sdk.setLevel(_level_from_env(os.getenv("LOG_LEVEL")))

@@ -31,14 +31,60 @@ def dumps_arrays(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any] | Non
     return _st_save(contiguous, metadata=header)
 
 
-def loads_arrays(data: bytes, max_bytes: int | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Decode bytes from :func:`dumps_arrays`; returns ``(arrays, meta)``."""
+_VIEW_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64, "I32": np.int32,
+                "I16": np.int16, "I8": np.int8, "U8": np.uint8, "U16": np.uint16, "U32": np.uint32,
+                "U64": np.uint64, "BOOL": np.bool_}
+
+
+def loads_arrays(data: bytes | bytearray | memoryview, max_bytes: int | None = None, *, copy: bool = True
+                 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Decode bytes from :func:`dumps_arrays`; returns ``(arrays, meta)``.
+
+    ``copy=False`` returns arrays that are views into ``data`` (no copy at all: the aggregation server adds
+    received updates straight from its receive buffers); they are only valid while ``data`` is unchanged."""
     if max_bytes is not None and len(data) > max_bytes:
         raise TensorFormatError(f"payload of {len(data)} bytes exceeds limit {max_bytes}")
+    if not copy:
+        return _view_arrays(memoryview(data).cast("B"))
     try:
         arrays = _st_load(bytes(data))
         meta = json.loads(_read_safetensors_metadata(data).get(META_KEY, "{}"))
     except Exception as exc:  # safetensors raises its own error types
+        raise TensorFormatError(f"not a safetensors payload: {exc}") from None
+    return arrays, meta
+
+
+def _view_arrays(buf: memoryview) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Parse a safetensors payload into numpy views of ``buf``, checking every offset against its size."""
+    try:
+        if len(buf) < 8:
+            raise ValueError("shorter than its 8-byte header length")
+        header_len = int.from_bytes(buf[:8], "little")
+        if header_len <= 0 or 8 + header_len > len(buf) or header_len > 100 * 1024 * 1024:
+            raise ValueError(f"header length {header_len} does not fit the {len(buf)}-byte payload")
+        header = json.loads(bytes(buf[8:8 + header_len]))
+        if not isinstance(header, dict):
+            raise ValueError("header is not a JSON object")
+        data = buf[8 + header_len:]
+        arrays: dict[str, np.ndarray] = {}
+        for name, spec in header.items():
+            if name == "__metadata__":
+                continue
+            dtype = _VIEW_DTYPES.get(spec.get("dtype"))
+            if dtype is None:
+                raise ValueError(f"tensor {name}: dtype {spec.get('dtype')!r} cannot be viewed")
+            shape = tuple(int(d) for d in spec["shape"])
+            begin, end = (int(x) for x in spec["data_offsets"])
+            count = 1
+            for d in shape:
+                if d < 0:
+                    raise ValueError(f"tensor {name}: negative dimension")
+                count *= d
+            if not 0 <= begin <= end <= len(data) or end - begin != count * np.dtype(dtype).itemsize:
+                raise ValueError(f"tensor {name}: offsets {begin}..{end} do not fit its shape or the payload")
+            arrays[name] = np.frombuffer(data[begin:end], dtype=dtype).reshape(shape)
+        meta = json.loads((header.get("__metadata__") or {}).get(META_KEY, "{}"))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise TensorFormatError(f"not a safetensors payload: {exc}") from None
     return arrays, meta
 

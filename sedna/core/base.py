@@ -29,6 +29,7 @@ from sedna.common.class_factory import ClassFactory, ClassType
 from sedna.common.config import BaseConfig, Context
 from sedna.common.constant import K8sResourceKind, K8sResourceKindStatus
 from sedna.common.file_ops import FileOps
+from sedna.common.log import enable_worker_logging
 from sedna.service.client.lc import LCClient
 
 __all__ = ["JobBase", "ModelHotUpdater", "build_hard_example_mining", "resolve_callback"]
@@ -61,6 +62,7 @@ class JobBase:
     """Common worker behaviour (sdk.md §3). Subclasses set ``job_kind`` and implement ``train``."""
 
     def __init__(self, estimator: Any, config: dict | None = None):
+        enable_worker_logging()
         self.config = BaseConfig()
         if config:
             self.config.from_json(config)

@@ -45,6 +45,8 @@ async def amain(cfg: GMConfig) -> int:
 def run(args) -> int:
     try:
         cfg = load_config(args.config)
+        if getattr(args, "insecure", False):
+            cfg.insecure = True
     except ConfigError as exc:
         print(f"sedna gm: {exc}", file=sys.stderr)
         return 1

@@ -8,6 +8,8 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from sedna.common.sockets import listening_socket
+
 logger = logging.getLogger(__name__)
 
 
@@ -21,6 +23,9 @@ class GMMetrics:
                                            registry=self.registry)
         self.connected_lcs = Gauge("sedna_gm_connected_lcs", "Open LC websocket connections",
                                    registry=self.registry)
+        self.upstream_lcs = Gauge("sedna_gm_upstream_lc_connections",
+                                  "Open connections of nodes in upstream-LC compatibility mode (no token)",
+                                  registry=self.registry)
         self.messages = Counter("sedna_gm_messages_total", "GM<->LC messages",
                                 ["direction", "operation"], registry=self.registry)
         self.message_errors = Counter("sedna_gm_message_errors_total", "LC frames answered with an error",
@@ -56,9 +61,10 @@ class HealthServer:
         app.router.add_get("/metrics", self._metrics)
         self._runner = web.AppRunner(app, access_log=None, keepalive_timeout=0.5, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
+        sock = listening_socket(host, port)
+        site = web.SockSite(self._runner, sock)
         await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # the bound port when 0 was asked
+        self.port = sock.getsockname()[1]  # the bound port when 0 was asked
         logger.info("health and metrics on http://%s:%d", host, self.port)
         return self.port
 

@@ -21,10 +21,13 @@ import kopf
 
 from sedna.api.messages import Message
 from sedna.api.validate import check_object
+from sedna.gm.auth import GMAuth, assigned_nodes, report_refused
+from sedna.gm.bounds import bound_conditions, check_report
 from sedna.gm.config import GMConfig
 from sedna.gm.controllers import all_controllers
 from sedna.gm.controllers import model as model_controller
 from sedna.gm.controllers.base import Context, Controller, Downstream, Observed, Plan, Refs
+from sedna.gm.informer import OwnedObjects
 from sedna.gm.kube import Connection, KubeClient, KubeError
 from sedna.gm.messagelayer import MessageServer
 from sedna.gm.metrics import GMMetrics, HealthServer
@@ -38,6 +41,7 @@ BACKOFF_MAX = 360.0
 STATUS_ATTEMPTS = 3
 FINALIZER = "sedna.io/lc-cleanup"
 EVENT_REPEAT_SECONDS = 600.0
+NODES_TTL = 5.0
 
 
 def utcnow() -> datetime:
@@ -91,10 +95,12 @@ class GlobalManager:
         self.controllers: dict[str, Controller] = all_controllers()
         self.by_plural = {c.plural: c for c in self.controllers.values()}
         self.store: dict[str, dict[tuple[str, str], dict]] = {k: {} for k in self.controllers}
-        self.server = MessageServer(self.apply_report, token=cfg.websocket_token,
+        self.auth = GMAuth.from_config(cfg)
+        self.server = MessageServer(self.apply_report, auth=self.auth,
                                     max_message_bytes=cfg.max_message_bytes, on_connect=self.resync_node,
-                                    metrics=self.metrics)
+                                    metrics=self.metrics, apply_batch=self.apply_reports)
         self.health = HealthServer(self.metrics)
+        self.children = OwnedObjects(kube, cfg.namespace or None, on_change=self.on_child_event)
         self._pushed_rv: dict[Key, str] = {}
         self._queue: asyncio.Queue[Key] = asyncio.Queue()
         self._queued: set[Key] = set()
@@ -108,6 +114,7 @@ class GlobalManager:
         self._checked: dict[Key, str] = {}
         self._events_posted: dict[tuple, float] = {}
         self._own_writes: dict[Key, tuple] = {}
+        self._nodes: tuple[float, set[str] | None] | None = None
 
     # ---- lifecycle ----------------------------------------------------------------------------------
 
@@ -119,6 +126,7 @@ class GlobalManager:
         for i in range(self.cfg.workers):
             self._tasks.append(asyncio.create_task(self._worker(), name=f"gm-worker-{i}"))
         self._tasks.append(asyncio.create_task(self._resync_loop(), name="gm-resync"))
+        self._tasks.append(asyncio.create_task(self.children.run(), name="gm-owned-objects"))
 
     async def stop(self) -> None:
         if self._stopped:
@@ -247,10 +255,29 @@ class GlobalManager:
         if ctrl.kind == "JointInferenceService":
             kinds.append("HorizontalPodAutoscaler")
         lists = await asyncio.gather(*(self._owned(k, ns, labels, meta.get("uid", "")) for k in kinds))
-        observed = Observed(pods=lists[0], deployments=lists[1], services=lists[2])
+        bound = {(p.get("spec") or {}).get("nodeName") for p in lists[0]} - {None, ""}
+        observed = Observed(pods=lists[0], deployments=lists[1], services=lists[2],
+                            nodes=await self._node_names(bound))
         if len(lists) > 3:
             observed.hpas = lists[3]
         return observed
+
+    async def _node_names(self, bound: set[str]) -> set[str] | None:
+        """Names of the cluster's nodes, so worker health can tell a pod bound to a node that does not exist;
+        ``None`` when they cannot be listed (then nothing is concluded). Listed at most every ``NODES_TTL``
+        seconds, and again at once (at most every 0.5 s) when a pod names a node the last list did not have."""
+        now = time.monotonic()
+        if self._nodes is not None:
+            age, known = now - self._nodes[0], self._nodes[1]
+            if age < NODES_TTL and (known is None or bound <= known or age < 0.5):
+                return known
+        try:
+            names: set[str] | None = {n["metadata"]["name"] for n in await self.kube.list("/api/v1", "nodes", None)}
+        except KubeError as exc:
+            logger.warning("cannot list nodes (%s): pods on missing nodes will not be reported", exc)
+            names = None
+        self._nodes = (now, names)
+        return names
 
     async def _owned(self, kind: str, ns: str, labels: dict, uid: str) -> list[dict]:
         if kind == "HorizontalPodAutoscaler":
@@ -263,7 +290,13 @@ class GlobalManager:
                     raise
                 items = []
         else:
+            cached = self.children.owned(kind, ns, uid)
+            if cached is not None:
+                return cached
             items = await self.kube.list_objects(kind, ns, labels)
+            if kind == "Pod":
+                # The selector carries the CR's uid; pods of our Deployments are owned by a ReplicaSet, not by us.
+                return items
         return [i for i in items if any(r.get("uid") == uid for r in i["metadata"].get("ownerReferences") or [])]
 
     # ---- sync ---------------------------------------------------------------------------------------
@@ -316,17 +349,10 @@ class GlobalManager:
         for ref in plan.delete:
             logger.info("deleting %s %s/%s of %s %s", ref["kind"], ns, ref["name"], ctrl.kind, name)
             await self.kube.delete_object(ns, ref["kind"], ref["name"])
-        for manifest in plan.create:
-            try:
-                created = await self.kube.create_object(ns, manifest)
-            except KubeError as exc:
-                if exc.status == 409:        # fixed-name object already there (e.g. created by a previous run)
-                    continue
-                raise
-            self.metrics.objects_created.labels(manifest["kind"]).inc()
-            logger.info("created %s %s/%s for %s %s", manifest["kind"], ns, created["metadata"]["name"],
-                        ctrl.kind, name)
-        for manifest in plan.replace:
+            self.children.deleted(ref["kind"], ns, ref["name"])
+        # the creates of one plan are independent (pods, services, deployments): send them together
+        await asyncio.gather(*(self._create(ctrl, name, ns, manifest) for manifest in map(self.auth.sign_manifest, plan.create)))
+        for manifest in map(self.auth.sign_manifest, plan.replace):
             await self.kube.replace_object(ns, manifest)
         written = None
         if plan.status is not None:
@@ -338,6 +364,18 @@ class GlobalManager:
             self._own_writes[(ctrl.kind.lower(), ns, name)] = _relevant(written)
         for event in plan.events:
             await self.post_event(ctrl, obj, event.type, event.reason, event.message)
+
+    async def _create(self, ctrl: Controller, owner: str, ns: str, manifest: dict) -> None:
+        try:
+            created = await self.kube.create_object(ns, manifest)
+        except KubeError as exc:
+            if exc.status == 409:        # fixed-name object already there (e.g. created by a previous run)
+                return
+            raise
+        self.children.created(created)
+        self.metrics.objects_created.labels(manifest["kind"]).inc()
+        logger.info("created %s %s/%s for %s %s", manifest["kind"], ns, created["metadata"]["name"],
+                    ctrl.kind, owner)
 
     async def post_event(self, ctrl: Controller, obj: dict, etype: str, reason: str, message: str) -> None:
         """Post a core/v1 Event; the same event for the same object is posted at most once per
@@ -434,7 +472,16 @@ class GlobalManager:
 
     async def apply_report(self, node: str, msg: Message) -> None:
         """Apply one LC ``status`` report. ValueError = permanently rejected (answered with ``error``)."""
-        h = msg.header
+        result = (await self.apply_reports(node, [msg]))[0]
+        if result is not None:
+            raise result
+
+    async def apply_reports(self, node: str, msgs: list[Message]) -> list[Exception | None]:
+        """Apply LC ``status`` reports of one object, in order, as one status write (the channel batches the
+        reports that queued up while the object's previous write was in flight). Returns per report None or
+        the ValueError that rejected it; raises ValueError when the object or its kind is unknown (all
+        rejected) and other errors when the write failed (nothing acked, the LCs resend)."""
+        h = msgs[0].header
         kind = h.resource_kind.lower()
         ctrl = self.controllers.get(kind)
         if ctrl is None or ctrl.upstream is None:
@@ -448,24 +495,54 @@ class GlobalManager:
                 if obj is None:
                     raise ValueError(f"{ctrl.kind} {ns}/{h.resource_name} does not exist")
                 obj["kind"] = ctrl.kind
-                writes = ctrl.upstream(obj, msg.content, utcnow())
+                if not self.auth.insecure:
+                    refused = report_refused(node, await assigned_nodes(self, ctrl, obj))
+                    if refused:
+                        raise ValueError(refused)
+                results, own_status, others = self._fold_reports(ctrl, obj, msgs)
                 try:
-                    for write in writes:
-                        if write.plural == ctrl.plural and write.name == h.resource_name:
-                            await self.kube.replace_cr_status(ctrl.plural, obj, write.status)
-                        else:
-                            target = await self.kube.get_cr(write.plural, write.namespace, write.name)
-                            if target is None:
-                                logger.warning("report for %s names missing %s %s", h.key, write.plural,
-                                               write.name)
-                                continue
-                            target["kind"] = self.by_plural[write.plural].kind
-                            await self.kube.replace_cr_status(write.plural, target, write.status)
-                    return
+                    if own_status is not None:
+                        await self.kube.replace_cr_status(ctrl.plural, obj, bound_conditions(own_status))
+                    for write in others.values():
+                        target = await self.kube.get_cr(write.plural, write.namespace, write.name)
+                        if target is None:
+                            logger.warning("report for %s names missing %s %s", h.key, write.plural, write.name)
+                            continue
+                        target["kind"] = self.by_plural[write.plural].kind
+                        await self.kube.replace_cr_status(write.plural, target, bound_conditions(write.status))
+                    return results
                 except KubeError as exc:
+                    if exc.status in (400, 413, 422):      # permanent: re-sending the same report cannot help
+                        raise ValueError(f"the API server refused the status write: {exc}") from None
                     if exc.status != 409 or attempt == STATUS_ATTEMPTS - 1:
                         raise
-        return
+        return [None] * len(msgs)
+
+    @staticmethod
+    def _fold_reports(ctrl: Controller, obj: dict, msgs: list[Message]
+                      ) -> tuple[list[Exception | None], dict | None, dict[tuple[str, str, str], Any]]:
+        """Each report's status writes applied on top of the previous one's: the object's final status, the
+        last write per other object, and per report None or the ValueError rejecting it."""
+        now = utcnow()
+        name = obj["metadata"]["name"]
+        current, own_status = obj, None
+        others: dict[tuple[str, str, str], Any] = {}
+        results: list[Exception | None] = []
+        for msg in msgs:
+            try:
+                check_report(msg.content)
+                writes = ctrl.upstream(current, msg.content, now)
+            except ValueError as exc:
+                results.append(exc)
+                continue
+            results.append(None)
+            for write in writes:
+                if write.plural == ctrl.plural and write.name == name:
+                    own_status = write.status
+                    current = {**current, "status": write.status}
+                else:
+                    others[(write.plural, write.namespace, write.name)] = write
+        return results, own_status, others
 
     # ---- event entry points (kopf handlers call these) ----------------------------------------------
 
@@ -595,25 +672,9 @@ def build_registry(gm: GlobalManager, on_ready=None) -> kopf.OperatorRegistry:
     for ctrl in gm.controllers.values():
         _register_kind(registry, gm, ctrl)
 
-    labels_seen: set[str] = set()
-    for ctrl in gm.controllers.values():
-        if not ctrl.has_children:
-            continue
-        label = f"{ctrl.kind.lower()}.{GROUP}/name"
-        if label in labels_seen:
-            continue
-        labels_seen.add(label)
-        for group, version, plural in (("", "v1", "pods"), ("apps", "v1", "deployments")):
-            kopf.on.event(group or "v1", version if group else plural, plural if group else None,
-                          id=f"child-{plural}-{ctrl.kind.lower()}", labels={label: kopf.PRESENT},
-                          registry=registry)(_child_handler(gm))
+    # Children (Pods, Deployments, Services) are watched by gm.children (sedna/gm/informer.py), which feeds
+    # both the owned-object cache and on_child_event: one watch per kind instead of kopf's per label.
     return registry
-
-
-def _child_handler(gm: GlobalManager):
-    async def on_child(body: kopf.Body, **_: Any) -> None:
-        gm.on_child_event(plain(body))
-    return on_child
 
 
 def _register_kind(registry: kopf.OperatorRegistry, gm: GlobalManager, ctrl: Controller) -> None:

@@ -2,15 +2,13 @@
 
 ``POST /sedna/workers/{worker_name}/info`` takes a ``WorkerMessage`` and forwards it to the GM through the
 manager of its ``ownerKind``. Answers use upstream's capitalised ``{"Status", "Message"}`` body:
-200 accepted; 400 unreadable JSON, name mismatch or unknown ownerKind; 401 missing/wrong token (when
-``LC_API_TOKEN`` is set); 404 learning job unknown on this node; 413 body over the size limit; 415 non-JSON
+200 accepted; 400 unreadable JSON, name mismatch or unknown ownerKind; 401 missing/wrong token (the worker's
+GM-minted ``LC_API_TOKEN``, see ``sedna.lc.workerauth``); 403 a token of another job or worker; 404 learning job unknown on this node; 413 body over the size limit; 415 non-JSON
 content type; 422 body that does not match the schema (field named); 503 outbox full.
 """
 
 from __future__ import annotations
 
-import hmac
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -20,11 +18,17 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from sedna.api.messages import WorkerMessage
+from sedna.common import jsonbounds
 from sedna.lc.managers.base import LCContext, WorkerReportError
 from sedna.lc.outbox import OutboxFull
+from sedna.lc.workerauth import WorkerAuth
+from sedna.service.server.base import json_body
 
 logger = logging.getLogger(__name__)
 
+# Below the GM's limit (jsonbounds.MAX_DEPTH) by the levels the LC wraps a report in, so whatever the LC
+# accepts the GM can read.
+WORKER_JSON_DEPTH = 32
 WORKER_KINDS = ("jointinferenceservice", "federatedlearningjob", "incrementallearningjob", "lifelonglearningjob")
 
 
@@ -50,28 +54,23 @@ async def _read_limited(request: Request, limit: int) -> bytes:
 
 def create_app(ctx: LCContext, is_connected: Callable[[], bool] = lambda: False) -> FastAPI:
     """App factory: everything the routes need comes from ``ctx`` (no module-level state)."""
-    app = FastAPI(title="sedna LocalController", docs_url=None, redoc_url=None, openapi_url=None)
+    # The OpenAPI document is published (schema only, no data) so the API can be fuzzed against it.
+    app = FastAPI(title="sedna LocalController", docs_url=None, redoc_url=None, openapi_url="/openapi.json")
     router = APIRouter()
-    token = ctx.config.api_token
+    auth = ctx.worker_auth or WorkerAuth(None, static_token=ctx.config.api_token, insecure=ctx.config.insecure)
     limit = ctx.config.max_report_bytes
     metrics = ctx.metrics
 
-    def authorised(request: Request) -> bool:
-        if not token:
-            return True
-        header = request.headers.get("authorization", "")
-        scheme, _, value = header.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode())
-
-    @router.post("/sedna/workers/{worker_name}/info")
+    @router.post("/sedna/workers/{worker_name}/info", openapi_extra=json_body(WorkerMessage))
     async def worker_info(worker_name: str, request: Request) -> JSONResponse:
         def reject(status: int, message: str, kind: str = "") -> JSONResponse:
             metrics.worker_messages.labels(kind or "unknown", str(status)).inc()
             logger.warning("worker %s report rejected (%d): %s", worker_name, status, message)
             return _answer(status, message)
 
-        if not authorised(request):
-            return reject(401, "missing or wrong bearer token")
+        refused = auth.refuse(request.headers.get("authorization"), worker_name)
+        if refused:
+            return reject(*refused)
         ctype = request.headers.get("content-type", "")
         if ctype and "json" not in ctype.lower():
             return reject(415, f"content type {ctype!r} is not JSON")
@@ -80,7 +79,7 @@ def create_app(ctx: LCContext, is_connected: Callable[[], bool] = lambda: False)
         except _TooLarge:
             return reject(413, f"report larger than {limit} bytes")
         try:
-            doc: Any = json.loads(raw)
+            doc: Any = jsonbounds.loads(raw, max_depth=WORKER_JSON_DEPTH)
         except ValueError as exc:
             return reject(400, f"body is not JSON: {exc}")
         if not isinstance(doc, dict):
@@ -93,6 +92,9 @@ def create_app(ctx: LCContext, is_connected: Callable[[], bool] = lambda: False)
             return reject(422, f"field {field}: {first.get('msg')}")
         if msg.name != worker_name:
             return reject(400, f"worker name {msg.name!r} in the body does not match {worker_name!r} in the path")
+        refused = auth.refuse_report(request.headers.get("authorization"), msg)
+        if refused:
+            return reject(*refused, msg.owner_kind.lower())
         kind = msg.owner_kind.lower()
         manager = ctx.managers.get(kind) if kind in WORKER_KINDS else None
         if manager is None:

@@ -49,6 +49,20 @@ def _bool(env: dict[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name}={raw!r} is not a boolean (true/false)")
 
 
+def _channel_token(env: dict[str, str], rootfs: str) -> str:
+    """The node token: ``SEDNA_CHANNEL_TOKEN``, else the file ``SEDNA_CHANNEL_TOKEN_FILE`` (default
+    ``<rootfs>/var/lib/sedna/node-token``, provisioned per node like a kubelet's bootstrap token)."""
+    if env.get("SEDNA_CHANNEL_TOKEN"):
+        return env["SEDNA_CHANNEL_TOKEN"].strip()
+    path = Path(env.get("SEDNA_CHANNEL_TOKEN_FILE") or Path(rootfs) / "var/lib/sedna/node-token")
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        return ""
+    except OSError as exc:
+        raise ConfigError(f"SEDNA_CHANNEL_TOKEN_FILE {str(path)!r} cannot be read: {exc}") from None
+
+
 @dataclass(frozen=True)
 class LCConfig:
     gm_address: str
@@ -65,8 +79,13 @@ class LCConfig:
     outbox_window: int = 100
     max_report_bytes: int = 1024 * 1024
     reconnect_max_seconds: float = 30.0
-    gm_acks: bool = True
+    gm_acks: bool | None = None   # None: detect from the GM's handshake (see gmclient)
     ack_timeout_seconds: float = 30.0
+    insecure: bool = False
+
+    @property
+    def worker_key_path(self) -> str:
+        return self.db_path + ".worker-key"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> LCConfig:
@@ -87,7 +106,7 @@ class LCConfig:
             bind_port=_int(env, "BIND_PORT", 9100, 0),
             rootfs=rootfs,
             db_path=db_path,
-            channel_token=env.get("SEDNA_CHANNEL_TOKEN", ""),
+            channel_token=_channel_token(env, rootfs),
             api_token=env.get("LC_API_TOKEN", ""),
             dataset_poll_seconds=_float(env, "LC_DATASET_POLL_SECONDS", 60.0, 0.05),
             trigger_period_seconds=_float(env, "LC_TRIGGER_PERIOD_SECONDS", 10.0, 0.05),
@@ -95,6 +114,8 @@ class LCConfig:
             outbox_window=_int(env, "LC_OUTBOX_WINDOW", 100, 1),
             max_report_bytes=_int(env, "LC_MAX_REPORT_BYTES", 1024 * 1024, 1024),
             reconnect_max_seconds=_float(env, "LC_RECONNECT_MAX_SECONDS", 30.0, 0.1),
-            gm_acks=_bool(env, "LC_GM_ACKS", True),
+            gm_acks=None if env.get("LC_GM_ACKS", "auto").strip().lower() in ("", "auto")
+            else _bool(env, "LC_GM_ACKS", True),
             ack_timeout_seconds=_float(env, "LC_ACK_TIMEOUT_SECONDS", 30.0, 0.1),
+            insecure=_bool(env, "LC_INSECURE", False),
         )

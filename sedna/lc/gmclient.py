@@ -5,6 +5,12 @@ task (outbox frames in queue order, at most ``window`` unacked on the wire). Whe
 is closed and the client reconnects with exponential back-off and jitter. The outbox is durable, so nothing is
 lost across sessions: every unacked frame is simply written again on the next connection (the GM dedupes by
 ``messageId``).
+
+Whether the GM acknowledges reports is read from its handshake response, per connection: our GM answers with
+``Sedna-Capabilities: ack``; upstream's Go GM sends no such header and never acks, so on such a connection a
+frame leaves the outbox once it is written to the socket (fire-and-forget, as upstream's LC does). Frames not
+yet written stay in the durable outbox across reconnects and restarts either way. ``LC_GM_ACKS=true|false``
+overrides the detection.
 """
 
 from __future__ import annotations
@@ -38,12 +44,23 @@ class AckTimeout(Exception):
 
 
 HELLO = MessageHeader().model_dump_json(by_alias=True, exclude_none=True)
+CAPABILITIES_HEADER = "Sedna-Capabilities"
+
+
+def gm_acknowledges(ws: ClientConnection) -> bool:
+    """True when the GM's handshake response advertises acks (our GM); upstream's GM advertises nothing."""
+    response = ws.response
+    if response is None:
+        return False
+    values = response.headers.get(CAPABILITIES_HEADER, "")
+    return "ack" in {v.strip() for v in values.split(",")}
 
 
 class GMClient:
     def __init__(self, address: str, node_name: str, outbox: Outbox, dispatch: Dispatch, metrics: LCMetrics,
                  token: str = "", window: int = 100, backoff_base: float = 0.5, backoff_cap: float = 30.0,
-                 rng: random.Random | None = None, acks: bool = True, ack_timeout: float = 30.0) -> None:
+                 rng: random.Random | None = None, acks: bool | None = None, ack_timeout: float = 30.0,
+                 on_worker_key: Callable[[str], None] | None = None) -> None:
         self.url = f"ws://{address}/"
         self.node_name = node_name
         self._outbox = outbox
@@ -54,8 +71,10 @@ class GMClient:
         self._base = backoff_base
         self._cap = backoff_cap
         self._rng = rng or random.Random()
-        self._acks = acks  # False: a GM that never acks (upstream); frames leave the outbox once written
+        self._acks = acks  # None: detect per connection; True/False: forced by LC_GM_ACKS
+        self._mode_logged: bool | None = None
         self._ack_timeout = ack_timeout
+        self._on_worker_key = on_worker_key
         self.connected = False
 
     async def run(self) -> None:
@@ -70,6 +89,9 @@ class GMClient:
                                    max_size=MAX_FRAME_BYTES, ping_interval=20, ping_timeout=20,
                                    close_timeout=2) as ws:
                     attempt = 0
+                    key = ws.response.headers.get("Sedna-Worker-Key") if ws.response is not None else None
+                    if key and self._on_worker_key is not None:
+                        self._on_worker_key(key)
                     self.connected = True
                     self._metrics.connected.set(1)
                     self._metrics.reconnects.inc()
@@ -103,11 +125,25 @@ class GMClient:
             attempt += 1
             await asyncio.sleep(delay)
 
+    def _acks_for(self, ws: ClientConnection) -> bool:
+        acks = gm_acknowledges(ws) if self._acks is None else self._acks
+        if acks != self._mode_logged:
+            self._mode_logged = acks
+            if acks:
+                logger.info("GM acknowledges reports: each leaves the outbox when the GM acks it")
+            else:
+                how = "LC_GM_ACKS=false" if self._acks is False else "it advertises no acks (upstream's GM)"
+                logger.warning("GM does not acknowledge reports (%s): fire-and-forget mode, a report leaves "
+                               "the outbox once written to the socket", how)
+        self._metrics.gm_acks.set(1 if acks else 0)
+        return acks
+
     async def _session(self, ws: ClientConnection) -> None:
+        acks = self._acks_for(ws)
         await ws.send(HELLO)
         in_flight: dict[str, float] = {}  # messageId -> monotonic send time, in send order
         reader = asyncio.create_task(self._reader(ws, in_flight), name="gm-reader")
-        writer = asyncio.create_task(self._writer(ws, in_flight), name="gm-writer")
+        writer = asyncio.create_task(self._writer(ws, in_flight, acks), name="gm-writer")
         try:
             done, _ = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
@@ -149,7 +185,7 @@ class GMClient:
             except Exception:  # one bad object must not take the channel down
                 logger.exception("applying %s %s failed", op, msg.header.key)
 
-    async def _writer(self, ws: ClientConnection, in_flight: dict[str, float]) -> None:
+    async def _writer(self, ws: ClientConnection, in_flight: dict[str, float], acks: bool) -> None:
         loop = asyncio.get_running_loop()
         last_id = 0
         wakeup = self._outbox.wakeup
@@ -175,7 +211,7 @@ class GMClient:
                 await ws.send(entry.frame)
                 last_id = entry.id
                 self._metrics.reports_sent.inc()
-                if self._acks:
+                if acks:
                     in_flight[entry.message_id] = loop.time()
                 else:
                     self._outbox.ack(entry.message_id)

@@ -13,6 +13,7 @@ yet". They leave with the GM's ``delete`` message (which the GM re-queues until 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
@@ -23,6 +24,8 @@ import uvicorn
 
 from sedna.api.messages import Message
 from sedna.common.logfmt import configure_daemon_logging
+from sedna.common.sockets import listening_socket
+from sedna.common.tokens import warn_insecure
 from sedna.lc.api import create_app
 from sedna.lc.config import ConfigError, LCConfig
 from sedna.lc.gmclient import GMClient
@@ -34,6 +37,7 @@ from sedna.lc.managers.relay import FederatedLearningManager, JointInferenceMana
 from sedna.lc.metrics import LCMetrics
 from sedna.lc.outbox import Outbox
 from sedna.lc.store import Store
+from sedna.lc.workerauth import WorkerAuth
 
 logger = logging.getLogger(__name__)
 
@@ -47,14 +51,16 @@ class LocalController:
         self.metrics = LCMetrics()
         self.store = Store(config.db_path)
         self.outbox = Outbox(self.store, self.metrics, config.outbox_max)
-        self.ctx = LCContext(config, self.store, self.outbox, self.metrics)
+        self.worker_auth = WorkerAuth(config.worker_key_path, static_token=config.api_token,
+                                      insecure=config.insecure)
+        self.ctx = LCContext(config, self.store, self.outbox, self.metrics, worker_auth=self.worker_auth)
         for cls in MANAGER_ORDER:
             manager: Manager = cls(self.ctx)
             self.ctx.managers[manager.kind] = manager
         self.client = GMClient(config.gm_address, config.node_name, self.outbox, self.apply, self.metrics,
                                token=config.channel_token, window=config.outbox_window,
                                backoff_cap=config.reconnect_max_seconds, acks=config.gm_acks,
-                               ack_timeout=config.ack_timeout_seconds)
+                               ack_timeout=config.ack_timeout_seconds, on_worker_key=self.worker_auth.set_key)
         self.app = create_app(self.ctx, lambda: self.client.connected)
 
     async def apply(self, msg: Message) -> None:
@@ -102,18 +108,11 @@ class LocalController:
 
     def listen(self) -> socket.socket:
         """Bind the worker API socket up front, so a busy port is one clear error (not a server traceback)."""
-        family = socket.AF_INET6 if ":" in self.config.bind_address else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind((self.config.bind_address, self.config.bind_port))
+            return listening_socket(self.config.bind_address, self.config.bind_port)
         except OSError as exc:
-            sock.close()
             raise ConfigError(f"cannot listen on {self.config.bind_address}:{self.config.bind_port} "
                               f"(BIND_ADDRESS/BIND_PORT): {exc.strerror or exc}") from None
-        sock.listen(512)
-        sock.setblocking(False)
-        return sock
 
     async def serve(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
         sock = self.listen()
@@ -166,6 +165,15 @@ def run(args) -> int:
     configure_logging(fmt if fmt in ("json", "text") else "json")
     try:
         config = LCConfig.from_env()
+        if getattr(args, "insecure", False):
+            config = dataclasses.replace(config, insecure=True)
+        if config.insecure:
+            warn_insecure("sedna lc", "the worker API accepts reports from anyone")
+        elif not config.channel_token:
+            logger.error("no node token (SEDNA_CHANNEL_TOKEN or %s): the GM will refuse this LC unless it "
+                         "exempts node %s; mint one with `sedna gm node-token %s`",
+                         os.environ.get("SEDNA_CHANNEL_TOKEN_FILE") or "<rootfs>/var/lib/sedna/node-token",
+                         config.node_name, config.node_name)
         asyncio.run(_main(config))
     except ConfigError as exc:
         logger.error("%s", exc)

@@ -22,6 +22,8 @@ class LCMetrics:
         self.reconnects = Counter("sedna_lc_gm_connects", "successful connections to the GM", registry=r)
         self.connect_failures = Counter("sedna_lc_gm_connect_failures", "failed connection attempts",
                                         registry=r)
+        self.gm_acks = Gauge("sedna_lc_gm_acks", "1 when the connected GM acknowledges reports, 0 when it does "
+                             "not (upstream's GM: fire-and-forget)", registry=r)
         self.connected = Gauge("sedna_lc_gm_connected", "1 while the GM channel is up", registry=r)
         self.downstream = Counter("sedna_lc_downstream_messages", "GM messages applied",
                                   ["kind", "operation"], registry=r)

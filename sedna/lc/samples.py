@@ -5,7 +5,7 @@ newline counts too (so the count is ``wc -l`` plus one when the file does not en
 upstream's rule rather than skipping blank lines because the count is what users see in
 ``status.numberOfSamples`` and what train-trigger thresholds and the consumed-samples counter
 (``sedna.io/number-of-samples``) are measured in; a different rule would shift every job's sample windows.
-It is also the rule that can be computed at memory-bandwidth speed with ``bytes.count``.
+It is also the rule that can be computed at memory-bandwidth speed (a vectorised newline count).
 
 For csv the first line is the header and the samples are the remaining lines; an empty csv is an error.
 """
@@ -14,8 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-CHUNK = 1024 * 1024
+import numpy as np
+
+CHUNK = 128 * 1024   # fits in L2 cache: read, compare and count all touch cached memory
 FORMATS = ("txt", "csv")
+_NEWLINE = ord("\n")
 
 
 class SampleFileError(ValueError):
@@ -23,17 +26,25 @@ class SampleFileError(ValueError):
 
 
 def count_lines(path: str) -> int:
-    """Number of lines, reading 1 MiB binary chunks (bounded memory whatever the file size)."""
+    """Number of lines, at ``wc -l`` speed with bounded memory whatever the file size.
+
+    One buffer (and one mask) is reused for the whole file: ``readinto`` fills it without allocating, and
+    numpy compares and counts the newlines with SIMD — ``bytes.count`` on a fresh chunk per read ran at half
+    ``wc -l``'s speed (issue 16)."""
+    buf = bytearray(CHUNK)
+    data = np.frombuffer(buf, dtype=np.uint8)
+    mask = np.empty(CHUNK, dtype=bool)
     lines = 0
-    last = b""
-    with open(path, "rb") as f:
+    last = _NEWLINE
+    with open(path, "rb", buffering=0) as f:
         while True:
-            chunk = f.read(CHUNK)
-            if not chunk:
+            n = f.readinto(buf)
+            if not n:
                 break
-            lines += chunk.count(b"\n")
-            last = chunk[-1:]
-    if last and last != b"\n":
+            np.equal(data[:n], _NEWLINE, out=mask[:n])
+            lines += int(np.count_nonzero(mask[:n]))
+            last = buf[n - 1]
+    if last != _NEWLINE:
         lines += 1
     return lines
 

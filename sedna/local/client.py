@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -82,6 +83,10 @@ class Client:
         self._resources = found
         return found
 
+    def forget_resources(self) -> None:
+        """Discover again on next use (after CRDs were created)."""
+        self._resources = None
+
     def resolve(self, name: str) -> Resource:
         """A resource by plural, singular, kind, short name or ``plural.group`` (as kubectl accepts)."""
         want = name.lower()
@@ -104,9 +109,13 @@ class Client:
 
     # ---- verbs ---------------------------------------------------------------------------------------
 
-    def apply(self, obj: dict[str, Any], namespace: str) -> str:
+    def apply(self, obj: dict[str, Any], namespace: str, field_validation: str = "Strict",
+              warnings: list[str] | None = None) -> str:
         """Create ``obj``, or merge-patch it onto the existing object (fields other writers added, such as a
-        controller's finalizers and annotations, are kept); returns what happened."""
+        controller's finalizers and annotations, are kept); returns what happened. ``field_validation`` is the
+        API's ``fieldValidation`` (Strict: unknown fields are an error naming them, as kubectl's default;
+        Warn; Ignore); the server's warnings are appended to ``warnings``."""
+        params = {"fieldValidation": field_validation}
         if not isinstance(obj, dict) or not obj.get("kind") or not obj.get("apiVersion"):
             raise ClientError("each document needs apiVersion and kind")
         meta = obj.setdefault("metadata", {})
@@ -116,15 +125,20 @@ class Client:
         ns = (meta.get("namespace") or namespace) if res.namespaced else None
         if res.namespaced:
             meta["namespace"] = ns
-        resp = self.request("POST", res.path(ns), json=obj)
+        resp = self.request("POST", res.path(ns), json=obj, params=params)
+        _collect_warnings(resp, warnings)
         if resp.status_code == 201:
             return "created"
         if resp.status_code != 409:
             raise ClientError(_message(resp))
         current = self.json("GET", res.path(ns, meta["name"]))
         patch = {k: v for k, v in obj.items() if k != "status"}
-        updated = self.json("PATCH", res.path(ns, meta["name"]), json=patch,
+        resp = self.request("PATCH", res.path(ns, meta["name"]), json=patch, params=params,
                             headers={"Content-Type": "application/merge-patch+json"})
+        _collect_warnings(resp, warnings)
+        if resp.status_code != 200:
+            raise ClientError(_message(resp))
+        updated = resp.json()
         same = updated["metadata"].get("resourceVersion") == current["metadata"]["resourceVersion"]
         return "unchanged" if same else "configured"
 
@@ -156,6 +170,14 @@ class Client:
         if resp.status_code != 200:
             raise ClientError(_message(resp))
         return resp.text
+
+
+def _collect_warnings(resp: httpx.Response, out: list[str] | None) -> None:
+    """The texts of the ``Warning: 299 - "text"`` headers of a response."""
+    if out is None:
+        return
+    for value in resp.headers.get_list("warning"):
+        out.extend(re.sub(r"\\(.)", r"\1", text) for text in re.findall(r'\d{3} \S+ "((?:[^"\\]|\\.)*)"', value))
 
 
 def _message(resp: httpx.Response) -> str:

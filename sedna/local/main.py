@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from sedna.local import clusters, health
 from sedna.local import state as st
 from sedna.local.client import Client, ClientError, format_table, table_rows
 
@@ -54,10 +55,23 @@ def cmd_up(args) -> int:
         st.state_path(data_dir).unlink(missing_ok=True)
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "logs").mkdir(exist_ok=True)
+    try:
+        octet = clusters.choose_octet(args.cluster_cidr, data_dir, len(args.nodes.split(",")), args.lc_port)
+    except (clusters.AddressRangeInUse, ValueError) as exc:
+        _say(f"sedna local: cannot start: {exc}")
+        return 1
+    cidr = f"127.{octet}.0.0/16"
+    clusters.claim(octet, data_dir)
+    if not args.cluster_cidr:
+        _say(f"sedna local: using the free address range {cidr}")
     argv = [sys.executable, "-m", "sedna.local.supervisor", "--data-dir", str(data_dir), "--nodes", args.nodes,
-            "--cluster-cidr", args.cluster_cidr, "--lc-port", str(args.lc_port), "--kb-server", args.kb_server]
+            "--cluster-cidr", cidr, "--lc-port", str(args.lc_port), "--kb-server", args.kb_server]
     if args.api_port:
         argv += ["--api-port", str(args.api_port)]
+    # leave `up` time to report the supervisor's verdict before its own --timeout runs out
+    argv += ["--health-timeout", str(max(5.0, min(90.0, args.timeout - 20.0)))]
+    if getattr(args, "restart_backoff", 10.0) != 10.0:
+        argv += ["--restart-backoff", str(args.restart_backoff)]
     if args.image_map:
         argv += ["--image-map", str(Path(args.image_map).resolve())]
     if args.no_controllers:
@@ -66,8 +80,12 @@ def cmd_up(args) -> int:
         argv.append("--no-dashboard")
     elif getattr(args, "dashboard_port", 0):
         argv += ["--dashboard-port", str(args.dashboard_port)]
+    if getattr(args, "bare", False):
+        argv.append("--bare")
     if args.crds_dir:
         argv += ["--crds-dir", str(Path(args.crds_dir).resolve())]
+    if getattr(args, "insecure", False):
+        argv.append("--insecure")
     if args.foreground:
         from sedna.local import supervisor
 
@@ -77,7 +95,10 @@ def cmd_up(args) -> int:
     with open(log_file, "ab") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
-    return _wait_ready(data_dir, st.proc_record(proc.pid), args.timeout, proc)
+    rc = _wait_ready(data_dir, st.proc_record(proc.pid), args.timeout, proc)
+    if rc != 0 and not st.read_state(data_dir):
+        clusters.release(data_dir)          # it did not come up: its address range is free again
+    return rc
 
 
 def _wait_ready(data_dir: Path, record: dict[str, Any], timeout: float, proc) -> int:
@@ -107,8 +128,12 @@ def _wait_ready(data_dir: Path, record: dict[str, Any], timeout: float, proc) ->
             break
         time.sleep(0.2)
     log_file = data_dir / "logs" / "supervisor.log"
-    tail = log_file.read_text(errors="replace")[-3000:] if log_file.exists() else ""
-    _say(f"sedna local: the cluster did not come up; supervisor log ({log_file}):\n{tail}")
+    text = log_file.read_text(errors="replace") if log_file.exists() else ""
+    reason = [ln.split("cluster failed to start: ", 1)[1] for ln in text.splitlines()
+              if "cluster failed to start: " in ln]
+    if reason:
+        _say(f"sedna local: the cluster did not come up: {reason[-1]}")
+    _say(f"sedna local: the cluster did not come up; supervisor log ({log_file}):\n{text[-3000:]}")
     return 1
 
 
@@ -135,6 +160,7 @@ def cmd_down(args) -> int:
         st.kill_pod_leftovers(data_dir)
         st.state_path(data_dir).unlink(missing_ok=True)
         _say("sedna local: down")
+    clusters.release(data_dir)
     if args.purge and data_dir.exists():
         shutil.rmtree(data_dir)
         _say(f"sedna local: removed {data_dir}")
@@ -155,12 +181,18 @@ def cmd_status(args) -> int:
     _say(f"sedna local: {'up' if state.get('ready') else 'starting'} — API {state['url']}, "
          f"supervisor pid {state['supervisor']['pid']}, data dir {data_dir}")
     _say(f"kubeconfig: {state['kubeconfig']}")
+    rows = [["COMPONENT", "HEALTHY", "DETAIL"]]
+    components = health.check(state)
+    for comp in components:
+        rows.append([comp.name, "yes" if comp.healthy else "NO", comp.detail])
+    _say(format_table(rows))
+    unhealthy = health.first_problem(components) is not None
     rows = [["PROCESS", "PID", "ALIVE", "RESTARTS"]]
     for name, record in sorted((state.get("children") or {}).items()):
         rows.append([name, str(record.get("pid")), "yes" if st.alive(record) else "no",
                      str(record.get("restarts", 0))])
     _say(format_table(rows))
-    client = Client(state["url"])
+    client = _state_client(state)
     try:
         nodes = client.json("GET", "/api/v1/nodes").get("items") or []
         pods = client.json("GET", "/api/v1/pods").get("items") or []
@@ -185,7 +217,7 @@ def cmd_status(args) -> int:
         phase = (pod.get("status") or {}).get("phase", "Unknown")
         phases[phase] = phases.get(phase, 0) + 1
     _say("pods: " + (", ".join(f"{n} {p}" for p, n in sorted(phases.items())) or "none"))
-    return 0
+    return 1 if unhealthy else 0
 
 
 # ---- API commands ---------------------------------------------------------------------------------------
@@ -195,7 +227,18 @@ def _client(args) -> Client:
     state = _running(data_dir)
     if not state or not state.get("url"):
         raise ClientError(f"no cluster is running in {data_dir} (run: sedna local up)")
-    return Client(state["url"])
+    return _state_client(state)
+
+
+def _state_client(state: dict[str, Any]) -> Client:
+    """A client with the bearer token of the cluster's kubeconfig."""
+    from sedna.local.apiserver import kubeconfig_token
+
+    try:
+        token = kubeconfig_token(state["kubeconfig"])
+    except (OSError, KeyError):
+        token = ""
+    return Client(state["url"], token=token)
 
 
 def _load_documents(filename: str) -> list[Any]:
@@ -207,9 +250,13 @@ def _load_documents(filename: str) -> list[Any]:
     return list(load_all(text))
 
 
+FIELD_VALIDATION = {"strict": "Strict", "true": "Strict", "warn": "Warn", "ignore": "Ignore", "false": "Ignore"}
+
+
 def cmd_apply(args) -> int:
     client = _client(args)
     failed = 0
+    validation = FIELD_VALIDATION[getattr(args, "validate", "strict")]
     try:
         for filename in args.filename:
             try:
@@ -227,12 +274,15 @@ def cmd_apply(args) -> int:
             for doc in expanded:
                 what = f"{str(doc.get('kind', '?')).lower()}/{(doc.get('metadata') or {}).get('name', '?')}" \
                     if isinstance(doc, dict) else "?"
+                warnings: list[str] = []
                 try:
-                    result = client.apply(doc, args.namespace)
+                    result = client.apply(doc, args.namespace, validation, warnings)
                 except ClientError as exc:
                     _say(f"error: {filename}: {what}: {exc}")
                     failed += 1
                     continue
+                for warning in dict.fromkeys(warnings):
+                    print(f"Warning: {what}: {warning}", file=sys.stderr)
                 _say(f"{what} {result}")
     finally:
         client.close()
@@ -296,8 +346,28 @@ def cmd_logs(args) -> int:
         client.close()
 
 
+def cmd_example(args) -> int:
+    from sedna.local.examples import runner
+    from sedna.local.examples.spec import SpecError, discover
+
+    try:
+        specs = discover()
+    except SpecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.example_command == "list":
+        _say(runner.list_examples(specs))
+        return 0
+    if args.name not in specs:
+        print(f"error: no example {args.name!r}; known: {', '.join(sorted(specs))}", file=sys.stderr)
+        return 2
+    # a cluster started for one example has every example's nodes, so the next example can reuse it
+    args.cluster_nodes = [node for spec in specs.values() for node in spec.nodes]
+    return runner.run(specs[args.name], _data_dir(args), args)
+
+
 HANDLERS = {"up": cmd_up, "down": cmd_down, "status": cmd_status, "apply": cmd_apply, "get": cmd_get,
-            "delete": cmd_delete, "logs": cmd_logs}
+            "delete": cmd_delete, "logs": cmd_logs, "example": cmd_example}
 
 
 def run(args) -> int:
@@ -310,3 +380,57 @@ def run(args) -> int:
     except BrokenPipeError:            # `sedna local get pods | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def chart_values(files: list[str], pairs: list[str]) -> dict[str, Any]:
+    """User values as Helm combines them: each ``-f`` file in order, then ``--set``."""
+    from sedna.local.chart import ChartError, merge_values, parse_set
+
+    values: dict[str, Any] = {}
+    for name in files:
+        try:
+            doc = yaml.safe_load(Path(name).read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ChartError(f"values file {name}: {exc}") from None
+        if not isinstance(doc, dict):
+            raise ChartError(f"values file {name}: expected a mapping")
+        values = merge_values(values, doc)
+    return merge_values(values, parse_set(pairs))
+
+
+def cmd_install_chart(args) -> int:
+    from sedna.local.chart import ChartError, install, render
+
+    try:
+        rendered = render(args.chart, chart_values(args.values, args.set), args.release, args.namespace)
+    except ChartError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.dry_run:
+        objs = rendered.objects() if args.include_crds else rendered.manifests
+        print(yaml.safe_dump_all(objs, sort_keys=False), end="")
+        return 0
+    client = _client(args)
+    try:
+        for what, result in install(client, rendered, args.namespace):
+            _say(f"{what} {result}")
+    finally:
+        client.close()
+    if rendered.notes:
+        _say("\n" + rendered.notes.strip())
+    return 0
+
+
+HANDLERS["install-chart"] = cmd_install_chart
+
+
+def cmd_helm_e2e(args) -> int:
+    from sedna.local import helm_e2e
+
+    return helm_e2e.run(helm_e2e.Options(
+        data_dir=_data_dir(args), chart=Path(args.chart).resolve(), example=Path(args.example).resolve(),
+        namespace=args.namespace, frames=args.frames, timeout=args.timeout, cluster_cidr=args.cluster_cidr,
+        lc_port=args.lc_port, keep=args.keep, set_values=tuple(args.set)))
+
+
+HANDLERS["helm-e2e"] = cmd_helm_e2e

@@ -25,6 +25,8 @@ from typing import Any
 import httpx
 import yaml
 
+from sedna.common.tokens import node_token, warn_insecure
+from sedna.local import health
 from sedna.local import state as st
 from sedna.local.runtime import netplan, procs
 
@@ -72,6 +74,15 @@ def parse_nodes(text: str) -> list[tuple[str, dict[str, str]]]:
     return out
 
 
+def _secret_file(path: Path) -> Path:
+    """``path`` holding a random secret, created 0600 on first use."""
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32))
+    return path
+
+
 def module_available(name: str) -> bool:
     try:
         return importlib.util.find_spec(name) is not None
@@ -93,6 +104,7 @@ class Supervisor:
         self.controllers: dict[str, Any] = {}
         self.dashboard: dict[str, Any] = {}
         self.api_port = args.api_port
+        self.tls_port = 0
         self.ready = False
         self.phase = "starting the API server"
 
@@ -113,7 +125,7 @@ class Supervisor:
         out.write_text("")
         child = Child("apiserver", [sys.executable, "-m", "sedna.local.apiserver", "--host", "127.0.0.1",
                                     "--port", str(port), "--data-dir", str(self.data_dir),
-                                    "--kubeconfig", str(self.kubeconfig),
+                                    "--kubeconfig", str(self.kubeconfig), *self._api_auth_args(),
                                     # Service ClusterIPs from the loopback range the cluster services proxy
                                     "--service-cidr", f"127.{self.net.octet}.1.1-127.{self.net.octet}.15.254"])
         self._spawn(child)
@@ -133,8 +145,18 @@ class Supervisor:
             time.sleep(0.05)
         raise RuntimeError("the API server did not start within 60 s")
 
+    def _api_auth_args(self) -> list[str]:
+        """The API server's token lives in a 0600 file (stable across its restarts, never on argv)."""
+        if self.args.insecure:
+            return ["--insecure"]
+        # a restarted API server comes back on the same TLS port, the one its kubeconfig names
+        self.tls_port = self.tls_port or free_port()
+        return ["--token-file", str(_secret_file(self.data_dir / "apiserver-token")),
+                "--tls-port", str(self.tls_port)]
+
     def _runtime_argv(self, *extra: str) -> list[str]:
-        return [sys.executable, "-m", "sedna.local.runtime", "--server", self.url, "--data-dir",
+        return [sys.executable, "-m", "sedna.local.runtime", "--server", self.url,
+                "--kubeconfig", str(self.kubeconfig), "--data-dir",
                 str(self.data_dir), "--cluster-cidr", self.net.cidr, *extra]
 
     def _node_argv(self, index: int, name: str, labels: dict[str, str], lc_server: str) -> list[str]:
@@ -145,12 +167,18 @@ class Supervisor:
             extra += ["--image-map", str(Path(self.args.image_map).resolve())]
         if lc_server:
             extra += ["--lc-server", lc_server]
+        if self.args.restart_backoff != 10.0:
+            extra += ["--backoff-base", str(self.args.restart_backoff)]
+        if self.args.bare:                  # the chart's GM reaches the API server as its service account would
+            extra += ["--pod-kubeconfig", str(self.kubeconfig)]
         return self._runtime_argv(*extra)
 
     # ---- API --------------------------------------------------------------------------------------------
 
     def _http(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=30, headers={"Authorization": "Bearer sedna-local"})
+        headers = {} if self.args.insecure else {
+            "Authorization": f"Bearer {(self.data_dir / 'apiserver-token').read_text().strip()}"}
+        return httpx.Client(base_url=self.url, timeout=30, headers=headers)
 
     def apply_crds(self) -> list[str]:
         applied = []
@@ -207,25 +235,25 @@ class Supervisor:
     # ---- controllers ---------------------------------------------------------------------------------
 
     def controller_children(self) -> list[Child]:
-        if self.args.no_controllers:
-            self.controllers = {"enabled": False, "reason": "--no-controllers"}
+        if self.args.no_controllers or self.args.bare:
+            reason = "--bare (the Helm chart runs them as pods)" if self.args.bare else "--no-controllers"
+            self.controllers = {"enabled": False, "reason": reason}
             return []
         missing = [m for m in ("sedna.gm.main", "sedna.lc.main") if not module_available(m)]
         if missing:
             log.info("controllers not started: %s not available", ", ".join(missing))
             self.controllers = {"enabled": False, "reason": f"missing {', '.join(missing)}"}
             return []
-        token_file = self.data_dir / "channel-token"
-        if not token_file.exists():
-            token_file.write_text(secrets.token_hex(16))
-            token_file.chmod(0o600)
-        token = token_file.read_text().strip()
+        secret_file = _secret_file(self.data_dir / "gm-secret")
+        secret = secret_file.read_text().strip()
+        auth = {"insecure": True} if self.args.insecure else {"secretFile": str(secret_file)}
         gm_port = self.args.gm_port or free_port()
-        gm_config = self.data_dir / "gm.yaml"
         metrics_port = free_port()
+        gm_config = self.data_dir / "gm.yaml"
         gm_config.write_text(yaml.safe_dump({
             "kubeConfig": str(self.kubeconfig),
-            "websocket": {"address": "127.0.0.1", "port": gm_port, "token": token},
+            "websocket": {"address": "127.0.0.1", "port": gm_port},
+            "auth": auth,
             "localController": {"server": f"http://localhost:{self.args.lc_port}"},
             "knowledgeBaseServer": {"server": self.args.kb_server},
             "metrics": {"address": "127.0.0.1", "port": metrics_port},
@@ -238,9 +266,11 @@ class Supervisor:
                 "GM_ADDRESS": f"127.0.0.1:{gm_port}", "NODENAME": name, "BIND_PORT": str(self.args.lc_port),
                 "BIND_ADDRESS": self.net.node_address(index),
                 "ROOTFS_MOUNT_DIR": str(self.data_dir / "nodes" / name),
-                "SEDNA_CHANNEL_TOKEN": token}))
+                **({"LC_INSECURE": "true"} if self.args.insecure else
+                   {"SEDNA_CHANNEL_TOKEN": node_token(secret, name)})}))
         self.controllers = {"enabled": True, "gm": f"ws://127.0.0.1:{gm_port}", "gm_config": str(gm_config),
-                            "lc_port": self.args.lc_port, "gm_metrics": f"http://127.0.0.1:{metrics_port}/metrics"}
+                            "gm_health": f"http://127.0.0.1:{metrics_port}/healthz", "lc_port": self.args.lc_port,
+                            "gm_metrics": f"http://127.0.0.1:{metrics_port}/metrics"}
         return children
 
     def dashboard_child(self) -> Child | None:
@@ -260,10 +290,30 @@ class Supervisor:
 
     # ---- lifecycle -----------------------------------------------------------------------------------
 
-    def write_state(self, ready: bool) -> None:
-        st.write_state(self.data_dir, {
+    def wait_healthy(self, timeout: float = 90.0) -> None:
+        """Until every component does its job (sedna.local.health): API server, nodes Ready, GM, each LC bound on
+        its node address and connected to the GM. Raises with the first unhealthy component and its log tail."""
+        deadline = time.monotonic() + timeout
+        problem = None
+        while time.monotonic() < deadline:
+            problem = health.first_problem(health.check(self.state()))
+            if problem is None:
+                return
+            self.check_children()
+            time.sleep(0.3)
+        assert problem is not None
+        name = problem.name.replace("/", "-")
+        log_file = self.logs / f"{name}.out"
+        tail = ""
+        if log_file.exists():
+            lines = [ln for ln in log_file.read_text(errors="replace").splitlines() if ln.strip()]
+            tail = "; last log lines: " + " | ".join(lines[-3:]) if lines else ""
+        raise RuntimeError(f"{problem.name} is not healthy after {timeout:.0f} s: {problem.detail}{tail}")
+
+    def state(self) -> dict[str, Any]:
+        return {
             "supervisor": st.proc_record(os.getpid()),
-            "ready": ready,
+            "ready": self.ready,
             "phase": self.phase,
             "url": self.url,
             "kubeconfig": str(self.kubeconfig),
@@ -274,7 +324,12 @@ class Supervisor:
             "children": {c.name: c.record() for c in self.children if c.proc},
             "controllers": self.controllers,
             "dashboard": self.dashboard,
-        })
+        }
+
+    def write_state(self, ready: bool) -> None:
+        doc = self.state()
+        doc["ready"] = ready
+        st.write_state(self.data_dir, doc)
 
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -288,7 +343,7 @@ class Supervisor:
         self._spawn(services)
         self.children.append(services)
         controllers = self.controller_children()
-        lc_on = bool(controllers)
+        lc_on = bool(controllers) or self.args.bare       # --bare: the chart's LCs listen on --lc-port
         for index, (name, labels) in enumerate(self.nodes):
             lc_server = f"http://{self.net.node_address(index)}:{self.args.lc_port}" if lc_on else ""
             child = Child(f"node-{name}", self._node_argv(index, name, labels, lc_server))
@@ -299,13 +354,17 @@ class Supervisor:
         self.wait_nodes_ready()
         self.phase = "applying the CRDs"
         self.write_state(False)
-        self.controllers["crds"] = len(self.apply_crds())
+        self.controllers["crds"] = 0 if self.args.bare else len(self.apply_crds())
         self.phase = "starting the GM and the LCs" if controllers else "ready"
         self.write_state(False)
         for child in [*controllers, self.dashboard_child()]:
             if child is not None:
                 self._spawn(child)
                 self.children.append(child)
+        if controllers:
+            self.phase = "waiting for the GM and the LCs to be healthy"
+            self.write_state(False)
+        self.wait_healthy(self.args.health_timeout)
         self.ready = True
         self.phase = "ready"
         self.write_state(True)
@@ -370,11 +429,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image-map", default="")
     p.add_argument("--crds-dir", default="")
     p.add_argument("--no-controllers", action="store_true")
+    p.add_argument("--bare", action="store_true", help="no GM, LCs or CRDs: a chart brings them")
     p.add_argument("--gm-port", type=int, default=0)
     p.add_argument("--lc-port", type=int, default=9100)
     p.add_argument("--kb-server", default="http://localhost:9020")
     p.add_argument("--no-dashboard", action="store_true")
     p.add_argument("--dashboard-port", type=int, default=0)
+    p.add_argument("--restart-backoff", type=float, default=10.0)
+    p.add_argument("--health-timeout", type=float, default=90.0,
+                   help="seconds for every component to become healthy before the start fails")
+    p.add_argument("--insecure", action="store_true", help="no authentication anywhere (logged loudly)")
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -384,6 +448,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     sup = Supervisor(args)
+    if args.insecure:
+        warn_insecure("sedna local", "API server, GM channel and worker API run without authentication")
 
     def on_signal(signum, frame):
         raise KeyboardInterrupt
@@ -395,6 +461,11 @@ def main(argv: list[str] | None = None) -> int:
         sup.run_forever()
     except KeyboardInterrupt:
         log.info("stopping")
+    except RuntimeError as exc:
+        log.error("cluster failed to start: %s", exc)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        sup.stop()
+        return 1
     except Exception:
         log.exception("supervisor failed")
         signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from api_reference import REPO, SAMPLES_DIR
+from api_reference import REPO, SAMPLES_DIR, needs_reference
 
 from sedna.api import semantics
 from sedna.api.common import API_VERSION
@@ -194,6 +194,7 @@ def run(*args, stdin: str | None = None):
                           text=True, cwd=REPO, timeout=120, check=False)
 
 
+@needs_reference
 def test_cli_accepts_upstream_samples():
     files = [str(p) for p in sorted(SAMPLES_DIR.glob("*.yaml")) if "object" not in p.name]
     result = run("-f", *files)
@@ -291,6 +292,7 @@ def test_cli_directory_and_warnings(tmp_path):
     assert "1 valid, 0 invalid, 0 skipped" in result.stdout
 
 
+@needs_reference
 def test_cli_rejects_the_odd_upstream_samples():
     result = run("-f", str(SAMPLES_DIR / "objectsearchservice_v1alpha1.yaml"))
     assert result.returncode == 1

@@ -30,6 +30,8 @@ import pytest
 import yaml
 from e2e_ji_support import EXAMPLE, REPO, free_port, running, wait_for
 
+from sedna.local.apiserver import kubeconfig_token
+
 pytestmark = [pytest.mark.timeout(240)]
 
 NAME = "helmet-detection-inference-example"
@@ -64,7 +66,7 @@ class LocalCluster:
         assert (self.state.get("controllers") or {}).get("enabled"), self.state.get("controllers")
         self.remember_components()
         self.http = httpx.Client(base_url=self.state["url"], timeout=30,
-                                 headers={"Authorization": "Bearer sedna-local"})
+                                 headers={"Authorization": f"Bearer {kubeconfig_token(self.state['kubeconfig'])}"})
 
     def remember_components(self) -> None:
         records = [self.state["supervisor"], *self.state["children"].values()]
@@ -263,10 +265,13 @@ def test_joint_inference_service_end_to_end(cluster, tmp_path):
     assert Path(proc_env(cloud_proc[0])["MODEL_URL"]).resolve().read_bytes() == \
         (cloud_root / "joint_inference" / "models" / "big_model.npz").read_bytes()
 
-    # the cloud pod turns Ready (readiness probe) and serves through the Service's ClusterIP
+    # the cloud pod turns Ready (readiness probe) and serves through the Service's ClusterIP, to its token only
+    cloud_env = proc_env(cloud_proc[0])
+    assert cloud_env["SEDNA_INFERENCE_TOKEN"] == penv["SEDNA_INFERENCE_TOKEN"]
     def cloud_serves():
         try:
-            r = httpx.get(f"http://{svc['spec']['clusterIP']}:5000/{NAME}", timeout=2)
+            r = httpx.get(f"http://{svc['spec']['clusterIP']}:5000/{NAME}", timeout=2, headers={
+                "Authorization": f"Bearer {cloud_env['SEDNA_INFERENCE_TOKEN']}"})   # the service's own token
         except httpx.HTTPError:
             return False
         return r.status_code == 200

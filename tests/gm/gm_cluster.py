@@ -13,20 +13,19 @@ from pathlib import Path
 import httpx
 import pytest
 import support_procs
+import support_reference
 import yaml
 from support_procs import free_port
 
 from sedna.api.yamlio import load_all
 
 REPO = Path(__file__).resolve().parents[2]
-REFERENCE = REPO.parent / "shared" / "reference"
+REFERENCE = support_reference.REFERENCE
 
 
 def crd_dir() -> Path:
-    generated = REPO / "deploy" / "crds"
-    if generated.is_dir() and list(generated.glob("*.yaml")):
-        return generated
-    return REFERENCE / "crds"
+    """The committed generated CRDs (deploy/crds, checked against regeneration by tests/api)."""
+    return REPO / "deploy" / "crds"
 
 
 class Cluster:
@@ -43,7 +42,7 @@ class Cluster:
         log = open(self.workdir / "apiserver.log", "w")  # noqa: SIM115 - handed to the child process
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "sedna.local.apiserver", "--host", "127.0.0.1", "--port", "0",
-             "--data-dir", str(self.workdir / "api-data")],
+             "--data-dir", str(self.workdir / "api-data"), "--token", "sedna-local"],
             stdout=subprocess.PIPE, stderr=log, text=True, cwd=REPO)
         deadline = time.time() + 30
         while time.time() < deadline:
@@ -216,3 +215,76 @@ def gm_fixture(tmp_path_factory, cluster, request):
         rc = proc.stop()
         print(proc.log()[-3000:])
         assert rc in (0, None, -9)
+
+
+class LocalCluster:
+    """``sedna local up`` (API server, node agents running pods as processes, the GM and one LC per node) on a
+    private data dir and a random cluster CIDR, with plain-HTTP access to its API. For tests that need pods to
+    really run, crash and restart."""
+
+    def __init__(self, data_dir: Path, nodes: str = "cloud-node,edge-node", restart_backoff: float = 1.0,
+                 cidr: str | None = None, extra: tuple[str, ...] = (), env: dict[str, str] | None = None) -> None:
+        self.data_dir = data_dir
+        self.env = env or {}
+        self.nodes = nodes
+        self.restart_backoff = restart_backoff
+        self.cidr = cidr
+        self.extra = extra
+        self.state: dict = {}
+        self.http: httpx.Client | None = None
+        self.up_result: subprocess.CompletedProcess | None = None
+
+    def sedna(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "sedna", "--log-level", "WARNING", "local", "--data-dir",
+                               str(self.data_dir), *args], capture_output=True, text=True, timeout=timeout,
+                              check=False, cwd=REPO, env={**os.environ, **self.env})
+
+    def up(self, check: bool = True) -> subprocess.CompletedProcess:
+        args = ["up", "--nodes", self.nodes, "--restart-backoff", str(self.restart_backoff), *self.extra]
+        if self.cidr:
+            args += ["--cluster-cidr", self.cidr]
+        self.up_result = res = self.sedna(*args)
+        if check:
+            assert res.returncode == 0, res.stdout + res.stderr
+        if res.returncode == 0:
+            import json
+
+            self.state = json.loads((self.data_dir / "state.json").read_text())
+            self.http = httpx.Client(base_url=self.state["url"], timeout=30,
+                                     headers={"Authorization": "Bearer sedna-local"})
+        return res
+
+    def down(self) -> None:
+        if self.http is not None:
+            self.http.close()
+            self.http = None
+        self.sedna("down", timeout=120)
+
+    def create(self, doc: dict) -> dict:
+        r = self.http.post(Cluster.path(doc), json=doc)
+        assert r.status_code in (200, 201), r.text
+        return r.json()
+
+    def get(self, kind: str, name: str, namespace: str = "default") -> dict | None:
+        r = self.http.get(Cluster.path(kind, namespace, name))
+        return r.json() if r.status_code == 200 else None
+
+    def replace(self, doc: dict) -> dict:
+        meta = doc["metadata"]
+        r = self.http.put(Cluster.path(doc, name=meta["name"]), json=doc)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def list(self, kind: str, namespace: str = "default", selector: str | None = None) -> list[dict]:
+        params = {"labelSelector": selector} if selector else {}
+        r = self.http.get(Cluster.path(kind, namespace), params=params)
+        r.raise_for_status()
+        return r.json()["items"]
+
+    def logs(self) -> str:
+        out = []
+        for name in ("gm.out", "supervisor.log"):
+            path = self.data_dir / "logs" / name
+            if path.exists():
+                out.append(f"--- {name}\n" + path.read_text(errors="replace")[-3000:])
+        return "\n".join(out)

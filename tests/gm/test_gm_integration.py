@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import support_reference
 from websockets.asyncio.client import connect
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -13,12 +14,14 @@ from gm_cluster import REFERENCE, GMProcess, cluster_fixture, gm_fixture, wait_f
 
 from sedna.api.messages import Message
 from sedna.api.yamlio import load_all
+from sedna.common.tokens import node_token
 
 pytestmark = [pytest.mark.timeout(180)]
 TOKEN = "t0ken"
 
 
 def sample(name, kind=None):
+    support_reference.require()
     docs = load_all((REFERENCE / "samples" / name).read_text())  # YAML 1.2, as kubectl: 24:00 stays a string
     doc = next(d for d in docs if not kind or d["kind"] == kind)
     doc["metadata"]["namespace"] = "default"
@@ -43,8 +46,9 @@ def env(pod, i=0):
 class LC:
     """A websocket client playing a LocalController."""
 
-    def __init__(self, gm: GMProcess, node: str, token: str = TOKEN):
-        self.gm, self.node, self.token = gm, node, token
+    def __init__(self, gm: GMProcess, node: str, token: str | None = None):
+        # The GM secret is TOKEN; each LC presents its own node token derived from it.
+        self.gm, self.node, self.token = gm, node, node_token(TOKEN, node) if token is None else token
         self.ws = None
         self.inbox: list[Message] = []
 
@@ -98,6 +102,7 @@ async def test_end_to_end_samples_lc_channel_and_restart(cluster, gm):
     cluster.create(model(il["spec"]["initialModel"]["name"], "/models/base/model.pb"))
     cluster.create(model(il["spec"]["deploySpec"]["model"]["name"], "/models/deploy/model.pb"))
     cluster.create(dataset(il["spec"]["dataset"]["name"], "/data/il/train.txt", "edge-node"))
+    fl["spec"]["backoffLimit"] = 0      # the first failed pod fails the job (default 6: it is replaced)
     for doc in (ji, fl, il):
         cluster.create(doc)
 
@@ -112,9 +117,12 @@ async def test_end_to_end_samples_lc_channel_and_restart(cluster, gm):
     assert edge_env["MODEL_URL"] == "/home/data/models/little.pb"
     assert by_type["cloud"]["metadata"]["ownerReferences"][0]["controller"] is True
     assert cluster.get("Service", f"{n}-cloud")["spec"]["ports"][0]["port"] == 5000
-    st = wait_for(lambda: (cluster.get("JointInferenceService", n).get("status") or {}).get("conditions")
-                  and cluster.get("JointInferenceService", n)["status"], what="JI status")
-    assert st["conditions"][-1]["type"] == "Running"
+    # this API emulator has no nodes: the workers' pods cannot run, and the status says so (with the pod)
+    st = wait_for(lambda: ((cluster.get("JointInferenceService", n).get("status") or {}).get("conditions")
+                           or [{}])[-1].get("type") == "Pending" and cluster.get("JointInferenceService", n)["status"],
+                  what="JI status Pending")
+    assert st["conditions"][-1]["reason"] in ("NodeNotFound", "Unschedulable")
+    assert f"(pod {n}-deployment-" in st["conditions"][-1]["message"] and st["active"] == 0
 
     # --- FederatedLearningJob: aggregator + trainers + service -----------------------------------------
     fn = fl["metadata"]["name"]
@@ -163,8 +171,13 @@ async def test_end_to_end_samples_lc_channel_and_restart(cluster, gm):
         fl_report = {"phase": "train", "status": "running", "output": {
             "models": [{"format": "pb", "url": "/m", "metrics": {"accuracy": 0.75}}],
             "ownerInfo": {"currentRound": 1, "updateTime": "T1"}}}
-        assert (await lc.report("federatedlearningjob", fl["metadata"]["name"], fl_report, "m-fl")
-                ).header.operation == "ack"
+        # only a node the job runs on may report about it (the GM binds a channel to its node)
+        refused = await lc.report("federatedlearningjob", fl["metadata"]["name"], fl_report, "m-fl")
+        assert refused.header.operation == "error" and "may not report" in refused.content["reason"]
+        fl_node = fl["spec"]["trainingWorkers"][0]["template"]["spec"]["nodeName"]
+        async with LC(gm, fl_node) as fl_lc:
+            assert (await fl_lc.report("federatedlearningjob", fl["metadata"]["name"], fl_report, "m-fl2")
+                    ).header.operation == "ack"
         agg_model = fl["spec"]["aggregationWorker"]["model"]["name"]
         mst = wait_for(lambda: (cluster.get("Model", agg_model).get("status") or {}).get("metrics"),
                        what="aggregation model metrics")
@@ -197,13 +210,15 @@ async def test_end_to_end_samples_lc_channel_and_restart(cluster, gm):
         await lc.expect(lambda m: m.header.resource_name == iname and m.content and
                         m.content["status"]["conditions"][-1]["stage"] == "Eval", what="IL pushed in Eval")
 
-    # FL pods fail -> job Failed with an Event
-    for p in cluster.list("Pod", selector=sel)[:1]:
-        cluster.set_pod_phase(p, "Failed")
+    # an FL pod fails with backoffLimit 0 -> job Failed/BackoffLimitExceeded naming the pod, with an Event
+    failed_pod = cluster.list("Pod", selector=sel)[0]
+    cluster.set_pod_phase(failed_pod, "Failed")
     wait_for(lambda: (cluster.get("FederatedLearningJob", fn).get("status") or {}).get("phase") == "Failed",
              what="FL Failed")
-    wait_for(lambda: any(e["reason"] == "workerFailed" and e["involvedObject"]["name"] == fn
-                         for e in cluster.list("Event")), what="workerFailed event")
+    cond = cluster.get("FederatedLearningJob", fn)["status"]["conditions"][-1]
+    assert cond["reason"] == "BackoffLimitExceeded" and failed_pod["metadata"]["name"] in cond["message"]
+    wait_for(lambda: any(e["reason"] == "BackoffLimitExceeded" and e["involvedObject"]["name"] == fn
+                         for e in cluster.list("Event")), what="BackoffLimitExceeded event")
 
     # --- kill -9 and restart: nothing is duplicated -------------------------------------------------------
     counts = {s: len(cluster.list("Pod", selector=s)) for s in (sel, isel)}

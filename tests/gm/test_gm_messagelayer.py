@@ -8,6 +8,8 @@ import websockets
 from websockets.asyncio.client import connect
 
 from sedna.api.messages import Message
+from sedna.common.tokens import node_token, worker_key
+from sedna.gm.auth import GMAuth
 from sedna.gm.controllers.base import Downstream
 from sedna.gm.messagelayer import MessageServer, NodeQueue, RecentIds
 
@@ -26,8 +28,10 @@ class Recorder:
 
 
 async def start(token="", on_connect=None, max_bytes=1 << 20):
+    """``token``: the GM secret (node tokens derived from it); empty = no authentication."""
     rec = Recorder()
-    server = MessageServer(rec, token=token, on_connect=on_connect, max_message_bytes=max_bytes)
+    auth = GMAuth(token) if token else None
+    server = MessageServer(rec, auth=auth, on_connect=on_connect, max_message_bytes=max_bytes)
     await server.start("127.0.0.1", 0)
     return server, rec
 
@@ -73,6 +77,7 @@ def test_recent_ids_bounded():
 
 async def test_auth_required_when_token_set():
     server, rec = await start(token="s3cret")
+    n1 = node_token("s3cret", "n1")
     try:
         with pytest.raises(websockets.exceptions.InvalidStatus) as err:
             async with connect(url(server), additional_headers={"Node-Name": "n1"}):
@@ -93,8 +98,15 @@ async def test_auth_required_when_token_set():
                                                                      "Authorization": "Bearer s3cret"}):
                     pass
             assert err.value.response.status_code == 400
+        for other in ("s3cret", node_token("s3cret", "n2")):     # the secret itself, another node's token
+            with pytest.raises(websockets.exceptions.InvalidStatus) as err:
+                async with connect(url(server), additional_headers={"Node-Name": "n1",
+                                                                     "Authorization": f"Bearer {other}"}):
+                    pass
+            assert err.value.response.status_code == 401
         async with connect(url(server) + "any/path", additional_headers={
-                "Node-Name": "n1", "Authorization": "Bearer s3cret"}) as ws:
+                "Node-Name": "n1", "Authorization": f"Bearer {n1}"}) as ws:
+            assert ws.response.headers["Sedna-Worker-Key"] == worker_key("s3cret")
             await ws.send(status())
             reply = await recv(ws)
             assert reply.header.operation == "ack" and reply.header.message_id == "m1"

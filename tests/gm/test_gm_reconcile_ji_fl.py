@@ -109,7 +109,7 @@ def test_ji_failed_deployment_is_terminal():
     plan = ji.reconcile(obj, observed, r, ctx())
     assert plan.status["conditions"][-1]["type"] == "Failed"
     assert plan.status["conditions"][-1]["reason"] == "workerFailed"
-    assert plan.status["failed"] == 1 and plan.status["active"] == 1
+    assert plan.status["failed"] == 1 and plan.status["active"] == 0      # no pod observed Running and ready
     assert plan.events[0].type == "Warning"
     obj["status"] = plan.status
     assert ji.reconcile(obj, observed, r, ctx()).is_empty()
@@ -243,14 +243,18 @@ def test_fl_s3_transmitter():
         assert env["S3_ENDPOINT_URL"] == "http://minio:9000" and env["ACCESS_KEY_ID"] == "AK"
 
 
-@pytest.mark.parametrize("phases,expect_phase,expect_cond,counts", [
-    (["Running", "Running", "Running"], "Running", None, (3, 0, 0)),
-    (["Pending", "Running", "Succeeded"], "Running", None, (2, 1, 0)),
-    (["Succeeded", "Succeeded", "Succeeded"], "Succeeded", "Complete", (0, 3, 0)),
-    (["Running", "Failed", "Running"], "Failed", "Failed", (2, 0, 1)),
+@pytest.mark.parametrize("phases,expect_phase,expect_cond,counts,limit", [
+    (["Running", "Running", "Running"], "Running", None, (3, 0, 0), None),
+    (["Pending", "Running", "Succeeded"], "Running", None, (1, 1, 0), None),      # active = Running and ready
+    (["Succeeded", "Succeeded", "Succeeded"], "Succeeded", "Complete", (0, 3, 0), None),
+    # a failed worker is replaced while the job is within its backoffLimit (default 6), as a Job's pods are
+    (["Running", "Failed", "Running"], "Running", None, (2, 0, 1), None),
+    (["Running", "Failed", "Running"], "Failed", "Failed", (2, 0, 1), 0),
 ])
-def test_fl_status_table(phases, expect_phase, expect_cond, counts):
+def test_fl_status_table(phases, expect_phase, expect_cond, counts, limit):
     obj = sample(FL_SAMPLES[0])
+    if limit is not None:
+        obj["spec"]["backoffLimit"] = limit
     r = fl_refs(obj)
     first = fl.reconcile(obj, Observed(), r, ctx())
     obj["status"] = first.status
@@ -267,9 +271,13 @@ def test_fl_status_table(phases, expect_phase, expect_cond, counts):
         if expect_cond == "Complete":
             assert st["completionTime"] == NOW_STR
         else:
-            assert st["conditions"][-1]["reason"] == "workerFailed"
+            assert st["conditions"][-1]["reason"] == "BackoffLimitExceeded"
+            assert "last exit code" not in st["conditions"][-1]["message"]      # phase only: no exit code known
+            assert "backoffLimit 0" in st["conditions"][-1]["message"]
         obj["status"] = st
         assert fl.reconcile(obj, observed, r, ctx()).is_empty()   # terminal
+    elif "Failed" in phases:
+        assert [m["metadata"]["annotations"]["sedna.io/worker-index"] for m in plan.create] == ["train-0"]
     else:
         obj["status"] = st
         assert fl.reconcile(obj, observed, r, ctx()).is_empty()   # idempotent

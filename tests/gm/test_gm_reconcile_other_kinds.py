@@ -151,9 +151,12 @@ def test_object_search_service():
     tenv = env_of(plan.create[4])
     assert tenv["USERWORKER_URL"] == f"{n}-userworker.default:9379"
     assert tenv["EDGEMESH_URL"] == f"{n}-reidworker.default:9378"
-    assert plan.status["conditions"][-1]["type"] == "Running" and plan.status["active"] == 4
+    assert plan.status["conditions"][-1]["type"] == "Running" and plan.status["active"] == 0
     obj["status"] = plan.status
     observed = as_observed(plan.create)
+    seen = oss.reconcile(obj, observed, refs(), ctx())         # the two tracking pods observed Running
+    assert seen.status["active"] == 2 and not seen.create
+    obj["status"] = seen.status
     assert oss.reconcile(obj, observed, refs(), ctx()).is_empty()
     # pods of the reid/user Deployments carry the CR labels too; they are not tracking workers
     dep_pod = {"kind": "Pod", "metadata": {"generateName": "d-", "labels": dict(
@@ -184,6 +187,9 @@ def test_object_tracking_service():
     assert tenv["EDGEMESH_URL"] == f"{n}-reidworker.default:9378" and "USERWORKER_URL" not in tenv
     obj["status"] = plan.status
     observed = as_observed(plan.create)
+    seen = ots.reconcile(obj, observed, refs(), ctx())
+    assert seen.status["active"] == 2 and not seen.create
+    obj["status"] = seen.status
     assert ots.reconcile(obj, observed, refs(), ctx()).is_empty()
     observed.deployments.clear()
     plan = ots.reconcile(obj, observed, refs(), ctx())

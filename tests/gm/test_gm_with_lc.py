@@ -13,9 +13,16 @@ from support_procs import stop_process
 sys.path.insert(0, str(Path(__file__).parent))
 from gm_cluster import REPO, Cluster, GMProcess, free_port, wait_for
 
+from sedna.common.tokens import node_token
+
 pytestmark = [pytest.mark.timeout(400)]
 TOKEN = "lc-token"
 NODE = "edge-lc"
+
+
+def worker_auth(pod_env: dict) -> dict:
+    """What a worker sends: the GM-minted LC_API_TOKEN from its pod env."""
+    return {"Authorization": f"Bearer {pod_env['LC_API_TOKEN']}"}
 
 
 @pytest.fixture
@@ -25,7 +32,7 @@ def stack(tmp_path):
     gm = GMProcess(tmp_path, cluster, token=TOKEN).start()
     env = dict(os.environ, GM_ADDRESS=f"127.0.0.1:{gm.ws_port}", NODENAME=NODE, ROOTFS_MOUNT_DIR="/",
                LC_DB_PATH=str(tmp_path / "lc.db"), BIND_ADDRESS="127.0.0.1", BIND_PORT=str(free_port()),
-               SEDNA_CHANNEL_TOKEN=TOKEN, LC_DATASET_POLL_SECONDS="1", LC_TRIGGER_PERIOD_SECONDS="1",
+               SEDNA_CHANNEL_TOKEN=node_token(TOKEN, NODE), LC_DATASET_POLL_SECONDS="1", LC_TRIGGER_PERIOD_SECONDS="1",
                LC_LOG_FORMAT="text", PYTHONUNBUFFERED="1")
     log = open(tmp_path / "lc.log", "w")  # noqa: SIM115 - handed to the child process
     lc = subprocess.Popen([sys.executable, "-m", "sedna", "lc"], stdout=log, stderr=subprocess.STDOUT,
@@ -97,7 +104,8 @@ def test_incremental_learning_round_with_the_real_lc(stack):
     report = {"name": worker, "namespace": "default", "ownerName": "il", "ownerKind": "incrementallearningjob",
               "kind": "train", "status": "completed",
               "results": [{"format": "pb", "url": str(new_model), "metrics": {}, "classes": None}]}
-    r = httpx.post(f"http://127.0.0.1:{lc_port}/sedna/workers/{worker}/info", json=report, timeout=10)
+    r = httpx.post(f"http://127.0.0.1:{lc_port}/sedna/workers/{worker}/info", json=report, timeout=10,
+                   headers=worker_auth(env))
     assert r.status_code == 200, r.text
     wait_for(lambda: any(c["stage"] == "Train" and c["type"] == "Completed" for c in cluster.get(
         "IncrementalLearningJob", "il")["status"]["conditions"]), timeout=120, what="(Train, Completed) from LC")
@@ -119,7 +127,8 @@ def test_incremental_learning_round_with_the_real_lc(stack):
               "results": [{"format": "pb", "url": str(new_model), "metrics": {"precision": [0.9]}, "classes": None},
                           {"format": "pb", "url": str(models / "deploy.pb"), "metrics": {"precision": [0.5]},
                            "classes": None}]}
-    r = httpx.post(f"http://127.0.0.1:{lc_port}/sedna/workers/{eworker}/info", json=report, timeout=10)
+    r = httpx.post(f"http://127.0.0.1:{lc_port}/sedna/workers/{eworker}/info", json=report, timeout=10,
+                   headers=worker_auth(eenv))
     assert r.status_code == 200, r.text
     wait_for(lambda: any(c["stage"] == "Eval" and c["type"] == "Completed" for c in cluster.get(
         "IncrementalLearningJob", "il")["status"]["conditions"]), timeout=120, what="(Eval, Completed) from LC")
@@ -168,7 +177,8 @@ def test_lifelong_learning_round_with_the_real_lc(stack):
         worker = env(pod)["WORKER_NAME"]
         body = {"name": worker, "namespace": "default", "ownerName": "ll", "ownerKind": "lifelonglearningjob",
                 "kind": kind, "status": "completed", "results": results}
-        r = httpx.post(f"http://127.0.0.1:{lc_port}/sedna/workers/{worker}/info", json=body, timeout=10)
+        r = httpx.post(f"http://127.0.0.1:{lc_port}/sedna/workers/{worker}/info", json=body, timeout=10,
+                       headers=worker_auth(env(pod)))
         assert r.status_code == 200, r.text
 
     def conds():

@@ -28,11 +28,15 @@ def wait_for(pred, timeout: float = 10.0, interval: float = 0.05, what: str = "c
 
 class FakeGM:
     """A websocket server speaking the GM side of the channel: checks headers, acks status frames by
-    messageId (dedupes them as the GM does), records everything, pushes downstream messages."""
+    messageId (dedupes them as the GM does), records everything, pushes downstream messages.
 
-    def __init__(self, token: str = "", ack: bool = True) -> None:
+    ``upstream=True`` plays upstream's Go GM instead (gm-lc-protocol §2): no capability header in the handshake
+    response, no acks, unknown operations (the LC's hello) ignored."""
+
+    def __init__(self, token: str = "", ack: bool = True, upstream: bool = False) -> None:
         self.token = token
-        self.ack = ack
+        self.ack = ack and not upstream
+        self.upstream = upstream
         self.port = free_port()
         self.handshakes: list[dict[str, str]] = []
         self.rejected = 0
@@ -54,7 +58,8 @@ class FakeGM:
     def start(self) -> FakeGM:
         async def go():
             self._server = await serve(self._handler, "127.0.0.1", self.port,
-                                       process_request=self._process_request)
+                                       process_request=self._process_request,
+                                       process_response=None if self.upstream else self._advertise)
         self._call(go())
         return self
 
@@ -81,6 +86,11 @@ class FakeGM:
             self.rejected += 1
             return connection.respond(401, "unauthorized\n")
         return None
+
+    @staticmethod
+    def _advertise(connection, request, response):
+        response.headers["Sedna-Capabilities"] = "ack"
+        return response
 
     async def _handler(self, ws):
         with self.lock:
@@ -199,6 +209,10 @@ def _lc_process_fixture(tmp_path):
             "LC_DATASET_POLL_SECONDS": "0.2", "LC_TRIGGER_PERIOD_SECONDS": "0.2",
             "LC_RECONNECT_MAX_SECONDS": "0.5", "PYTHONUNBUFFERED": "1",
         })
+        if "LC_API_TOKEN" not in extra:
+            # These tests play the workers with hand-made reports and the GM with a fake that mints no
+            # worker tokens; worker authentication has its own tests (tests/security).
+            env["LC_INSECURE"] = "true"
         env.update(extra)
         lc = LCProcess(env, tmp_path / f"lc-{len(procs)}.log")
         procs.append(lc)

@@ -238,8 +238,36 @@ def test_update_is_applied_like_insert(fake_gm, lc_process, tmp_path):
     assert not gm.status_messages("Dataset", "escape")
 
 
-def test_gm_without_acks_compat_mode(fake_gm, lc_process):
-    gm = fake_gm(ack=False)
+def test_upstream_gm_detected_without_any_setting(fake_gm, lc_process):
+    """Upstream's GM never acks and advertises no capability: with default settings the LC notices it from the
+    handshake, sends fire-and-forget, drains its outbox and does not reconnect or re-send."""
+    gm = fake_gm(upstream=True)
+    lc = lc_process(gm.address, LC_ACK_TIMEOUT_SECONDS="0.5", LC_OUTBOX_WINDOW="2")
+    wait_for(gm.connected, what="LC connection")
+    for i in range(5):   # more than the window: must not stall waiting for acks that never come
+        assert lc.report("w1", report(ownerInfo={"seq": i})).status_code == 200
+    wait_for(lambda: len(gm.messages) == 5, what="all reports without acks")
+    wait_for(lambda: httpx.get(lc.url + "/healthz").json()["outboxDepth"] == 0, what="outbox emptied")
+    time.sleep(1.5)   # three ack timeouts: a LC waiting for acks would have reconnected and re-sent by now
+    assert len(gm.handshakes) == 1 and gm.duplicates == 0
+    assert [m.content["output"]["ownerInfo"]["seq"] for m in gm.messages] == list(range(5))
+    metrics = httpx.get(lc.url + "/metrics").text
+    assert "sedna_lc_gm_acks 0.0" in metrics
+    wait_for(lambda: "fire-and-forget" in lc.logs(), what="the mode logged")
+    assert lc.logs().count("does not acknowledge") == 1
+
+
+def test_our_gm_detected_as_acking(fake_gm, lc_process):
+    gm = fake_gm()
+    lc = lc_process(gm.address)
+    wait_for(gm.connected, what="LC connection")
+    assert lc.report("w1", report()).status_code == 200
+    wait_for(lambda: httpx.get(lc.url + "/healthz").json()["outboxDepth"] == 0, what="acked")
+    assert "sedna_lc_gm_acks 1.0" in httpx.get(lc.url + "/metrics").text
+
+
+def test_gm_without_acks_forced_by_setting(fake_gm, lc_process):
+    gm = fake_gm(ack=False)   # advertises acks but sends none: LC_GM_ACKS=false overrides the detection
     lc = lc_process(gm.address, LC_GM_ACKS="false", LC_OUTBOX_WINDOW="2")
     wait_for(gm.connected, what="LC connection")
     for i in range(5):   # more than the window: must not stall waiting for acks that never come

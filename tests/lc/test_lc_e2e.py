@@ -13,12 +13,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+import support_reference
 from lc_harness import wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gm"))
-from gm_cluster import REFERENCE, cluster_fixture, gm_fixture  # noqa: F401 - the fixtures
+from gm_cluster import cluster_fixture, gm_fixture  # noqa: F401 - the fixtures
 
 from sedna.api.yamlio import load
+from sedna.common.tokens import node_token
 
 pytestmark = [pytest.mark.timeout(240)]
 TOKEN = "e2e-token"
@@ -34,7 +36,7 @@ def conditions(cluster, kind, name):
 
 
 def il_job(hot: bool, node: str) -> dict:
-    doc = load((REFERENCE / "samples" / "incrementallearningjob_v1alpha1.yaml").read_text())
+    doc = load((support_reference.require() / "samples" / "incrementallearningjob_v1alpha1.yaml").read_text())
     doc["metadata"]["namespace"] = "default"
     suffix = "-hot" if hot else "-copy"
     doc["metadata"]["name"] += suffix
@@ -69,7 +71,7 @@ def test_lc_with_real_gm(cluster, gm, lc_process, tmp_path, hot):
     cluster.create({"apiVersion": "sedna.io/v1alpha1", "kind": "Dataset",
                     "metadata": {"name": ds_name, "namespace": "default"},
                     "spec": {"url": "/data/train.txt", "format": "txt", "nodeName": node}})
-    lc = lc_process(f"127.0.0.1:{gm.ws_port}", rootfs, NODENAME=node, SEDNA_CHANNEL_TOKEN=TOKEN)
+    lc = lc_process(f"127.0.0.1:{gm.ws_port}", rootfs, NODENAME=node, SEDNA_CHANNEL_TOKEN=node_token(TOKEN, node))
 
     # dataset counted by the LC, written by the GM
     wait_for(lambda: ((cluster.get("Dataset", ds_name) or {}).get("status") or {}).get("numberOfSamples") == 20,
@@ -158,7 +160,7 @@ def test_lifelong_job_with_real_gm(cluster, gm, lc_process, tmp_path):
     rootfs = tmp_path / "rootfs"
     (rootfs / "data").mkdir(parents=True)
     (rootfs / "data" / "train.csv").write_text("temp,hum,label\n" + "".join(f"{i},{i},{i % 2}\n" for i in range(30)))
-    doc = load((REFERENCE / "samples" / "lifelonglearningjobv1alpha1.yaml").read_text())
+    doc = load((support_reference.require() / "samples" / "lifelonglearningjobv1alpha1.yaml").read_text())
     doc["metadata"]["namespace"] = "default"
     doc["spec"]["trainSpec"]["trigger"] = {"timer": {"start": "00:00", "end": "24:00"},
                                            "condition": {"operator": ">=", "threshold": 10,
@@ -169,7 +171,7 @@ def test_lifelong_job_with_real_gm(cluster, gm, lc_process, tmp_path):
     cluster.create({"apiVersion": "sedna.io/v1alpha1", "kind": "Dataset",
                     "metadata": {"name": ds_name, "namespace": "default"},
                     "spec": {"url": "/data/train.csv", "format": "csv", "nodeName": node}})
-    lc = lc_process(f"127.0.0.1:{gm.ws_port}", rootfs, NODENAME=node, SEDNA_CHANNEL_TOKEN=TOKEN)
+    lc = lc_process(f"127.0.0.1:{gm.ws_port}", rootfs, NODENAME=node, SEDNA_CHANNEL_TOKEN=node_token(TOKEN, node))
     cluster.create(doc)
 
     def stage_pod(kind):
@@ -210,16 +212,17 @@ def test_lifelong_job_with_real_gm(cluster, gm, lc_process, tmp_path):
 
 
 def test_joint_inference_metrics_reach_the_cr(cluster, gm, lc_process):
-    node = "edge-ji"
-    ji = load((REFERENCE / "samples" / "jointinferenceservice_v1alpha1.yaml").read_text())
+    ji = load((support_reference.require() / "samples" / "jointinferenceservice_v1alpha1.yaml").read_text())
     ji["metadata"]["namespace"] = "default"
+    node = "edge-ji"                          # only the edge worker's node may report the service's metrics
+    ji["spec"]["edgeWorker"]["template"]["spec"]["nodeName"] = node
     for worker in ("cloudWorker", "edgeWorker"):
         cluster.create({"apiVersion": "sedna.io/v1alpha1", "kind": "Model",
                         "metadata": {"name": ji["spec"][worker]["model"]["name"], "namespace": "default"},
                         "spec": {"url": f"/models/{worker}.pb", "format": "pb"}})
     cluster.create(ji)
     name = ji["metadata"]["name"]
-    lc = lc_process(f"127.0.0.1:{gm.ws_port}", NODENAME=node, SEDNA_CHANNEL_TOKEN=TOKEN)
+    lc = lc_process(f"127.0.0.1:{gm.ws_port}", NODENAME=node, SEDNA_CHANNEL_TOKEN=node_token(TOKEN, node))
     body = {"name": "edge-w", "namespace": "default", "ownerName": name, "ownerKind": "jointinferenceservice",
             "kind": "inference", "ownerInfo": {"inferenceNumber": 10, "hardExampleNumber": 3,
                                                "startTime": "2024-01-01T00:00:00Z"}}

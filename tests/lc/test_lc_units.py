@@ -263,3 +263,14 @@ def test_outbox_ids_never_reused_after_ack(tmp_path):
     box.ack(mid)
     box.put(Message.build("Dataset", "default", "a", "status", {"numberOfSamples": 2}))
     assert [e.id for e in box.pending_after(first, 10)] != []   # the writer resumes after the last id sent
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, None), ("auto", None), ("", None), ("true", True),
+                                                 ("false", False)])
+def test_gm_acks_detected_unless_forced(value, expected):
+    from sedna.lc.config import LCConfig
+
+    env = {"GM_ADDRESS": "gm:9000", "NODENAME": "n1"}
+    if value is not None:
+        env["LC_GM_ACKS"] = value
+    assert LCConfig.from_env(env).gm_acks is expected

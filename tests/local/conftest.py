@@ -10,18 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import support_reference
 
 from sedna.local.apiserver import BackgroundServer
-
-# repo_root/../shared/reference: upstream Sedna's CRDs and samples
-REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference"
 
 
 @pytest.fixture
 def reference_dir() -> Path:
-    if not REFERENCE.is_dir():
-        pytest.skip(f"upstream reference files not found at {REFERENCE}")
-    return REFERENCE
+    """repo_root/../shared/reference (upstream Sedna's CRDs and samples); skips the test when absent."""
+    return support_reference.require()
 
 
 @pytest.fixture

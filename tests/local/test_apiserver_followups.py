@@ -131,7 +131,7 @@ def test_service_cidr_flag_of_the_module():
                          check=False, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "--service-cidr" in bad.stderr
     cmd = [sys.executable, "-m", "sedna.local.apiserver", "--host", "127.0.0.1", "--port", "0",
-           "--service-cidr", "127.80.1.1-127.80.15.254"]
+           "--service-cidr", "127.80.1.1-127.80.15.254", "--insecure"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()

@@ -19,7 +19,7 @@ HTTP = urllib3.PoolManager()
 
 @contextmanager
 def server_process(data_dir=None):
-    cmd = [sys.executable, "-m", "sedna.local.apiserver", "--host", "127.0.0.1", "--port", "0"]
+    cmd = [sys.executable, "-m", "sedna.local.apiserver", "--host", "127.0.0.1", "--port", "0", "--insecure"]
     if data_dir is not None:
         cmd += ["--data-dir", str(data_dir)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

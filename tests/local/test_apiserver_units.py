@@ -253,6 +253,9 @@ def test_schema_nulls_of_non_nullable_fields_are_pruned_then_defaulted():
     (".spec.containers[*].name", "a,b"),
     (".spec.missing", None),
     ("{.metadata.name}", "p"),
+    (".spec.containers[-1:].name", "b"),         # the current condition column: .status.conditions[-1:].type
+    (".spec.containers[-1].name", "b"),
+    (".spec.containers[-3:].name", "a,b"),
 ])
 def test_printer_json_path(path, expected):
     obj = {"metadata": {"name": "p"}, "status": {"phase": "Running"},

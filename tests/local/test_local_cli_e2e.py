@@ -12,12 +12,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+import support_reference
 from support_procs import wait_for
 
 pytestmark = pytest.mark.timeout(240)
 
 REPO = Path(__file__).resolve().parents[2]
-SAMPLES = REPO.parent / "shared" / "reference" / "samples"
+SAMPLES = support_reference.SAMPLES    # optional here: the dataset step runs only when the samples are there
 
 DEMO = """\
 apiVersion: v1
@@ -179,7 +180,7 @@ def test_up_starts_gm_and_lcs_when_available(data_dir):
     state = json.loads((data_dir / "state.json").read_text())
     assert {"gm", "lc-cloud-node", "lc-edge-node"} <= set(state["children"])
     gm_config = (data_dir / "gm.yaml").read_text()
-    assert "token:" in gm_config and str(data_dir / "kubeconfig") in gm_config
+    assert "secretFile:" in gm_config and str(data_dir / "kubeconfig") in gm_config   # GM secret, per-node LC tokens
     assert "server: http://127.0.0.1:19020" in gm_config
     # each LC announces itself to the GM
     deadline = time.monotonic() + 60

@@ -105,7 +105,7 @@ def cluster(apiserver):
         "    env: {GREETING: hi, CODE: /home/work/app.py}\n"
         "    paths: {/home/work: image-code}\n")
     c.start_runtime("--node", "node-a", "--node-index", "0", "--cluster-services", "--labels", "role=cloud",
-                    "--image-map", str(data_dir / "images.yaml"))
+                    "--image-map", str(data_dir / "images.yaml"), "--pod-kubeconfig", str(data_dir / "pods.kubeconfig"))
     c.start_runtime("--node", "node-b", "--node-index", "1", "--labels", "role=edge",
                     "--lc-server", c.lc_server_b)
 
@@ -248,6 +248,29 @@ def test_env_value_sources_and_var_expansion(cluster):
     assert cluster.pod("nosecret")["status"]["phase"] == "Pending"
 
 
+def test_configmap_and_secret_volumes_and_the_service_account_kubeconfig(cluster):
+    """A ConfigMap's data is plain text (a YAML file is not base64; this once left such pods Pending), a
+    Secret's is base64; a pod naming a service account gets the runtime's --pod-kubeconfig as KUBECONFIG."""
+    cluster.create("/api/v1/namespaces/default/configmaps", {
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "gm-config"},
+        "data": {"gm.yaml": "websocket:\n  port: 9000\n"}})
+    cluster.create("/api/v1/namespaces/default/secrets", {
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "tok"}, "data": {"token": "czNjcmV0"}})
+    script = ("import os; print(repr(open('/etc/sedna/gm.yaml').read())); print(open('/var/tok/token').read()); "
+              "print(os.environ.get('KUBECONFIG'))")
+    for name, account in (("with-sa", "sedna"), ("without-sa", None)):
+        spec = {"volumes": [{"name": "config", "configMap": {"name": "gm-config"}},
+                            {"name": "tok", "secret": {"secretName": "tok"}}],
+                "container": {"volumeMounts": [{"name": "config", "mountPath": "/etc/sedna"},
+                                               {"name": "tok", "mountPath": "/var/tok"}]}}
+        if account:
+            spec["serviceAccountName"] = account
+        cluster.create("/api/v1/namespaces/default/pods", pod_obj(name, ["python", "-c", script], **spec))
+    for name, kubeconfig in (("with-sa", str(cluster.data_dir / "pods.kubeconfig")), ("without-sa", "None")):
+        cluster.wait_phase(name, ("Succeeded",))
+        assert cluster.log(name).splitlines() == ["'websocket:\\n  port: 9000\\n'", "s3cret", kubeconfig]
+
+
 def test_hostpath_under_node_root_and_path_rewriting(cluster):
     script = ("import os; d=os.environ['OUT_DIR']; open(os.path.join(d,'result.txt'),'w').write('42'); "
               "print(d); print(os.getcwd()); "
@@ -382,6 +405,30 @@ def test_services_clusterip_proxy_and_host_names(cluster):
     assert cluster.http.delete("/api/v1/namespaces/default/services/alpha-svc").status_code == 200
     cluster.wait(lambda: _fetch(f"http://{ips['alpha']}:5000/index.html") is None, 10, "listener closed")
     assert _fetch(f"http://{ips['beta']}:5000/index.html") == "i am beta"
+
+
+def test_a_service_created_after_the_pod_started_resolves_when_it_connects(cluster):
+    """The cluster DNS stand-in: a Python worker (importing sedna) started before the Service exists reaches
+    it by its bare name once it does; the runtime gives the pod the name table and its namespace."""
+    script = ("import os, time, urllib.request, sedna\n"
+              "print(os.environ['SEDNA_SERVICE_NAMESPACE'], os.path.basename(os.environ['SEDNA_SERVICE_HOSTS']),"
+              " flush=True)\n"
+              "deadline = time.time() + 40\n"
+              "while True:\n"
+              "    try:\n"
+              "        print(urllib.request.urlopen('http://late-svc:5000/index.html', timeout=3).read().decode())\n"
+              "        break\n"
+              "    except OSError as exc:\n"
+              "        if time.time() > deadline: raise\n"
+              "        time.sleep(0.3)\n")
+    cluster.create("/api/v1/namespaces/default/pods", pod_obj("early", ["python", "-c", script], node="node-b"))
+    cluster.wait_phase("early", ("Running",))
+    cluster.create("/api/v1/namespaces/default/pods", _web_pod("late", "i am late", "node-a"))
+    cluster.create("/api/v1/namespaces/default/services", {
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "late-svc"},
+        "spec": {"selector": {"app": "late"}, "ports": [{"name": "http", "port": 5000, "targetPort": 5000}]}})
+    cluster.wait_phase("early", ("Succeeded",), timeout=60)
+    assert cluster.log("early").split("\n")[:2] == ["default services.json", "i am late"]
 
 
 def _fetch(url: str) -> str | None:

@@ -427,3 +427,96 @@ def test_checkpoint_is_atomic_and_foreign_or_broken_checkpoints_are_ignored(tmp_
     path.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{truncated")
     broken = make_server(tmp_path, checkpoint_path=str(path), exit_round=5)
     assert broken.round == 0 and "unreadable checkpoint" in caplog.text
+
+
+def _run_job(job_name, uid, rounds, value, samples):
+    """One whole job on a fresh server with the default checkpoint location; returns the server."""
+    server = AggregationServer("FedAvg", host="127.0.0.1", http_port=0, exit_round=rounds, job_name=job_name,
+                               job_uid=uid, exit_grace=0.5)
+    thread = server.start_background()
+    client = AggregationClient(url_of(server), "c", connect_timeout=10)
+    for _ in range(rounds):
+        result = client.exchange([np.full(3, value, np.float32)], samples, timeout=20)
+    client.close()
+    thread.join(20)
+    assert result["round_number"] == rounds
+    return server
+
+
+@pytest.mark.parametrize("second_uid", ["uid-2", ""])
+def test_new_job_with_the_same_name_starts_at_round_zero(tmp_path, monkeypatch, second_uid):
+    """Issue 16's trap: a job's checkpoint must never be resumed by another job that reuses its name (nor by a
+    run that has no job UID to prove it is the same job)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AGG_CHECKPOINT", raising=False)
+    monkeypatch.delenv("AGG_CHECKPOINT_DIR", raising=False)
+    first = _run_job("same", "uid-1" if second_uid else "", rounds=3, value=1.0, samples=70)
+    assert Path(first.checkpoint_path).is_file() and first.checkpoint_path.startswith(".")
+    again = AggregationServer("FedAvg", host="127.0.0.1", http_port=0, exit_round=1, job_name="same",
+                              job_uid=second_uid)
+    assert again.round == 0 and again.global_arrays is None and again.total_sample == 0
+    second = _run_job("same", second_uid, rounds=1, value=5.0, samples=8)
+    assert second.total_sample == 8 and second.global_arrays["0000"].tolist() == [5.0, 5.0, 5.0]
+
+
+def test_same_job_uid_resumes_its_checkpoint_from_its_own_directory(tmp_path, monkeypatch):
+    monkeypatch.setenv("AGG_CHECKPOINT_DIR", str(tmp_path / "work"))
+    monkeypatch.delenv("AGG_CHECKPOINT", raising=False)
+    first = _run_job("job", "uid-1", rounds=2, value=2.0, samples=5)
+    assert first.checkpoint_path == str(tmp_path / "work" / "job-uid-1" / "global.safetensors")
+    restarted = AggregationServer("FedAvg", host="127.0.0.1", http_port=0, exit_round=3, job_name="job",
+                                  job_uid="uid-1")
+    assert restarted.round == 2 and restarted.total_sample == 5
+    assert restarted.global_arrays["0000"].tolist() == [2.0, 2.0, 2.0]
+
+
+def test_large_updates_through_reused_receive_buffers_aggregate_exactly(tmp_path):
+    """Multi-fragment updates are copied into reused receive buffers and added as views of them: rounds
+    after the first reuse buffers, and every round's mean must still be exact."""
+    import threading
+
+    server = make_server(tmp_path, exit_round=3, participants_count=3)
+    server.start_background()
+    size = 3 * 1024 * 1024 // 4 + 7                       # > 1 MiB fragments, not a multiple of them
+    results: dict[str, list] = {}
+
+    def run(cid: str, value: float, samples: int) -> None:
+        client = AggregationClient(url_of(server), cid, connect_timeout=10)
+        got = []
+        for r in range(3):
+            weights = [np.full(size, value + r, np.float32), np.arange(5, dtype=np.float32) * value]
+            got.append(client.exchange(weights, samples, timeout=60)["data"]["weights"])
+        client.close()
+        results[cid] = got
+
+    threads = [threading.Thread(target=run, args=(f"c{i}", float(i + 1), 10 * (i + 1))) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(90)
+    assert sorted(results) == ["c0", "c1", "c2"]
+    for r in range(3):
+        expected0 = (10 * (1 + r) + 20 * (2 + r) + 30 * (3 + r)) / 60
+        expected1 = np.arange(5, dtype=np.float64) * (10 * 1 + 20 * 2 + 30 * 3) / 60
+        for cid in results:
+            w0, w1 = results[cid][r]
+            assert w0.shape == (size,) and np.allclose(w0, expected0, rtol=1e-6)
+            assert np.allclose(w1, expected1, rtol=1e-6)
+    server.stop()
+
+
+def test_view_loader_matches_the_copying_loader_and_rejects_bad_offsets():
+    from sedna.common.tensors import TensorFormatError, dumps_arrays, loads_arrays
+
+    arrays = {"a": np.arange(12, dtype=np.float32).reshape(3, 4), "b": np.array([1, 2], np.int64),
+              "c": np.ones(5, np.float16), "empty": np.zeros((0, 3), np.float32)}
+    data = dumps_arrays(arrays, {"k": 1})
+    views, meta = loads_arrays(bytearray(data), copy=False)
+    copies, _ = loads_arrays(data)
+    assert meta == {"k": 1}
+    for name, arr in arrays.items():
+        assert views[name].dtype == arr.dtype and views[name].shape == arr.shape
+        assert np.array_equal(views[name], copies[name])
+    for broken in (data[:-3], data[:5], b"\xff" * 8 + data[8:]):
+        with pytest.raises(TensorFormatError):
+            loads_arrays(bytearray(broken), copy=False)

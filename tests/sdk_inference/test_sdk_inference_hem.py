@@ -140,3 +140,52 @@ def test_boxes_with_named_labels_and_bad_scores():
     assert ThresholdFilter(threshold=0.5)(["abcdef"]) is False  # a string is not a box
     assert ThresholdFilter(threshold=0.5)(np.array([["a", "b", "c", "d", "e"]])) is False
     assert box_scores(({4: 0.3},)) is not None  # any indexable box works, as upstream
+
+
+# -- fast paths for short inputs (issue 16): the same answer as the numpy path, input by input ------------------
+
+@pytest.fixture(scope="module")
+def seeded_inputs():
+    from support_hem import hem_inputs
+
+    return hem_inputs()
+
+
+@pytest.mark.parametrize("make,pick,hard", [
+    (lambda: IBTFilter(), 0, 64_037),
+    (lambda: CrossEntropyFilter(), 1, 80_734),
+    (lambda: ThresholdFilter(), 0, 49_749),
+    (lambda: IBTFilter(0.9, 0.9), 0, 98_805),
+])
+def test_fast_path_matches_numpy_path_on_seeded_inputs(seeded_inputs, make, pick, hard):
+    hem = make()
+    fast = [hem(pair[pick]) for pair in seeded_inputs]
+    slow = [hem._decide(pair[pick]) for pair in seeded_inputs]
+    differ = [i for i, (a, b) in enumerate(zip(fast, slow)) if a is not b]
+    assert not differ, f"{len(differ)} inputs decided differently, first at index {differ[0]}"
+    assert sum(fast) == hard
+
+
+@pytest.mark.parametrize("hem,data,expected", [
+    (ThresholdFilter(0.5), [[0, 0, 1, 1, 0.5, 0]], False),                  # mean exactly at the threshold
+    (ThresholdFilter(0.5), [[0, 0, 1, 1, 0.2, 0], [0, 0, 1, 1, 0.8, 0]], False),
+    (ThresholdFilter(0.5), [[0, 0, 1, 1, float("nan"), 0]], False),
+    (ThresholdFilter(0.5), [[0, 0, 1, 1, np.float32(0.1), 0]], True),       # numpy scalar: numpy path
+    (IBTFilter(0.5, 0.5), [[0, 0, 1, 1, float("nan"), 0]], False),
+    (IBTFilter(0.5, 0.5), [[0, 0, 1, 1, 1.5, 0]], False),
+    (IBTFilter(0.5, 0.5), [[0, 0, 1, 1, True, 0]], False),                  # bool: numpy path, 1.0
+    (CrossEntropyFilter(0.5), [0.5, 0.5], True),                            # confidence 0
+    (CrossEntropyFilter(0.5), [1, 0], False),                               # ints, confidence 1
+    (CrossEntropyFilter(0.5), [0.5, float("nan")], False),
+    (CrossEntropyFilter(0.5), [0.5, -0.1], False),
+    (CrossEntropyFilter(0.5), [[0.5, 0.5]], True),                          # nested: numpy path ravels
+    (ThresholdFilter(0.5), [[0, 0, 1, 1, "0.1", 0]] * 9, False),            # text scores are never hard
+    (ThresholdFilter(0.5), [[0, 0, 1, 1, 0.1, 0]] * 9 + [[0, 0, 1, 1, 0.9, 0]] * 3, True),
+    (IBTFilter(0.5, 0.5), [[0, 0, 1, 1, 0.5, 0], [0, 0, 1, 1, float("nan"), 0]], False),
+    (IBTFilter(0.5, 0.5), [[0, 0, 1, 1, float("inf"), 0]], False),
+    (IBTFilter(0.5, 0.5), [[0, 0, 1, 1, "0.1", 0]], False),
+    (IBTFilter(0.5, 0.5), [[0, 0, 1, 1, 0.1, 0], [0, 0, 1, 1, 0.9, 0]], True),
+])
+def test_fast_path_edge_values(hem, data, expected):
+    assert hem(data) is expected
+    assert hem._decide(data) is expected

@@ -39,7 +39,10 @@ class Estimator:
         return {"train_frames": [float(len(features))]}
 
     def evaluate(self, data, model_path=None, **kwargs):
-        """``{"precision": [helmet, head], "recall": [...]}`` of the model at ``model_path`` on ``data``."""
+        """``{"precision": [p], "recall": [r], "precision_per_class": [helmet, head], ...}`` of the model at
+        ``model_path`` on ``data``. ``precision``/``recall`` are one value each (macro averages over the
+        cell classes background, helmet, head), the shape the job's ``precision_delta`` deploy trigger reads:
+        upstream compares one-value metrics and turns longer lists into 0."""
         if model_path:
             self.load(model_path)
         frames, labels = [], []
@@ -48,7 +51,10 @@ class Estimator:
             if label is not None:
                 frames.append(frame)
                 labels.append(label)
-        return precision_recall(self.model, frames, labels)
+        heads = precision_recall(self.model, frames, labels)
+        return {"precision": [macro_average(self.model, frames, labels, "precision")],
+                "recall": [macro_average(self.model, frames, labels, "recall")],
+                "precision_per_class": heads["precision"], "recall_per_class": heads["recall"]}
 
     def predict(self, data, **kwargs):
         return detect(np.asarray(data, dtype=np.uint8), self.model)
@@ -60,7 +66,21 @@ class Estimator:
         return self.model.save(model_path)
 
 
-def initial_model(rng, shape, frames=3):
+def macro_average(model: SoftmaxModel, frames, labels, which: str) -> float:
+    """Precision or recall averaged over the three cell classes (background, helmet, head)."""
+    from helmet import cell_features
+
+    predicted = np.concatenate([model.predict_proba(cell_features(f, model.kind)).argmax(axis=1) for f in frames])
+    truth = np.concatenate([np.asarray(label).ravel() for label in labels])
+    scores = []
+    for cls in (0, 1, 2):
+        tp = int(((predicted == cls) & (truth == cls)).sum())
+        base = predicted == cls if which == "precision" else truth == cls
+        scores.append(tp / max(int(base.sum()), 1))
+    return round(float(np.mean(scores)), 4)
+
+
+def initial_model(rng, shape, frames=1):
     """A weak starting model (few frames, coarse features), the IncrementalLearningJob's initialModel."""
     features, labels = training_set(rng, "little", frames, shape)
     return SoftmaxModel.fit("little", features, labels)

@@ -5,7 +5,7 @@
 Writes ``DIR/dataset/{frames,labels}/*.npy``, the dataset index files ``DIR/dataset/train_data.txt`` and
 ``DIR/dataset/test_data.txt`` (one ``frames/<name>.npy`` per line, the Dataset CR's ``url``),
 ``DIR/models/initial_model.npz`` (also copied to ``DIR/models/deploy_model.npz``) and unlabelled frames for
-the inference worker in ``DIR/video/``.
+the inference worker in ``DIR/video/`` (and ``--stream-after`` more in ``DIR/video_after/``).
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ def main(argv=None):
     parser.add_argument("--train", type=int, default=30)
     parser.add_argument("--test", type=int, default=10)
     parser.add_argument("--stream", type=int, default=10)
+    parser.add_argument("--stream-after", type=int, default=0,
+                        help="more frames in DIR/video_after/, for after a model update")
     parser.add_argument("--shape", default="416,736")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -52,6 +54,12 @@ def main(argv=None):
     for index in range(args.stream):
         frame, _ = make_frame(rng, shape)
         np.save(os.path.join(video, f"frame-{index:06d}.npy"), frame, allow_pickle=False)
+    if args.stream_after:
+        later = os.path.join(args.out, "video_after")
+        os.makedirs(later, exist_ok=True)
+        for index in range(args.stream, args.stream + args.stream_after):
+            frame, _ = make_frame(rng, shape)
+            np.save(os.path.join(later, f"frame-{index:06d}.npy"), frame, allow_pickle=False)
     print(json.dumps({"out": os.path.abspath(args.out), "train": args.train, "test": args.test,
                       "stream": args.stream}))
 

@@ -5,7 +5,7 @@ Rows look like upstream's ASHRAE Thermal Comfort Database II extract: two task a
 (season, strategy) pair has its own neutral temperature, so per-task models beat one global model. The
 inference stream also holds rows of a season/strategy pair that training never saw (unseen tasks).
 
-    python prepare.py --out ./data [--rows 600] [--seed 7]
+    python prepare.py --out ./data [--rows 600] [--seed 7] [--round2-rows N]
 """
 
 import argparse
@@ -44,7 +44,7 @@ def make_rows(rng, groups, n):
     return pd.DataFrame(out, columns=COLUMNS)
 
 
-def generate(out_dir, rows=600, seed=7):
+def generate(out_dir, rows=600, seed=7, round2_rows=0):
     rng = np.random.default_rng(seed)
     os.makedirs(out_dir, exist_ok=True)
     paths = {}
@@ -52,7 +52,12 @@ def generate(out_dir, rows=600, seed=7):
     test = make_rows(rng, SEEN, max(rows // 3, 8))
     infer = pd.concat([make_rows(rng, SEEN, max(rows // 10, 8)), make_rows(rng, UNSEEN, max(rows // 30, 4))],
                       ignore_index=True).sample(frac=1.0, random_state=seed).reset_index(drop=True)
-    for name, frame in (("trainData.csv", train), ("testData.csv", test), ("inferData.csv", infer)):
+    frames = [("trainData.csv", train), ("testData.csv", test), ("inferData.csv", infer)]
+    if round2_rows:
+        # the dataset after labelling: the first rows plus new ones, among them the task inference found unseen
+        more = make_rows(rng, {**SEEN, **UNSEEN}, round2_rows)
+        frames.append(("trainData_round2.csv", pd.concat([train, more], ignore_index=True)))
+    for name, frame in frames:
         paths[name] = os.path.join(out_dir, name)
         frame.to_csv(paths[name], index=False)
     return paths
@@ -63,8 +68,10 @@ def main():
     parser.add_argument("--out", default="./data")
     parser.add_argument("--rows", type=int, default=600)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--round2-rows", type=int, default=0,
+                        help="also write trainData_round2.csv: the train rows plus N new ones, unseen task included")
     args = parser.parse_args()
-    for name, path in generate(args.out, args.rows, args.seed).items():
+    for name, path in generate(args.out, args.rows, args.seed, args.round2_rows).items():
         print(f"{name}: {path}")
 
 

@@ -6,11 +6,28 @@ the CRD through ``HEM_PARAMETERS``) and are cast; a value that is not a number r
 
 Malformed inference results (empty, boxes with fewer than 5 items, non-numeric entries) are never hard: the
 filter answers False and logs at debug level, so one odd frame cannot stop an inference loop.
+
+Short inputs (a list or tuple of at most ``FAST_PATH_MAX`` items) first try a plain-Python path built from C
+builtins (``sum``, ``map``, ``sorted``, ``bisect``): on a handful of numbers numpy's per-call overhead costs
+more than the arithmetic (issue 16). The fast path answers exactly as the numpy path would, or not at all:
+
+- IBT only compares and divides two integers — the same IEEE operations numpy does;
+- Threshold adds the scores in numpy's own order (sequential below 8 items, its 8-way pairwise split from 8 to
+  15); an import-time self-check confirms that order against the installed numpy and Python (``sum`` of
+  floats is compensated from Python 3.12) and turns the fast path off when they disagree;
+- CrossEntropy's ``math.log`` may differ from numpy's ``log`` in the last bit, so a confidence within 1e-12 of
+  the threshold is left to the numpy path.
+
+Anything unusual — numpy scalars, text, NaN or infinite values, nested lists — goes to the numpy path, which
+keeps the rules above.
 """
 
 from __future__ import annotations
 
+import bisect
 import logging
+import math
+import operator
 import random
 from typing import Any
 
@@ -19,6 +36,7 @@ import numpy as np
 from sedna.common.class_factory import ClassFactory, ClassType
 
 __all__ = [
+    "FAST_PATH_MAX",
     "BaseFilter",
     "CloudOnlyFilter",
     "CrossEntropyFilter",
@@ -33,6 +51,52 @@ logger = logging.getLogger(__name__)
 
 SCORE_INDEX = 4
 """Boxes are ``[x1, y1, x2, y2, score, label, ...]``; the score is the fifth item."""
+
+FAST_PATH_MAX = 32
+"""Inputs of up to this many items try the plain-Python path first."""
+
+_SHORT = (list, tuple)
+_score_of = operator.itemgetter(SCORE_INDEX)
+_INF = math.inf
+_mul, _log, _bisect_right, _plus_zero = operator.mul, math.log, bisect.bisect_right, (0.0).__add__
+_LOG_N = (0.0, 0.0) + tuple(math.log(n) for n in range(2, FAST_PATH_MAX + 1))
+
+
+def _numpy_order_sum(values: list) -> float | None:
+    """The sum numpy's ``mean`` computes for up to 15 values, in its order; None for other lengths or values
+    whose sum is not a plain finite float (numpy scalars, text, NaN): those take the numpy path.
+
+    ``0.0 + v`` turns ints and bools into the floats numpy makes of them and answers ``NotImplemented`` for
+    anything else (text, numpy float32, Fraction), which the next addition then refuses with ``TypeError``."""
+    n = len(values)
+    if n < 8:
+        total = sum(values, 0.0)
+    elif n < 16:
+        a = list(map(_plus_zero, values))
+        total = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]))
+        for value in a[8:]:
+            total += value
+    else:
+        return None
+    if type(total) is not float or not -_INF < total < _INF:
+        return None
+    return total
+
+
+def _numpy_order_checked() -> bool:
+    """Whether :func:`_numpy_order_sum` gives numpy's mean bit for bit here (seeded values over every length)."""
+    rng = random.Random(16)
+    for n in range(1, 16):
+        for _ in range(40):
+            values = [rng.uniform(-1.0, 1.0) * 10.0 ** rng.randint(-6, 6) for _ in range(n)]
+            if _numpy_order_sum(values) / n != float(np.fromiter(values, np.float64, n).mean()):
+                return False
+    return True
+
+
+_THRESHOLD_FAST = _numpy_order_checked()
+if not _THRESHOLD_FAST:
+    logger.info("Threshold filter: numpy's summation order differs from the emulated one; fast path off")
 
 
 def _as_float(name: str, value: Any) -> float:
@@ -97,6 +161,23 @@ class ThresholdFilter(BaseFilter):
         self.threshold = _as_float("threshold", threshold)
 
     def __call__(self, infer_result: Any = None) -> bool:
+        if type(infer_result) in _SHORT and _THRESHOLD_FAST:
+            n = len(infer_result)
+            try:
+                if 0 < n < 8:   # numpy adds fewer than 8 values in order, as ``sum`` does
+                    total = sum(map(_score_of, infer_result), 0.0)
+                    if type(total) is float and -_INF < total < _INF:
+                        return total / n < self.threshold
+                elif 8 <= n < 16:
+                    total = _numpy_order_sum(list(map(_score_of, infer_result)))
+                    if total is not None:
+                        return total / n < self.threshold
+            except (TypeError, ValueError, IndexError, KeyError, OverflowError):
+                pass
+        return self._decide(infer_result)
+
+    def _decide(self, infer_result: Any) -> bool:
+        """The numpy path: any input."""
         scores = box_scores(infer_result)
         if scores is None:
             logger.debug("Threshold filter: empty or malformed result, not hard")
@@ -132,6 +213,25 @@ class CrossEntropyFilter(BaseFilter):
         return 1.0 + log_sum / float(np.log(probs.size))
 
     def __call__(self, infer_result: Any = None) -> bool:
+        if type(infer_result) in _SHORT and 1 < len(infer_result) <= FAST_PATH_MAX:
+            try:
+                lowest = min(infer_result)
+                if not (lowest >= 0.0 and max(infer_result) <= 1.0):
+                    logger.debug("CrossEntropy filter: out-of-range probabilities, not hard")
+                    return False
+                positive = list(filter(None, infer_result)) if lowest == 0.0 else infer_result
+                log_sum = sum(map(_mul, positive, map(_log, positive)), 0.0)
+                if type(log_sum) is float and -_INF < log_sum <= 0.0:
+                    confidence = 1.0 + log_sum / _LOG_N[len(infer_result)]
+                    # math.log and numpy's log may differ in the last bit: a near-tie goes to the numpy path
+                    if abs(confidence - self.threshold_cross_entropy) > 1e-12:
+                        return confidence < self.threshold_cross_entropy
+            except (TypeError, ValueError):  # text, nested lists, log(0) next to a NaN
+                pass
+        return self._decide(infer_result)
+
+    def _decide(self, infer_result: Any) -> bool:
+        """The numpy path: any input."""
         confidence = self.confidence(infer_result)
         if confidence is None:
             logger.debug("CrossEntropy filter: empty or out-of-range probabilities, not hard")
@@ -149,6 +249,22 @@ class IBTFilter(BaseFilter):
         self.threshold_box = _as_float("threshold_box", threshold_box)
 
     def __call__(self, infer_result: Any = None) -> bool:
+        if type(infer_result) in _SHORT and 0 < len(infer_result) <= FAST_PATH_MAX:
+            try:
+                scores = sorted(map(_score_of, infer_result))
+                total = sum(scores, 0.0)
+            except (TypeError, ValueError, IndexError, KeyError, OverflowError):
+                total = None
+            # a plain float sum proves plain numbers (no text, no numpy scalars) and no NaN
+            if type(total) is float and -_INF <= total <= _INF:
+                if not (scores[0] >= 0.0 and scores[-1] <= 1.0):
+                    logger.debug("IBT filter: out-of-range score, not hard")
+                    return False
+                return _bisect_right(scores, self.threshold_box) / len(scores) >= 1 - self.threshold_img
+        return self._decide(infer_result)
+
+    def _decide(self, infer_result: Any) -> bool:
+        """The numpy path: any input."""
         scores = box_scores(infer_result)
         if scores is None or not np.all((scores >= 0.0) & (scores <= 1.0)):
             logger.debug("IBT filter: empty, malformed or out-of-range result, not hard")

@@ -239,7 +239,8 @@ class SeenTaskLearning:
     def train(self, train_data: BaseDataSource, valid_data: BaseDataSource | None = None,
               post_process: Any = None, **kwargs: Any) -> tuple[Any, dict]:
         """Returns ``(feedback, task_index)``; ``task_index = {"extractor": ..., "task_groups": [...]}`` and
-        feedback is ``evaluate(valid_data)``'s overall scores when ``valid_data`` is given, else ``{}``."""
+        feedback is ``evaluate(valid_data)``'s overall scores when ``valid_data`` is given, else each task
+        group's training result by group entry (as upstream: round 1's feedback is never empty)."""
         if train_data is None or not num_samples(train_data):
             raise ValueError("train_data has no samples")
         train_data = copy_samples(train_data)
@@ -262,7 +263,8 @@ class SeenTaskLearning:
             for index in rare:
                 self.models[index] = self._model_record(index, task_groups[index], path, res)
         self.task_groups = task_groups
-        feedback: Any = {}
+        feedback: Any = {group.entry: group.model.result for group in task_groups
+                         if isinstance(group, TaskGroup) and group.model is not None}
         if valid_data is not None and num_samples(valid_data):
             feedback, _ = self.evaluate(valid_data, **kwargs)
         return feedback, {"extractor": self.extractor, "task_groups": task_groups}

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from sedna.algorithms.compression import Codec, CompressionError, NoCompression, decode_tensors
+from sedna.common import jsonbounds
 from sedna.common.tensors import TensorFormatError, dumps_arrays, loads_arrays
 
 __all__ = [
@@ -84,7 +85,7 @@ def decode_control(text: str | bytes, max_bytes: int = MAX_CONTROL_BYTES) -> dic
     if len(text) > max_bytes:
         raise WireError(f"control message of {len(text)} bytes exceeds {max_bytes}")
     try:
-        message = json.loads(text)
+        message = jsonbounds.loads(text)          # nesting too deep: WireError, not RecursionError
     except ValueError as exc:
         raise WireError(f"control message is not JSON: {exc}") from None
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
@@ -103,10 +104,11 @@ def encode_weights(msg_type: str, arrays: Mapping[str, np.ndarray], fields: Mapp
     return dumps_arrays(wire, json.loads(json.dumps(header, default=_json_default)))
 
 
-def decode_weights(data: bytes, max_bytes: int | None = None,
-                   base: Mapping[str, np.ndarray] | None = None) -> WeightsFrame:
+def decode_weights(data: bytes | bytearray | memoryview, max_bytes: int | None = None,
+                   base: Mapping[str, np.ndarray] | None = None, *, copy: bool = True) -> WeightsFrame:
+    """``copy=False``: uncompressed arrays are views into ``data`` (see :func:`loads_arrays`)."""
     try:
-        wire, meta = loads_arrays(data, max_bytes=max_bytes)
+        wire, meta = loads_arrays(data, max_bytes=max_bytes, copy=copy)
     except TensorFormatError as exc:
         raise WireError(f"binary frame rejected: {exc}") from None
     if not isinstance(meta, dict):

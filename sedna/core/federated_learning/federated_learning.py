@@ -53,9 +53,14 @@ def _jsonable_metrics(result: Any) -> Any:
         return None
 
 
+def report_time(seconds: float) -> str:
+    """Report timestamps as upstream writes them (local time, ``%Y-%m-%d %H:%M:%S``)."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))
+
+
 def _task_info(round_number: int, total_sample: int, start: float, result: dict[str, Any]) -> dict[str, Any]:
-    info = {"currentRound": round_number, "sampleCount": total_sample, "startTime": str(start),
-            "updateTime": str(time.time())}
+    info = {"currentRound": round_number, "sampleCount": total_sample, "startTime": report_time(start),
+            "updateTime": report_time(time.time())}
     if result.get("dropped"):
         info["droppedClients"] = list(result["dropped"])
     return info
@@ -118,7 +123,7 @@ class FederatedLearning(JobBase):
                 result = node.exchange(self.estimator.get_weights(), num_samples, job_name=self.job_name)
             except AggregationError as exc:
                 logger.error("round %d failed: %s", node.global_round + 1, exc)
-                self.report_task_info({"currentRound": node.global_round, "updateTime": str(time.time())},
+                self.report_task_info({"currentRound": node.global_round, "updateTime": report_time(time.time())},
                                       K8sResourceKindStatus.FAILED.value)
                 raise
             data = result["data"]

@@ -197,6 +197,8 @@ class LifelongLearning(JobBase):
     def _results(self, index_url: str, metrics: Any, groups: list, current_metric: dict,
                  unseen_samples: int = 0) -> list[dict]:
         models = {str(g.model.model) for g in groups if getattr(g, "model", None) is not None}
+        # each group's number of training samples, when this step knows them (train/update, not eval)
+        task_samples = {g.entry: num_samples(g.samples) for g in groups if num_samples(getattr(g, "samples", None))}
         return [{
             "format": "pkl",
             "url": self._host_path(index_url),
@@ -205,7 +207,8 @@ class LifelongLearning(JobBase):
             "classes": [g.entry for g in groups],
             "number_of_model": len(models),
             "number_of_labeled_unseen_sample": int(unseen_samples),
-            "number_of_unseen_sample": 0,
+            "number_of_unseen_sample": int(unseen_samples),
+            **({"task_samples": task_samples} if task_samples else {}),
         }]
 
     def _index_url_from_env(self, env: str) -> str:

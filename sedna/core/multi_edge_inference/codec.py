@@ -239,7 +239,7 @@ def _json_array(spec: Any) -> np.ndarray:
         raise CodecError("__ndarray__ needs dtype, shape and data")
     try:
         dtype = np.dtype(spec["dtype"])
-    except TypeError:
+    except (TypeError, ValueError, SyntaxError):         # numpy parses ",f4" as Python and raises SyntaxError
         raise CodecError(f"unsupported dtype {spec['dtype']!r}") from None
     if dtype.hasobject or dtype.kind not in _JSON_DTYPE_KINDS + "b":
         raise CodecError(f"unsupported dtype {spec['dtype']!r}")
@@ -333,6 +333,6 @@ def decode(data: bytes, fmt: str = "msgpack", max_bytes: int | None = DEFAULT_MA
             raise
         except RecursionError:
             raise CodecError("payload nested too deeply") from None
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, SyntaxError) as exc:
             raise CodecError(f"not a JSON payload: {exc}") from None
     raise CodecError(f"unknown format {fmt!r}")

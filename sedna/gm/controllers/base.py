@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from sedna.common.gojson import GoJSONError, go_json
 from sedna.gm.config import GMConfig
 from sedna.gm.runtime.names import API_VERSION, rand_suffix
 from sedna.gm.runtime.storage import secret_data
@@ -28,6 +30,8 @@ class Observed:
     deployments: list[dict] = field(default_factory=list)
     services: list[dict] = field(default_factory=list)
     hpas: list[dict] = field(default_factory=list)
+    #: names of the cluster's nodes (``None`` = not known: then no pod is judged to be on a missing node)
+    nodes: set[str] | None = None
 
 
 @dataclass
@@ -281,11 +285,16 @@ def hem_env(hem: dict | None) -> dict[str, str]:
 
 
 def metrics_from_owner_info(owner_info: dict) -> list[dict[str, str]]:
+    """Report values as CR metrics: strings verbatim, anything else as upstream's GM writes it (Go's JSON)."""
     out = []
     for key, value in owner_info.items():
         if key in ("startTime", "updateTime"):
             continue
-        out.append({"key": key, "value": value if isinstance(value, str) else json.dumps(value)})
+        try:
+            text = value if isinstance(value, str) else go_json(value)
+        except GoJSONError:
+            text = ""   # NaN/Inf: Go's marshal fails and upstream writes the empty result
+        out.append({"key": key, "value": text})
     return out
 
 
@@ -302,33 +311,38 @@ def pushed_object(obj: dict, kind: str, secret: dict | None) -> dict:
     return doc
 
 
-def run_job_status(obj: dict, pods: list[dict], ctx: Context, kind: str, plan: Plan,
-                   create: Callable[[], list[dict]], time_keys=("lastHeartbeatTime", "lastTransitionTime")
-                   ) -> None:
-    """The batch-job status algorithm shared by FL, ReidJob and VideoAnalyticsJob (gm.md §4.3-4.5)."""
-    st = status(obj)
-    if has_condition(st, "Complete", "Completed", "Failed"):
-        return
-    before = copy.deepcopy(st)
-    active, succeeded, failed = count_pods(pods)
-    st.setdefault("startTime", ctx.now_str)
-    if failed > 0:
-        append_condition(st, "Failed", ctx.now_str, "workerFailed", f"the worker of {kind} failed",
-                         time_keys=time_keys)
-        st["phase"] = "Failed"
-        plan.events.append(Event("Warning", "workerFailed", f"the worker of {kind} failed"))
-    else:
-        if not pods:
-            plan.create.extend(create())
-            active = sum(1 for m in plan.create if m["kind"] == "Pod")
-        if succeeded > 0 and active == 0:
-            done = "Complete" if kind == "FederatedLearningJob" else "Completed"
-            append_condition(st, done, ctx.now_str, time_keys=time_keys)
-            st["completionTime"] = ctx.now_str
-            st["phase"] = "Succeeded"
-            plan.events.append(Event("Normal", "Completed", f"{kind} completed"))
-        else:
-            st["phase"] = "Running"
-    st["active"], st["succeeded"], st["failed"] = active, succeeded, failed
-    if st != before:
-        plan.status = st
+TEMPLATE_HASH_ANNOTATION = "sedna.io/template-hash"
+
+
+def spec_hash(doc: Any) -> str:
+    """A short stable hash of the CR fields a Deployment is built from (not of the built template: that carries
+    a random WORKER_NAME, so it differs on every build)."""
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def stamp_hash(dep: dict, digest: str) -> dict:
+    dep["metadata"].setdefault("annotations", {})[TEMPLATE_HASH_ANNOTATION] = digest
+    return dep
+
+
+def deployment_update(current: dict, desired: Callable[[], dict], digest: str, replicas: int | None) -> dict | None:
+    """The Deployment to PUT when the CR changed, else ``None``: a new pod template when the CR fields it is built
+    from changed (``digest`` differs from the stamped one), and ``spec.replicas`` when it differs from
+    ``replicas`` (``None`` = not ours to manage, e.g. under an HPA). A Deployment without a stamp (made by an
+    older GM) keeps its template. Identity, selector and status are kept; the Deployment rolls its pods."""
+    replaced = copy.deepcopy(current)
+    changed = False
+    annotations = meta(current).get("annotations") or {}
+    have = annotations.get(TEMPLATE_HASH_ANNOTATION)
+    if have is not None and have != digest:
+        new = desired()
+        replaced["metadata"]["annotations"] = {**annotations, TEMPLATE_HASH_ANNOTATION: digest}
+        replaced["spec"]["template"] = new["spec"]["template"]
+        changed = True
+    if replicas is not None and (current.get("spec") or {}).get("replicas") != replicas:
+        replaced["spec"]["replicas"] = replicas
+        changed = True
+    if not changed:
+        return None
+    replaced.pop("status", None)
+    return replaced

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sedna.gm.controllers import base
+from sedna.gm.controllers import base, workerstatus
 from sedna.gm.controllers.base import Context, Controller, Event, Observed, Plan, Refs, StatusWrite
 from sedna.gm.runtime.names import deployment_name, service_name
 from sedna.gm.runtime.storage import Mount
@@ -19,6 +19,16 @@ def references(obj: dict) -> list[tuple[str, str]]:
     return [("Model", base.ref_name(base.spec(obj).get("model")))]
 
 
+def _replicas(obj: dict) -> int:
+    return int(base.spec(obj).get("replicas") or 1)
+
+
+def _spec_hash(obj: dict) -> str:
+    sp = base.spec(obj)
+    return base.spec_hash({"template": sp.get("template"), "model": sp.get("model"),
+                           "kafka": sp.get("kafkaSupport")})
+
+
 def build_workers(obj: dict, refs: Refs, ctx: Context) -> list[dict]:
     owner = Owner(KIND, base.meta(obj))
     sp = base.spec(obj)
@@ -28,8 +38,8 @@ def build_workers(obj: dict, refs: Refs, ctx: Context) -> list[dict]:
     if sp.get("kafkaSupport"):
         env["KAFKA_ENABLED"] = "true"
     mounts = [Mount([base.spec(model).get("url", "")], "MODEL_URL", refs.secret_of(model), download=True)]
-    return [build_deployment(owner, Worker("fe", env=env, mounts=mounts), sp.get("template"),
-                             int(sp.get("replicas") or 1))]
+    dep = build_deployment(owner, Worker("fe", env=env, mounts=mounts), sp.get("template"), _replicas(obj))
+    return [base.stamp_hash(dep, _spec_hash(obj))]
 
 
 def reconcile(obj: dict, observed: Observed, refs: Refs, ctx: Context) -> Plan:
@@ -39,8 +49,9 @@ def reconcile(obj: dict, observed: Observed, refs: Refs, ctx: Context) -> Plan:
         return Plan()
     plan, st, before, first_sync = sync.plan, sync.status, sync.before, sync.first_sync
     owner = Owner(KIND, base.meta(obj))
-    deps = {d["metadata"]["name"] for d in observed.deployments}
-    if deployment_name(owner.name, "fe") not in deps:
+    deps = {d["metadata"]["name"]: d for d in observed.deployments}
+    dep_name = deployment_name(owner.name, "fe")
+    if dep_name not in deps:
         missing = base.missing_refs(refs, references(obj))
         if missing:
             base.pending_for_refs(st, missing, ctx, plan)
@@ -48,20 +59,33 @@ def reconcile(obj: dict, observed: Observed, refs: Refs, ctx: Context) -> Plan:
                 plan.status = st
             return plan
         plan.create.extend(build_workers(obj, refs, ctx))
+    else:
+        # replicas and template changes reach the Deployment (a missing Model only delays a template change)
+        update = base.deployment_update(deps[dep_name], lambda: build_workers(obj, refs, ctx)[0], _spec_hash(obj),
+                                        _replicas(obj))
+        if update is not None and update["spec"]["template"] != deps[dep_name]["spec"].get("template"):
+            missing = base.missing_refs(refs, references(obj))
+            if missing:
+                base.warn_missing(plan, missing, "cannot update the Deployment: ")
+                update = base.deployment_update(deps[dep_name], lambda: deps[dep_name],
+                                                base.meta(deps[dep_name]).get("annotations", {}).get(
+                                                    base.TEMPLATE_HASH_ANNOTATION, ""), _replicas(obj))
+        if update is not None:
+            plan.replace.append(update)
     if service_name(owner.name, "fe") not in {s["metadata"]["name"] for s in observed.services}:
         plan.create.append(build_service(owner, "fe", PORT))
-    active_pods, _, _ = base.count_pods(observed.pods)
     failed_deps = sum(1 for d in observed.deployments if not base.deployment_active(d))
-    # Pods appear asynchronously after the Deployment; only a deployment failure or a Failed pod is failure.
-    failed_pods = sum(1 for p in observed.pods if base.pod_phase(p) == "Failed")
-    if not first_sync and (failed_deps > 0 or failed_pods > 0):
+    # Pods appear asynchronously after the Deployment; a deployment failure or a Failed pod is terminal (upstream),
+    # a crash-looping or unplaced pod makes the service Degraded / Pending until it recovers.
+    summary = workerstatus.observe_workers(observed.pods, observed, ctx, plan)
+    if not first_sync and (failed_deps > 0 or summary.failed_pods > 0):
         base.append_condition(st, "Failed", ctx.now_str, "workerFailed",
                               "the worker of FeatureExtractionService failed")
         plan.events.append(Event("Warning", "workerFailed", "the worker of FeatureExtractionService failed"))
+        st["active"] = summary.active
     else:
-        base.append_condition(st, "Running", ctx.now_str)
-    st["active"] = active_pods
-    st["failed"] = failed_pods
+        workerstatus.service_workers(st, summary, ctx, plan, KIND)
+    st["failed"] = summary.failed
     if st != before:
         plan.status = st
     return plan

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sedna.gm.controllers import base
+from sedna.gm.controllers import base, workerstatus
 from sedna.gm.controllers.base import (
     Context,
     Controller,
@@ -71,7 +71,7 @@ def build_workers(obj: dict, refs: Refs, ctx: Context, only: set[str] | None = N
     common_env, common_mounts = _common(obj, refs)
     generation = {GENERATION_ANNOTATION: str(m.get("generation", ""))}
     agg_env = {"NAMESPACE": ns, "WORKER_NAME": f"aggworker-{ctx.suffix()}", "JOB_NAME": name,
-               "AGG_BIND_PORT": str(AGG_PORT), "PARTICIPANTS_COUNT": str(len(trainers)), **common_env}
+               "JOB_UID": str(m.get("uid", "")), "AGG_BIND_PORT": str(AGG_PORT), "PARTICIPANTS_COUNT": str(len(trainers)), **common_env}
     agg = Worker("Aggregation", env=agg_env, mounts=list(common_mounts), restart_policy="OnFailure")
     out = []
     if only is None or "aggregation" in only:
@@ -141,7 +141,14 @@ def reconcile(obj: dict, observed: Observed, refs: Refs, ctx: Context) -> Plan:
         workers = build_workers(obj, refs, ctx)
         return [w for w in workers if w["kind"] == "Pod" or w["metadata"]["name"] not in services]
 
-    base.run_job_status(obj, pods, ctx, KIND, plan, create, time_keys=FL_TIME_KEYS)
+    def replace() -> list[dict]:
+        failed = workerstatus.failed_without_replacement(
+            pods, lambda p: (base.meta(p).get("annotations") or {}).get(INDEX_ANNOTATION, ""))
+        failed.discard("")
+        return build_workers(obj, refs, ctx, only=failed) if failed else []
+
+    workerstatus.run_job_status(obj, Observed(pods=pods, nodes=observed.nodes), ctx, KIND, plan, create,
+                                replace, time_keys=FL_TIME_KEYS)
     finished = base.has_condition(plan.status or st, "Complete", "Failed")
     if pods and not finished:
         # A worker pod deleted out of band is recreated (upstream recreates it on the delete event).

@@ -6,7 +6,7 @@ import copy
 from datetime import datetime
 from typing import Any
 
-from sedna.gm.controllers import base, stages
+from sedna.gm.controllers import base, stages, workerstatus
 from sedna.gm.controllers.base import Context, Controller, Downstream, Observed, Plan, Refs, StatusWrite
 from sedna.gm.runtime.storage import Mount
 from sedna.gm.runtime.workers import (
@@ -111,7 +111,8 @@ def reconcile(obj: dict, observed: Observed, refs: Refs, ctx: Context) -> Plan:
         KIND, hot_update=hot is not None, annotate_deploy=hot is not None,
         deploy_ready_restarts=hot is None,
         build_pod=lambda stage, inp: build_stage_pod(obj, stage, inp, refs, ctx),
-        check_refs=lambda stage: _check_refs(obj, refs, stage))
+        check_refs=lambda stage: _check_refs(obj, refs, stage),
+        backoff_limit=workerstatus.backoff_limit(obj), nodes=observed.nodes)
     pods = [p for p in observed.pods if not base.is_deleting(p)]
     if "startTime" not in st:
         if base.warn_missing(plan, base.missing_refs(refs, references(obj))):

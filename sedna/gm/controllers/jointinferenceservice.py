@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 from datetime import datetime
 from typing import Any
 
-from sedna.gm.controllers import base
+from sedna.gm.controllers import base, workerstatus
 from sedna.gm.controllers.base import (
     Context,
     Controller,
@@ -61,21 +59,19 @@ def _hpa_of(obj: dict, side: str) -> dict | None:
     return (base.spec(obj).get("cloudWorker" if side == "Cloud" else "edgeWorker") or {}).get("hpa")
 
 
-TEMPLATE_HASH_ANNOTATION = "sedna.io/template-hash"
+TEMPLATE_HASH_ANNOTATION = base.TEMPLATE_HASH_ANNOTATION
 
 
 def _template_hash(obj: dict, side: str) -> str:
     section = base.spec(obj).get("cloudWorker" if side == "Cloud" else "edgeWorker") or {}
-    doc = {"template": section.get("template"), "model": section.get("model"),
-           "hem": section.get("hardExampleMining")}
-    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+    return base.spec_hash({"template": section.get("template"), "model": section.get("model"),
+                           "hem": section.get("hardExampleMining")})
 
 
 def desired_deployment(obj: dict, side: str, refs: Refs, ctx: Context) -> dict:
     owner = Owner(KIND, base.meta(obj))
     dep = build_deployment(owner, _worker(obj, side, refs, ctx), _template_of(obj, side), replicas=1)
-    dep["metadata"]["annotations"] = {TEMPLATE_HASH_ANNOTATION: _template_hash(obj, side)}
-    return dep
+    return base.stamp_hash(dep, _template_hash(obj, side))
 
 
 def reconcile(obj: dict, observed: Observed, refs: Refs, ctx: Context) -> Plan:
@@ -100,17 +96,11 @@ def reconcile(obj: dict, observed: Observed, refs: Refs, ctx: Context) -> Plan:
         if dep_name not in deps:
             plan.create.append(desired_deployment(obj, side, refs, ctx))
         else:
-            current = deps[dep_name]
-            have = (base.meta(current).get("annotations") or {}).get(TEMPLATE_HASH_ANNOTATION)
-            if have is not None and have != _template_hash(obj, side):
-                # Spec changed: replace the Deployment's pod template, keep its identity and replicas.
-                new = desired_deployment(obj, side, refs, ctx)
-                replaced = copy.deepcopy(current)
-                replaced["metadata"]["annotations"] = {**(base.meta(current).get("annotations") or {}),
-                                                       **new["metadata"]["annotations"]}
-                replaced["spec"]["template"] = new["spec"]["template"]
-                replaced.pop("status", None)
-                plan.replace.append(replaced)
+            # Spec changed: replace the Deployment's pod template, keep its identity and replicas (HPA's).
+            update = base.deployment_update(deps[dep_name], lambda side=side: desired_deployment(obj, side, refs, ctx),
+                                            _template_hash(obj, side), None)
+            if update is not None:
+                plan.replace.append(update)
         if side == "Cloud" and service_name(name, "cloud") not in services:
             plan.create.append(build_service(owner, "cloud", BIG_MODEL_PORT))
         hpa = _hpa_of(obj, side)
@@ -127,16 +117,17 @@ def reconcile(obj: dict, observed: Observed, refs: Refs, ctx: Context) -> Plan:
                 plan.create.append(manifest)
         elif hpa_name in hpas:
             plan.delete.append({"kind": "HorizontalPodAutoscaler", "name": hpa_name})
-    # Deployments created by this plan count as active so the next sync (which observes them) agrees.
-    active = sum(1 for d in observed.deployments if base.deployment_active(d))
-    active += sum(1 for m in plan.create if m["kind"] == "Deployment")
-    failed = 0 if first_sync else max(len(SIDES) - active, 0)
-    if failed > 0:
+    # Deployments created by this plan do not count as failed; a Deployment that reports Progressing=False is a
+    # terminal failure (upstream), the health of its pods a recoverable one (Degraded / Pending / Running).
+    dep_failed = 0 if first_sync else sum(1 for d in observed.deployments if not base.deployment_active(d))
+    summary = workerstatus.observe_workers(observed.pods, observed, ctx, plan)
+    if dep_failed > 0:
         base.append_condition(st, "Failed", ctx.now_str, "workerFailed", "the worker of service failed")
         plan.events.append(Event("Warning", "workerFailed", "the worker of service failed"))
+        st["active"] = summary.active
     else:
-        base.append_condition(st, "Running", ctx.now_str)
-    st["active"], st["failed"] = active, failed
+        workerstatus.service_workers(st, summary, ctx, plan, KIND)
+    st["failed"] = dep_failed + summary.failed
     if st != before:
         plan.status = st
     return plan

@@ -6,7 +6,7 @@ import copy
 from datetime import datetime
 from typing import Any
 
-from sedna.gm.controllers import base, stages
+from sedna.gm.controllers import base, stages, workerstatus
 from sedna.gm.controllers.base import Context, Controller, Downstream, Observed, Plan, Refs, StatusWrite
 from sedna.gm.runtime.storage import Mount
 from sedna.gm.runtime.workers import Owner, Worker, build_pod
@@ -88,7 +88,8 @@ def reconcile(obj: dict, observed: Observed, refs: Refs, ctx: Context) -> Plan:
     machine = stages.Machine(
         KIND, hot_update=False, annotate_deploy=True, deploy_ready_restarts=True,
         build_pod=lambda stage, inp: build_stage_pod(obj, stage, inp, st, refs, ctx),
-        check_refs=lambda stage: base.missing_refs(refs, references(obj)))
+        check_refs=lambda stage: base.missing_refs(refs, references(obj)),
+        backoff_limit=workerstatus.backoff_limit(obj), nodes=observed.nodes)
     if "startTime" not in st:
         if base.warn_missing(plan, base.missing_refs(refs, references(obj))):
             return plan
@@ -124,21 +125,47 @@ def downstream(obj: dict, refs: Refs, deleted: bool) -> list[Downstream]:
     return []
 
 
-def knowledge_base(models: list[dict]) -> dict[str, Any]:
-    """``status.knowledgeBase`` recomputed from a report's output models (gm.md §6.4)."""
+def _count(value: Any) -> int:
+    try:
+        return max(int(value or 0), 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def knowledge_base(models: list[dict], previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``status.knowledgeBase`` recomputed from a report's output models (gm.md §6.4), with its counts filled.
+
+    Upstream leaves ``numberOfTrainSamples`` at the labeled-unseen count and ``numberOfUnseenSample`` at 0.
+    Here a model's ``numberOfTrainSamples`` is its task's sample count from the report's ``task_samples``
+    (train and update reports carry it), else what the previous status said for that model; the sample
+    counts come from the train report that carried them and are kept through eval reports (which do not).
+    """
+    previous = previous or {}
+    before = {m.get("modelID"): m for m in ((previous.get("AIModels") or {}).get("listOfAIModels") or [])
+              if isinstance(m, dict)}
     classes = list((models[0] or {}).get("classes") or [])
     ai_models: list[dict] = []
-    labeled = 0
+    labeled = unseen = 0
+    carried = False
     for model in models:
-        samples = int(model.get("number_of_labeled_unseen_sample") or 0)
-        labeled += samples
+        labeled += _count(model.get("number_of_labeled_unseen_sample"))
+        unseen += _count(model.get("number_of_unseen_sample"))
+        task_samples = model.get("task_samples") if isinstance(model.get("task_samples"), dict) else {}
+        carried = carried or bool(task_samples)
         for model_id, metrics in (model.get("current_metric") or {}).items():
             value = next(iter(metrics.values()), 0.0) if isinstance(metrics, dict) and metrics else 0.0
+            samples = task_samples.get(model_id)
+            if samples is None:
+                samples = (before.get(str(model_id)) or {}).get("numberOfTrainSamples",
+                                                                model.get("number_of_labeled_unseen_sample"))
             ai_models.append({"modelID": str(model_id), "averagePrecision": float(value),
-                              "numberOfTrainSamples": samples})
+                              "numberOfTrainSamples": _count(samples)})
+    samples_block = {"numberOfLabeledUnseenSample": labeled, "numberOfUnseenSample": unseen}
+    if not carried and isinstance(previous.get("samples"), dict):
+        samples_block = dict(previous["samples"])          # an eval report: the last train's counts stay
     return {"AIModels": {"numberOfAIModels": len(ai_models), "listOfAIModels": ai_models},
             "AIClasses": {"numberOfAIClasses": len(classes), "listOfAIClasses": classes},
-            "samples": {"numberOfLabeledUnseenSample": labeled, "numberOfUnseenSample": 0}}
+            "samples": samples_block}
 
 
 def upstream(obj: dict, content: Any, now: datetime) -> list[StatusWrite]:
@@ -147,7 +174,7 @@ def upstream(obj: dict, content: Any, now: datetime) -> list[StatusWrite]:
     models = ((content.get("output") or {}).get("models") or []) if isinstance(content, dict) else []
     changed = False
     if models and all(isinstance(m, dict) for m in models):
-        kb = knowledge_base(models)
+        kb = knowledge_base(models, st.get("knowledgeBase"))
         changed = st.get("knowledgeBase") != kb
         st["knowledgeBase"] = kb
     if not stages.append_lc_condition(st, cond) and not changed:

@@ -28,10 +28,11 @@ def reconcile(obj: dict, observed: Observed, refs: Refs, ctx: Context) -> Plan:
     plan, st, before, first_sync = sync.plan, sync.status, sync.before, sync.first_sync
     owner = Owner(KIND, base.meta(obj))
     sp = base.spec(obj)
-    creates = reid_objects(owner, sp, {d["metadata"]["name"] for d in observed.deployments},
-                           {s["metadata"]["name"] for s in observed.services})
-    creates += tracking_pods(owner, sp, ctx, with_user=False, existing=tracking_pods_of(obj, observed))
+    creates, replaces = reid_objects(owner, sp, {d["metadata"]["name"]: d for d in observed.deployments},
+                                     {s["metadata"]["name"] for s in observed.services})
+    creates += tracking_pods(owner, sp, ctx, with_user=False, existing=tracking_pods_of(obj, observed), plan=plan)
     plan.create.extend(creates)
+    plan.replace.extend(replaces)
     service_status(obj, observed, ctx, plan, 1, creates, first_sync, st, before)
     return plan
 

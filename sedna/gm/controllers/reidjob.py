@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sedna.gm.controllers import base
+from sedna.gm.controllers import base, workerstatus
 from sedna.gm.controllers.base import Context, Controller, Observed, Plan, Refs, StatusWrite
 from sedna.gm.runtime.workers import Owner, Worker, build_pod
 
@@ -27,7 +27,8 @@ def build_workers(obj: dict, refs: Refs, ctx: Context) -> list[dict]:
 
 def reconcile(obj: dict, observed: Observed, refs: Refs, ctx: Context) -> Plan:
     plan = Plan()
-    base.run_job_status(obj, observed.pods, ctx, KIND, plan, lambda: build_workers(obj, refs, ctx))
+    workerstatus.run_job_status(obj, observed, ctx, KIND, plan, lambda: build_workers(obj, refs, ctx),
+                                lambda: workerstatus.replacement(observed.pods, lambda: build_workers(obj, refs, ctx)))
     return plan
 
 

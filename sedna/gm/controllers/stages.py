@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sedna.api.common import condition_data
-from sedna.gm.controllers import base
+from sedna.gm.controllers import base, health
 from sedna.gm.controllers.base import Context, Downstream, Event, Plan, Refs
+from sedna.gm.controllers.workerstatus import BACKOFF_REASON, DEFAULT_BACKOFF_LIMIT
 
 STAGES = ("Train", "Eval", "Deploy")
 NEXT_STAGE = {"Train": "Eval", "Eval": "Deploy", "Deploy": "Train"}
@@ -34,6 +35,8 @@ class Machine:
     deploy_ready_restarts: bool               # (Deploy, Ready) restarts the inference pod
     build_pod: Callable[[str, dict], dict]    # (stage, condition input) -> pod manifest
     check_refs: Callable[[str], list[str]]    # stage -> missing references before creating its pod
+    backoff_limit: int = DEFAULT_BACKOFF_LIMIT    # failures of a train/eval pod before its stage fails
+    nodes: set[str] | None = None             # the cluster's nodes, for the worker health (None = unknown)
 
 
 def job_dataset_node(obj: dict, refs: Refs) -> str:
@@ -75,15 +78,30 @@ def latest_pod(pods: list[dict], kind: str, stage: str) -> dict | None:
     return max(mine, key=_pod_order) if mine else None
 
 
-def _append(st: dict, stage: str, ctype: str, ctx: Context) -> None:
-    st.setdefault("conditions", []).append({
-        "type": ctype, "status": "True", "stage": stage,
-        "lastHeartbeatTime": ctx.now_str, "lastTransitionTime": ctx.now_str})
+def _append(st: dict, stage: str, ctype: str, ctx: Context, reason: str = "", message: str = "") -> None:
+    cond = {"type": ctype, "status": "True", "stage": stage,
+            "lastHeartbeatTime": ctx.now_str, "lastTransitionTime": ctx.now_str}
+    if reason:
+        cond["reason"] = reason
+    if message:
+        cond["message"] = message
+    st.setdefault("conditions", []).append(cond)
 
 
 def advance(st: dict, pods: list[dict], machine: Machine, ctx: Context, plan: Plan,
             node_annotations: dict[str, str]) -> None:
-    """Run the stage machine; new pods are added to ``plan.create`` and treated as Pending from then on."""
+    """Run the stage machine; new pods are added to ``plan.create`` and treated as Pending from then on. Every
+    transition is an Event (failures already posted their Warning)."""
+    before = len(st.get("conditions") or [])
+    _advance(st, pods, machine, ctx, plan, node_annotations)
+    for cond in (st.get("conditions") or [])[before:]:
+        if cond.get("type") != "Failed":
+            plan.events.append(Event("Normal", f"{cond.get('stage')}{cond.get('type')}",
+                                     f"{cond.get('stage')} stage: {cond.get('type')}"))
+
+
+def _advance(st: dict, pods: list[dict], machine: Machine, ctx: Context, plan: Plan,
+             node_annotations: dict[str, str]) -> None:
     pods = list(pods)
     for _ in range(MAX_STEPS):
         stage, ctype = current_state(st)
@@ -124,6 +142,16 @@ def advance(st: dict, pods: list[dict], machine: Machine, ctx: Context, plan: Pl
                     pods.append(new)
                 _append(st, "Deploy", "Completed", ctx)
         elif ctype in ("Starting", "Running"):
+            worker = health.pod_health(pod, machine.nodes, ctx.now) if pod is not None and "name" in base.meta(pod) else None
+            if worker is not None and worker.failures > machine.backoff_limit and stage in ("Train", "Eval"):
+                # A crash-looping train/eval worker (restartPolicy OnFailure) fails its stage, as a Job would.
+                message = (f"the {stage} worker reached the backoff limit ({worker.failures} failures > "
+                           f"backoffLimit {machine.backoff_limit}): {worker.describe()}")
+                _append(st, stage, "Failed", ctx, BACKOFF_REASON, message)
+                plan.events.append(Event("Warning", BACKOFF_REASON, message))
+                plan.delete.append({"kind": "Pod", "name": base.meta(pod)["name"]})
+                pods.remove(pod)
+                continue
             if phase == "Running":
                 node = ((pod or {}).get("spec") or {}).get("nodeName") or ""
                 if stage in ("Train", "Eval") or machine.annotate_deploy:
@@ -137,8 +165,9 @@ def advance(st: dict, pods: list[dict], machine: Machine, ctx: Context, plan: Pl
             elif phase == "Succeeded":
                 _append(st, stage, "Completed", ctx)
             elif phase == "Failed":
-                _append(st, stage, "Failed", ctx)
-                plan.events.append(Event("Warning", "workerFailed", f"the {stage} worker failed"))
+                detail = worker.describe() if worker is not None else f"the {stage} worker failed"
+                _append(st, stage, "Failed", ctx, "workerFailed", detail)
+                plan.events.append(Event("Warning", "workerFailed", f"the {stage} worker failed: {detail}"))
             elif phase == "Unknown":
                 # The stage's worker vanished (deleted out of band): fail the stage so the loop restarts.
                 _append(st, stage, "Failed", ctx)

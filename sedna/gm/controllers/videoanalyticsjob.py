@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sedna.gm.controllers import base
+from sedna.gm.controllers import base, workerstatus
 from sedna.gm.controllers.base import Context, Controller, Observed, Plan, Refs, StatusWrite
 from sedna.gm.runtime.names import service_name
 from sedna.gm.runtime.storage import Mount
@@ -42,7 +42,8 @@ def reconcile(obj: dict, observed: Observed, refs: Refs, ctx: Context) -> Plan:
             if st != base.status(obj):
                 plan.status = st
             return plan
-    base.run_job_status(obj, observed.pods, ctx, KIND, plan, lambda: build_workers(obj, refs, ctx))
+    workerstatus.run_job_status(obj, observed, ctx, KIND, plan, lambda: build_workers(obj, refs, ctx),
+                                lambda: workerstatus.replacement(observed.pods, lambda: build_workers(obj, refs, ctx)))
     done = base.has_condition(plan.status or st, "Completed", "Failed")
     if not done and service_name(base.meta(obj)["name"], "videoanalytics") not in {
             s["metadata"]["name"] for s in observed.services}:

@@ -2,16 +2,28 @@
 
 One reader and one writer task per connection. The writer drains the node's ``NodeQueue``; ``send`` on the
 socket awaits the transport's write buffer, so a slow LC only slows its own writer (the queue keeps at most one
-message per object meanwhile) and never the other nodes. The reader applies LC ``status`` reports one at a time
-(natural back-pressure on that LC), answers each report that carries a ``messageId`` with ``ack``, drops
-duplicates by id, and answers malformed frames with ``error`` without closing the connection.
+message per object meanwhile) and never the other nodes. The reader hands LC ``status`` reports to a
+:class:`~sedna.gm.messagelayer.reports.ReportPipeline` (concurrent across objects, ordered and coalesced per
+object) and goes on reading; each report that carries a ``messageId`` is answered with ``ack`` once applied
+(or ``error`` once rejected), at most ``MAX_REPORTS_IN_FLIGHT`` per connection (back-pressure on that LC).
+Duplicates are dropped by id — also while the first copy is still being applied — and malformed frames are
+answered with ``error`` without closing the connection.
+
+Identity: the handshake names one node (``Node-Name``) and must carry that node's token (``GMAuth.check_node``);
+the connection is bound to that node for its life: it receives only that node's queue and every report on it is
+applied as coming from that node (the GM refuses reports about objects not assigned to it).
+
+The handshake response carries ``Sedna-Capabilities: ack``: our LC reads it to know that this GM acknowledges
+reports (upstream's Go GM sends no such header and no acks, and our LC then falls back to fire-and-forget).
+Nodes in ``auth.insecureNodes`` may connect without a token, as upstream's LC sends none (the per-node
+compatibility mode of docs/migration.md); such connections are logged and counted
+(``sedna_gm_upstream_lc_connections``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -21,24 +33,36 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from sedna.api.messages import Message, MessageError
+from sedna.common.sockets import listening_socket
+from sedna.gm.auth import GMAuth
 from sedna.gm.controllers.base import Downstream
 from sedna.gm.messagelayer.queue import NodeQueue, RecentIds
+from sedna.gm.messagelayer.reports import ApplyBatch, ReportPipeline
 from sedna.gm.metrics import GMMetrics
 
 logger = logging.getLogger(__name__)
+CAPABILITIES_HEADER = "Sedna-Capabilities"
+CAPABILITIES = "ack"
 # Node names are DNS subdomains; we also accept upper case and '_' (host names seen in the wild).
 _NODE_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
 
 ApplyStatus = Callable[[str, Message], Awaitable[None]]
 OnConnect = Callable[[str], Awaitable[None]]
+MAX_REPORTS_IN_FLIGHT = 512
 
 
 class MessageServer:
-    def __init__(self, apply_status: ApplyStatus, *, token: str = "", max_message_bytes: int = 8 * 1024 * 1024,
-                 on_connect: OnConnect | None = None, metrics: GMMetrics | None = None,
-                 recent_ids: int = 4096) -> None:
+    def __init__(self, apply_status: ApplyStatus, *, auth: GMAuth | None = None,
+                 max_message_bytes: int = 8 * 1024 * 1024, on_connect: OnConnect | None = None,
+                 metrics: GMMetrics | None = None, recent_ids: int = 4096,
+                 apply_batch: ApplyBatch | None = None) -> None:
+        """``apply_status(node, report)`` applies one report; ``apply_batch`` (if given) applies several of one
+        object at once and is used instead (see :mod:`~sedna.gm.messagelayer.reports`)."""
         self._apply_status = apply_status
-        self._token = token
+        self._reports = ReportPipeline(apply_batch or self._apply_one_by_one)
+        self._in_flight: dict[str, dict[str, asyncio.Future]] = {}
+        self._answer_tasks: set[asyncio.Task] = set()
+        self._auth = auth
         self._max_bytes = max_message_bytes
         self._on_connect = on_connect
         self._metrics = metrics or GMMetrics()
@@ -68,12 +92,14 @@ class MessageServer:
     # ---- lifecycle ----------------------------------------------------------------------------------
 
     async def start(self, host: str, port: int) -> int:
-        self._server = await serve(self._handle, host, port, process_request=self._check_request,
+        self._server = await serve(self._handle, sock=listening_socket(host, port),
+                                   process_request=self._check_request,
+                                   process_response=self._add_handshake_headers,
                                    max_size=self._max_bytes, compression=None, ping_interval=20,
                                    ping_timeout=60, write_limit=256 * 1024)
         self.port = self._server.sockets[0].getsockname()[1]
-        logger.info("LC websocket server on %s:%d (token %s)", host, self.port,
-                    "required" if self._token else "not required")
+        logger.info("LC websocket server on %s:%d (node tokens %s)", host, self.port,
+                    "required" if self._auth is not None and not self._auth.insecure else "NOT required")
         return self.port
 
     async def stop(self) -> None:
@@ -92,20 +118,39 @@ class MessageServer:
             return connection.respond(HTTPStatus.BAD_REQUEST, "missing Node-Name header\n")
         if len(node) > 253 or not _NODE_NAME.fullmatch(node):
             return connection.respond(HTTPStatus.BAD_REQUEST, "Node-Name must be a Kubernetes node name\n")
-        if self._token:
-            auth = request.headers.get("Authorization", "")
-            expected = f"Bearer {self._token}"
-            if not hmac.compare_digest(auth.encode(), expected.encode()):
-                logger.warning("rejected LC connection from %s (node %r): bad or missing token",
-                               connection.remote_address, node)
-                return connection.respond(HTTPStatus.UNAUTHORIZED, "missing or invalid bearer token\n")
+        if self._auth is not None:
+            refused = self._auth.check_node(node, request.headers.get("Authorization"))
+            if refused:
+                logger.warning("rejected LC connection from %s (node %r): %s", connection.remote_address, node,
+                               refused)
+                return connection.respond(HTTPStatus.UNAUTHORIZED, refused + "\n")
         return None
+
+    def _is_upstream_lc(self, node: str, request) -> bool:
+        """A compatibility-mode node whose LC presents no token (upstream's LC)."""
+        return (self._auth is not None and not self._auth.insecure and node in self._auth.insecure_nodes
+                and not request.headers.get("Authorization"))
+
+    def _add_handshake_headers(self, connection: ServerConnection, request, response):
+        if response.status_code == HTTPStatus.SWITCHING_PROTOCOLS:
+            response.headers[CAPABILITIES_HEADER] = CAPABILITIES
+            if self._auth is not None:
+                node = request.headers.get("Node-Name", "").strip()
+                for key, value in self._auth.handshake_headers(node).items():
+                    response.headers[key] = value
+        return response
 
     async def _handle(self, ws: ServerConnection) -> None:
         node = ws.request.headers.get("Node-Name", "").strip()
+        upstream = self._is_upstream_lc(node, ws.request)
         self._connections.setdefault(node, set()).add(ws)
         self._metrics.connected_lcs.inc()
-        logger.info("LC of node %s connected from %s", node, ws.remote_address)
+        if upstream:
+            self._metrics.upstream_lcs.inc()
+            logger.warning("LC of node %s connected from %s in upstream-LC compatibility mode (no token)",
+                           node, ws.remote_address)
+        else:
+            logger.info("LC of node %s connected from %s", node, ws.remote_address)
         writer = asyncio.create_task(self._writer(node, ws), name=f"lc-writer-{node}")
         try:
             if self._on_connect is not None:
@@ -120,6 +165,8 @@ class MessageServer:
                 await writer
             self._connections[node].discard(ws)
             self._metrics.connected_lcs.dec()
+            if upstream:
+                self._metrics.upstream_lcs.dec()
             logger.info("LC of node %s disconnected", node)
 
     async def _writer(self, node: str, ws: ServerConnection) -> None:
@@ -149,8 +196,20 @@ class MessageServer:
                               message_id=h.message_id)
         await ws.send(reply.encode())
 
+    async def _apply_one_by_one(self, node: str, msgs: list[Message]) -> list[Exception | None]:
+        results: list[Exception | None] = []
+        for msg in msgs:
+            try:
+                await self._apply_status(node, msg)
+                results.append(None)
+            except ValueError as exc:
+                results.append(exc)
+        return results
+
     async def _reader(self, node: str, ws: ServerConnection) -> None:
         recent = self._recent.setdefault(node, RecentIds(self._recent_capacity))
+        in_flight = self._in_flight.setdefault(node, {})
+        slots = asyncio.Semaphore(MAX_REPORTS_IN_FLIGHT)
         try:
             async for frame in ws:
                 try:
@@ -158,7 +217,10 @@ class MessageServer:
                 except MessageError as exc:
                     self._metrics.message_errors.inc()
                     logger.warning("malformed frame from node %s: %s", node, exc)
-                    await ws.send(Message.build("", "", "", "error", {"reason": str(exc)}).encode())
+                    h = exc.header
+                    await ws.send(Message.build(h.resource_kind if h else "", h.namespace if h else "",
+                                                h.resource_name if h else "", "error", {"reason": str(exc)},
+                                                message_id=h.message_id if h else None).encode())
                     continue
                 op = msg.header.operation
                 if op == "":
@@ -172,21 +234,44 @@ class MessageServer:
                 if mid and mid in recent:
                     await self._reply(ws, msg, *recent.answer(mid))     # same answer as the first time
                     continue
-                try:
-                    await self._apply_status(node, msg)
-                except ValueError as exc:
-                    self._metrics.message_errors.inc()
-                    logger.warning("report %s from node %s rejected: %s", msg.header.key, node, exc)
-                    reason = {"reason": str(exc)}
+                await slots.acquire()
+                future = in_flight.get(mid) if mid else None
+                if future is None:
+                    future = self._reports.submit(node, msg)
                     if mid:
-                        recent.add(mid, "error", reason)
-                    await self._reply(ws, msg, "error", reason)
-                    continue
-                except Exception:
-                    logger.exception("applying report %s from node %s failed", msg.header.key, node)
-                    continue
-                if mid:
-                    recent.add(mid)
-                    await self._reply(ws, msg, "ack")
+                        in_flight[mid] = future
+                task = asyncio.create_task(self._answer(ws, node, msg, future, recent, in_flight, slots))
+                self._answer_tasks.add(task)
+                task.add_done_callback(self._answer_tasks.discard)
         except ConnectionClosed:
             return
+
+    async def _answer(self, ws: ServerConnection, node: str, msg: Message, future: asyncio.Future,
+                      recent: RecentIds, in_flight: dict[str, asyncio.Future], slots: asyncio.Semaphore) -> None:
+        """Ack (or reject) one report once it has been applied; unacked on other failures, so the LC resends."""
+        mid = msg.header.message_id
+        try:
+            try:
+                await asyncio.shield(future)
+            except ValueError as exc:
+                self._metrics.message_errors.inc()
+                logger.warning("report %s from node %s rejected: %s", msg.header.key, node, exc)
+                reason = {"reason": str(exc)}
+                if mid:
+                    recent.add(mid, "error", reason)
+                    in_flight.pop(mid, None)
+                await self._reply(ws, msg, "error", reason)
+                return
+            except Exception:
+                logger.exception("applying report %s from node %s failed", msg.header.key, node)
+                if mid:
+                    in_flight.pop(mid, None)
+                return
+            if mid:
+                recent.add(mid)
+                in_flight.pop(mid, None)
+                await self._reply(ws, msg, "ack")
+        except ConnectionClosed:
+            return
+        finally:
+            slots.release()

@@ -12,6 +12,7 @@ from sedna.lc.metrics import LCMetrics
 from sedna.lc.outbox import Outbox
 from sedna.lc.storage import Credentials, Storage
 from sedna.lc.store import Store, resource_key
+from sedna.lc.workerauth import WorkerAuth
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ class LCContext:
     outbox: Outbox
     metrics: LCMetrics
     managers: dict[str, Manager] = field(default_factory=dict)
+    worker_auth: WorkerAuth | None = None
 
     def storage_for(self, obj: dict[str, Any]) -> Storage:
         return Storage(self.config.rootfs, Credentials.from_annotations(obj))

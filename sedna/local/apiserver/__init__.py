@@ -3,57 +3,88 @@
 ``serve(host, port, data_dir)`` blocks; ``BackgroundServer`` runs the same server in a thread (tests);
 ``python -m sedna.local.apiserver --port 0`` prints ``listening on http://HOST:PORT`` once it accepts
 connections. ``write_kubeconfig`` writes a kubeconfig pointing kubectl, kopf and the ``kubernetes`` client at it.
+
+Authentication: every request but the public probes (``/healthz``, ``/readyz``, ``/livez``, ``/version``) must carry
+``Authorization: Bearer <token>`` (401 otherwise). ``python -m sedna.local.apiserver`` makes a random token and
+writes it only into its kubeconfig (mode 0600); ``BackgroundServer`` (in-process, tests) checks one only when
+given ``token``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
-import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
 
+from sedna.common.sockets import listening_socket
 from sedna.local.apiserver.server import APIServer
 
-__all__ = ["APIServer", "BackgroundServer", "serve", "write_kubeconfig"]
+__all__ = ["APIServer", "BackgroundServer", "kubeconfig_token", "serve", "write_kubeconfig"]
 
 log = logging.getLogger(__name__)
 
 
-def write_kubeconfig(path: str | Path, url: str, namespace: str = "default") -> Path:
+def write_kubeconfig(path: str | Path, url: str, namespace: str = "default", token: str = "sedna-local",
+                     ca_file: str | Path | None = None) -> Path:
+    """Write the kubeconfig readable by its owner only (0600): it holds the API server's bearer token.
+    ``ca_file``: the certificate of an ``https`` ``url``."""
+    ca = f"    certificate-authority: {ca_file}\n" if ca_file else ""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(
         "apiVersion: v1\nkind: Config\n"
-        f"clusters:\n- name: sedna-local\n  cluster:\n    server: {url}\n"
-        "users:\n- name: sedna-local\n  user:\n    token: sedna-local\n"
+        f"clusters:\n- name: sedna-local\n  cluster:\n    server: {url}\n{ca}"
+        f"users:\n- name: sedna-local\n  user:\n    token: {token}\n"
         f"contexts:\n- name: sedna-local\n  context:\n    cluster: sedna-local\n    user: sedna-local\n"
         f"    namespace: {namespace}\n"
         "current-context: sedna-local\n")
     return path
 
 
-async def _start(host: str, port: int, data_dir, logs_dir, **options) -> tuple[web.AppRunner, str]:
+def kubeconfig_token(path: str | Path) -> str:
+    """The bearer token of a kubeconfig's first user ("" if none)."""
+    import yaml
+
+    doc = yaml.safe_load(Path(path).read_text()) or {}
+    users = doc.get("users") or [{}]
+    return str((users[0].get("user") or {}).get("token") or "")
+
+
+async def _start(host: str, port: int, data_dir, logs_dir, tls=None,
+                 **options) -> tuple[web.AppRunner, str, str]:
+    """Listen on ``host:port`` (HTTP); with ``tls`` = (ssl context, port), also serve HTTPS there.
+    Returns (runner, http URL, https URL or "")."""
     server = APIServer(data_dir, logs_dir, **options)
     runner = web.AppRunner(server.app(), access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    sock = listening_socket(host, port)
     site = web.SockSite(runner, sock, shutdown_timeout=1.0)
     await site.start()
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
-    return runner, f"http://{shown}:{bound}"
+    tls_url = ""
+    if tls is not None:
+        context, tls_port = tls
+        tls_sock = socket.socket(sock.family, socket.SOCK_STREAM)
+        tls_sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        tls_sock.bind((host, tls_port))
+        await web.SockSite(runner, tls_sock, ssl_context=context, shutdown_timeout=1.0).start()
+        tls_url = f"https://{shown}:{tls_sock.getsockname()[1]}"
+    return runner, f"http://{shown}:{bound}", tls_url
 
 
 def serve(host: str = "127.0.0.1", port: int = 6443, data_dir: str | Path | None = None, *,
           logs_dir: str | Path | None = None, on_ready: Callable[[str], None] | None = None,
-          service_cidr: str | None = None, **options) -> None:
+          service_cidr: str | None = None, on_tls: Callable[[str], None] | None = None, **options) -> None:
     """Run the server until SIGTERM/SIGINT (blocking). ``on_ready(url)`` is called once it listens.
 
     ``service_cidr``: where Service ClusterIPs are allocated (comma-separated CIDRs or ``FIRST-LAST`` ranges;
@@ -64,12 +95,14 @@ def serve(host: str = "127.0.0.1", port: int = 6443, data_dir: str | Path | None
         options["service_cidr"] = service_cidr
 
     async def main():
-        runner, url = await _start(host, port, data_dir, logs_dir, **options)
+        runner, url, tls_url = await _start(host, port, data_dir, logs_dir, **options)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, stop.set)
+        if on_tls and tls_url:
+            on_tls(tls_url)
         if on_ready:
             on_ready(url)
         log.info("Kubernetes API emulator listening on %s", url)
@@ -86,7 +119,10 @@ class BackgroundServer:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, data_dir: str | Path | None = None,
                  logs_dir: str | Path | None = None, **options):
-        """``options`` go to APIServer: ``history``, ``bookmark_interval``, ``event_ttl``, ``service_cidr``."""
+        """``options`` go to APIServer: ``history``, ``bookmark_interval``, ``event_ttl``, ``service_cidr``,
+        ``token`` (default None: no authentication — an in-process helper for tests; the ``sedna local``
+        cluster always runs the server as a process with a random token)."""
+        self.token = options.get("token")
         self.host, self.port, self.data_dir, self.options = host, port, data_dir, options
         self.logs_dir = Path(logs_dir) if logs_dir else (Path(data_dir) / "logs" if data_dir else None)
         self.url = ""
@@ -110,7 +146,7 @@ class BackgroundServer:
         self._loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self._loop)
         try:
-            self._runner, self.url = self._loop.run_until_complete(
+            self._runner, self.url, _ = self._loop.run_until_complete(
                 _start(self.host, self.port, self.data_dir, self.logs_dir, **self.options))
         except BaseException as exc:  # noqa: BLE001 - reported to the starting thread
             self._error = exc
@@ -128,7 +164,7 @@ class BackgroundServer:
             self._thread.join(timeout=30)
 
     def write_kubeconfig(self, path: str | Path) -> Path:
-        self.kubeconfig = write_kubeconfig(path, self.url)
+        self.kubeconfig = write_kubeconfig(path, self.url, token=self.token or "sedna-local")
         return self.kubeconfig
 
     def __enter__(self) -> BackgroundServer:  # noqa: PYI034

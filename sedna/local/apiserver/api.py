@@ -179,6 +179,11 @@ class API:
             if causes:
                 raise errors.invalid(rd, name, [c.as_dict() for c in causes])
         else:
+            unknown = builtins.unknown_fields(rd.plural, obj) if field_validation != "Ignore" else []
+            if unknown and field_validation == "Strict":
+                raise errors.bad_request("strict decoding error: " + ", ".join(
+                    f'unknown field "{p}"' for p in unknown))
+            warnings += [f'unknown field "{p}"' for p in unknown]
             builtins.apply_defaults(rd.plural, obj, self.allocate_cluster_ip)
             causes = builtins.validate(rd.plural, obj)
             if causes:

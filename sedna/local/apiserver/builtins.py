@@ -3,6 +3,7 @@ kept to what clients of this project observe (not every field Kubernetes default
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import itertools
 from collections.abc import Callable, Iterable
@@ -90,6 +91,9 @@ def initial_status(plural: str, obj: dict[str, Any]) -> dict[str, Any] | None:
         return {"replicas": 0}
     if plural == "deployments":
         return {}
+    if plural == "daemonsets":
+        return {"currentNumberScheduled": 0, "desiredNumberScheduled": 0, "numberMisscheduled": 0,
+                "numberReady": 0}
     return None
 
 
@@ -121,6 +125,15 @@ def apply_defaults(plural: str, obj: dict[str, Any],
                 rolling = strategy.setdefault("rollingUpdate", {})
                 rolling.setdefault("maxSurge", "25%")
                 rolling.setdefault("maxUnavailable", "25%")
+        template_spec = (spec.get("template") or {}).get("spec")
+        if isinstance(template_spec, dict):
+            _pod_spec_defaults(template_spec)
+    elif plural == "daemonsets" and isinstance(spec, dict):
+        spec.setdefault("revisionHistoryLimit", 10)
+        strategy = spec.setdefault("updateStrategy", {"type": "RollingUpdate"})
+        if strategy.get("type", "RollingUpdate") == "RollingUpdate":
+            strategy["type"] = "RollingUpdate"
+            strategy.setdefault("rollingUpdate", {"maxUnavailable": 1, "maxSurge": 0})
         template_spec = (spec.get("template") or {}).get("spec")
         if isinstance(template_spec, dict):
             _pod_spec_defaults(template_spec)
@@ -172,7 +185,7 @@ def validate(plural: str, obj: dict[str, Any]) -> list[dict[str, str]]:
 
     if plural == "pods":
         _validate_pod_spec(obj.get("spec"), "spec", need)
-    elif plural in ("deployments", "replicasets"):
+    elif plural in ("deployments", "replicasets", "daemonsets"):
         spec = obj.get("spec")
         need(isinstance(spec, dict), "spec")
         if isinstance(spec, dict):
@@ -218,3 +231,28 @@ def _validate_pod_spec(spec: Any, path: str, need) -> None:
              "FieldValueDuplicate")
         names.add(name)
         need(bool(container.get("image")), f"{path}.containers[{i}].image")
+
+
+@functools.cache
+def _spec_schema(plural: str) -> dict[str, Any] | None:
+    """Structural schema of the ``spec`` of a built-in kind, from the Kubernetes OpenAPI pinned in sedna.api
+    (pods and deployments: the kinds the pin covers); ``None`` for kinds it does not cover."""
+    from sedna.api import k8s
+
+    if plural == "pods":
+        return k8s.structural(k8s.POD_TEMPLATE_SPEC)["properties"]["spec"]
+    if plural == "deployments":
+        return k8s.structural(k8s.DEPLOYMENT_SPEC)
+    return None
+
+
+def unknown_fields(plural: str, obj: dict[str, Any]) -> list[str]:
+    """Paths of fields under ``spec`` that the kind's schema does not declare (what kubectl's strict field
+    validation rejects); the object is not changed."""
+    from sedna.local.apiserver.schema import unknown_paths
+
+    schema = _spec_schema(plural)
+    if schema is None or not isinstance(obj.get("spec"), dict):
+        return []
+    return unknown_paths({"spec": obj["spec"]}, {"type": "object", "properties": {"spec": schema},
+                                                 "x-kubernetes-preserve-unknown-fields": True})

@@ -104,12 +104,19 @@ BUILTINS: list[ResourceDef] = [
        ["crd", "crds"], ["status"], ["api-extensions"]),
     _r("apps", "v1", "deployments", "Deployment", True, ["deploy"], ["status", "scale"], ["all"]),
     _r("apps", "v1", "replicasets", "ReplicaSet", True, ["rs"], ["status", "scale"], ["all"]),
+    _r("apps", "v1", "daemonsets", "DaemonSet", True, ["ds"], ["status"], ["all"]),
+    # RBAC objects are stored (so a Helm chart's roles apply) but not enforced: the emulator has one token
+    _r("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False),
+    _r("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", False),
+    _r("rbac.authorization.k8s.io", "v1", "roles", "Role", True),
+    _r("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True),
     _r("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", True, ["hpa"],
        ["status"], ["all"]),
 ]
 
 # Preferred versions of the built-in groups, in the order discovery lists them.
-GROUP_ORDER = ["", "apps", "events.k8s.io", "autoscaling", "coordination.k8s.io", "apiextensions.k8s.io"]
+GROUP_ORDER = ["", "apps", "events.k8s.io", "autoscaling", "coordination.k8s.io", "rbac.authorization.k8s.io",
+               "apiextensions.k8s.io"]
 
 
 class Registry:

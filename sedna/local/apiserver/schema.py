@@ -88,6 +88,13 @@ class CRSchema:
         return causes
 
 
+def unknown_paths(obj: dict[str, Any], schema: dict[str, Any]) -> list[str]:
+    """Paths of the fields of ``obj`` that ``schema`` would prune (``obj`` is left as it is)."""
+    pruned: list[str] = []
+    _walk(copy.deepcopy(obj), schema, "", pruned, root=True)
+    return pruned
+
+
 def _walk(value: Any, schema: dict[str, Any] | None, path: str, pruned: list[str], root: bool = False) -> None:
     if not isinstance(schema, dict):
         return

@@ -14,8 +14,10 @@ from typing import Any
 from aiohttp import web
 
 from sedna.api import yamlio
+from sedna.common.tokens import bearer_matches
 from sedna.local.apiserver import discovery, errors
 from sedna.local.apiserver.api import API, NS_BUCKET, now, parse_stamp
+from sedna.local.apiserver.controllers.daemonsets import DaemonSetController
 from sedna.local.apiserver.controllers.gc import (
     CRDController,
     GarbageCollector,
@@ -36,6 +38,7 @@ from sedna.local.apiserver.table import json_path, table
 
 log = logging.getLogger(__name__)
 
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/livez", "/version"})
 MAX_BODY = 3 * 1024 * 1024 + 512 * 1024      # etcd's 3 MiB object limit plus room for the envelope
 DEFAULT_WATCH_TIMEOUT = 1800.0
 
@@ -45,7 +48,8 @@ def _dumps(obj: Any) -> bytes:
 
 
 def _json(obj: Any, status: int = 200, warnings: list[str] | None = None) -> web.Response:
-    headers = {"Warning": ", ".join(f'299 - "{w}"' for w in warnings[:10])} if warnings else None
+    headers = {"Warning": ", ".join('299 - "{}"'.format(w.replace("\\", "\\\\").replace('"', '\\"'))
+                                    for w in warnings[:10])} if warnings else None
     return web.Response(body=_dumps(obj), status=status, content_type="application/json", headers=headers)
 
 
@@ -88,13 +92,14 @@ class APIServer:
 
     def __init__(self, data_dir: str | Path | None = None, logs_dir: str | Path | None = None,
                  history: int = 10_000, bookmark_interval: float = 60.0, event_ttl: float = 3600.0,
-                 pod_gc_slack: float = 30.0, service_cidr: str | None = None):
+                 pod_gc_slack: float = 30.0, service_cidr: str | None = None, token: str | None = None):
         self.data_dir = Path(data_dir) if data_dir else None
         self.logs_dir = Path(logs_dir) if logs_dir else (self.data_dir / "logs" if self.data_dir else None)
         self.store = Store(self.data_dir, history=history)
         self.registry = Registry()
         self.api = API(self.store, self.registry, service_cidr)
         self.bookmark_interval = bookmark_interval
+        self.token = token
         self.event_ttl = event_ttl
         self.pod_gc_slack = pod_gc_slack
         self._event_ttl_task: asyncio.Task | None = None
@@ -109,7 +114,7 @@ class APIServer:
                     self.api.create(ns_rd, None, {"metadata": {"name": name}})
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_BODY, middlewares=[self._errors])
+        app = web.Application(client_max_size=MAX_BODY, middlewares=[self._errors, self._authenticate])
         r = app.router
         r.add_get("/version", lambda req: _json(discovery.SERVER_VERSION))
         r.add_get("/version/", lambda req: _json(discovery.SERVER_VERSION))
@@ -131,7 +136,8 @@ class APIServer:
     async def _start_controllers(self, app) -> None:
         self.controllers = [GarbageCollector(self.api, self.owners), NamespaceController(self.api),
                             ReplicaSetController(self.api, self.owners),
-                            DeploymentController(self.api, self.owners), Scheduler(self.api)]
+                            DeploymentController(self.api, self.owners),
+                            DaemonSetController(self.api, self.owners), Scheduler(self.api)]
         for controller in self.controllers:
             controller.start()
         self._event_ttl_task = asyncio.get_running_loop().create_task(self._expire_events())
@@ -169,6 +175,15 @@ class APIServer:
         for controller in self.controllers:
             await controller.stop()
         self.store.close()
+
+    @web.middleware
+    async def _authenticate(self, request: web.Request, handler):
+        """The kubeconfig's bearer token on every request but the public probes (as a real API server's
+        system:public-info-viewer)."""
+        if self.token and request.path.rstrip("/") not in PUBLIC_PATHS and not bearer_matches(
+                request.headers.get("Authorization"), self.token):
+            raise errors.APIError(401, "Unauthorized", "Unauthorized: missing or wrong bearer token")
+        return await handler(request)
 
     @web.middleware
     async def _errors(self, request: web.Request, handler):

@@ -9,6 +9,7 @@ request is served. Stored objects are never mutated in place; every change store
 from __future__ import annotations
 
 import asyncio
+import bisect
 import json
 import logging
 import sqlite3
@@ -86,6 +87,10 @@ class Store:
     def __init__(self, data_dir: str | Path | None = None, history: int = 10_000):
         self.rv = 0
         self._objects: dict[str, dict[Key, dict[str, Any]]] = {}
+        # keys of each bucket in list order, overall and per namespace, kept sorted on insert/delete so a LIST
+        # does not sort the whole bucket every time (issue 16)
+        self._order: dict[str, list[Key]] = {}
+        self._ns_order: dict[str, dict[str, list[Key]]] = {}
         self._history: dict[str, deque[Event]] = {}
         self._compacted: dict[str, int] = {}        # bucket → newest rv no longer in its history
         self._watchers: dict[str, set[Watcher]] = {}
@@ -115,6 +120,7 @@ class Store:
         for bucket, ns, name, body in self._db.execute("SELECT bucket, ns, name, body FROM objects"):
             obj = json.loads(body)
             self._objects.setdefault(bucket, {})[(ns, name)] = obj
+            self._index(bucket, (ns, name))
             uid = obj.get("metadata", {}).get("uid")
             if uid:
                 self._uids[uid] = (bucket, (ns, name))
@@ -160,13 +166,27 @@ class Store:
         return self._objects.get(bucket, {}).get((namespace or "", name))
 
     def items(self, bucket: str, namespace: str | None = None) -> Iterator[dict[str, Any]]:
+        """Objects in (namespace, name) order; a snapshot of the keys, so callers may write meanwhile."""
         objects = self._objects.get(bucket, {})
         if namespace is None:
-            for key in sorted(objects):
-                yield objects[key]
+            keys = tuple(self._order.get(bucket, ()))
         else:
-            for key in sorted(k for k in objects if k[0] == namespace):
-                yield objects[key]
+            keys = tuple(self._ns_order.get(bucket, {}).get(namespace, ()))
+        for key in keys:
+            obj = objects.get(key)
+            if obj is not None:
+                yield obj
+
+    def _index(self, bucket: str, key: Key) -> None:
+        bisect.insort(self._order.setdefault(bucket, []), key)
+        bisect.insort(self._ns_order.setdefault(bucket, {}).setdefault(key[0], []), key)
+
+    def _unindex(self, bucket: str, key: Key) -> None:
+        for keys in (self._order.get(bucket), self._ns_order.get(bucket, {}).get(key[0])):
+            if keys:
+                i = bisect.bisect_left(keys, key)
+                if i < len(keys) and keys[i] == key:
+                    del keys[i]
 
     def count(self, bucket: str) -> int:
         return len(self._objects.get(bucket, {}))
@@ -197,6 +217,8 @@ class Store:
         rv = self.next_rv()
         meta["resourceVersion"] = str(rv)
         objects[key] = obj
+        if old is None:
+            self._index(bucket, key)
         if meta.get("uid"):
             self._uids[meta["uid"]] = (bucket, key)
         self._persist(bucket, key, obj)
@@ -209,6 +231,7 @@ class Store:
         old = objects.pop(key, None)
         if old is None:
             return None
+        self._unindex(bucket, key)
         rv = self.next_rv()
         final = dict(last if last is not None else old)
         final["metadata"] = dict(final["metadata"], resourceVersion=str(rv))

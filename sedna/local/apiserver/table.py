@@ -33,8 +33,8 @@ def age(timestamp: str | None) -> str:
 
 
 def json_path(obj: Any, path: str) -> Any:
-    """The subset of JSONPath used by printer columns: ``.a.b``, ``.a[0].b``, ``.a[*].b``."""
-    tokens = re.findall(r"\.([^.\[\]]+)|\[(\d+|\*)\]", path.strip().lstrip("{").rstrip("}"))
+    """The subset of JSONPath used by printer columns: ``.a.b``, ``.a[0].b``, ``.a[*].b``, ``.a[-1:].b``."""
+    tokens = re.findall(r"\.([^.\[\]]+)|\[(-?\d+:?|\*)\]", path.strip().lstrip("{").rstrip("}"))
     values = [obj]
     for name, index in tokens:
         nxt = []
@@ -45,7 +45,9 @@ def json_path(obj: Any, path: str) -> Any:
             elif index == "*":
                 if isinstance(value, list):
                     nxt.extend(value)
-            elif isinstance(value, list) and int(index) < len(value):
+            elif isinstance(value, list) and index.endswith(":"):
+                nxt.extend(value[int(index[:-1]):])
+            elif isinstance(value, list) and -len(value) <= int(index) < len(value):
                 nxt.append(value[int(index)])
         values = nxt
     if not values:

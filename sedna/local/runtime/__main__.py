@@ -10,7 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
-from sedna.local.runtime import agent, cluster, images, netplan
+from sedna.local.runtime import agent, cluster, images, netplan, paths
 from sedna.local.runtime.kube import KubeClient
 
 
@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", type=parse_labels, default={}, help="extra node labels k=v,k2=v2")
     p.add_argument("--image-map", default="", help="image map YAML (see docs/local.md)")
     p.add_argument("--lc-server", default="", help="URL put into workers' LC_SERVER (this node's LC)")
+    p.add_argument("--pod-kubeconfig", default="",
+                   help="kubeconfig given (as KUBECONFIG) to pods with a serviceAccountName, e.g. a chart's GM")
     p.add_argument("--backoff-base", type=float, default=10.0, help="first restart back-off, seconds")
     p.add_argument("--backoff-max", type=float, default=300.0, help="restart back-off cap, seconds")
     p.add_argument("--heartbeat", type=float, default=10.0, help="node status heartbeat, seconds")
@@ -56,7 +58,8 @@ async def _main(args) -> None:
         loop.add_signal_handler(sig, stop.set)
     jobs = []
     if args.cluster_services:
-        jobs.append(cluster.serve(client, net, stop, args.scheduler_name))
+        jobs.append(cluster.serve(client, net, stop, args.scheduler_name,
+                                  hosts_file=paths.service_hosts_path(Path(args.data_dir).resolve())))
     if args.node:
         address, pod_cidr = args.address, args.pod_cidr
         if args.node_index is not None:
@@ -64,8 +67,9 @@ async def _main(args) -> None:
             pod_cidr = pod_cidr or net.pod_cidr(args.node_index)
         cfg = agent.AgentConfig(
             node=args.node, data_dir=Path(args.data_dir).resolve(), address=address, pod_cidr=pod_cidr,
-            labels=args.labels, image_map=images.load_image_map(args.image_map or None),
-            lc_server=args.lc_server, backoff_base=args.backoff_base, backoff_max=args.backoff_max,
+            labels=args.labels, image_map=images.with_sedna_images(images.load_image_map(args.image_map or None)),
+            lc_server=args.lc_server, pod_kubeconfig=str(Path(args.pod_kubeconfig).resolve()) if args.pod_kubeconfig
+            else "", backoff_base=args.backoff_base, backoff_max=args.backoff_max,
             heartbeat=args.heartbeat)
         jobs.append(agent.serve(client, cfg, stop))
     try:

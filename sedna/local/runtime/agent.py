@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from sedna.common import cluster_dns
 from sedna.local.runtime import envvars, images, netplan, paths, podstatus, procs
 from sedna.local.runtime.kube import ApiError, Informer, KubeClient, run_until_stopped
 
@@ -41,6 +42,9 @@ class AgentConfig:
     labels: dict[str, str] = field(default_factory=dict)
     image_map: images.ImageMap = field(default_factory=images.ImageMap)
     lc_server: str = ""
+    #: given as KUBECONFIG to pods that name a serviceAccountName: the stand-in for the service account token
+    #: that a kubelet mounts at /var/run/secrets/... (no mount namespace here, so that path cannot exist)
+    pod_kubeconfig: str = ""
     backoff_base: float = 10.0
     backoff_max: float = 300.0
     heartbeat: float = 10.0
@@ -110,6 +114,13 @@ class PodWorker:
     def start(self) -> None:
         self._pusher = asyncio.create_task(self._push_loop(), name=f"status {self.namespace}/{self.name}")
         self._main = asyncio.create_task(self._run(), name=f"pod {self.namespace}/{self.name}")
+        for task in (self._pusher, self._main):
+            task.add_done_callback(self._log_crash)
+
+    def _log_crash(self, task: asyncio.Task) -> None:
+        """A pod loop that dies of a bug must say so: otherwise the pod just stays Pending without a word."""
+        if not task.cancelled() and task.exception() is not None:
+            log.error("pod %s/%s: %s failed", self.namespace, self.name, task.get_name(), exc_info=task.exception())
 
     async def stop(self, grace: float, *, report: bool = False) -> None:
         """Kill every process group of the pod (SIGTERM, ``grace`` seconds, SIGKILL) and stop its loops;
@@ -236,8 +247,9 @@ class PodWorker:
                     return
                 raise PrepareError("ContainerCreating", f"MountVolume.SetUp failed for volume {vol.name!r}: "
                                                         f"{vol.kind} {name!r} not found")
-            data: dict[str, bytes] = {k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
-            if not is_secret:
+            if is_secret:
+                data: dict[str, bytes] = {k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
+            else:       # a ConfigMap's data is plain text (only its binaryData is base64)
                 data = {k: str(v).encode() for k, v in (obj.get("data") or {}).items()}
                 data.update({k: base64.b64decode(v) for k, v in (obj.get("binaryData") or {}).items()})
             items = vol.source.get("items")
@@ -290,6 +302,13 @@ class PodWorker:
         base["PYTHONUNBUFFERED"] = "1"
         base["HOSTNAME"] = cfg.node if spec.get("hostNetwork") else self.name
         base["POD_IP"] = self.pod_ip
+        base[cluster_dns.HOSTS_ENV] = str(paths.service_hosts_path(cfg.data_dir))
+        base[cluster_dns.NAMESPACE_ENV] = self.namespace
+        # the container's view of its mounts, for paths that reach it as data (sedna.common.file_ops)
+        base["SEDNA_LOCAL_ROOTFS"] = str(rootfs)
+        if cfg.pod_kubeconfig and spec.get("serviceAccountName") and \
+                spec.get("automountServiceAccountToken", True) is not False:
+            base["KUBECONFIG"] = cfg.pod_kubeconfig
         services = await self.agent.list_services()
         if spec.get("enableServiceLinks", True):
             for svc in services:

@@ -14,10 +14,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from pathlib import Path
 from typing import Any
 
 import httpx
 
+from sedna.common import cluster_dns
+from sedna.common.sockets import listening_socket
 from sedna.local.runtime import netplan, podstatus, scheduling
 from sedna.local.runtime.kube import ApiError, Informer, KubeClient, run_until_stopped
 
@@ -92,7 +95,7 @@ class PortProxy:
         self._rr = itertools.count()
 
     async def start(self) -> None:
-        self.server = await asyncio.start_server(self._handle, self.ip, self.port, reuse_address=True)
+        self.server = await asyncio.start_server(self._handle, sock=listening_socket(self.ip, self.port))
         log.info("service %s port %s: proxy listening on %s:%d", self.key, self.port_name, self.ip, self.port)
 
     async def close(self) -> None:
@@ -128,8 +131,9 @@ class PortProxy:
 
 class ClusterServices:
     def __init__(self, client: KubeClient, net: netplan.ClusterNet, *, scheduler_name: str = "sedna-local",
-                 retry_every: float = 1.0):
+                 retry_every: float = 1.0, hosts_file: Path | None = None):
         self.client = client
+        self.hosts_file = hosts_file
         self.scheduler_name = scheduler_name
         self.net = net
         self.service_ips = set(net.service_candidates())
@@ -250,6 +254,16 @@ class ClusterServices:
     async def _on_service(self, etype: str, svc: dict[str, Any]) -> None:
         async with self._svc_lock:
             await self._sync_service(etype, svc)
+            self._publish_hosts()
+
+    def _publish_hosts(self) -> None:
+        """The Service name table pods resolve through (:mod:`sedna.common.cluster_dns`)."""
+        if self.hosts_file is None:
+            return
+        try:
+            cluster_dns.write_table(self.hosts_file, list(self.services.cache.values()))
+        except OSError as exc:
+            log.warning("cannot write %s: %s", self.hosts_file, exc)
 
     async def _sync_service(self, etype: str, svc: dict[str, Any]) -> None:
         key = Informer.key(svc)
@@ -323,6 +337,7 @@ def _port_id(port: dict[str, Any]) -> str:
 
 
 async def serve(client: KubeClient, net: netplan.ClusterNet, stop: asyncio.Event,
-                scheduler_name: str = "sedna-local") -> None:
+                scheduler_name: str = "sedna-local", hosts_file: Path | None = None) -> None:
     """Run the cluster services until ``stop`` is set."""
-    await run_until_stopped(ClusterServices(client, net, scheduler_name=scheduler_name), stop)
+    await run_until_stopped(ClusterServices(client, net, scheduler_name=scheduler_name, hosts_file=hosts_file),
+                            stop)

@@ -128,6 +128,14 @@ def parse_image_map(doc: Mapping[str, Any] | None, base_dir: Path | None = None)
     return ImageMap(entries, python)
 
 
+#: sedna's own images (Dockerfile.gm, Dockerfile.lc; any tag) as this interpreter runs them, so the Helm chart's
+#: GM Deployment and LC DaemonSet run here unchanged. Same ENTRYPOINT/CMD as the Dockerfiles (tested).
+SEDNA_IMAGES = {
+    "sedna/gm": {"entrypoint": ["python", "-m", "sedna", "gm"], "cmd": ["--config", "/etc/sedna/gm.yaml"]},
+    "sedna/lc": {"entrypoint": ["python", "-m", "sedna", "lc"]},
+}
+
+
 def load_image_map(path: str | Path | None) -> ImageMap:
     if not path:
         return ImageMap()
@@ -135,6 +143,13 @@ def load_image_map(path: str | Path | None) -> ImageMap:
     with path.open() as fh:
         doc = yaml.safe_load(fh)
     return parse_image_map(doc, path.resolve().parent)
+
+
+def with_sedna_images(imap: ImageMap) -> ImageMap:
+    """``imap`` over the built-in :data:`SEDNA_IMAGES` (what a node agent runs with); ``imap``'s entries and
+    interpreter win."""
+    builtin = parse_image_map({"images": SEDNA_IMAGES})
+    return ImageMap({**builtin.entries, **imap.entries}, imap.python)
 
 
 def annotation_image_map(pod: Mapping[str, Any]) -> ImageMap | None:

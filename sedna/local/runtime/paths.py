@@ -43,6 +43,12 @@ def pod_dir(data_dir: Path | str, node: str, uid: str) -> Path:
     return node_root(data_dir, node) / "var" / "lib" / "kubelet" / "pods" / uid
 
 
+def service_hosts_path(data_dir: Path | str) -> Path:
+    """The Service name table pods resolve through (written by the cluster services, see
+    :mod:`sedna.common.cluster_dns`)."""
+    return Path(data_dir) / "services.json"
+
+
 def log_path(data_dir: Path | str, namespace: str, pod: str, container: str) -> Path:
     return Path(data_dir) / "logs" / f"{namespace}_{pod}_{container}.log"
 

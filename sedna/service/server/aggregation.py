@@ -9,8 +9,9 @@ Round protocol (sdk.md §7.2, with the robustness rules of docs/sdk-federated.md
   never holds more than one decoded update;
 - the round closes when ``participants_count`` updates arrived, or — a client dropped or is slow — when
   ``round_timeout`` seconds passed since the round's first update and at least ``min_participants`` arrived;
-- closing: weighted mean → new global model → checkpoint file (safetensors, atomic replace) → one
-  ``recv_weight`` frame, encoded once and sent to every connected client;
+- closing: weighted mean → new global model → one ``recv_weight`` frame, encoded once and sent to every
+  connected client → checkpoint file (safetensors, atomic replace) in the job's own directory, resumed on
+  restart only by the same job (name, aggregation and UID);
 - duplicate updates get an ``ignored`` reply, stale ones (for a closed round) the current global model,
   malformed ones an ``error`` reply naming the problem; the connection stays open in all three cases;
   frames above the size limit close the connection (websocket close code 1009), as the whole frame would
@@ -55,7 +56,10 @@ from sedna.algorithms.transmitter.wire import (
     layout_of,
 )
 from sedna.common.class_factory import ClassFactory, ClassType
+from sedna.common.log import enable_worker_logging
+from sedna.common.sockets import listening_socket
 from sedna.common.tensors import TensorFormatError, dumps_arrays, loads_arrays
+from sedna.service.server import agg_auth
 
 try:
     from websockets.exceptions import ConnectionClosed, WebSocketException
@@ -65,8 +69,10 @@ except ImportError:  # pragma: no cover - websockets is a hard dependency
 __all__ = [
     "AggregationServer",
     "AggregationServerV2",
+    "ReceiveBuffers",
     "RoundSettings",
     "classify_update",
+    "default_checkpoint_path",
     "load_checkpoint",
     "round_due",
     "save_checkpoint",
@@ -165,6 +171,13 @@ def save_checkpoint(path: str, arrays: dict[str, np.ndarray], meta: dict[str, An
         raise
 
 
+def default_checkpoint_path(job_name: str, job_uid: str) -> str:
+    """``<AGG_CHECKPOINT_DIR or .>/<job>-<uid>/global.safetensors``: one directory per job instance, so a new
+    job reusing a name never finds its predecessor's model."""
+    job_dir = f"{job_name or 'sedna'}-{job_uid}" if job_uid else (job_name or "sedna")
+    return os.path.join(os.getenv("AGG_CHECKPOINT_DIR") or ".", job_dir, "global.safetensors")
+
+
 def load_checkpoint(path: str) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
     if not path or not os.path.isfile(path):
         return None
@@ -177,13 +190,38 @@ def load_checkpoint(path: str) -> tuple[dict[str, np.ndarray], dict[str, Any]] |
         return None
 
 
+class ReceiveBuffers:
+    """Receive buffers reused across messages: a 200 MB update is copied once, into memory that is already
+    mapped, instead of into a list of fragments and then a joined copy (issue 16). A buffer grows to the
+    largest message seen; at most ``keep`` idle ones are kept."""
+
+    def __init__(self, keep: int) -> None:
+        self.keep = keep
+        self.size = 1 << 20
+        self._idle: list[bytearray] = []
+
+    def take(self) -> bytearray:
+        return self._idle.pop() if self._idle else bytearray(self.size)
+
+    def grow(self, buf: bytearray, filled: int, needed: int) -> bytearray:
+        self.size = max(self.size, needed, 2 * len(buf) if needed < (1 << 26) else needed + (needed >> 3))
+        bigger = bytearray(self.size)
+        bigger[:filled] = memoryview(buf)[:filled]
+        return bigger
+
+    def give(self, buf: bytearray) -> None:
+        if len(buf) >= self.size and len(self._idle) < self.keep:
+            self._idle.append(buf)
+
+
 class AggregationServer:
     """Websocket aggregation server; ``start()`` blocks until the job's last round is served.
 
     Signature as upstream; keyword-only extras: ``token`` (bearer token, env ``AGG_TOKEN``), ``round_timeout``
     (``AGG_ROUND_TIMEOUT``), ``min_participants`` (``AGG_MIN_PARTICIPANTS``), ``checkpoint_path``
     (``AGG_CHECKPOINT``), ``downlink_compression`` (``AGG_DOWNLINK_COMPRESSION``: none|fp16), ``transmitter``
-    (default from ``TRANSMITTER``), ``job_name`` (``JOB_NAME``), ``exit_grace`` (``AGG_EXIT_GRACE``).
+    (default from ``TRANSMITTER``), ``job_name`` (``JOB_NAME``), ``job_uid`` (``JOB_UID``: the checkpoint is
+    resumed only by the same job instance), ``exit_grace`` (``AGG_EXIT_GRACE``).
     ``ws_size`` is the largest accepted message; ``AGG_MAX_MESSAGE_BYTES`` overrides it.
     """
 
@@ -192,7 +230,8 @@ class AggregationServer:
                  token: str | None = None, round_timeout: float | None = None,
                  min_participants: int | None = None, checkpoint_path: str | None = None,
                  downlink_compression: str | None = None, transmitter: AbstractTransmitter | None = None,
-                 job_name: str | None = None, exit_grace: float | None = None) -> None:
+                 job_name: str | None = None, exit_grace: float | None = None, job_uid: str | None = None) -> None:
+        enable_worker_logging()
         self.aggregation = aggregation or "FedAvg"
         self.strategy = ClassFactory.get_cls(ClassType.FL_AGG, self.aggregation)()
         self.host = host or os.getenv("AGG_BIND_IP") or _host_ip()
@@ -215,10 +254,12 @@ class AggregationServer:
         self.token = token if token is not None else (os.getenv("AGG_TOKEN") or None)
         self.job_name = job_name if job_name is not None else os.getenv("JOB_NAME", "")
         self.transmitter = transmitter or transmitter_from_env()
-        if checkpoint_path is None:
-            checkpoint_path = os.getenv("AGG_CHECKPOINT") or os.path.join(
-                os.getenv("AGG_CHECKPOINT_DIR") or ".", f"{self.job_name or 'sedna'}-global.safetensors")
-        self.checkpoint_path = checkpoint_path
+        self.job_uid = job_uid if job_uid is not None else os.getenv("JOB_UID", "")
+        explicit = checkpoint_path or os.getenv("AGG_CHECKPOINT")
+        self.checkpoint_path = explicit or default_checkpoint_path(self.job_name, self.job_uid)
+        # Without a job UID the default file could be another run's of a job with the same name (the trap of
+        # issue 16: a new job silently starting at "round 3 done"), so only a path given on purpose resumes.
+        self._may_resume = bool(explicit or self.job_uid)
 
         self.clients: dict[str, _Client] = {}
         self.known_clients: set[str] = set()
@@ -258,13 +299,17 @@ class AggregationServer:
         return "ok" if self.finished else "continue"
 
     def _restore(self) -> None:
+        if not self._may_resume:
+            return
         loaded = load_checkpoint(self.checkpoint_path)
         if loaded is None:
             return
         arrays, meta = loaded
-        if meta.get("job_name", "") != self.job_name or meta.get("aggregation") != self.aggregation:
-            logger.warning("checkpoint %s belongs to job %r/%s, not %r/%s; starting fresh", self.checkpoint_path,
-                           meta.get("job_name"), meta.get("aggregation"), self.job_name, self.aggregation)
+        if (meta.get("job_name", "") != self.job_name or meta.get("aggregation") != self.aggregation
+                or str(meta.get("job_uid", "")) != self.job_uid):
+            logger.warning("checkpoint %s belongs to job %r (uid %r)/%s, not %r (uid %r)/%s; starting fresh",
+                           self.checkpoint_path, meta.get("job_name"), meta.get("job_uid", ""),
+                           meta.get("aggregation"), self.job_name, self.job_uid, self.aggregation)
             return
         self.global_arrays = arrays
         self.round = int(meta.get("round", 0))
@@ -291,8 +336,13 @@ class AggregationServer:
         return thread
 
     def stop(self) -> None:
-        if self._loop is not None and self._stop is not None:
+        """Ask the server to stop; a server that already stopped itself (all rounds done) is left as it is."""
+        if self._loop is None or self._stop is None or self._loop.is_closed():
+            return
+        try:
             self._loop.call_soon_threadsafe(self._stop.set)
+        except RuntimeError:            # the loop closed between the check and the call
+            logger.debug("aggregation server already stopped")
 
     async def serve(self) -> None:
         from websockets.asyncio.server import serve
@@ -302,7 +352,9 @@ class AggregationServer:
         self._stop = asyncio.Event()
         self._broadcast_slots = asyncio.Semaphore(BROADCAST_CONCURRENCY)
         self._receive_slots = asyncio.Semaphore(RECEIVE_SLOTS)
-        async with serve(self._handle, self.host, self.http_port, process_request=self._process_request,
+        self._buffers = ReceiveBuffers(keep=RECEIVE_SLOTS + 1)
+        async with serve(self._handle, sock=listening_socket(self.host, self.http_port),
+                         process_request=self._process_request,
                          max_size=self.settings.max_message_bytes, max_queue=4, compression=None,
                          ping_interval=20, ping_timeout=300, write_limit=2 ** 20) as server:
             self.port = server.sockets[0].getsockname()[1]
@@ -372,7 +424,9 @@ class AggregationServer:
 
         Our clients send large messages in 1 MiB fragments. Reading a connection's fragments only while
         holding one of ``RECEIVE_SLOTS`` slots, with a small frame queue (``max_queue``), makes the other
-        senders wait in TCP flow control instead of in server memory.
+        senders wait in TCP flow control instead of in server memory. A binary message is copied fragment by
+        fragment into a reused buffer (:class:`ReceiveBuffers`) and returned as a view of it; the caller hands
+        the buffer back once the update is added.
         """
         stream = ws.recv_streaming()
         first = await anext(stream)
@@ -382,11 +436,17 @@ class AggregationServer:
                 parts.append(part)
             return "".join(parts), None
         async with self._receive_slots:
-            parts = [first]
-            async for part in stream:
-                parts.append(part)
-        data = parts[0] if len(parts) == 1 else b"".join(parts)
-        return None, bytes(data)
+            buf = self._buffers.take()
+            filled = 0
+            part = first
+            while part is not None:
+                end = filled + len(part)
+                if end > len(buf):
+                    buf = self._buffers.grow(buf, filled, end)
+                buf[filled:end] = part          # the one copy: websocket fragment -> our buffer
+                filled = end
+                part = await anext(stream, None)
+        return None, memoryview(buf)[:filled]
 
     async def _handle(self, ws) -> None:
         client: _Client | None = None
@@ -395,7 +455,11 @@ class AggregationServer:
                 text, data = await self._next_message(ws)
                 self.bytes_received += len(text if text is not None else data)
                 if text is None:
-                    await self._on_weights(ws, client, data)
+                    try:
+                        await self._on_weights(ws, client, data)
+                    finally:
+                        # nothing refers to the buffer any more: the update was added (or rejected)
+                        self._buffers.give(data.obj)
                     del data
                     continue
                 try:
@@ -427,10 +491,12 @@ class AggregationServer:
 
     async def _subscribe(self, ws, message: dict[str, Any], current: _Client | None) -> _Client:
         client_id = str(message.get("client_id") or current and current.client_id or secrets.token_hex(8))
-        old = self.clients.get(client_id)
-        if old is not None and old.ws is not ws:
-            logger.warning("client %s reconnected; closing its previous connection", client_id)
-            asyncio.ensure_future(old.ws.close(4000, "replaced by a newer connection"))
+        try:
+            agg_auth.check_subscribe(self.clients, client_id, ws, current)
+        except agg_auth.SubscribeRefused as exc:
+            await self._reply_error(ws, exc.reason)
+            await ws.close(exc.code, exc.reason[:120])
+            return current
         join = encode_control({"type": "CLIENT_JOIN", "data": client_id})
         for other in list(self.clients.values()):
             if other.client_id != client_id:
@@ -453,7 +519,7 @@ class AggregationServer:
             return
         await self._on_weights(ws, client, payload)
 
-    async def _on_weights(self, ws, client: _Client | None, data: bytes) -> None:
+    async def _on_weights(self, ws, client: _Client | None, data: bytes | memoryview) -> None:
         if client is None:
             await self._reply_error(ws, "send subscribe before weights")
             return
@@ -507,8 +573,10 @@ class AggregationServer:
                     len(self._contributors), self.settings.participants_count, cid, num_samples, len(data))
         return None
 
-    def _decode_and_add(self, data: bytes, num_samples: int) -> None:
-        frame = decode_weights(data, self.settings.max_message_bytes, base=self.global_arrays)
+    def _decode_and_add(self, data: bytes | memoryview, num_samples: int) -> None:
+        # streaming FedAvg adds the update at once: its arrays may be views of the receive buffer
+        frame = decode_weights(data, self.settings.max_message_bytes, base=self.global_arrays,
+                               copy=not self._streaming)
         if self.global_arrays is not None:
             check_layout(frame.arrays, layout_of(self.global_arrays))
         elif self._contributors:
@@ -546,14 +614,15 @@ class AggregationServer:
         self._event("round", **info)
         self._round_sender = self._last_sender
         self._reset_round()
+        # clients wait for the broadcast, not for the disk: checkpoint once they have the model
+        await self._broadcast(await self._global_message("recv_weight"))
         try:
             await asyncio.to_thread(save_checkpoint, self.checkpoint_path, new_global,
                                     {"round": self.round, "total_sample": self.total_sample,
-                                     "job_name": self.job_name, "aggregation": self.aggregation,
-                                     "exit_round": self.settings.exit_round})
+                                     "job_name": self.job_name, "job_uid": self.job_uid,
+                                     "aggregation": self.aggregation, "exit_round": self.settings.exit_round})
         except OSError as exc:
             logger.error("could not write checkpoint %s: %s", self.checkpoint_path, exc)
-        await self._broadcast(await self._global_message("recv_weight"))
 
     def _aggregate(self) -> dict[str, np.ndarray]:
         if self._streaming:

@@ -1,9 +1,8 @@
 """What every sedna REST server shares: serving a FastAPI app with uvicorn on a socket bound up front, and
 the optional bearer token.
 
-:class:`UvicornService` binds the socket itself (so ``http_port=0`` picks a free port that :attr:`port`
-then tells), sets ``TCP_NODELAY`` on it (accepted connections inherit it: without it a response's headers
-and body, written separately, wait on the client's delayed ACK, ~40 ms per request), and serves in the
+:class:`UvicornService` binds the socket itself with :func:`sedna.common.sockets.listening_socket`
+(so ``http_port=0`` picks a free port that :attr:`port` then tells, and ``TCP_NODELAY`` is on), and serves in the
 foreground (:meth:`start`) or in a daemon thread (:meth:`start_background`, returns once uvicorn is up)
 until :meth:`stop`. :func:`add_bearer_token` guards every route of an app; with no token it adds nothing,
 so unguarded servers pay no middleware per request.
@@ -22,7 +21,11 @@ import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
-__all__ = ["KEEP_ALIVE_SECONDS", "UvicornService", "add_bearer_token", "add_route_list", "error_response"]
+from sedna.common.log import enable_worker_logging
+from sedna.common.sockets import listening_socket
+
+__all__ = ["KEEP_ALIVE_SECONDS", "UvicornService", "add_bearer_token", "add_route_list", "error_response",
+           "json_body"]
 
 logger = logging.getLogger(__name__)
 
@@ -34,11 +37,21 @@ def error_response(status: int, reason: str) -> JSONResponse:
     return JSONResponse(status_code=status, content={"detail": reason})
 
 
+def json_body(model) -> dict:
+    """``openapi_extra`` declaring a JSON request body of ``model`` (routes that read the raw body), so the
+    published OpenAPI document says what the route takes."""
+    return {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": model.model_json_schema(by_alias=True)}}}}
+
+
 def add_bearer_token(app: FastAPI, token: str | None) -> None:
     """Answer 401 to every request of ``app`` whose ``Authorization`` is not ``Bearer <token>``.
 
-    No middleware at all without a token: it costs time on every request."""
+    No middleware at all without a token: it costs time on every request. Pods the GM creates always get
+    their job's token in the env; a server started without one says so loudly."""
     if not token:
+        logger.warning("%s serves WITHOUT a bearer token: anyone who reaches its port can use it "
+                       "(the GM injects one into the pods it creates; see docs/security.md)", app.title)
         return
     expected = f"Bearer {token}".encode()
 
@@ -71,6 +84,7 @@ class UvicornService:
     app: Any
 
     def _init_service(self, host: str, http_port: int) -> None:
+        enable_worker_logging()
         self.host = host
         self.http_port = int(http_port)
         self._server: uvicorn.Server | None = None
@@ -78,14 +92,7 @@ class UvicornService:
         self.port: int | None = None
 
     def _prepare(self) -> tuple[uvicorn.Server, socket.socket]:
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.bind((self.host, self.http_port))
-        sock.listen(128)
-        if self.inheritable_socket:
-            sock.set_inheritable(True)
+        sock = listening_socket(self.host, self.http_port, inheritable=self.inheritable_socket, blocking=True)
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(self.app, log_level="warning", timeout_keep_alive=KEEP_ALIVE_SECONDS,
                                 access_log=False, lifespan="off")

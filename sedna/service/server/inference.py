@@ -12,6 +12,8 @@ Errors carry a reason: 400 undecodable body or input the model rejects (ValueErr
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import logging
 import os
@@ -23,8 +25,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from sedna.common.tensors import NPY_CONTENT_TYPE, TensorFormatError, loads_npy
-from sedna.service.server.base import UvicornService, add_bearer_token, add_route_list
+from sedna.common import jsonbounds
+from sedna.common.tensors import NPY_CONTENT_TYPE, TensorFormatError
+from sedna.service.server.base import UvicornService, add_bearer_token, add_route_list, json_body
 from sedna.service.server.base import error_response as _error
 
 __all__ = ["InferenceItem", "InferenceServer", "PayloadTooLarge", "create_inference_app"]
@@ -32,6 +35,8 @@ __all__ = ["InferenceItem", "InferenceServer", "PayloadTooLarge", "create_infere
 logger = logging.getLogger(__name__)
 
 TOKEN_ENV = "SEDNA_INFERENCE_TOKEN"
+CONCURRENCY_ENV = "SEDNA_INFERENCE_CONCURRENCY"
+DEFAULT_CONCURRENCY = 2
 JSON_CONTENT_TYPE = "application/json"
 
 
@@ -58,31 +63,71 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+def npy_view(buffer: bytearray) -> np.ndarray:
+    """The array of an ``.npy`` body as a view of ``buffer`` (no copy: peak memory stays at one body);
+    object dtypes (pickle) are refused like ``np.load(allow_pickle=False)``."""
+    head = io.BytesIO(bytes(buffer[:65536]))
+    try:
+        version = np.lib.format.read_magic(head)
+        reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = reader(head)
+    except (ValueError, OSError, SyntaxError) as exc:
+        raise TensorFormatError(f"not an npy payload: {exc}") from None
+    if dtype.hasobject:
+        raise TensorFormatError("npy payload with object dtype (pickle) refused")
+    count = int(np.prod(shape, dtype=np.int64))
+    if head.tell() + count * dtype.itemsize != len(buffer):
+        raise TensorFormatError(f"npy payload of {len(buffer)} bytes does not match its header {shape} {dtype}")
+    flat = np.frombuffer(buffer, dtype=dtype, count=count, offset=head.tell())
+    return flat.reshape(shape, order="F" if fortran else "C")
+
+
+async def _read_body(request: Request, limit: int) -> bytearray:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"body of {declared} bytes exceeds the limit of {limit} bytes")
-    chunks, size = [], 0
+    if declared is not None and declared.isdigit():
+        # Known length: one buffer of exactly that size, filled in place (no list of chunks plus a join).
+        body = bytearray(int(declared))
+        view, size = memoryview(body), 0
+        async for chunk in request.stream():
+            if size + len(chunk) > len(body):
+                raise PayloadTooLarge("body longer than its Content-Length")
+            view[size:size + len(chunk)] = chunk
+            size += len(chunk)
+        view.release()
+        del body[size:]
+        return body
+    body, size = bytearray(), 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
             raise PayloadTooLarge(f"body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+        body += chunk
+    return body
 
 
 def create_inference_app(model: Any, servername: str, max_buffer_size: int = 104857600,
                          token: str | None = None) -> FastAPI:
     """The FastAPI app of one inference server; ``model`` needs ``inference(data, post_process=None)``."""
-    app = FastAPI(title=f"sedna inference: {servername}", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(title=f"sedna inference: {servername}", docs_url=None, redoc_url=None,
+                  openapi_url="/openapi.json")
     router = APIRouter()
     content_types = [JSON_CONTENT_TYPE, NPY_CONTENT_TYPE]
 
     add_bearer_token(app, token)
     add_route_list(router, f"/{servername}", content_types)
 
-    @router.post(f"/{servername}/predict")
+    requests = asyncio.Semaphore(max(1, int(os.environ.get(CONCURRENCY_ENV) or DEFAULT_CONCURRENCY)))
+
+    @router.post(f"/{servername}/predict", openapi_extra=json_body(InferenceItem))
     async def predict(request: Request) -> Response:
+        # At most CONCURRENCY bodies are read and decoded at once; the others wait their turn in TCP flow
+        # control, so memory is bounded by CONCURRENCY x (body + decoded input), not by the client count.
+        async with requests:
+            return await _predict(request)
+
+    async def _predict(request: Request) -> Response:
         try:
             body = await _read_body(request, max_buffer_size)
         except PayloadTooLarge as exc:
@@ -90,13 +135,14 @@ def create_inference_app(model: Any, servername: str, max_buffer_size: int = 104
         content_type = request.headers.get("content-type", JSON_CONTENT_TYPE).split(";")[0].strip().lower()
         if content_type == NPY_CONTENT_TYPE:
             try:
-                data = loads_npy(body)
+                data = npy_view(body)
             except TensorFormatError as exc:
                 return _error(400, str(exc))
             callback = request.query_params.get("callback") or None
         elif content_type in (JSON_CONTENT_TYPE, ""):
             try:
-                doc = json.loads(body)
+                doc = jsonbounds.loads(body, max_depth=None)      # nesting too deep: 400, not a 500
+                del body
             except ValueError as exc:
                 return _error(400, f"body is not JSON: {exc}")
             try:

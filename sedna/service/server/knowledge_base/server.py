@@ -19,8 +19,10 @@ directly inside the save directory (names with ``/``, ``\\``, ``..``, a leading 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import mmap
 import os
 import re
 import tempfile
@@ -58,6 +60,7 @@ __all__ = ["DEFAULT_MAX_UPLOAD", "TOKEN_ENV", "KBServer", "create_kb_app", "pars
 logger = logging.getLogger(__name__)
 
 TOKEN_ENV = "SEDNA_KB_TOKEN"
+MAX_CONCURRENT_UPLOADS = 4
 MAX_UPLOAD_ENV = "SEDNA_KB_MAX_UPLOAD"
 DEFAULT_MAX_UPLOAD = 256 * 1024 * 1024
 INDEX_NAME = KBResourceConstant.KB_INDEX_NAME.value
@@ -155,6 +158,28 @@ class KBStore:
             raise BadRequest(400, f"file name {name!r} resolves outside the knowledge base")
         return path
 
+    def write_file_range(self, name: str, source: str, start: int, end: int) -> str:
+        """Store bytes ``[start, end)`` of file ``source`` as ``name`` (copied in 1 MiB chunks)."""
+        path = self.resolve(name)
+        if os.path.isdir(path):
+            raise BadRequest(400, f"file name {name!r} is a directory of the knowledge base")
+        fd, tmp = tempfile.mkstemp(prefix=".upload-", dir=self.save_dir)
+        try:
+            with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+                src.seek(start)
+                left = end - start
+                while left > 0:
+                    chunk = src.read(min(left, 1 << 20))
+                    if not chunk:
+                        break
+                    out.write(chunk)
+                    left -= len(chunk)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        return path
+
     def write_file(self, name: str, content: bytes) -> str:
         path = self.resolve(name)
         if os.path.isdir(path):
@@ -240,6 +265,70 @@ class KBStore:
         return {"task_groups": groups, "index": download_path(INDEX_NAME) if has_index else None}
 
 
+async def _spool_body(request: Request, limit: int, directory: str) -> str:
+    """Write the request body to a temp file in ``directory`` (BadRequest 413 over ``limit``); its path."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BadRequest(413, f"body of {declared} bytes exceeds the limit of {limit} bytes")
+    fd, path = tempfile.mkstemp(prefix=".spool-", dir=directory)
+    size = 0
+    try:
+        with os.fdopen(fd, "wb") as out:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise BadRequest(413, f"body exceeds the limit of {limit} bytes")
+                out.write(chunk)
+    except BaseException:
+        os.remove(path)
+        raise
+    return path
+
+
+def locate_part(path: str, content_type: str, field: str) -> tuple[str | None, int, int]:
+    """(filename, start, end) of multipart field ``field`` in the body stored at ``path``, found with mmap
+    (pages are read from the file on demand, never copied as a whole)."""
+    match = re.search(r'boundary="?([^";]+)"?', content_type or "")
+    if not content_type.lower().startswith("multipart/form-data") or not match:
+        raise BadRequest(415, "expected multipart/form-data with a boundary")
+    delimiter = b"\r\n--" + match.group(1).encode("latin-1")
+    if os.path.getsize(path) == 0:
+        raise BadRequest(400, "multipart body has no parts")
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as body:
+        first = delimiter[2:]
+        if body[:len(first)] == first:
+            pos = len(first)
+        else:
+            found = body.find(delimiter)
+            if found < 0:
+                raise BadRequest(400, "multipart body has no parts")
+            pos = found + len(delimiter)
+        while True:
+            if body[pos:pos + 2] == b"--":
+                break
+            if body[pos:pos + 2] == b"\r\n":
+                pos += 2
+            head_end = body.find(b"\r\n\r\n", pos)
+            if head_end < 0 or head_end - pos > 16384:
+                raise BadRequest(400, "multipart part without headers")
+            head = body[pos:head_end].decode("latin-1")
+            start = head_end + 4
+            end = body.find(delimiter, start)
+            if end < 0:
+                raise BadRequest(400, "multipart part without a closing boundary")
+            disposition = ""
+            for line in head.split("\r\n"):
+                key, _, value = line.partition(":")
+                if key.strip().lower() == "content-disposition":
+                    disposition = value
+            name = re.search(r'\bname="([^"]*)"', disposition)
+            filename = re.search(r'\bfilename="([^"]*)"', disposition)
+            if name and name.group(1) == field:
+                return (filename.group(1) if filename else None), start, end
+            pos = end + len(delimiter)
+    raise BadRequest(400, f"multipart field {field!r} is missing")
+
+
 async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -253,13 +342,20 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def multipart_body(field: str) -> dict:
+    """``openapi_extra`` declaring a multipart body with one file ``field``."""
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+        "type": "object", "required": [field],
+        "properties": {field: {"type": "string", "format": "binary"}}}}}}}
+
+
 def create_kb_app(save_dir: str, db_url: str | None = None, token: str | None = None,
                   max_upload_size: int = DEFAULT_MAX_UPLOAD) -> FastAPI:
     """The FastAPI app of one knowledge base storing files in ``save_dir`` and its index in ``db_url``
     (default ``sqlite:///<save_dir>/.kb/lifelong_kb.sqlite3``, out of reach of the file routes)."""
     default_db = os.path.join(os.path.realpath(save_dir), ".kb", "lifelong_kb.sqlite3")  # not a servable name
     store = KBStore(save_dir, db_url or f"sqlite:///{default_db}")
-    app = FastAPI(title="sedna knowledge base", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(title="sedna knowledge base", docs_url=None, redoc_url=None, openapi_url="/openapi.json")
     app.state.store = store
     router = APIRouter(prefix="/knowledgebase")
 
@@ -276,7 +372,7 @@ def create_kb_app(save_dir: str, db_url: str | None = None, token: str | None = 
             raise BadRequest(400, f"multipart field {field!r} is missing")
         return fields[field]
 
-    @router.post("/update")
+    @router.post("/update", openapi_extra=multipart_body("task"))
     async def update(request: Request):
         _, content = await multipart_field(request, "task")
         try:
@@ -306,13 +402,23 @@ def create_kb_app(save_dir: str, db_url: str | None = None, token: str | None = 
         return FileResponse(path, filename=safe_file_name(name) if name else files,
                             media_type="application/octet-stream")
 
-    @router.post("/file/upload")
+    uploads = asyncio.Semaphore(MAX_CONCURRENT_UPLOADS)
+
+    @router.post("/file/upload", openapi_extra=multipart_body("file"))
     async def upload(request: Request):
-        filename, content = await multipart_field(request, "file")
-        name = safe_file_name(filename or "")
-        if name == INDEX_NAME:
-            raise BadRequest(400, f"{INDEX_NAME} is written through /update only")
-        await run_in_threadpool(store.write_file, name, content)
+        """Streamed: the body goes to a temp file in chunks, the file part is copied out of it, so memory
+        stays flat whatever the upload size; at most ``MAX_CONCURRENT_UPLOADS`` run at once (others wait)."""
+        async with uploads:
+            spool = await _spool_body(request, max_upload_size, store.save_dir)
+            try:
+                filename, start, end = await run_in_threadpool(
+                    locate_part, spool, request.headers.get("content-type", ""), "file")
+                name = safe_file_name(filename or "")
+                if name == INDEX_NAME:
+                    raise BadRequest(400, f"{INDEX_NAME} is written through /update only")
+                await run_in_threadpool(store.write_file_range, name, spool, start, end)
+            finally:
+                os.remove(spool)
         return download_path(name)
 
     app.include_router(router)

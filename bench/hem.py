@@ -1,0 +1,136 @@
+"""Hard-example filters per call on short inputs: ours vs upstream-style code, same inputs, same run.
+
+The inputs are the seeded 100,000 results of 1–10 boxes / probabilities of ``tests/support/support_hem.py``.
+The floor is upstream Sedna's per-call work written out here (its shape: ``all(map(lambda ...))`` box check,
+``data_check`` per score, a Python loop per box, ``math.log``). Each filter runs ``--repeat`` times over all
+inputs, alternating with the floor every 1,000 inputs and timed in thread CPU time (the machine is shared);
+one JSON line per filter with the median [min, max] of calls/s and of the ratio ours/upstream (goal ≥ 2).
+
+Usage: python bench/hem.py [--repeat 3] [--count 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests" / "support"))
+
+
+class _UpstreamBase:
+    @classmethod
+    def data_check(cls, data):
+        return 0 <= float(data) <= 1
+
+
+class UpstreamThreshold(_UpstreamBase):
+    def __init__(self, threshold=0.5):
+        self.threshold = float(threshold)
+
+    def __call__(self, infer_result=None):
+        if not (infer_result and all(map(lambda box: len(box) > 4, infer_result))):  # noqa: C417 (its shape)
+            return False
+        score = 0
+        for box in infer_result:
+            score += box[4]
+        return score / (len(infer_result) or 1) < self.threshold
+
+
+class UpstreamCrossEntropy(_UpstreamBase):
+    def __init__(self, threshold_cross_entropy=0.5):
+        self.threshold_cross_entropy = float(threshold_cross_entropy)
+
+    def __call__(self, infer_result=None):
+        if not infer_result:
+            return False
+        checked = [p for p in infer_result if self.data_check(p)]
+        if len(checked) != len(infer_result):
+            return False
+        log_sum = 0.0
+        for p in infer_result:
+            if p > 0:  # upstream raises on 0 and divides by zero for one class; guarded to run the inputs
+                log_sum += p * math.log(p)
+        if len(infer_result) == 1:
+            return 1.0 < self.threshold_cross_entropy
+        return 1 + 1.0 * log_sum / math.log(len(infer_result)) < self.threshold_cross_entropy
+
+
+class UpstreamIBT(_UpstreamBase):
+    def __init__(self, threshold_img=0.5, threshold_box=0.5):
+        self.threshold_img, self.threshold_box = float(threshold_img), float(threshold_box)
+
+    def __call__(self, infer_result=None):
+        if not (infer_result and all(map(lambda box: len(box) > 4, infer_result))):  # noqa: C417 (its shape)
+            return False
+        checked = [box[4] for box in infer_result if self.data_check(box[4])]
+        if len(checked) != len(infer_result):
+            return False
+        low = [float(score) for score in checked if float(score) <= self.threshold_box]
+        return len(low) / len(infer_result) >= 1 - self.threshold_img
+
+
+def _cpu_seconds(fn, inputs) -> tuple[float, int]:
+    """CPU time of this thread (the machine is shared: wall time would count other processes' turns)."""
+    hard = 0
+    t0 = time.thread_time()
+    for x in inputs:
+        hard += fn(x)
+    return time.thread_time() - t0, hard
+
+
+def _rates(ours, upstream, inputs, chunk: int = 1000) -> tuple[float, float, int, int]:
+    """calls/s of both over all inputs, alternating every ``chunk`` inputs so both see the same conditions."""
+    spent = [0.0, 0.0]
+    hard = [0, 0]
+    for start in range(0, len(inputs), chunk):
+        part = inputs[start:start + chunk]
+        for i, fn in enumerate((upstream, ours)):
+            seconds, n = _cpu_seconds(fn, part)
+            spent[i] += seconds
+            hard[i] += n
+    return len(inputs) / spent[1], len(inputs) / spent[0], hard[1], hard[0]
+
+
+def _summary(values: list[float], digits: int = 2) -> dict:
+    return {"median": round(statistics.median(values), digits), "min": round(min(values), digits),
+            "max": round(max(values), digits)}
+
+
+def main(argv=None) -> list[dict]:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--count", type=int, default=100_000)
+    args = ap.parse_args(argv)
+    from support_hem import hem_inputs
+
+    from sedna.algorithms.hard_example_mining import CrossEntropyFilter, IBTFilter, ThresholdFilter
+
+    pairs = hem_inputs(count=args.count)
+    boxes, probs = [p[0] for p in pairs], [p[1] for p in pairs]
+    lines = []
+    for name, ours, upstream, inputs in (("IBT", IBTFilter(), UpstreamIBT(), boxes),
+                                         ("CrossEntropy", CrossEntropyFilter(), UpstreamCrossEntropy(), probs),
+                                         ("Threshold", ThresholdFilter(), UpstreamThreshold(), boxes)):
+        ours_rates, floor_rates, ratios = [], [], []
+        for _ in range(args.repeat):
+            rate, floor_rate, hard, floor_hard = _rates(ours, upstream, inputs)
+            ours_rates.append(rate)
+            floor_rates.append(floor_rate)
+            ratios.append(rate / floor_rate)
+        line = {"bench": "hem", "case": name, "inputs": len(inputs), "hard": hard, "upstream_hard": floor_hard,
+                "calls_per_s": _summary(ours_rates, 0), "floor_upstream_calls_per_s": _summary(floor_rates, 0),
+                "ratio_vs_floor": _summary(ratios), "goal": ">= 2"}
+        print(json.dumps(line), flush=True)
+        lines.append(line)
+    return lines
+
+
+if __name__ == "__main__":
+    main()

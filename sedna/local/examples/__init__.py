@@ -1,0 +1,1 @@
+"""Runnable examples: their declaration (``spec``), pure condition checks (``conditions``), the runner."""
