@@ -1,10 +1,11 @@
-"""The dashboard in headless Chromium against the single-machine cluster while the helmet-detection joint
-inference example runs (``hack/e2e-joint-inference.sh``; ``sedna local up`` starts the dashboard):
+"""The dashboard in headless Chromium against the single-machine cluster while the examples run
+(``sedna local up`` starts the dashboard; ``sedna local example run`` runs the examples):
 
-- the overview lists the JointInferenceService;
+- the overview lists the helmet-detection JointInferenceService;
 - its job page's inference plot gains points as more frames reach the edge worker (pushed over SSE);
+- the surface-defect FederatedLearningJob's page gains round points while its rounds run;
 - a second service whose edge worker exits with code 3 shows up failing, first in the overview, and its page
-  shows the crash-looping pod with exit code 3.
+  shows the crash-looping pod with exit code 3 and its log.
 
 Screenshots go to the artifacts directory; docs/dashboard.png is one of them.
 """
@@ -12,11 +13,11 @@ Screenshots go to the artifacts directory; docs/dashboard.png is one of them.
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -26,12 +27,17 @@ from support_procs import free_port, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 NAME = "helmet-detection-inference-example"
-pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(420)]
+FL_NAME = "surface-defect-detection"
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(600)]
 
 
-def sedna_local(data_dir: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sedna", "--log-level", "WARNING", "local", "--data-dir",
-                           str(data_dir), *args], input=stdin, capture_output=True, text=True, timeout=120,
+def _argv(data_dir: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "sedna", "--log-level", "WARNING", "local", "--data-dir", str(data_dir), *args]
+
+
+def sedna_local(data_dir: Path, *args: str, stdin: str | None = None, timeout: float = 180) \
+        -> subprocess.CompletedProcess:
+    return subprocess.run(_argv(data_dir, *args), input=stdin, capture_output=True, text=True, timeout=timeout,
                           check=False)
 
 
@@ -42,6 +48,9 @@ def crashing_service(example: dict) -> dict:
     edge = svc["spec"]["edgeWorker"]["template"]["spec"]["containers"][0]
     edge["command"] = ["python", "-c", "import sys; print('edge worker: no camera found'); sys.exit(3)"]
     edge["image"] = "sedna-example/crashing:v1"
+    cloud = svc["spec"]["cloudWorker"]["template"]["spec"]["containers"][0]
+    cloud["command"] = ["python", "-c", "import time; time.sleep(3600)"]
+    cloud["image"] = "sedna-example/idle:v1"
     return svc
 
 
@@ -52,9 +61,9 @@ def cluster_dir(tmp_path):
     sedna_local(data_dir, "down")
 
 
-def _points(driver) -> int:
-    return int(driver.execute_script(
-        "const e = document.querySelector('.plot[data-metric=\"inferenceNumber\"]'); return e ? +e.dataset.points : 0;"))
+def _points(driver, metric: str = "inferenceNumber") -> int:
+    found = elements(driver, f'.plot[data-metric="{metric}"]')
+    return int(found[0]["data"].get("points", 0)) if found else 0
 
 
 def _inferences(driver) -> float:
@@ -63,19 +72,17 @@ def _inferences(driver) -> float:
         " return e && e.textContent !== '–' ? +e.textContent : -1;"))
 
 
-def test_dashboard_while_joint_inference_runs(cluster_dir, tmp_path):
+def test_dashboard_while_examples_run(cluster_dir, tmp_path):
     browser = browser_or_skip()
     shots = artifacts_dir(tmp_path)
-    up_args = f"--cluster-cidr 127.{random.randint(100, 250)}.0.0/16 --lc-port {free_port()}"
-    env = dict(os.environ, FRAMES="6", SEDNA_LOCAL_DIR=str(cluster_dir), TIMEOUT="180", PYTHON=sys.executable,
-               SEDNA_LOCAL_UP_ARGS=up_args)
+    up = sedna_local(cluster_dir, "up", "--nodes", "cloud-node,edge-node,edge2-node",
+                     "--cluster-cidr", f"127.{random.randint(100, 250)}.0.0/16", "--lc-port", str(free_port()))
+    assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
+    url = json.loads((cluster_dir / "state.json").read_text())["dashboard"]["url"]
+    assert f"dashboard at {url}" in up.stdout
     try:
-        run = subprocess.run(["bash", str(REPO / "hack" / "e2e-joint-inference.sh")], env=env, cwd=REPO,
-                             capture_output=True, text=True, timeout=300, check=False)
+        run = sedna_local(cluster_dir, "example", "run", "joint-inference-helmet", timeout=360)
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-        state = json.loads((cluster_dir / "state.json").read_text())
-        url = state["dashboard"]["url"]
-        assert f"dashboard at {url}" in run.stdout
 
         browser.get(url)
         row = wait_for(lambda: elements(browser, f'#overview tr[data-key="jointinferenceservices/default/{NAME}"]'),
@@ -85,8 +92,9 @@ def test_dashboard_while_joint_inference_runs(cluster_dir, tmp_path):
         # more frames reach the edge worker: each LC report adds a point to the plot, without a reload
         browser.get(url + f"#/o/jointinferenceservices/default/{NAME}")
         wait_for(lambda: _points(browser) >= 1, 30, "the first point")
-        frames = sorted((cluster_dir / "prepared" / "joint_inference" / "frames").glob("*.npy"))
+        frames = sorted((cluster_dir / "examples" / "joint-inference-helmet" / "prepared" / "frames").glob("*.npy"))
         video = cluster_dir / "nodes" / "edge-node" / "joint_inference" / "video"
+        assert frames and video.is_dir()
         for batch in (1, 2):
             before_points, before = _points(browser), _inferences(browser)
             for frame in frames[:3]:
@@ -95,6 +103,26 @@ def test_dashboard_while_joint_inference_runs(cluster_dir, tmp_path):
                      f"a new point after batch {batch}")
         assert _points(browser) >= 3
         browser.save_screenshot(str(shots / "e2e-job-ji.png"))
+
+        # the FL job's page, open while its rounds run: the round plot gains points as they happen
+        fl = subprocess.Popen(_argv(cluster_dir, "example", "run", "federated-learning-surface-defect"),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            browser.get(url + f"#/o/federatedlearningjobs/default/{FL_NAME}")
+            seen = set()
+            deadline = time.monotonic() + 300
+            while fl.poll() is None and time.monotonic() < deadline:
+                seen.add(_points(browser, "round"))
+                time.sleep(0.2)
+            out = fl.communicate(timeout=60)[0]
+            assert fl.returncode == 0, out[-3000:]
+        finally:
+            if fl.poll() is None:
+                fl.kill()
+        wait_for(lambda: text(browser, "#round") == "3", 30, "round 3 on the page")
+        seen.add(_points(browser, "round"))
+        assert len(seen - {0}) >= 2, f"the round plot did not grow while the job ran: {sorted(seen)}"
+        browser.save_screenshot(str(shots / "e2e-job-fl.png"))
 
         # a crash-looping worker: failing, first in the overview, with its exit code
         example = next(d for d in yaml.safe_load_all((REPO / "examples" / "joint_inference" / "helmet_detection"
