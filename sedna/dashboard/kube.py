@@ -53,9 +53,10 @@ def load_connection(kubeconfig: str | None = None) -> KubeConnection:
     else:
         config.load_incluster_config(client_configuration=cfg)
     headers = {}
-    auth = cfg.get_api_key_with_prefix("authorization")
-    if auth:
-        headers["Authorization"] = auth if " " in auth else f"Bearer {auth}"
+    # the client names its token setting differently across versions ("authorization", "BearerToken")
+    for setting in cfg.auth_settings().values():
+        if setting.get("in") == "header" and setting.get("value"):
+            headers[setting.get("key") or "Authorization"] = setting["value"]
     verify: Any = cfg.ssl_ca_cert or cfg.verify_ssl
     cert = (cfg.cert_file, cfg.key_file) if cfg.cert_file and cfg.key_file else None
     return KubeConnection(cfg.host.rstrip("/"), headers, verify, cert)

@@ -7,6 +7,8 @@ app over that hub.
 
 from __future__ import annotations
 
+import secrets
+
 import httpx
 import pytest
 
@@ -22,9 +24,10 @@ CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 
 @pytest.fixture
 def cluster(tmp_path):
-    server = BackgroundServer(data_dir=tmp_path / "apiserver").start()
+    token = secrets.token_urlsafe(16)          # authenticated like a `sedna local` cluster's API server
+    server = BackgroundServer(data_dir=tmp_path / "apiserver", token=token).start()
     server.write_kubeconfig(tmp_path / "kubeconfig")
-    http = httpx.Client(base_url=server.url, timeout=30, headers={"Authorization": "Bearer sedna-local"})
+    http = httpx.Client(base_url=server.url, timeout=30, headers={"Authorization": f"Bearer {token}"})
     for info in KINDS:
         assert http.post(CRD_PATH, json=crd(info)).status_code in (200, 201)
     try:
