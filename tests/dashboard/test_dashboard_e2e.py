@@ -7,7 +7,7 @@
 - a second service whose edge worker exits with code 3 shows up failing, first in the overview, and its page
   shows the crash-looping pod with exit code 3 and its log.
 
-Screenshots go to the artifacts directory; docs/dashboard.png is one of them.
+Screenshots go to the artifacts directory; docs/dashboard.png is the joint-inference page.
 """
 
 from __future__ import annotations

@@ -213,13 +213,15 @@ function metricTable(m) {
 }
 
 function workerList(pods) {
-  return (pods || []).length ? pods.map((p) => `<div><span class="chip ${p.failing ? "bad" : p.state === "Running" ? "ok" : "warn"}">${esc(p.state)}</span>
+  return (pods || []).length ? pods.map((p) => `<div><span class="chip ${podClass(p)}">${esc(p.state)}</span>
     <span class="mono">${esc(p.workerType || "worker")}@${esc(p.node || "?")}</span></div>`).join("") : `<div class="muted">no workers</div>`;
 }
 
 // ---- plots ------------------------------------------------------------------------------------------------
 
-const PREFERRED = ["inferenceNumber", "hardExampleNumber", "uploadCloudRatio", "failedOffloadNumber", "round", "accuracy", "loss"];
+const PREFERRED = ["inferenceNumber", "hardExampleNumber", "uploadCloudRatio", "failedOffloadNumber", "round", "accuracy", "loss",
+  "framesProcessed", "matches"];
+const podClass = (p) => p.failing ? "bad" : /Running|Completed|Succeeded/.test(p.state) ? "ok" : "warn";
 
 function renderPlots(h, kind) {
   const box = $("#plots");
@@ -260,6 +262,7 @@ function renderPlots(h, kind) {
     entry.el.dataset.points = String(h.t.length);
     entry.el.querySelector(".v").textContent = fmt(last);
   });
+  names.forEach((name) => box.appendChild(S.plots.get(name).el));   // the preferred order, new metrics included
 }
 
 window.addEventListener("resize", () => {
@@ -275,7 +278,7 @@ function renderPods(pods) {
     ${pods.map((p) => `<tr class="${p.failing ? "failing" : ""}" data-pod="${esc(p.name)}" data-failing="${p.failing}">
       <td><span class="name mono">${esc(p.name)}</span>${p.workerType ? `<div class="ns">${esc(p.workerType)}</div>` : ""}</td>
       <td data-l="Node">${esc(p.node)}</td>
-      <td data-l="State"><span class="chip ${p.failing ? "bad" : p.state === "Running" ? "ok" : "warn"}">${esc(p.state)}</span>
+      <td data-l="State"><span class="chip ${podClass(p)}">${esc(p.state)}</span>
         ${p.containers.filter((c) => c.message).map((c) => `<div class="msg">${esc(c.message)}</div>`).join("")}</td>
       <td data-l="Restarts">${p.restarts}</td>
       <td data-l="Last exit code" class="exit">${p.lastExitCode == null ? "–" : `<span class="chip ${p.lastExitCode ? "bad" : ""}">${esc(p.lastExitCode)}</span>`}</td>
