@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "sedna.gm.cli",      # gm
     "sedna.lc.cli",      # lc
     "sedna.local.cli",   # local up/down/status/apply/get/logs
+    "sedna.dashboard.cli",  # dashboard
 )
 
 

@@ -28,6 +28,8 @@ def register(sub) -> None:
                     help="CRD YAML directory (default: the CRDs generated from sedna.api, same as deploy/crds)")
     up.add_argument("--kb-server", default="http://localhost:9020",
                     help="knowledge base URL the GM injects into lifelong-learning workers as KB_SERVER")
+    up.add_argument("--no-dashboard", action="store_true", help="do not start the web dashboard")
+    up.add_argument("--dashboard-port", type=int, default=0, help="dashboard port (default: a free one)")
     up.add_argument("--restart-backoff", type=float, default=10.0,
                     help="first back-off (s) before a failed container is restarted; doubles up to 300 s")
     up.add_argument("--foreground", action="store_true", help="run the supervisor in this process")

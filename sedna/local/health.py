@@ -9,6 +9,7 @@ its channel to the GM connected (an LC that could not bind its port, or talks to
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -43,6 +44,15 @@ def node_ready(node: dict) -> bool:
                for c in (node.get("status") or {}).get("conditions") or [])
 
 
+def _api_headers(state: dict[str, Any]) -> dict[str, str]:
+    """The API server's token (``DIR/apiserver-token``; none with ``--insecure``)."""
+    token_file = Path(state.get("data_dir") or ".") / "apiserver-token"
+    try:
+        return {"Authorization": f"Bearer {token_file.read_text().strip()}"}
+    except OSError:
+        return {}
+
+
 def check(state: dict[str, Any]) -> list[ComponentHealth]:
     """Probe every component named in ``state`` (a cluster's ``state.json``)."""
     out: list[ComponentHealth] = []
@@ -55,8 +65,7 @@ def check(state: dict[str, Any]) -> list[ComponentHealth]:
         return None
 
     url = state.get("url") or ""
-    code, body, err = _get(f"{url}/api/v1/nodes", {"Authorization": "Bearer sedna-local"}) if url else (
-        0, None, "no URL yet")
+    code, body, err = _get(f"{url}/api/v1/nodes", _api_headers(state)) if url else (0, None, "no URL yet")
     api_ok = code == 200
     out.append(ComponentHealth("apiserver", api_ok, url if api_ok else (err or f"HTTP {code}")))
     nodes = {n["metadata"]["name"]: n for n in (body or {}).get("items") or []} if api_ok else {}

@@ -227,7 +227,9 @@ def run(opts: Options) -> int:
         if up.returncode != 0:
             raise E2EError("the cluster did not come up")
         state = st.read_state(opts.data_dir) or {}
-        client = Client(state["url"])
+        from sedna.local.main import _state_client
+
+        client = _state_client(state)
         try:
             _say(f"==> 3/4 helm install sedna {opts.chart} -n {opts.namespace} (Helm's engine, applied here)")
             _install(opts, client)

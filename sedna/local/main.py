@@ -76,6 +76,10 @@ def cmd_up(args) -> int:
         argv += ["--image-map", str(Path(args.image_map).resolve())]
     if args.no_controllers:
         argv.append("--no-controllers")
+    if getattr(args, "no_dashboard", False):
+        argv.append("--no-dashboard")
+    elif getattr(args, "dashboard_port", 0):
+        argv += ["--dashboard-port", str(args.dashboard_port)]
     if getattr(args, "bare", False):
         argv.append("--bare")
     if args.crds_dir:
@@ -134,6 +138,8 @@ def _wait_ready(data_dir: Path, record: dict[str, Any], timeout: float, proc) ->
 
 
 def _print_access(state: dict[str, Any]) -> None:
+    if (state.get("dashboard") or {}).get("url"):
+        _say(f"sedna local: dashboard at {state['dashboard']['url']}")
     _say(f"export KUBECONFIG={state['kubeconfig']}")
 
 

@@ -102,6 +102,7 @@ class Supervisor:
         self.kubeconfig = self.data_dir / "kubeconfig"
         self.stopping = False
         self.controllers: dict[str, Any] = {}
+        self.dashboard: dict[str, Any] = {}
         self.api_port = args.api_port
         self.tls_port = 0
         self.ready = False
@@ -268,8 +269,24 @@ class Supervisor:
                 **({"LC_INSECURE": "true"} if self.args.insecure else
                    {"SEDNA_CHANNEL_TOKEN": node_token(secret, name)})}))
         self.controllers = {"enabled": True, "gm": f"ws://127.0.0.1:{gm_port}", "gm_config": str(gm_config),
-                            "gm_health": f"http://127.0.0.1:{metrics_port}/healthz", "lc_port": self.args.lc_port}
+                            "gm_health": f"http://127.0.0.1:{metrics_port}/healthz", "lc_port": self.args.lc_port,
+                            "gm_metrics": f"http://127.0.0.1:{metrics_port}/metrics"}
         return children
+
+    def dashboard_child(self) -> Child | None:
+        """``sedna dashboard`` on 127.0.0.1 (no token: loopback only), linking the GM's and LCs' metrics."""
+        if self.args.no_dashboard:
+            self.dashboard = {}
+            return None
+        port = self.args.dashboard_port or free_port()
+        argv = [sys.executable, "-m", "sedna", "dashboard", "--kubeconfig", str(self.kubeconfig),
+                "--host", "127.0.0.1", "--port", str(port)]
+        if self.controllers.get("gm_metrics"):
+            argv += ["--metrics-link", f"gm={self.controllers['gm_metrics']}"]
+            for index, (name, _) in enumerate(self.nodes):
+                argv += ["--metrics-link", f"lc-{name}=http://{self.net.node_address(index)}:{self.args.lc_port}/metrics"]
+        self.dashboard = {"url": f"http://127.0.0.1:{port}/"}
+        return Child("dashboard", argv)
 
     # ---- lifecycle -----------------------------------------------------------------------------------
 
@@ -306,6 +323,7 @@ class Supervisor:
                        "podCIDR": self.net.pod_cidr(i)} for i, (name, labels) in enumerate(self.nodes)],
             "children": {c.name: c.record() for c in self.children if c.proc},
             "controllers": self.controllers,
+            "dashboard": self.dashboard,
         }
 
     def write_state(self, ready: bool) -> None:
@@ -339,9 +357,10 @@ class Supervisor:
         self.controllers["crds"] = 0 if self.args.bare else len(self.apply_crds())
         self.phase = "starting the GM and the LCs" if controllers else "ready"
         self.write_state(False)
-        for child in controllers:
-            self._spawn(child)
-            self.children.append(child)
+        for child in [*controllers, self.dashboard_child()]:
+            if child is not None:
+                self._spawn(child)
+                self.children.append(child)
         if controllers:
             self.phase = "waiting for the GM and the LCs to be healthy"
             self.write_state(False)
@@ -378,7 +397,7 @@ class Supervisor:
 
     def stop(self) -> None:
         self.stopping = True
-        order = ([c for c in self.children if c.name == "gm" or c.name.startswith("lc-")]
+        order = ([c for c in self.children if c.name in ("gm", "dashboard") or c.name.startswith("lc-")]
                  + [c for c in self.children if c.name.startswith("node-")]
                  + [c for c in self.children if c.name == "cluster-services"]
                  + [c for c in self.children if c.name == "apiserver"])
@@ -414,6 +433,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gm-port", type=int, default=0)
     p.add_argument("--lc-port", type=int, default=9100)
     p.add_argument("--kb-server", default="http://localhost:9020")
+    p.add_argument("--no-dashboard", action="store_true")
+    p.add_argument("--dashboard-port", type=int, default=0)
     p.add_argument("--restart-backoff", type=float, default=10.0)
     p.add_argument("--health-timeout", type=float, default=90.0,
                    help="seconds for every component to become healthy before the start fails")

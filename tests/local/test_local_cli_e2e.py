@@ -10,8 +10,10 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 import support_reference
+from support_procs import wait_for
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -56,6 +58,13 @@ def alive(pid: int) -> bool:
     return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 @pytest.fixture
 def data_dir(tmp_path):
     d = tmp_path / "cluster"
@@ -79,8 +88,11 @@ def test_up_apply_get_logs_down(data_dir, tmp_path):
     assert "cloud-node   Ready" in status.stdout and "edge-node    Ready" in status.stdout
     state = json.loads((data_dir / "state.json").read_text())
     pids = [state["supervisor"]["pid"]] + [c["pid"] for c in state["children"].values()]
-    assert set(state["children"]) == {"apiserver", "cluster-services", "node-cloud-node", "node-edge-node"}
+    assert set(state["children"]) == {"apiserver", "cluster-services", "node-cloud-node", "node-edge-node",
+                                      "dashboard"}
     assert all(alive(p) for p in pids)
+    assert f"sedna local: dashboard at {state['dashboard']['url']}" in up.stdout
+    wait_for(lambda: _answers(state["dashboard"]["url"] + "api/info"), 30, "the dashboard answering")
 
     # the supervisor restarts a child that dies
     victim = state["children"]["node-edge-node"]["pid"]

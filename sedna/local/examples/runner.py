@@ -367,7 +367,9 @@ def run(spec: ExampleSpec, data_dir: Path, opts: argparse.Namespace) -> int:
     except RunError as exc:
         _say(f"FAILED: example {spec.name}: {exc}")
         return 1
-    client = Client(state["url"])
+    from sedna.local.main import _state_client
+
+    client = _state_client(state)
     try:
         watcher = Watcher(spec, client, data_dir)
         docs = manifests(spec, getattr(opts, "image_map", ""))
