@@ -250,8 +250,11 @@ class LocalCluster:
             import json
 
             self.state = json.loads((self.data_dir / "state.json").read_text())
+            from sedna.local.apiserver import kubeconfig_token
+
+            token = kubeconfig_token(self.state["kubeconfig"])
             self.http = httpx.Client(base_url=self.state["url"], timeout=30,
-                                     headers={"Authorization": "Bearer sedna-local"})
+                                     headers={"Authorization": f"Bearer {token}"})
         return res
 
     def down(self) -> None:
