@@ -2,7 +2,8 @@
 
 A sync used to LIST each child kind by label selector — three LISTs per sync, each a scan of the kind on the
 API server, which dominated a burst of 200 new jobs (issue 16). Here one LIST + WATCH per kind keeps the
-objects that have a ``sedna.io`` owner, indexed by owner UID, so ``observe`` is a dictionary lookup.
+objects that have a ``sedna.io`` owner or worker uid label, indexed by that CR's UID, so ``observe`` is a
+dictionary lookup (the pods of our Deployments are found through the label: their owner is a ReplicaSet).
 
 Freshness: the GM writes through — what it creates is in the index at once, what it deletes leaves at once —
 so a sync never re-creates a child whose watch event has not arrived yet. Watch events never move an object
@@ -25,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 KINDS = ("Pod", "Deployment", "Service")
 OWNER_API_PREFIX = "sedna.io/"
+UID_LABEL_SUFFIX = ".sedna.io/uid"
 Key = tuple[str, str]          # (namespace, name)
 
 
@@ -36,8 +38,14 @@ def _rv(obj: dict) -> int:
 
 
 def _owner_uids(obj: dict) -> list[str]:
-    return [ref.get("uid", "") for ref in (obj.get("metadata") or {}).get("ownerReferences") or []
+    """The sedna CRs an object belongs to: its sedna owner references, and the ``<kind>.sedna.io/uid`` worker
+    label, which is how the pods of our Deployments (owned by a ReplicaSet) name their CR."""
+    meta = obj.get("metadata") or {}
+    uids = [ref.get("uid", "") for ref in meta.get("ownerReferences") or []
             if str(ref.get("apiVersion", "")).startswith(OWNER_API_PREFIX) and ref.get("uid")]
+    uids += [value for label, value in (meta.get("labels") or {}).items()
+             if label.endswith(UID_LABEL_SUFFIX) and value and value not in uids]
+    return uids
 
 
 def _sedna_labelled(obj: dict) -> bool:
@@ -165,7 +173,6 @@ class OwnedObjects:
                 if event_type == "BOOKMARK":
                     continue
                 obj.setdefault("kind", kind)
-                # pods of our Deployments (owned by a ReplicaSet) are not kept but still reported
                 if (self._apply(kind, event_type, obj) or _sedna_labelled(obj)) and self.on_change is not None:
                     try:
                         self.on_change(obj)

@@ -20,10 +20,13 @@ OWNER = {"apiVersion": "sedna.io/v1alpha1", "kind": "FederatedLearningJob", "nam
          "controller": True}
 
 
-def pod(name, rv, uid=None, owned=True, ns="default"):
+def pod(name, rv, uid=None, owned=True, ns="default", labelled=False):
     meta = {"name": name, "namespace": ns, "uid": uid or f"uid-{name}", "resourceVersion": str(rv)}
     if owned:
         meta["ownerReferences"] = [OWNER]
+    if labelled:       # a pod of one of our Deployments: owned by a ReplicaSet, names its CR by label
+        meta["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs", "uid": "rs-uid"}]
+        meta["labels"] = {"federatedlearningjob.sedna.io/name": "job", "federatedlearningjob.sedna.io/uid": "job-uid"}
     return {"kind": "Pod", "metadata": meta}
 
 
@@ -40,6 +43,7 @@ def names(cache, ns="default"):
     ([("ADDED", pod("a", 5)), ("deleted", "a"), ("DELETED", pod("a", 6)), ("ADDED", pod("a", 9, uid="new"))],
      ["a"]),                                                                   # recreated under a new UID
     ([("ADDED", pod("a", 5, ns="other"))], []),                                # other namespace
+    ([("ADDED", pod("a", 5, owned=False, labelled=True))], ["a"]),            # a Deployment's pod, by label
 ])
 def test_index_rules(steps, expected):
     cache = OwnedObjects(KubeClient(Connection("http://127.0.0.1:9")))
