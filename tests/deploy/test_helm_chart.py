@@ -176,6 +176,16 @@ def test_peering_and_config_toggles():
     assert list(lc_env).index("HOST_IP") < list(lc_env).index("BIND_ADDRESS")     # $(HOST_IP) expands
 
 
+def test_upstream_lc_nodes_become_the_gms_exemption_list():
+    from sedna.gm.config import parse_config
+
+    default = yaml.safe_load(by_kind(render())[("ConfigMap", "gm-config")]["data"]["gm.yaml"])
+    assert "auth" not in default
+    objs = by_kind(render({"gm": {"upstreamLCNodes": ["edge-a", "edge-b"]}}))
+    cfg = yaml.safe_load(objs[("ConfigMap", "gm-config")]["data"]["gm.yaml"])
+    assert parse_config(cfg, env={}).insecure_nodes == {"edge-a", "edge-b"}
+
+
 def test_the_release_namespace_is_used_everywhere():
     out = render(namespace="edge-ai")
     for obj in out.manifests:
@@ -195,6 +205,8 @@ def test_the_release_namespace_is_used_everywhere():
     ({"channelToken": {"enabled": "yes"}}, "/channelToken/enabled"),
     ({"kb": {"hostPath": "relative/dir"}}, "/kb/hostPath"),
     ({"lc": {"tolerations": [{"key": "k", "operator": "Maybe"}]}}, "/lc/tolerations/0/operator"),
+    ({"gm": {"upstreamLCNodes": "edge-a"}}, "/gm/upstreamLCNodes"),
+    ({"dashboard": {"port": 0}}, "/dashboard/port"),
 ])
 def test_values_schema_rejects_bad_values(values, where):
     with pytest.raises(ChartError, match=where):
