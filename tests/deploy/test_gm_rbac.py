@@ -7,7 +7,9 @@ unnoticed (nor a grant outlive the call that needed it):
   method's HTTP requests are read from ``kube.py`` (``_request("VERB", ...)``, through the helpers it calls)
   and turned into Kubernetes verbs. ``*_cr*`` methods act on the sedna.io kinds (``*status*`` on their
   ``/status``), ``get_secret`` on Secrets, ``*_object`` methods on the children the GM observes (the
-  ``kinds`` of ``GlobalManager.observe``) and ``create_object`` also on Events (``post_event``);
+  ``kinds`` of ``GlobalManager.observe``) and ``create_object`` also on Events (``post_event``); the generic
+  methods (``list(prefix, plural, ...)``) on the resource their call site names; the owned-object cache
+  (``sedna/gm/informer.py``: ``_request("GET")`` and ``watch`` of its ``KINDS``) lists and watches its kinds;
 - kopf: ``list``/``watch`` of every resource a ``kopf.on.*`` handler is registered for, ``patch`` on the
   sedna.io kinds (finalizer and progress annotations), plus what kopf itself needs to scan the cluster
   (CRDs and namespaces: list/watch, per kopf's RBAC documentation) and, with peering, its peering objects.
@@ -26,6 +28,8 @@ from sedna.api.registry import KINDS
 from sedna.gm.kube import KIND_PATHS
 
 GM = REPO / "sedna" / "gm"
+GENERIC = {"get", "list", "create", "replace", "delete", "merge_patch"}
+INFORMER_METHODS = {"_request", "watch"}      # only the owned-object cache calls these (list + watch)
 HTTP_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 KOPF_SCANNING = {("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("list", "watch")} | \
     {("", "namespaces", v) for v in ("list", "watch")}
@@ -111,9 +115,31 @@ def _group_plural(kind: str) -> tuple[str, str]:
     return ("" if prefix == "/api/v1" else prefix.split("/")[2]), plural
 
 
+def generic_call_targets() -> dict[str, set[tuple[str, str]]]:
+    """Generic KubeClient methods -> the (group, plural) their call sites in sedna/gm name as constants."""
+    out: dict[str, set[tuple[str, str]]] = {}
+    for path in GM.rglob("*.py"):
+        for node in ast.walk(_tree(path)):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and isinstance(node.func.value, ast.Attribute) and node.func.value.attr == "kube" \
+                    and node.func.attr in GENERIC and len(node.args) >= 2 \
+                    and all(isinstance(a, ast.Constant) for a in node.args[:2]):
+                prefix, plural = node.args[0].value, node.args[1].value
+                group = "" if prefix == "/api/v1" else prefix.split("/")[2]
+                out.setdefault(node.func.attr, set()).add((group, plural))
+    return out
+
+
+def informer_kinds() -> list[str]:
+    from sedna.gm.informer import KINDS as CACHED
+
+    return list(CACHED)
+
+
 def derived_permissions(peering: bool = False) -> set[tuple[str, str, str]]:
     verbs = client_method_verbs()
-    used = gm_client_calls()
+    used = gm_client_calls() - INFORMER_METHODS
+    generic = generic_call_targets()
     assert used <= set(verbs), f"GM calls methods KubeClient does not define: {used - set(verbs)}"
     sedna_plurals = {k.plural for k in KINDS}
     children = {_group_plural(k) for k in observed_child_kinds()}
@@ -126,9 +152,13 @@ def derived_permissions(peering: bool = False) -> set[tuple[str, str, str]]:
             targets = {("", "secrets")}
         elif "_object" in method:
             targets = set(children) | ({_group_plural("Event")} if method == "create_object" else set())
+        elif method in generic:
+            targets = generic[method]
         else:
             raise AssertionError(f"no rule for KubeClient.{method}: say which resources it touches")
         perms |= {(g, r, v) for g, r in targets for v in verbs[method]}
+    for group, plural in map(_group_plural, informer_kinds()):
+        perms |= {(group, plural, "list"), (group, plural, "watch")}
     for group, plural in kopf_watched():
         perms |= {(group, plural, "list"), (group, plural, "watch")}
         if group == "sedna.io":
@@ -163,7 +193,10 @@ def test_the_derivation_sees_the_calls():
     assert verbs["delete_object"] == {"delete"} and verbs["patch_cr_annotations"] == {"patch"}
     assert {"Pod", "Deployment", "Service", "HorizontalPodAutoscaler"} <= set(observed_child_kinds())
     watched = kopf_watched()
-    assert ("", "pods") in watched and ("apps", "deployments") in watched and ("sedna.io", "datasets") in watched
+    assert ("sedna.io", "datasets") in watched
+    assert {"Pod", "Deployment", "Service"} <= set(informer_kinds())
+    assert generic_call_targets()["list"] == {("", "nodes")}
     perms = derived_permissions()
+    assert ("", "pods", "watch") in perms and ("", "nodes", "list") in perms
     assert ("", "events", "create") in perms and ("", "events", "delete") not in perms
     assert ("sedna.io", "jointinferenceservices/status", "update") in perms
