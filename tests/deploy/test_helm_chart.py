@@ -97,11 +97,13 @@ def test_default_install():
     assert _required(lc) == [{"key": EDGE, "operator": "Exists"}]
     assert {"key": EDGE, "operator": "Exists"} in spec["tolerations"]
     assert _required(gm) == [{"key": EDGE, "operator": "DoesNotExist"}]
-    # channel token on by default, generated, shared by both
+    # auth on by default: the GM secret is generated into the Secret; each LC reads its own node token from
+    # its node (provisioned there like a kubelet bootstrap token), never the GM secret
     secret = objs[("Secret", "sedna-channel-token")]
     assert len(base64.b64decode(secret["data"]["token"])) == 40
-    for obj in (gm, lc):
-        assert env(obj)["SEDNA_CHANNEL_TOKEN"] == {"secretKeyRef": {"name": "sedna-channel-token", "key": "token"}}
+    assert env(gm)["SEDNA_GM_SECRET"] == {"secretKeyRef": {"name": "sedna-channel-token", "key": "token"}}
+    assert env(lc)["SEDNA_CHANNEL_TOKEN_FILE"] == "/rootfs/var/lib/sedna/node-token"
+    assert "SEDNA_GM_SECRET" not in env(lc) and "SEDNA_CHANNEL_TOKEN" not in env(lc)
     cfg = yaml.safe_load(objs[("ConfigMap", "gm-config")]["data"]["gm.yaml"])
     assert cfg["websocket"] == {"address": "0.0.0.0", "port": 9000}
     assert cfg["knowledgeBaseServer"]["server"] == "http://kb.sedna:9020"
@@ -118,14 +120,14 @@ def _required(obj):
 def test_token_toggles():
     off = by_kind(render(TOGGLES["token-off"]))
     assert ("Secret", "sedna-channel-token") not in off
-    assert "SEDNA_CHANNEL_TOKEN" not in env(off[("Deployment", "gm")])
-    assert "SEDNA_CHANNEL_TOKEN" not in env(off[("DaemonSet", "lc")])
+    assert env(off[("Deployment", "gm")])["SEDNA_GM_INSECURE"] == "true"
+    assert env(off[("DaemonSet", "lc")])["LC_INSECURE"] == "true"
     given = by_kind(render(TOGGLES["token-value"]))
     assert base64.b64decode(given[("Secret", "sedna-channel-token")]["data"]["token"]) == b"s3cret"
     existing = by_kind(render(TOGGLES["token-existing-secret"]))
     assert ("Secret", "sedna-channel-token") not in existing
-    assert env(existing[("DaemonSet", "lc")])["SEDNA_CHANNEL_TOKEN"] == {"secretKeyRef": {"name": "my-token",
-                                                                                           "key": "tok"}}
+    assert env(existing[("Deployment", "gm")])["SEDNA_GM_SECRET"] == {"secretKeyRef": {"name": "my-token",
+                                                                                        "key": "tok"}}
     assert "WARNING" in render(TOGGLES["token-off"]).notes
 
 
