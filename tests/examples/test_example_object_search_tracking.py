@@ -35,7 +35,8 @@ def test_object_search_finds_the_target_in_exactly_its_frames(tmp_path):
     try:
         run = run_example(data_dir, "object-search", "--timeout", "240")
         assert run.returncode == 0, run.stdout + run.stderr
-        assert reported(run.stdout, "active workers") == "4"      # 2 tracking pods + 2 Deployments
+        # every worker pod Running and ready: the user worker, 2 tracking pods, 2 ReID replicas
+        assert reported(run.stdout, "active workers") == "5"
         truth = truth_of(data_dir, "object-search")
         expected = {(cam, int(i)) for cam, frames in truth.items() for i, boxes in frames.items()
                     if "target" in boxes}
