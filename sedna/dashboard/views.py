@@ -11,7 +11,7 @@ import json
 import re
 from typing import Any
 
-from sedna.api.common import GROUP
+from sedna.api.common import GROUP, condition_data
 from sedna.api.registry import KINDS
 
 #: plural -> kind of every Sedna kind the dashboard watches
@@ -36,18 +36,6 @@ def _meta(obj: dict) -> dict:
 def _conditions(obj: dict) -> list[dict]:
     conds = _status(obj).get("conditions")
     return [c for c in conds if isinstance(c, dict)] if isinstance(conds, list) else []
-
-
-def condition_data(cond: dict) -> dict:
-    """The JSON object in a condition's ``data`` (IL/LL stages, multi-edge jobs); ``{}`` when there is none."""
-    raw = cond.get("data")
-    if not raw:
-        return {}
-    try:
-        doc = json.loads(raw) if isinstance(raw, str) else raw
-    except ValueError:
-        return {}
-    return doc if isinstance(doc, dict) else {}
 
 
 def to_number(value: Any) -> float | None:

@@ -292,6 +292,34 @@ def test_server_rejects_features_from_the_future_and_before_subscribe(monkeypatc
     server.stop()
 
 
+def test_a_second_connection_cannot_take_a_subscribed_client_id(monkeypatch):
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    from sedna.algorithms.transmitter.wire import encode_control
+    from sedna.service.server import AggregationServerV2
+
+    _env(monkeypatch)
+    server = AggregationServerV2(estimator=mistnet_proc.Estimator(rounds=1), aggregation=mistnet_proc.mistnet(),
+                                 chooser=SimpleClientChoose(per_round=2))
+    server.start_background()
+    try:
+        with connect(f"ws://127.0.0.1:{server.port}/MistNet") as first, \
+                connect(f"ws://127.0.0.1:{server.port}/MistNet") as second:
+            first.send(encode_control({"type": "subscribe", "client_id": "trainer-1"}))
+            assert isinstance(first.recv(timeout=5), bytes)
+            assert json.loads(first.recv(timeout=5))["type"] == "subscribe"
+            second.send(encode_control({"type": "subscribe", "client_id": "trainer-1"}))
+            assert "already connected" in second.recv(timeout=5)
+            with pytest.raises(ConnectionClosed) as closed:
+                second.recv(timeout=5)
+            assert closed.value.rcvd.code == 4009
+            first.ping().wait(5)                      # the first keeps its id and its connection
+            assert server.clients["trainer-1"].ws is not None
+    finally:
+        server.stop()
+
+
 def test_aggregator_and_two_clients_as_processes(tmp_path):
     """The integration test: three processes on 127.0.0.1, configured only through the env as in the seed."""
     env = {**os.environ, "AGG_BIND_IP": "127.0.0.1", "AGG_BIND_PORT": str(free_port()), "AGG_EXIT_GRACE": "0.5",

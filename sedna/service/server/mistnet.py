@@ -49,6 +49,7 @@ from sedna.algorithms.transmitter import AbstractTransmitter, WSTransmitter
 from sedna.algorithms.transmitter.transmitter import REF_TYPE
 from sedna.algorithms.transmitter.wire import WireError, decode_control, encode_control, fragments
 from sedna.common.tensors import TensorFormatError, loads_arrays
+from sedna.service.server import agg_auth
 
 try:
     from websockets.exceptions import ConnectionClosed, WebSocketException
@@ -272,7 +273,7 @@ class MistNetServer:
                     await self._reply_error(ws, str(exc))
                     continue
                 if message["type"] == "subscribe":
-                    client = await self._subscribe(ws, message)
+                    client = await self._subscribe(ws, message, client)
                 elif message["type"] == REF_TYPE:
                     try:
                         payload = await asyncio.to_thread(self.transmitter.unpack, message, self.max_message_bytes)
@@ -290,11 +291,14 @@ class MistNetServer:
                 del self.clients[client.client_id]
                 logger.info("client %s disconnected", client.client_id)
 
-    async def _subscribe(self, ws, message: dict[str, Any]) -> _Client:
-        client_id = str(message.get("client_id") or secrets.token_hex(8))
-        old = self.clients.get(client_id)
-        if old is not None and old.ws is not ws:
-            asyncio.ensure_future(old.ws.close(4000, "replaced by a newer connection"))
+    async def _subscribe(self, ws, message: dict[str, Any], current: _Client | None) -> _Client | None:
+        client_id = str(message.get("client_id") or current and current.client_id or secrets.token_hex(8))
+        try:   # the id is bound to its first connection, as on the FedAvg server (docs/security.md)
+            agg_auth.check_subscribe(self.clients, client_id, ws, current)
+        except agg_auth.SubscribeRefused as exc:
+            await self._reply_error(ws, exc.reason)
+            await ws.close(exc.code, exc.reason[:120])
+            return current
         client = _Client(client_id, ws)
         self.clients[client_id] = client
         await self._send(ws, await self._model_message())
