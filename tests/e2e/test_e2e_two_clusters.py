@@ -17,6 +17,8 @@ import yaml
 from e2e_ji_support import EXAMPLE, wait_for
 from test_e2e_joint_inference import NAME, NS, LocalCluster, all_outputs, example_docs, reported
 
+from sedna.local.apiserver import kubeconfig_token
+
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
@@ -30,7 +32,7 @@ class DefaultCluster(LocalCluster):
         self.state = json.loads((self.data_dir / "state.json").read_text())
         self.remember_components()
         self.http = httpx.Client(base_url=self.state["url"], timeout=30,
-                                 headers={"Authorization": "Bearer sedna-local"})
+                                 headers={"Authorization": f"Bearer {kubeconfig_token(self.state['kubeconfig'])}"})
 
 
 @pytest.fixture
