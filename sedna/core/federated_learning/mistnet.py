@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 import numpy as np
+from websockets.exceptions import WebSocketException
 
 from sedna.algorithms.aggregation.mistnet import (
     MODEL_TYPE,
@@ -39,11 +40,6 @@ from sedna.common.constant import K8sResourceKind, K8sResourceKindStatus
 from sedna.core.base import JobBase
 from sedna.core.federated_learning.federated_learning import FederatedLearningV2
 from sedna.service.client.aggregation import AggregationError
-
-try:
-    from websockets.exceptions import WebSocketException
-except ImportError:  # pragma: no cover - websockets is a hard dependency
-    WebSocketException = OSError
 
 __all__ = ["MistNetClient", "local_batches"]
 

@@ -26,6 +26,22 @@ def _reid_hash(sp: dict) -> str:
     return base.spec_hash((sp.get("reidWorkers") or {}).get("template"))
 
 
+def sync_worker_deployment(owner: Owner, worker_type: str, port: int, desired, spec_hash: str,
+                           replicas: int | None, deps: dict[str, dict], services: set[str],
+                           creates: list[dict], replaces: list[dict]) -> None:
+    """One Deployment-backed worker: create its Deployment (``desired()``) or replace it when its template hash
+    or replicas changed, and create its Service when missing."""
+    name = deployment_name(owner.name, worker_type)
+    if name not in deps:
+        creates.append(desired())
+    else:
+        update = base.deployment_update(deps[name], desired, spec_hash, replicas)
+        if update is not None:
+            replaces.append(update)
+    if service_name(owner.name, worker_type) not in services:
+        creates.append(build_service(owner, worker_type, port))
+
+
 def reid_objects(owner: Owner, sp: dict, deps: dict[str, dict], services: set[str]) -> tuple[list[dict], list[dict]]:
     """(objects to create, Deployments to replace) for the ReID worker: its Deployment follows
     ``reidWorkers.replicas`` and ``reidWorkers.template``."""
@@ -38,15 +54,8 @@ def reid_objects(owner: Owner, sp: dict, deps: dict[str, dict], services: set[st
         dep = build_deployment(owner, Worker("reidworker"), reid.get("template"), replicas)
         return base.stamp_hash(dep, _reid_hash(sp))
 
-    name = deployment_name(owner.name, "reidworker")
-    if name not in deps:
-        out.append(desired())
-    else:
-        update = base.deployment_update(deps[name], desired, _reid_hash(sp), replicas)
-        if update is not None:
-            replace.append(update)
-    if service_name(owner.name, "reidworker") not in services:
-        out.append(build_service(owner, "reidworker", REID_PORT))
+    sync_worker_deployment(owner, "reidworker", REID_PORT, desired, _reid_hash(sp), replicas, deps, services,
+                           out, replace)
     return out, replace
 
 
@@ -145,15 +154,8 @@ def reconcile(obj: dict, observed: Observed, refs: Refs, ctx: Context) -> Plan:
         dep = build_deployment(owner, Worker("userworker", env=env), (sp.get("userWorker") or {}).get("template"), 1)
         return base.stamp_hash(dep, _user_hash(sp))
 
-    user_name = deployment_name(owner.name, "userworker")
-    if user_name not in deps:
-        creates.append(user_deployment())
-    else:
-        update = base.deployment_update(deps[user_name], user_deployment, _user_hash(sp), None)
-        if update is not None:
-            replaces.append(update)
-    if service_name(owner.name, "userworker") not in services:
-        creates.append(build_service(owner, "userworker", USER_PORT))
+    sync_worker_deployment(owner, "userworker", USER_PORT, user_deployment, _user_hash(sp), None, deps, services,
+                           creates, replaces)
     creates += tracking_pods(owner, sp, ctx, with_user=True, existing=tracking_pods_of(obj, observed), plan=plan)
     plan.create.extend(creates)
     plan.replace.extend(replaces)

@@ -33,6 +33,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import numpy as np
+from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from sedna.algorithms.aggregation.mistnet import (
     SERVER_PATH,
@@ -50,11 +51,6 @@ from sedna.algorithms.transmitter.transmitter import REF_TYPE
 from sedna.algorithms.transmitter.wire import WireError, decode_control, encode_control, fragments
 from sedna.common.tensors import TensorFormatError, loads_arrays
 from sedna.service.server import agg_auth
-
-try:
-    from websockets.exceptions import ConnectionClosed, WebSocketException
-except ImportError:  # pragma: no cover - websockets is a hard dependency
-    ConnectionClosed = WebSocketException = OSError
 
 __all__ = ["MistNetServer", "load_model_file", "model_file_path", "train_upper_layers"]
 
