@@ -7,27 +7,32 @@ the CRD through ``HEM_PARAMETERS``) and are cast; a value that is not a number r
 Malformed inference results (empty, boxes with fewer than 5 items, non-numeric entries) are never hard: the
 filter answers False and logs at debug level, so one odd frame cannot stop an inference loop.
 
-Short inputs (a list or tuple of at most ``FAST_PATH_MAX`` items) first try a plain-Python path built from C
-builtins (``sum``, ``map``, ``sorted``, ``bisect``): on a handful of numbers numpy's per-call overhead costs
-more than the arithmetic (issue 16). The fast path answers exactly as the numpy path would, or not at all:
+Each filter has one reference rule, its numpy path (``_decide``), and a fast path for what models really
+return: a list or tuple of at most ``FAST_PATH_MAX`` plain floats / ints (issue 16: on a handful of numbers
+numpy's per-call overhead costs more than the arithmetic). The fast path answers exactly as the numpy path
+would, or hands the input to it:
 
-- IBT only compares and divides two integers — the same IEEE operations numpy does;
+- IBT compares each score with ``min(threshold_box, 1)`` and [0, 1] — the IEEE comparisons numpy makes — and
+  looks up, per box count, the least count of low boxes that is ``>= 1 - threshold_img`` (the same float
+  division the numpy path does, done once in the constructor). A score that is not a plain float or int
+  (numpy scalar, Fraction, bool) goes to the numpy path.
 - Threshold adds the scores in numpy's own order (sequential below 8 items, its 8-way pairwise split from 8 to
-  15); an import-time self-check confirms that order against the installed numpy and Python (``sum`` of
-  floats is compensated from Python 3.12) and turns the fast path off when they disagree;
-- CrossEntropy's ``math.log`` may differ from numpy's ``log`` in the last bit, so a confidence within 1e-12 of
-  the threshold is left to the numpy path.
+  15) and compares the sum with a per-count cutoff: the least sum whose ``sum / n`` is not below the
+  threshold, found in the constructor, so ``sum < cutoff[n]`` is ``sum / n < threshold`` bit for bit. An
+  import-time self-check confirms that order against the installed numpy and Python (``sum`` of floats is
+  compensated from Python 3.12, numpy may change its reduction) and turns the fast path off if they disagree.
+- CrossEntropy computes ``Σ p ln p`` as ``ln Π p^p`` (one ``log`` per call; ``p^p`` is 1 at ``p = 0``, the
+  ``p ln p → 0`` limit). That may differ from numpy's ``dot(p, log(p))`` in the last bits, so it answers only
+  when the confidence is more than 1e-12 (relative) away from the threshold; a near-tie goes to the numpy path.
 
-Anything unusual — numpy scalars, text, NaN or infinite values, nested lists — goes to the numpy path, which
-keeps the rules above.
+Anything unusual — numpy arrays or scalars, text, NaN or infinite values, out-of-range probabilities, nested
+lists — goes to the numpy path, which keeps the rules above.
 """
 
 from __future__ import annotations
 
-import bisect
 import logging
 import math
-import operator
 import random
 from typing import Any
 
@@ -55,48 +60,10 @@ SCORE_INDEX = 4
 FAST_PATH_MAX = 32
 """Inputs of up to this many items try the plain-Python path first."""
 
-_SHORT = (list, tuple)
-_score_of = operator.itemgetter(SCORE_INDEX)
-_INF = math.inf
-_mul, _log, _bisect_right, _plus_zero = operator.mul, math.log, bisect.bisect_right, (0.0).__add__
-_LOG_N = (0.0, 0.0) + tuple(math.log(n) for n in range(2, FAST_PATH_MAX + 1))
+_PAIRWISE_MAX = 16
+"""Threshold's fast path emulates numpy's summation order below this many boxes."""
 
-
-def _numpy_order_sum(values: list) -> float | None:
-    """The sum numpy's ``mean`` computes for up to 15 values, in its order; None for other lengths or values
-    whose sum is not a plain finite float (numpy scalars, text, NaN): those take the numpy path.
-
-    ``0.0 + v`` turns ints and bools into the floats numpy makes of them and answers ``NotImplemented`` for
-    anything else (text, numpy float32, Fraction), which the next addition then refuses with ``TypeError``."""
-    n = len(values)
-    if n < 8:
-        total = sum(values, 0.0)
-    elif n < 16:
-        a = list(map(_plus_zero, values))
-        total = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]))
-        for value in a[8:]:
-            total += value
-    else:
-        return None
-    if type(total) is not float or not -_INF < total < _INF:
-        return None
-    return total
-
-
-def _numpy_order_checked() -> bool:
-    """Whether :func:`_numpy_order_sum` gives numpy's mean bit for bit here (seeded values over every length)."""
-    rng = random.Random(16)
-    for n in range(1, 16):
-        for _ in range(40):
-            values = [rng.uniform(-1.0, 1.0) * 10.0 ** rng.randint(-6, 6) for _ in range(n)]
-            if _numpy_order_sum(values) / n != float(np.fromiter(values, np.float64, n).mean()):
-                return False
-    return True
-
-
-_THRESHOLD_FAST = _numpy_order_checked()
-if not _THRESHOLD_FAST:
-    logger.info("Threshold filter: numpy's summation order differs from the emulated one; fast path off")
+_prod, _log = math.prod, math.log
 
 
 def _as_float(name: str, value: Any) -> float:
@@ -121,7 +88,7 @@ def box_scores(infer_result: Any) -> np.ndarray | None:
         column = arr[:, SCORE_INDEX]
         try:
             return column.astype(np.float64, copy=False)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             return None
     try:
         count = len(infer_result)
@@ -134,7 +101,7 @@ def box_scores(infer_result: Any) -> np.ndarray | None:
         return None  # a box that is a string, or a score that is text
     try:
         return np.fromiter(scores, dtype=np.float64, count=count)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int too large for a float
         return None
 
 
@@ -149,8 +116,30 @@ class BaseFilter:
         """Upstream's helper: a probability/score must lie in [0, 1]."""
         try:
             return 0.0 <= float(data) <= 1.0
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             return False
+
+
+def _mean_cutoffs(threshold: float) -> tuple[float, ...]:
+    """``cutoffs[n]``: the least float ``c`` with ``c / n >= threshold`` (``/ n`` rounds monotonically, so
+    ``total < cutoffs[n]`` is exactly ``total / n < threshold``, NaN and infinities included). Index 0 is
+    -inf: an empty sum is never below it (empty results are not hard)."""
+    cutoffs = [-math.inf]
+    for n in range(1, _PAIRWISE_MAX):
+        if math.isnan(threshold):
+            cutoffs.append(-math.inf)  # nothing is below NaN
+            continue
+        c = threshold * n
+        while c > -math.inf and c / n >= threshold:
+            c = math.nextafter(c, -math.inf)
+        while not c / n >= threshold:
+            c = math.nextafter(c, math.inf)
+        cutoffs.append(c)
+    return tuple(cutoffs)
+
+
+_threshold_fast: bool | None = None
+"""Whether the Threshold fast path is on here: None until the first filter is built (see :func:`_threshold_fast_path_on`)."""
 
 
 @ClassFactory.register(ClassType.HEM, alias="Threshold")
@@ -159,20 +148,28 @@ class ThresholdFilter(BaseFilter):
 
     def __init__(self, threshold: float = 0.5, **kwargs):
         self.threshold = _as_float("threshold", threshold)
+        self._cutoffs = _mean_cutoffs(self.threshold) if _threshold_fast_path_on() else ()
 
     def __call__(self, infer_result: Any = None) -> bool:
-        if type(infer_result) in _SHORT and _THRESHOLD_FAST:
+        # inlined, with the literal score index 4 (SCORE_INDEX): on 1-10 boxes every bytecode shows
+        if type(infer_result) is list or type(infer_result) is tuple:
             n = len(infer_result)
             try:
-                if 0 < n < 8:   # numpy adds fewer than 8 values in order, as ``sum`` does
-                    total = sum(map(_score_of, infer_result), 0.0)
-                    if type(total) is float and -_INF < total < _INF:
-                        return total / n < self.threshold
-                elif 8 <= n < 16:
-                    total = _numpy_order_sum(list(map(_score_of, infer_result)))
-                    if total is not None:
-                        return total / n < self.threshold
-            except (TypeError, ValueError, IndexError, KeyError, OverflowError):
+                if n < 8:
+                    total = 0.0
+                    for box in infer_result:
+                        total += box[4]
+                elif n < _PAIRWISE_MAX:
+                    b = infer_result
+                    total = (((0.0 + b[0][4]) + b[1][4]) + ((0.0 + b[2][4]) + b[3][4])) + (
+                        ((0.0 + b[4][4]) + b[5][4]) + ((0.0 + b[6][4]) + b[7][4]))
+                    for box in b[8:]:
+                        total += box[4]
+                else:
+                    total = None
+                if type(total) is float:  # plain numbers only: a numpy scalar makes a numpy total
+                    return total < self._cutoffs[n]  # IndexError (no cutoffs: fast path off) -> numpy path
+            except (TypeError, IndexError, KeyError):
                 pass
         return self._decide(infer_result)
 
@@ -185,6 +182,33 @@ class ThresholdFilter(BaseFilter):
         return bool(scores.mean() < self.threshold)
 
 
+def _threshold_fast_path_checked() -> bool:
+    """Whether the Threshold fast path decides as numpy here, with the threshold at numpy's mean and one float
+    above it (so a sum one bit off either way shows), on seeded values of every length it handles."""
+    rng = random.Random(16)
+    for n in range(1, _PAIRWISE_MAX):
+        for _ in range(10):
+            values = [rng.uniform(-1.0, 1.0) * 10.0 ** rng.randint(-6, 6) for _ in range(n)]
+            boxes = [[0, 0, 0, 0, value] for value in values]
+            mean = float(np.fromiter(values, np.float64, n).mean())
+            for threshold in (mean, math.nextafter(mean, math.inf)):
+                hem = ThresholdFilter(threshold)
+                if hem(boxes) is not hem._decide(boxes):
+                    return False
+    return True
+
+
+def _threshold_fast_path_on() -> bool:
+    """Checks once, when the first Threshold filter is built (a few ms, not at import)."""
+    global _threshold_fast
+    if _threshold_fast is None:
+        _threshold_fast = True  # the check's own filters take the fast path
+        _threshold_fast = _threshold_fast_path_checked()
+        if not _threshold_fast:
+            logger.info("Threshold filter: numpy's summation order differs from the emulated one; fast path off")
+    return _threshold_fast
+
+
 @ClassFactory.register(ClassType.HEM, alias="CrossEntropy")
 class CrossEntropyFilter(BaseFilter):
     """Hard iff ``1 + sum(p ln p) / ln n`` (one minus the normalised entropy) is below the threshold.
@@ -195,14 +219,24 @@ class CrossEntropyFilter(BaseFilter):
     """
 
     def __init__(self, threshold_cross_entropy: float = 0.5, **kwargs):
-        self.threshold_cross_entropy = _as_float("threshold_cross_entropy", threshold_cross_entropy)
+        threshold = self.threshold_cross_entropy = _as_float("threshold_cross_entropy", threshold_cross_entropy)
+        # hard iff the entropy H = -Σ p ln p exceeds (1 - threshold) ln n. Bounds on H decide most inputs with
+        # one log; the exact sum decides outside a band of ±1e-12 (relative); the numpy path decides the rest.
+        scale = max(1.0, abs(threshold))
+        log_n = [math.nan, math.nan] + [math.log(n) for n in range(2, FAST_PATH_MAX + 1)]
+        self._hard_above = tuple((1.0 - threshold + 1e-9 * scale) * log for log in log_n)
+        self._easy_below = tuple((1.0 - threshold - 1e-9 * scale) * log for log in log_n)
+        self._hard_below = tuple((threshold - 1.0 - 1e-12 * scale) * log for log in log_n)
+        self._easy_above = tuple((threshold - 1.0 + 1e-12 * scale) * log for log in log_n)
+        self._others = (math.nan, math.nan) + tuple(float(n - 1) for n in range(2, FAST_PATH_MAX + 1))
+        self._single_is_hard = 1.0 < threshold
 
     def confidence(self, infer_result: Any) -> float | None:
         if infer_result is None:
             return None
         try:
             probs = np.asarray(infer_result, dtype=np.float64).ravel()
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             return None
         if probs.size == 0 or not np.all((probs >= 0.0) & (probs <= 1.0)):
             return None
@@ -213,20 +247,37 @@ class CrossEntropyFilter(BaseFilter):
         return 1.0 + log_sum / float(np.log(probs.size))
 
     def __call__(self, infer_result: Any = None) -> bool:
-        if type(infer_result) in _SHORT and 1 < len(infer_result) <= FAST_PATH_MAX:
+        if type(infer_result) is list or type(infer_result) is tuple:
+            n = len(infer_result)
             try:
-                lowest = min(infer_result)
-                if not (lowest >= 0.0 and max(infer_result) <= 1.0):
-                    logger.debug("CrossEntropy filter: out-of-range probabilities, not hard")
-                    return False
-                positive = list(filter(None, infer_result)) if lowest == 0.0 else infer_result
-                log_sum = sum(map(_mul, positive, map(_log, positive)), 0.0)
-                if type(log_sum) is float and -_INF < log_sum <= 0.0:
-                    confidence = 1.0 + log_sum / _LOG_N[len(infer_result)]
-                    # math.log and numpy's log may differ in the last bit: a near-tie goes to the numpy path
-                    if abs(confidence - self.threshold_cross_entropy) > 1e-12:
-                        return confidence < self.threshold_cross_entropy
-            except (TypeError, ValueError):  # text, nested lists, log(0) next to a NaN
+                if 1 < n <= FAST_PATH_MAX:
+                    ordered = sorted(infer_result)  # its ends are the range check and the largest p
+                    top = ordered[-1]
+                    if ordered[0] >= 0.0 and top <= 1.0:
+                        total = sum(ordered, 0.0)
+                        if type(total) is float and top > 0.0:  # plain numbers (numpy scalars: numpy path)
+                            # every p <= top, so H >= total * -ln(top)
+                            if -total * _log(top) > self._hard_above[n]:
+                                return True
+                            # H <= top's term + the rest spread evenly over the other n - 1 (its maximum)
+                            rest = total - top
+                            high = -top * _log(top)
+                            if rest > 0.0:
+                                high += rest * _log(self._others[n] / rest)
+                            if high < self._easy_below[n]:
+                                return False
+                        product = _prod(map(pow, ordered, ordered))  # Π p^p: p^p is 1 at p = 0
+                        if type(product) is float:  # numpy scalars, Decimal, all-int: numpy path
+                            log_sum = _log(product)  # NaN compares False both ways: numpy path
+                            if log_sum < self._hard_below[n]:
+                                return True
+                            if log_sum > self._easy_above[n]:
+                                return False
+                elif n == 1:
+                    p = infer_result[0]
+                    if (type(p) is float or type(p) is int) and 0.0 <= p <= 1.0:
+                        return self._single_is_hard
+            except (TypeError, ValueError, OverflowError):  # text, nested lists
                 pass
         return self._decide(infer_result)
 
@@ -239,6 +290,16 @@ class CrossEntropyFilter(BaseFilter):
         return bool(confidence < self.threshold_cross_entropy)
 
 
+def _low_counts_needed(threshold_img: float) -> tuple[int, ...]:
+    """``needed[n]``: the least count ``k`` of low boxes with ``k / n >= 1 - threshold_img`` (``n + 1`` if
+    none) — the numpy path's comparison, evaluated once per box count."""
+    share = 1 - threshold_img
+    needed = [1]  # unused: an empty result never reaches the lookup
+    for n in range(1, FAST_PATH_MAX + 1):
+        needed.append(next((k for k in range(n + 1) if k / n >= share), n + 1))
+    return tuple(needed)
+
+
 @ClassFactory.register(ClassType.HEM, alias="IBT")
 class IBTFilter(BaseFilter):
     """Image-box-threshold: hard iff the share of boxes scoring at most ``threshold_box`` is at least
@@ -247,20 +308,29 @@ class IBTFilter(BaseFilter):
     def __init__(self, threshold_img: float = 0.5, threshold_box: float = 0.5, **kwargs):
         self.threshold_img = _as_float("threshold_img", threshold_img)
         self.threshold_box = _as_float("threshold_box", threshold_box)
+        # in-range scores above 1 do not exist: counting "<= 1" keeps a score above 1 out of the low branch
+        self._low_at_most = 1.0 if self.threshold_box > 1.0 else self.threshold_box
+        self._needed = _low_counts_needed(self.threshold_img)
 
     def __call__(self, infer_result: Any = None) -> bool:
-        if type(infer_result) in _SHORT and 0 < len(infer_result) <= FAST_PATH_MAX:
+        if (type(infer_result) is list or type(infer_result) is tuple) and 0 < len(infer_result) <= FAST_PATH_MAX:
+            low = 0
+            low_at_most = self._low_at_most
             try:
-                scores = sorted(map(_score_of, infer_result))
-                total = sum(scores, 0.0)
-            except (TypeError, ValueError, IndexError, KeyError, OverflowError):
-                total = None
-            # a plain float sum proves plain numbers (no text, no numpy scalars) and no NaN
-            if type(total) is float and -_INF <= total <= _INF:
-                if not (scores[0] >= 0.0 and scores[-1] <= 1.0):
-                    logger.debug("IBT filter: out-of-range score, not hard")
-                    return False
-                return _bisect_right(scores, self.threshold_box) / len(scores) >= 1 - self.threshold_img
+                for box in infer_result:
+                    score = box[4]  # SCORE_INDEX, literal in the hot loop
+                    if type(score) is not float and type(score) is not int:
+                        break  # numpy scalar, bool, Fraction, text: numpy path
+                    if score <= low_at_most:
+                        if score < 0.0:
+                            return False  # out of range (the numpy path also answers False)
+                        low += 1
+                    elif not score <= 1.0:
+                        return False  # above 1 or NaN
+                else:
+                    return low >= self._needed[len(infer_result)]
+            except (TypeError, IndexError, KeyError):  # a short box, a box that is not indexable
+                pass
         return self._decide(infer_result)
 
     def _decide(self, infer_result: Any) -> bool:
