@@ -1,6 +1,8 @@
 """Hard-example-mining formula tables, edge cases and registry aliases."""
 
 import math
+from decimal import Decimal
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -12,6 +14,7 @@ from sedna.algorithms.hard_example_mining import (
     ThresholdFilter,
     box_scores,
 )
+from sedna.algorithms.hard_example_mining.hard_example_mining import _mean_cutoffs
 from sedna.common.class_factory import ClassFactory, ClassType
 
 
@@ -189,3 +192,109 @@ def test_fast_path_matches_numpy_path_on_seeded_inputs(seeded_inputs, make, pick
 def test_fast_path_edge_values(hem, data, expected):
     assert hem(data) is expected
     assert hem._decide(data) is expected
+
+
+# -- fast paths against the numpy path on awkward values, shapes and parameters (issue 16) -----------------------
+
+ODD_SCORES = [0.5, 0.0, -0.0, 1.0, 1, 0, True, False, float("nan"), float("inf"), float("-inf"), 1e308, -0.1,
+              1.5, Fraction(1, 3), Fraction(2**60 + 1, 2**60), Decimal("0.3"), np.float32(0.1), np.float64(0.1),
+              np.int64(1), 10**400, "0.1", b"x", None, 5e-324]
+
+
+def _odd_box_results():
+    """Results of 1-33 boxes mixing ordinary and odd scores, odd box shapes and odd containers."""
+    rng = np.random.default_rng(16)
+    out = []
+    for odd in ODD_SCORES:
+        for n in (1, 2, 7, 8, 9, 15, 16, 17, 32, 33):
+            scores = [float(v) for v in rng.random(n)]
+            scores[int(rng.integers(n))] = odd
+            out.append([[0, 0, 1, 1, s, 0] for s in scores])
+            out.append(tuple((0, 0, 1, 1, s) for s in scores))
+    out += [[], (), None, [[]], [[0, 0, 1, 1]], ["abcdef"], [{4: 0.3}], [np.array([0, 0, 1, 1, 0.2, 0])],
+            [[0, 0, 1, 1, 0.2]] * 8 + [[0, 0, 1, 1]], [[0, 0, 1, 1, 1e308]] * 9,
+            np.array([[0, 0, 1, 1, 0.2, 0], [0, 0, 1, 1, 0.7, 1]]),
+            np.array([[0, 0, 1, 1, 0.2, 0], [0, 0, 1, 1, 0.7]], dtype=object),
+            {(0, 0, 1, 1, 0.3, 0): "a"}, iter([[0, 0, 1, 1, 0.1]])]
+    return out
+
+
+def _odd_probability_results():
+    rng = np.random.default_rng(61)
+    out = []
+    for odd in [v for v in ODD_SCORES if v is not None] + [[0.5, 0.5]]:
+        for n in (1, 2, 3, 10, 32, 33):
+            raw = rng.random(n)
+            probs = [float(v) for v in raw / raw.sum()]
+            probs[int(rng.integers(n))] = odd
+            out.append(probs)
+            out.append(tuple(probs))
+    for n in (2, 3, 7, 10, 32):
+        out += [[1.0 / n] * n, [1.0] + [0.0] * (n - 1), [0.0] * n, [0] * (n - 1) + [1]]
+    out += [[], (), None, [[0.5, 0.5]], [[0.5], [0.5]], "ab", np.array([0.25, 0.75]), {0.5: 1, 0.25: 2}]
+    return out
+
+
+@pytest.mark.parametrize("hem", [ThresholdFilter(0.5), ThresholdFilter(0.0), ThresholdFilter(-0.0),
+                                 ThresholdFilter(1e308), ThresholdFilter(float("inf")), ThresholdFilter("nan"),
+                                 IBTFilter(0.5, 0.5), IBTFilter(0.9, 1.5), IBTFilter(0.0, -0.5),
+                                 IBTFilter(1.0, float("nan")), IBTFilter(float("nan"), 0.5)],
+                         ids=lambda hem: f"{type(hem).__name__}{[v for k, v in vars(hem).items() if k[0] != '_']}")
+def test_box_filters_fast_path_matches_numpy_path_on_odd_inputs(hem):
+    with np.errstate(over="ignore"):  # the numpy path adding 1e308s
+        for data in _odd_box_results():
+            assert hem(data) is hem._decide(data), data
+
+
+@pytest.mark.parametrize("threshold", [0.5, 0.0, 0.1, 0.9, 1.0, 1.5, -1.0, 1e20, -1e20, "inf", "nan"])
+def test_cross_entropy_fast_path_matches_numpy_path_on_odd_inputs(threshold):
+    hem = CrossEntropyFilter(threshold)
+    for data in _odd_probability_results():
+        assert hem(data) is hem._decide(data), data
+
+
+def test_fast_paths_match_numpy_path_at_the_threshold(seeded_inputs):
+    """A threshold exactly at numpy's own mean / confidence (and one float either side) is where a last-bit
+    difference would show."""
+    for boxes, probs in seeded_inputs[:3000]:
+        mean = float(box_scores(boxes).mean())
+        confidence = CrossEntropyFilter().confidence(probs)
+        for t in (mean, math.nextafter(mean, math.inf), math.nextafter(mean, -math.inf)):
+            hem = ThresholdFilter(t)
+            assert hem(boxes) is hem._decide(boxes)
+        for t in (confidence, math.nextafter(confidence, math.inf), math.nextafter(confidence, -math.inf)):
+            hem = CrossEntropyFilter(t)
+            assert hem(probs) is hem._decide(probs)
+        score = boxes[0][4]
+        for t in (score, math.nextafter(score, math.inf), math.nextafter(score, -math.inf)):
+            hem = IBTFilter(0.5, t)
+            assert hem(boxes) is hem._decide(boxes)
+
+
+@pytest.mark.parametrize("threshold_img, threshold_box", [(0.1, 0.3), (0.7, 0.05), (1 / 3, 0.5)])
+def test_ibt_fast_path_matches_numpy_path_on_seeded_inputs_other_thresholds(seeded_inputs, threshold_img,
+                                                                            threshold_box):
+    hem = IBTFilter(threshold_img, threshold_box)
+    assert all(hem(b) is hem._decide(b) for b, _ in seeded_inputs[:20000])
+
+
+@pytest.mark.parametrize("threshold", [0.05, 0.3, 0.7, 0.95])
+def test_threshold_and_cross_entropy_match_numpy_path_on_seeded_inputs_other_thresholds(seeded_inputs,
+                                                                                          threshold):
+    box_hem, prob_hem = ThresholdFilter(threshold), CrossEntropyFilter(threshold)
+    assert all(box_hem(b) is box_hem._decide(b) for b, _ in seeded_inputs[:20000])
+    assert all(prob_hem(p) is prob_hem._decide(p) for _, p in seeded_inputs[:20000])
+
+
+@pytest.mark.parametrize("threshold", [0.5, 0.1, 1 / 3, -0.0, 0.0, 5e-324, -2.5, 1e308, -1e308, math.inf,
+                                       -math.inf, math.nan])
+def test_mean_cutoffs_equal_dividing(threshold):
+    """``total < cutoffs[n]`` must be ``total / n < threshold`` for every float total."""
+    rng = np.random.default_rng(7)
+    cutoffs = _mean_cutoffs(threshold)
+    for n in range(1, len(cutoffs)):
+        c = cutoffs[n]
+        totals = [c, math.nextafter(c, math.inf), math.nextafter(c, -math.inf), 0.0, -0.0, math.inf, -math.inf,
+                  math.nan, threshold * n] + [float(v) for v in rng.normal(threshold * n, 1.0, 20)]
+        for total in totals:
+            assert (total < c) is (total / n < threshold), (n, total)

@@ -169,7 +169,7 @@ class ThresholdFilter(BaseFilter):
                     total = None
                 if type(total) is float:  # plain numbers only: a numpy scalar makes a numpy total
                     return total < self._cutoffs[n]  # IndexError (no cutoffs: fast path off) -> numpy path
-            except (TypeError, IndexError, KeyError):
+            except (TypeError, IndexError, KeyError, OverflowError):  # short box, text, an int too big
                 pass
         return self._decide(infer_result)
 
@@ -308,9 +308,12 @@ class IBTFilter(BaseFilter):
     def __init__(self, threshold_img: float = 0.5, threshold_box: float = 0.5, **kwargs):
         self.threshold_img = _as_float("threshold_img", threshold_img)
         self.threshold_box = _as_float("threshold_box", threshold_box)
-        # in-range scores above 1 do not exist: counting "<= 1" keeps a score above 1 out of the low branch
-        self._low_at_most = 1.0 if self.threshold_box > 1.0 else self.threshold_box
-        self._needed = _low_counts_needed(self.threshold_img)
+        # with threshold_box > 1 a score in (1, threshold_box] must still fail the range check, so the low
+        # branch counts up to min(threshold_box, 1) (NaN stays NaN: nothing is low, as in numpy)
+        self._low_at_most = min(self.threshold_box, 1.0)
+        # the loop catches a negative score in the low branch, which needs threshold_box >= 0; otherwise (a
+        # negative or NaN threshold_box) no counts: the lookup fails and the numpy path decides
+        self._needed = _low_counts_needed(self.threshold_img) if self.threshold_box >= 0.0 else ()
 
     def __call__(self, infer_result: Any = None) -> bool:
         if (type(infer_result) is list or type(infer_result) is tuple) and 0 < len(infer_result) <= FAST_PATH_MAX:
@@ -329,7 +332,7 @@ class IBTFilter(BaseFilter):
                         return False  # above 1 or NaN
                 else:
                     return low >= self._needed[len(infer_result)]
-            except (TypeError, IndexError, KeyError):  # a short box, a box that is not indexable
+            except (TypeError, IndexError, KeyError):  # a short box, a box that is not indexable, no counts
                 pass
         return self._decide(infer_result)
 
