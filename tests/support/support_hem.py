@@ -1,5 +1,5 @@
 """The seeded inputs on which the hard-example filters' fast paths are checked against their numpy paths
-(tests) and timed against upstream-style code (bench/joint_inference.py): 100,000 short inference results of
+(tests) and timed against upstream-style code (bench/hem.py): 100,000 short inference results of
 1–10 boxes / class probabilities, with the awkward values real models produce (scores exactly at the
 threshold, one-decimal scores whose sums tie, integer 0/1, zero probabilities, one-hot and uniform vectors)."""
 
