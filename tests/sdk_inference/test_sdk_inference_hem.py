@@ -1,6 +1,7 @@
 """Hard-example-mining formula tables, edge cases and registry aliases."""
 
 import math
+import random
 from decimal import Decimal
 from fractions import Fraction
 
@@ -298,3 +299,39 @@ def test_mean_cutoffs_equal_dividing(threshold):
                   math.nan, threshold * n] + [float(v) for v in rng.normal(threshold * n, 1.0, 20)]
         for total in totals:
             assert (total < c) is (total / n < threshold), (n, total)
+
+
+def test_fast_paths_match_numpy_path_on_random_vectors():
+    """Uniform, peaked (u**8), tied and signed values of every magnitude, raw or normalised, 1-34 items, at
+    random thresholds and at numpy's own confidence / mean."""
+    rng = random.Random(5)
+    values = (lambda: rng.random(), lambda: rng.random() ** 8,
+              lambda: rng.choice([0.0, 1.0, 0.5, 0.25, 1e-300, 5e-324, 1 - 2**-53]),
+              lambda: rng.uniform(-2, 2) * 10 ** rng.randint(-5, 5), lambda: round(rng.random(), 2))
+    for _ in range(4000):
+        n, value = rng.randint(1, 34), rng.choice(values)
+        vals = [value() for _ in range(n)]
+        if rng.random() < 0.5 and sum(vals) > 0:
+            total = sum(vals)
+            vals = [v / total for v in vals]
+        boxes = [[0, 0, 1, 1, v, 0] for v in vals]
+        confidence = CrossEntropyFilter().confidence(vals)
+        with np.errstate(over="ignore"):
+            mean = float(np.mean(vals))
+        hems = [CrossEntropyFilter(rng.choice([0.1, 0.5, 0.9, 0.0, 1.0])), ThresholdFilter(mean),
+                ThresholdFilter(math.nextafter(mean, math.inf)), ThresholdFilter(rng.uniform(-1, 2)),
+                IBTFilter(rng.random(), rng.choice([rng.random(), vals[0]]))]
+        if confidence is not None:
+            hems.append(CrossEntropyFilter(confidence))
+        for hem in hems:
+            data = vals if isinstance(hem, CrossEntropyFilter) else boxes
+            assert hem(data) is hem._decide(data), (hem, data)
+
+
+def test_threshold_fast_path_is_on_with_this_numpy():
+    """The once-per-process order check agrees with the installed numpy (else every Threshold call takes the numpy
+    path: still correct, but the speed-up is gone and this says why)."""
+    from sedna.algorithms.hard_example_mining import hard_example_mining
+
+    ThresholdFilter()
+    assert hard_example_mining._threshold_fast is True
