@@ -165,16 +165,17 @@ class ThresholdFilter(BaseFilter):
                     total = 0.0
                     for box in infer_result:
                         total += box[4]
+                    if type(total) is float:  # plain numbers only: a numpy scalar makes a numpy total
+                        return total < self._cutoffs[n]  # IndexError (no cutoffs: fast path off) -> numpy path
                 elif n < _PAIRWISE_MAX:
                     b = infer_result
                     total = (((0.0 + b[0][4]) + b[1][4]) + ((0.0 + b[2][4]) + b[3][4])) + (
                         ((0.0 + b[4][4]) + b[5][4]) + ((0.0 + b[6][4]) + b[7][4]))
-                    for box in b[8:]:
-                        total += box[4]
-                else:
-                    total = None
-                if type(total) is float:  # plain numbers only: a numpy scalar makes a numpy total
-                    return total < self._cutoffs[n]  # IndexError (no cutoffs: fast path off) -> numpy path
+                    if n > 8:
+                        for box in b[8:]:
+                            total += box[4]
+                    if type(total) is float:
+                        return total < self._cutoffs[n]
             except (TypeError, IndexError, KeyError, OverflowError):  # short box, text, an int too big
                 pass
         return self._decide(infer_result)
