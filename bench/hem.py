@@ -3,7 +3,8 @@
 The inputs are the seeded 100,000 results of 1–10 boxes / probabilities of ``tests/support/support_hem.py``.
 The floor is upstream Sedna's per-call work written out here from the rules in spec/sdk.md §6.3: plain Python
 per call, no numpy (``all(map(lambda ...))`` box check, ``data_check`` per score, a Python loop per box,
-``math.log``; the issue's upstream figures, ~1.1M Threshold calls/s, are only reachable without numpy).
+``math.log``; the issue's upstream figures, ~1.1M Threshold calls/s, are only reachable without numpy). Where
+upstream crashes (CrossEntropy with one class or a zero probability) the floor answers as ours does.
 Both are called as users call a filter, ``hem(infer_result)``.
 
 Each filter runs ``--repeat`` times over all inputs in chunks of 250: both sides first touch the chunk once
@@ -60,12 +61,13 @@ class UpstreamCrossEntropy(_UpstreamBase):
         checked = [p for p in infer_result if self.data_check(p)]
         if len(checked) != len(infer_result):
             return False
-        log_sum = 0.0
-        for p in infer_result:
-            if p > 0:  # upstream raises on 0 and divides by zero for one class; guarded to run the inputs
-                log_sum += p * math.log(p)
-        if len(infer_result) == 1:
+        if len(infer_result) == 1:  # upstream divides by zero here; ours answers confidence 1
             return 1.0 < self.threshold_cross_entropy
+        if 0 in checked:  # upstream raises on log(0); ours takes the p ln p -> 0 limit (one C scan, not a test per p)
+            checked = [p for p in checked if p]
+        log_sum = 0.0
+        for p in checked:
+            log_sum += p * math.log(p)
         return 1 + 1.0 * log_sum / math.log(len(infer_result)) < self.threshold_cross_entropy
 
 
