@@ -73,8 +73,22 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+BENCH_SECRET = "bench-gm-secret"
+BENCH_NODE = "bench"
+
+
+def _node_token() -> str:
+    from sedna.common.tokens import node_token
+
+    return node_token(BENCH_SECRET, BENCH_NODE)
+
+
 class Receiver:
-    """Minimal GM stand-in: acks every status frame and counts distinct messageIds."""
+    """Minimal GM stand-in: acks every status frame and counts distinct messageIds.
+
+    Its handshake is the real GM's (sedna/gm/messagelayer/server.py): the LC must present its node token
+    (derived from ``BENCH_SECRET``), and the 101 answer advertises acks and hands the LC the worker key it
+    checks the workers' ``LC_API_TOKEN`` with."""
 
     def __init__(self) -> None:
         self.port = _free_port()
@@ -88,7 +102,28 @@ class Receiver:
     async def _start(self) -> None:
         from websockets.asyncio.server import serve
 
-        self.server = await serve(self._handler, "127.0.0.1", self.port)
+        self.server = await serve(self._handler, "127.0.0.1", self.port, process_request=self._check_node,
+                                  process_response=self._handshake_headers)
+
+    @staticmethod
+    def _check_node(connection, request):
+        from http import HTTPStatus
+
+        from sedna.common import tokens
+
+        node = request.headers.get("Node-Name", "")
+        if not tokens.bearer_matches(request.headers.get("Authorization"), tokens.node_token(BENCH_SECRET, node)):
+            return connection.respond(HTTPStatus.UNAUTHORIZED, "wrong node token\n")
+        return None
+
+    @staticmethod
+    def _handshake_headers(connection, request, response):
+        from sedna.common import tokens
+
+        if response.status_code == 101:
+            response.headers["Sedna-Capabilities"] = "ack"
+            response.headers["Sedna-Worker-Key"] = tokens.worker_key(BENCH_SECRET)
+        return response
 
     async def _handler(self, ws) -> None:
         from websockets.exceptions import ConnectionClosed
@@ -136,7 +171,7 @@ def bench_upstream(reports: int, concurrency: int) -> dict:
         port = _free_port()
         env = {**os.environ, "GM_ADDRESS": f"127.0.0.1:{recv.port}", "NODENAME": "bench", "BIND_PORT": str(port),
                "BIND_ADDRESS": "127.0.0.1", "ROOTFS_MOUNT_DIR": tmp, "LC_OUTBOX_MAX": str(reports + 10),
-               "LC_API_TOKEN": "bench-operator"}
+               "LC_API_TOKEN": "bench-operator", "SEDNA_CHANNEL_TOKEN": _node_token()}
         proc = subprocess.Popen([sys.executable, "-m", "sedna", "--log-level", "WARNING", "lc"], env=env, cwd=REPO)
         try:
             base = f"http://127.0.0.1:{port}"
@@ -183,12 +218,20 @@ def serve_floor(port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-def _worker_api_round(base: str, body: dict, sequential: int, total: int, concurrency: int) -> tuple[float, float]:
+def worker_token(kind: str, job: str, worker: str, namespace: str = "default") -> str:
+    """The ``LC_API_TOKEN`` the GM puts into a worker pod (sedna.gm.auth.GMAuth.worker_env)."""
+    from sedna.common import tokens
+
+    return tokens.sign_worker(tokens.worker_key(BENCH_SECRET), tokens.WorkerClaims(kind, namespace, job, worker))
+
+
+def _worker_api_round(base: str, body: dict, sequential: int, total: int, concurrency: int,
+                      headers: dict | None = None) -> tuple[float, float]:
     """p50 latency (ms) of ``sequential`` POSTs on one connection, then reports/s of ``total`` POSTs from
-    ``concurrency`` threads."""
+    ``concurrency`` threads (each its own connection, as each worker pod is)."""
     import httpx
 
-    with httpx.Client(base_url=base, timeout=30) as client:
+    with httpx.Client(base_url=base, timeout=30, headers=headers) as client:
         client.post("/sedna/workers/w/info", json=body).raise_for_status()   # connection set up, warm
         lat = []
         for i in range(sequential):
@@ -197,7 +240,7 @@ def _worker_api_round(base: str, body: dict, sequential: int, total: int, concur
             lat.append(time.perf_counter() - t0)
 
     def post_range(idx: range) -> None:
-        with httpx.Client(base_url=base, timeout=30) as c:
+        with httpx.Client(base_url=base, timeout=30, headers=headers) as c:
             for i in idx:
                 c.post("/sedna/workers/w/info", json={**body, "ownerInfo": {"seq": i}}).raise_for_status()
 
@@ -214,8 +257,14 @@ def bench_worker_api(requests: int, concurrency: int, repeat: int = 3) -> dict:
     recv.expected = 10 ** 9
     with tempfile.TemporaryDirectory() as tmp:
         port, floor_port = _free_port(), _free_port()
-        env = {**os.environ, "GM_ADDRESS": f"127.0.0.1:{recv.port}", "NODENAME": "bench", "BIND_PORT": str(port),
-               "BIND_ADDRESS": "127.0.0.1", "ROOTFS_MOUNT_DIR": tmp, "LC_OUTBOX_MAX": str(10 ** 6)}
+        # As deployed: the LC authenticates to the GM with its node token and checks the worker's GM-minted
+        # token with the worker key from the handshake (no static operator token on the LC).
+        env = {**os.environ, "GM_ADDRESS": f"127.0.0.1:{recv.port}", "NODENAME": BENCH_NODE,
+               "BIND_PORT": str(port), "BIND_ADDRESS": "127.0.0.1", "ROOTFS_MOUNT_DIR": tmp,
+               "LC_OUTBOX_MAX": str(10 ** 6), "SEDNA_CHANNEL_TOKEN": _node_token()}
+        env.pop("LC_API_TOKEN", None)
+        env.pop("LC_INSECURE", None)
+        auth = {"Authorization": "Bearer " + worker_token("federatedlearningjob", "fl", "w")}
         procs = [subprocess.Popen([sys.executable, "-m", "sedna", "--log-level", "WARNING", "lc"], env=env,
                                   cwd=REPO),
                  subprocess.Popen([sys.executable, __file__, "--serve-floor", str(floor_port)], cwd=REPO)]
@@ -228,7 +277,7 @@ def bench_worker_api(requests: int, concurrency: int, repeat: int = 3) -> dict:
             ours, floor = [], []
             for _ in range(repeat):
                 floor.append(_worker_api_round(floor_base, body, 200, requests, concurrency))
-                ours.append(_worker_api_round(base, body, 200, requests, concurrency))
+                ours.append(_worker_api_round(base, body, 200, requests, concurrency, auth))
             doc = {"bench": "lc", "case": "worker_api", "requests": requests, "concurrency": concurrency,
                    "repeat": repeat, "p50_ms": summary([o[0] for o in ours]),
                    "floor_bare_fastapi_p50_ms": summary([f[0] for f in floor]),
