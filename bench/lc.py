@@ -90,8 +90,8 @@ class Receiver:
     (derived from ``BENCH_SECRET``), and the 101 answer advertises acks and hands the LC the worker key it
     checks the workers' ``LC_API_TOKEN`` with."""
 
-    def __init__(self) -> None:
-        self.port = _free_port()
+    def __init__(self, port: int = 0) -> None:
+        self.port = port or _free_port()
         self.ids: set[str] = set()
         self.done = threading.Event()
         self.expected = 0
@@ -103,7 +103,7 @@ class Receiver:
         from websockets.asyncio.server import serve
 
         self.server = await serve(self._handler, "127.0.0.1", self.port, process_request=self._check_node,
-                                  process_response=self._handshake_headers)
+                                  process_response=self._handshake_headers, compression=None)
 
     @staticmethod
     def _check_node(connection, request):
@@ -204,6 +204,13 @@ def bench_upstream(reports: int, concurrency: int) -> dict:
             proc.wait(10)
 
 
+def serve_gm(port: int) -> None:
+    """The GM stand-in in a process of its own, as the real GM is (in the bench's process its acks would
+    compete with the load generator's threads for the GIL, slowing the clients of ours but not the floor's)."""
+    Receiver(port).expected = 10 ** 12
+    threading.Event().wait()
+
+
 def serve_floor(port: int) -> None:
     """The floor: a bare FastAPI app with the worker-report route, served by plain ``uvicorn.run``."""
     import uvicorn
@@ -253,13 +260,11 @@ def _worker_api_round(base: str, body: dict, sequential: int, total: int, concur
 def bench_worker_api(requests: int, concurrency: int, repeat: int = 3) -> dict:
     """The LC's worker-report POST (into its outbox, then to a GM stand-in) against a bare FastAPI floor:
     p50 latency of sequential requests and reports/s under ``concurrency`` threads, alternating."""
-    recv = Receiver()
-    recv.expected = 10 ** 9
     with tempfile.TemporaryDirectory() as tmp:
-        port, floor_port = _free_port(), _free_port()
+        port, floor_port, gm_port = _free_port(), _free_port(), _free_port()
         # As deployed: the LC authenticates to the GM with its node token and checks the worker's GM-minted
         # token with the worker key from the handshake (no static operator token on the LC).
-        env = {**os.environ, "GM_ADDRESS": f"127.0.0.1:{recv.port}", "NODENAME": BENCH_NODE,
+        env = {**os.environ, "GM_ADDRESS": f"127.0.0.1:{gm_port}", "NODENAME": BENCH_NODE,
                "BIND_PORT": str(port), "BIND_ADDRESS": "127.0.0.1", "ROOTFS_MOUNT_DIR": tmp,
                "LC_OUTBOX_MAX": str(10 ** 6), "SEDNA_CHANNEL_TOKEN": _node_token()}
         env.pop("LC_API_TOKEN", None)
@@ -267,6 +272,7 @@ def bench_worker_api(requests: int, concurrency: int, repeat: int = 3) -> dict:
         auth = {"Authorization": "Bearer " + worker_token("federatedlearningjob", "fl", "w")}
         procs = [subprocess.Popen([sys.executable, "-m", "sedna", "--log-level", "WARNING", "lc"], env=env,
                                   cwd=REPO),
+                 subprocess.Popen([sys.executable, __file__, "--serve-gm", str(gm_port)], cwd=REPO),
                  subprocess.Popen([sys.executable, __file__, "--serve-floor", str(floor_port)], cwd=REPO)]
         try:
             base, floor_base = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{floor_port}"
@@ -439,7 +445,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--case", default="all", choices=["all", "dataset_count", "worker_api", "upstream",
                                                       "upstream_gm"])
     ap.add_argument("--serve-floor", type=int, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--serve-gm", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.serve_gm is not None:
+        serve_gm(args.serve_gm)
+        return []
     if args.serve_floor is not None:
         serve_floor(args.serve_floor)
         return []

@@ -60,7 +60,6 @@ class Outbox:
             raise OutboxFull(f"LC outbox full ({depth} messages waiting for the GM)")
         self._full_logged = False
         self._metrics.reports_queued.inc()
-        self._wakeup.set()
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("queued %s (%s), depth %d", row.resource_key, row.message_id, depth)
 
@@ -69,6 +68,7 @@ class Outbox:
         when at capacity."""
         row = self._row(message, coalesce_key)
         self._queued(row, *self._store.outbox_add_many([row], self._max_rows)[0])
+        self._wakeup.set()
         return row.message_id
 
     async def put_committed(self, message: Message, coalesce_key: str | None = None) -> str:
@@ -105,6 +105,8 @@ class Outbox:
                 continue
             if not future.done():   # a cancelled waiter: the row is queued all the same
                 future.set_result(row.message_id)
+        # After the answers: the waiting requests resume (and answer their workers) before the GM writer.
+        self._wakeup.set()
 
     def pending_after(self, after_id: int, limit: int) -> list[OutboxEntry]:
         return self._store.outbox_after(after_id, limit)

@@ -100,6 +100,7 @@ class Store:
         event.listen(self._engine, "connect", self._on_connect)
         _Base.metadata.create_all(self._engine)
         self._outbox_lock = threading.Lock()
+        self._depth: int | None = None
         self._outbox_conn = self._open_outbox_connection()
         if path != ":memory:":
             # Pushed objects carry the sedna.io/credential annotation (S3 keys) in plain text, as upstream.
@@ -187,9 +188,9 @@ class Store:
         out: list[tuple[bool, int]] = []
         with self._outbox_lock:
             conn = self._outbox_conn
+            depth = self._outbox_count()
             conn.execute("BEGIN IMMEDIATE")
             try:
-                depth = conn.execute("SELECT count(*) FROM outbox").fetchone()[0]
                 for message_id, resource_key_, frame, coalesce_key in rows:
                     if coalesce_key is not None:
                         depth -= conn.execute("DELETE FROM outbox WHERE coalesce_key = ?", (coalesce_key,)).rowcount
@@ -204,6 +205,7 @@ class Store:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+            self._depth = depth
         return out
 
     def outbox_add(self, message_id: str, resource_key_: str, frame: str, coalesce_key: str | None,
@@ -231,8 +233,18 @@ class Store:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+            if removed and self._depth is not None:
+                self._depth -= 1
         return removed
 
+    def _outbox_count(self) -> int:
+        # Counted once, then kept up to date by this Store's own writes (count(*) scans the whole table: at
+        # a GM outage's tens of thousands of rows, per report that would cost more than the report).
+        if self._depth is None:
+            self._depth = self._outbox_conn.execute("SELECT count(*) FROM outbox").fetchone()[0]
+        return self._depth
+
     def outbox_depth(self) -> int:
+        """Rows in the outbox (one LC, so one Store, writes a database file)."""
         with self._outbox_lock:
-            return self._outbox_conn.execute("SELECT count(*) FROM outbox").fetchone()[0]
+            return self._outbox_count()
