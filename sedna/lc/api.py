@@ -83,8 +83,10 @@ class WorkerReports:
             raw = await _read_limited(declared, chunks, limit)
         except _TooLarge:
             return self._reject(worker_name, 413, f"report larger than {limit} bytes")
+        # A body with no more brackets than the depth limit cannot nest deeper: the walk is skipped.
+        depth = WORKER_JSON_DEPTH if raw.count(b"[") + raw.count(b"{") > WORKER_JSON_DEPTH else None
         try:
-            doc: Any = jsonbounds.loads(raw, max_depth=WORKER_JSON_DEPTH)
+            doc: Any = jsonbounds.loads(raw, max_depth=depth)
         except ValueError as exc:
             return self._reject(worker_name, 400, f"body is not JSON: {exc}")
         if not isinstance(doc, dict):
