@@ -1,7 +1,9 @@
 """LC benchmarks; one JSON line per case.
 
   dataset_count   count samples of an N-line index file (LC's streaming counter vs ``wc -l``, same file, same run)
-  worker_api      worker report POST to a real LC process: p50 latency and reports/s vs a bare FastAPI floor
+  worker_api      worker report POST to a real LC process: p50 latency and reports/s vs a bare FastAPI floor;
+                  as deployed: the worker presents a GM-minted LC_API_TOKEN, the LC checks it with the worker
+                  key from the GM stand-in's handshake (its own process) and forwards every report to it
   upstream        worker reports/s: HTTP POST to a real LC process → websocket → a receiving server that acks
   upstream_gm     the same through the real GM to the CR status: LC → ``sedna gm`` → API emulator, until every
                   federated-learning round report is a condition of the job

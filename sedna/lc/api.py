@@ -4,7 +4,11 @@
 manager of its ``ownerKind``. Answers use upstream's capitalised ``{"Status", "Message"}`` body:
 200 accepted; 400 unreadable JSON, name mismatch or unknown ownerKind; 401 missing/wrong token (the worker's
 GM-minted ``LC_API_TOKEN``, see ``sedna.lc.workerauth``); 403 a token of another job or worker; 404 learning job unknown on this node; 413 body over the size limit; 415 non-JSON
-content type; 422 body that does not match the schema (field named); 503 outbox full.
+content type; 422 body that does not match the schema (field named); 503 outbox full. A 200 is answered once
+the report is durable in the outbox (group commit, ``Outbox.put_committed``).
+
+The report route is every worker's periodic traffic: ``WorkerReportFastPath`` answers it in front of FastAPI's
+routing; the FastAPI route keeps it in the OpenAPI document, and both go through ``WorkerReports.answer``.
 """
 
 from __future__ import annotations
