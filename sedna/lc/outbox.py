@@ -22,6 +22,9 @@ from sedna.lc.store import OutboxAdd, OutboxEntry, Store
 logger = logging.getLogger(__name__)
 
 
+ACK_FLUSH_SECONDS = 0.005   # longest an acked row waits for a transaction to delete it
+
+
 class OutboxFull(RuntimeError):
     """The outbox holds its maximum number of messages; the report was not queued."""
 
@@ -35,6 +38,9 @@ class Outbox:
         self._full_logged = False
         # group commit: rows waiting for this loop iteration's transaction, per event loop
         self._batches: dict[asyncio.AbstractEventLoop, list[tuple[OutboxAdd, asyncio.Future]]] = {}
+        # acked messageIds whose rows are deleted by the next transaction (insertion-ordered set)
+        self._acked: dict[str, None] = {}
+        self._ack_flush: asyncio.TimerHandle | None = None
         metrics.outbox_depth.set(store.outbox_depth())
 
     @property
@@ -47,6 +53,17 @@ class Outbox:
         header = message.header.model_copy(update={"message_id": mid})
         frame = Message.model_construct(header=header, content=message.content).encode()
         return OutboxAdd(mid, header.key, frame, coalesce_key)
+
+    def _write(self, rows: list[OutboxAdd]) -> list[tuple[bool, int]]:
+        """One transaction: delete the acked rows, append ``rows``."""
+        acked = list(self._acked)
+        results = self._store.outbox_add_many(rows, self._max_rows, remove=acked)
+        for mid in acked:
+            self._acked.pop(mid, None)
+        if acked and not self._acked and self._ack_flush is not None:
+            self._ack_flush.cancel()
+            self._ack_flush = None
+        return results
 
     def _queued(self, row: OutboxAdd, accepted: bool, depth: int) -> None:
         """Account for one row the store took (or refused: raises ``OutboxFull``)."""
@@ -67,7 +84,7 @@ class Outbox:
         """Queue ``message`` durably (its own transaction) and return its messageId; raises ``OutboxFull``
         when at capacity."""
         row = self._row(message, coalesce_key)
-        self._queued(row, *self._store.outbox_add_many([row], self._max_rows)[0])
+        self._queued(row, *self._write([row])[0])
         self._wakeup.set()
         return row.message_id
 
@@ -89,7 +106,7 @@ class Outbox:
     def _commit(self, loop: asyncio.AbstractEventLoop) -> None:
         batch = self._batches.pop(loop, [])
         try:
-            results = self._store.outbox_add_many([row for row, _ in batch], self._max_rows)
+            results = self._write([row for row, _ in batch])
         except Exception as exc:
             logger.exception("outbox commit of %d messages failed", len(batch))
             for _, future in batch:
@@ -109,18 +126,55 @@ class Outbox:
         self._wakeup.set()
 
     def pending_after(self, after_id: int, limit: int) -> list[OutboxEntry]:
-        return self._store.outbox_after(after_id, limit)
+        """Queued messages after row ``after_id``, in order (acked ones excluded)."""
+        if not self._acked:
+            return self._store.outbox_after(after_id, limit)
+        entries = self._store.outbox_after(after_id, limit + len(self._acked))
+        return [e for e in entries if e.message_id not in self._acked][:limit]
 
     def ack(self, message_id: str) -> bool:
-        removed = self._store.outbox_remove(message_id)
-        if removed:
-            self._metrics.reports_acked.inc()
-            self._metrics.outbox_depth.dec()   # set exactly again by the next put
+        """The GM acknowledged the message: it leaves the outbox. True when it was queued (not acked yet).
+
+        Group commit again: the row is deleted by the next write transaction — the next reports' (within a
+        report's round trip that is the next report itself, so one transaction per report instead of two) or,
+        at the latest, ``ACK_FLUSH_SECONDS`` later. Until then it is neither sent nor counted; should the LC die
+        in between, it is sent once more after the restart and the GM drops it as a duplicate (by messageId),
+        as any frame the LC sent but saw no ack for."""
+        if message_id in self._acked or not self._store.outbox_has(message_id):
+            self._wakeup.set()
+            return False
+        self._acked[message_id] = None
+        self._metrics.reports_acked.inc()
+        self._metrics.outbox_depth.dec()   # set exactly again by the next put
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+        else:
+            if self._ack_flush is None:
+                self._ack_flush = loop.call_later(ACK_FLUSH_SECONDS, self._flush_acks)
         self._wakeup.set()
-        return removed
+        return True
+
+    def _flush_acks(self) -> None:
+        self._ack_flush = None
+        try:
+            self.flush()
+        except Exception:   # the acked rows stay pending: the next transaction deletes them
+            logger.exception("deleting %d acked messages from the outbox failed", len(self._acked))
+
+    def flush(self) -> None:
+        """Delete the acked rows now (at shutdown; otherwise the next transaction does it)."""
+        if self._ack_flush is not None:
+            self._ack_flush.cancel()
+            self._ack_flush = None
+        if self._acked:
+            self._write([])
 
     def reject(self, message_id: str, reason: str) -> bool:
         """The GM refused the message for good (``error`` frame with its id): drop it, loudly."""
+        if message_id in self._acked:
+            return False
         removed = self._store.outbox_remove(message_id)
         if removed:
             logger.error("GM rejected message %s: %s; dropped from the outbox", message_id, reason)
@@ -130,4 +184,4 @@ class Outbox:
         return removed
 
     def depth(self) -> int:
-        return self._store.outbox_depth()
+        return self._store.outbox_depth() - len(self._acked)

@@ -176,13 +176,15 @@ class Store:
         self._on_connect(conn, None)
         return conn
 
-    def outbox_add_many(self, rows: Sequence[OutboxAdd], max_rows: int) -> list[tuple[bool, int]]:
-        """Append frames in order, all in ONE transaction: durable together when this returns.
+    def outbox_add_many(self, rows: Sequence[OutboxAdd], max_rows: int,
+                        remove: Sequence[str] = ()) -> list[tuple[bool, int]]:
+        """Remove the rows of the messageIds ``remove``, then append frames in order, all in ONE transaction:
+        durable together when this returns.
 
         Per row, as :meth:`outbox_add`: with a ``coalesce_key`` older rows of that key (incl. earlier rows of
         this batch) are replaced first; a row is refused when the outbox already holds ``max_rows`` rows.
         Returns ``(accepted, depth after the row)`` per row. Nothing is written when it raises."""
-        if not rows:
+        if not rows and not remove:
             return []
         now = _now().replace(tzinfo=None).isoformat(" ")
         out: list[tuple[bool, int]] = []
@@ -191,6 +193,9 @@ class Store:
             depth = self._outbox_count()
             conn.execute("BEGIN IMMEDIATE")
             try:
+                if remove:
+                    depth -= conn.executemany("DELETE FROM outbox WHERE message_id = ?",
+                                              [(mid,) for mid in remove]).rowcount
                 for message_id, resource_key_, frame, coalesce_key in rows:
                     if coalesce_key is not None:
                         depth -= conn.execute("DELETE FROM outbox WHERE coalesce_key = ?", (coalesce_key,)).rowcount
@@ -222,6 +227,11 @@ class Store:
                 "SELECT id, message_id, resource_key, frame FROM outbox WHERE id > ? ORDER BY id LIMIT ?",
                 (after_id, limit)).fetchall()
         return [OutboxEntry(*r) for r in rows]
+
+    def outbox_has(self, message_id: str) -> bool:
+        with self._outbox_lock:
+            return self._outbox_conn.execute("SELECT 1 FROM outbox WHERE message_id = ?",
+                                             (message_id,)).fetchone() is not None
 
     def outbox_remove(self, message_id: str) -> bool:
         with self._outbox_lock:

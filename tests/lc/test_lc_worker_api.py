@@ -4,6 +4,7 @@
   case is sent to the app and to the same app without the fast path, and status, body and headers compared.
 - Group commit (``Outbox.put_committed``): reports arriving together share one transaction, keep their order,
   and each is answered only once its row is durable; a report answered 200 survives a SIGKILL of the LC.
+  Acked rows are deleted by the next transaction (or a short timer), not one transaction per ack.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from sedna.common import tokens
 from sedna.lc.config import LCConfig
 from sedna.lc.main import LocalController
 from sedna.lc.metrics import LCMetrics
-from sedna.lc.outbox import Outbox, OutboxFull
+from sedna.lc.outbox import ACK_FLUSH_SECONDS, Outbox, OutboxFull
 from sedna.lc.store import OutboxAdd, Store
 from sedna.lc.workerauth import WorkerAuth
 
@@ -143,9 +144,9 @@ async def test_group_commit_one_transaction_in_order_each_acked_only_when_durabl
     batches: list[int] = []
     add_many = store.outbox_add_many
 
-    def recording(rows, max_rows):
+    def recording(rows, max_rows, remove=()):
         batches.append(len(rows))
-        return add_many(rows, max_rows)
+        return add_many(rows, max_rows, remove)
 
     store.outbox_add_many = recording
     box = Outbox(store, LCMetrics(), max_rows=1000)
@@ -187,8 +188,8 @@ async def test_group_commit_failure_writes_nothing_and_fails_every_waiter(tmp_pa
     await box.put_committed(status("fl", 0))
     real = store.outbox_add_many
 
-    def duplicate_id(rows, max_rows):   # the last row repeats the first id: the INSERT fails mid-batch
-        return real([*rows, OutboxAdd(rows[0].message_id, "k", "{}")], max_rows)
+    def duplicate_id(rows, max_rows, remove=()):   # the last row repeats the first id: the INSERT fails
+        return real([*rows, OutboxAdd(rows[0].message_id, "k", "{}")], max_rows, remove)
 
     store.outbox_add_many = duplicate_id
     results = await asyncio.gather(*(box.put_committed(status("fl", i)) for i in (1, 2, 3)),
@@ -197,6 +198,40 @@ async def test_group_commit_failure_writes_nothing_and_fails_every_waiter(tmp_pa
     assert [seq for _, seq in stored(db)] == [0] and box.depth() == 1   # rolled back as a whole
     store.outbox_add_many = real
     assert await box.put_committed(status("fl", 4)) and [seq for _, seq in stored(db)] == [0, 4]
+
+
+async def test_acks_deleted_by_the_next_transaction_or_within_the_flush_delay(tmp_path):
+    db = str(tmp_path / "db.sqlite")
+    store = Store(db)
+    removed: list[list[str]] = []
+    add_many = store.outbox_add_many
+
+    def recording(rows, max_rows, remove=()):
+        removed.append(list(remove))
+        return add_many(rows, max_rows, remove)
+
+    store.outbox_add_many = recording
+    metrics = LCMetrics()
+    box = Outbox(store, metrics, max_rows=1)
+    a = await box.put_committed(status("fl", 0))
+    assert box.ack(a) is True
+    assert box.ack(a) is False and box.reject(a, "late") is False      # once only
+    assert box.depth() == 0 and box.pending_after(0, 10) == []          # gone for the writer and /healthz
+    assert [m for m, _ in stored(db)] == [a]                            # (a crash now: sent again, GM dedupes)
+    b = await box.put_committed(status("fl", 1))                        # not refused: a's row goes first
+    assert removed[-1] == [a] and [m for m, _ in stored(db)] == [b]     # ...in the same transaction as b
+    assert box.ack(b) is True
+    await asyncio.sleep(ACK_FLUSH_SECONDS * 4)                          # no next report: the timer deletes it
+    assert stored(db) == [] and removed[-1] == [b]
+    assert box.ack("unknown") is False
+    assert metrics.reports_acked._value.get() == 2 and metrics.outbox_depth._value.get() == 0
+
+
+def test_ack_outside_an_event_loop_deletes_at_once(tmp_path):
+    db = str(tmp_path / "db.sqlite")
+    box = Outbox(Store(db), LCMetrics(), max_rows=10)
+    mid = box.put(status("fl", 0))
+    assert box.ack(mid) is True and stored(db) == []
 
 
 def test_store_batch_api_and_the_single_row_api_agree(tmp_path):
