@@ -21,7 +21,6 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
-from starlette._utils import get_route_path
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -141,6 +140,14 @@ async def _read_limited(declared: str | None, chunks: AsyncIterator[bytes], limi
 _WORKER_INFO_PATH = re.compile(r"/sedna/workers/([^/]+)/info")   # Starlette's match of the route's path
 
 
+def _route_path(scope: Scope) -> str:
+    """The path routes are matched against: without a ``root_path`` prefix (as Starlette's router)."""
+    path, root = scope["path"], scope.get("root_path", "")
+    if root and path.startswith(root) and (len(path) == len(root) or path[len(root)] == "/"):
+        return path[len(root):]
+    return path
+
+
 class WorkerReportFastPath:
     """ASGI middleware answering the one hot route without FastAPI's routing and request machinery.
 
@@ -158,7 +165,7 @@ class WorkerReportFastPath:
         if scope["type"] != "http" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        match = _WORKER_INFO_PATH.fullmatch(get_route_path(scope))
+        match = _WORKER_INFO_PATH.fullmatch(_route_path(scope))
         if match is None:
             await self.app(scope, receive, send)
             return
