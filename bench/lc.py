@@ -1,7 +1,9 @@
 """LC benchmarks; one JSON line per case.
 
   dataset_count   count samples of an N-line index file (LC's streaming counter vs ``wc -l``, same file, same run)
-  worker_api      worker report POST to a real LC process: p50 latency and reports/s vs a bare FastAPI floor
+  worker_api      worker report POST to a real LC process: p50 latency and reports/s vs a bare FastAPI floor;
+                  as deployed: the worker presents a GM-minted LC_API_TOKEN, the LC checks it with the worker
+                  key from the GM stand-in's handshake (its own process) and forwards every report to it
   upstream        worker reports/s: HTTP POST to a real LC process → websocket → a receiving server that acks
   upstream_gm     the same through the real GM to the CR status: LC → ``sedna gm`` → API emulator, until every
                   federated-learning round report is a condition of the job
@@ -73,11 +75,25 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-class Receiver:
-    """Minimal GM stand-in: acks every status frame and counts distinct messageIds."""
+BENCH_SECRET = "bench-gm-secret"
+BENCH_NODE = "bench"
 
-    def __init__(self) -> None:
-        self.port = _free_port()
+
+def _node_token() -> str:
+    from sedna.common.tokens import node_token
+
+    return node_token(BENCH_SECRET, BENCH_NODE)
+
+
+class Receiver:
+    """Minimal GM stand-in: acks every status frame and counts distinct messageIds.
+
+    Its handshake is the real GM's (sedna/gm/messagelayer/server.py): the LC must present its node token
+    (derived from ``BENCH_SECRET``), and the 101 answer advertises acks and hands the LC the worker key it
+    checks the workers' ``LC_API_TOKEN`` with."""
+
+    def __init__(self, port: int = 0) -> None:
+        self.port = port or _free_port()
         self.ids: set[str] = set()
         self.done = threading.Event()
         self.expected = 0
@@ -88,7 +104,28 @@ class Receiver:
     async def _start(self) -> None:
         from websockets.asyncio.server import serve
 
-        self.server = await serve(self._handler, "127.0.0.1", self.port)
+        self.server = await serve(self._handler, "127.0.0.1", self.port, process_request=self._check_node,
+                                  process_response=self._handshake_headers, compression=None)
+
+    @staticmethod
+    def _check_node(connection, request):
+        from http import HTTPStatus
+
+        from sedna.common import tokens
+
+        node = request.headers.get("Node-Name", "")
+        if not tokens.bearer_matches(request.headers.get("Authorization"), tokens.node_token(BENCH_SECRET, node)):
+            return connection.respond(HTTPStatus.UNAUTHORIZED, "wrong node token\n")
+        return None
+
+    @staticmethod
+    def _handshake_headers(connection, request, response):
+        from sedna.common import tokens
+
+        if response.status_code == 101:
+            response.headers["Sedna-Capabilities"] = "ack"
+            response.headers["Sedna-Worker-Key"] = tokens.worker_key(BENCH_SECRET)
+        return response
 
     async def _handler(self, ws) -> None:
         from websockets.exceptions import ConnectionClosed
@@ -101,10 +138,12 @@ class Receiver:
             return
 
     async def _receive(self, ws, Message) -> None:
+        # Only the header is read: the stand-in shares the bench machine's cores with the LC under test (the
+        # real GM runs elsewhere), so it does no more per frame than an ack needs.
         async for frame in ws:
-            msg = Message.decode(frame)
-            mid = msg.header.message_id
-            if msg.header.operation == "status" and mid:
+            header = json.loads(frame).get("header") or {}
+            mid = header.get("messageId")
+            if header.get("operation") == "status" and mid:
                 self.ids.add(mid)
                 await ws.send(Message.build("", "", "", "ack", None, message_id=mid).encode())
                 if len(self.ids) >= self.expected:
@@ -136,7 +175,7 @@ def bench_upstream(reports: int, concurrency: int) -> dict:
         port = _free_port()
         env = {**os.environ, "GM_ADDRESS": f"127.0.0.1:{recv.port}", "NODENAME": "bench", "BIND_PORT": str(port),
                "BIND_ADDRESS": "127.0.0.1", "ROOTFS_MOUNT_DIR": tmp, "LC_OUTBOX_MAX": str(reports + 10),
-               "LC_API_TOKEN": "bench-operator"}
+               "LC_API_TOKEN": "bench-operator", "SEDNA_CHANNEL_TOKEN": _node_token()}
         proc = subprocess.Popen([sys.executable, "-m", "sedna", "--log-level", "WARNING", "lc"], env=env, cwd=REPO)
         try:
             base = f"http://127.0.0.1:{port}"
@@ -169,6 +208,13 @@ def bench_upstream(reports: int, concurrency: int) -> dict:
             proc.wait(10)
 
 
+def serve_gm(port: int) -> None:
+    """The GM stand-in in a process of its own, as the real GM is (in the bench's process its acks would
+    compete with the load generator's threads for the GIL, slowing the clients of ours but not the floor's)."""
+    Receiver(port).expected = 10 ** 12
+    threading.Event().wait()
+
+
 def serve_floor(port: int) -> None:
     """The floor: a bare FastAPI app with the worker-report route, served by plain ``uvicorn.run``."""
     import uvicorn
@@ -183,12 +229,20 @@ def serve_floor(port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-def _worker_api_round(base: str, body: dict, sequential: int, total: int, concurrency: int) -> tuple[float, float]:
+def worker_token(kind: str, job: str, worker: str, namespace: str = "default") -> str:
+    """The ``LC_API_TOKEN`` the GM puts into a worker pod (sedna.gm.auth.GMAuth.worker_env)."""
+    from sedna.common import tokens
+
+    return tokens.sign_worker(tokens.worker_key(BENCH_SECRET), tokens.WorkerClaims(kind, namespace, job, worker))
+
+
+def _worker_api_round(base: str, body: dict, sequential: int, total: int, concurrency: int,
+                      headers: dict | None = None) -> tuple[float, float]:
     """p50 latency (ms) of ``sequential`` POSTs on one connection, then reports/s of ``total`` POSTs from
-    ``concurrency`` threads."""
+    ``concurrency`` threads (each its own connection, as each worker pod is)."""
     import httpx
 
-    with httpx.Client(base_url=base, timeout=30) as client:
+    with httpx.Client(base_url=base, timeout=30, headers=headers) as client:
         client.post("/sedna/workers/w/info", json=body).raise_for_status()   # connection set up, warm
         lat = []
         for i in range(sequential):
@@ -197,7 +251,7 @@ def _worker_api_round(base: str, body: dict, sequential: int, total: int, concur
             lat.append(time.perf_counter() - t0)
 
     def post_range(idx: range) -> None:
-        with httpx.Client(base_url=base, timeout=30) as c:
+        with httpx.Client(base_url=base, timeout=30, headers=headers) as c:
             for i in idx:
                 c.post("/sedna/workers/w/info", json={**body, "ownerInfo": {"seq": i}}).raise_for_status()
 
@@ -210,14 +264,19 @@ def _worker_api_round(base: str, body: dict, sequential: int, total: int, concur
 def bench_worker_api(requests: int, concurrency: int, repeat: int = 3) -> dict:
     """The LC's worker-report POST (into its outbox, then to a GM stand-in) against a bare FastAPI floor:
     p50 latency of sequential requests and reports/s under ``concurrency`` threads, alternating."""
-    recv = Receiver()
-    recv.expected = 10 ** 9
     with tempfile.TemporaryDirectory() as tmp:
-        port, floor_port = _free_port(), _free_port()
-        env = {**os.environ, "GM_ADDRESS": f"127.0.0.1:{recv.port}", "NODENAME": "bench", "BIND_PORT": str(port),
-               "BIND_ADDRESS": "127.0.0.1", "ROOTFS_MOUNT_DIR": tmp, "LC_OUTBOX_MAX": str(10 ** 6)}
+        port, floor_port, gm_port = _free_port(), _free_port(), _free_port()
+        # As deployed: the LC authenticates to the GM with its node token and checks the worker's GM-minted
+        # token with the worker key from the handshake (no static operator token on the LC).
+        env = {**os.environ, "GM_ADDRESS": f"127.0.0.1:{gm_port}", "NODENAME": BENCH_NODE,
+               "BIND_PORT": str(port), "BIND_ADDRESS": "127.0.0.1", "ROOTFS_MOUNT_DIR": tmp,
+               "LC_OUTBOX_MAX": str(10 ** 6), "SEDNA_CHANNEL_TOKEN": _node_token()}
+        env.pop("LC_API_TOKEN", None)
+        env.pop("LC_INSECURE", None)
+        auth = {"Authorization": "Bearer " + worker_token("federatedlearningjob", "fl", "w")}
         procs = [subprocess.Popen([sys.executable, "-m", "sedna", "--log-level", "WARNING", "lc"], env=env,
                                   cwd=REPO),
+                 subprocess.Popen([sys.executable, __file__, "--serve-gm", str(gm_port)], cwd=REPO),
                  subprocess.Popen([sys.executable, __file__, "--serve-floor", str(floor_port)], cwd=REPO)]
         try:
             base, floor_base = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{floor_port}"
@@ -228,7 +287,7 @@ def bench_worker_api(requests: int, concurrency: int, repeat: int = 3) -> dict:
             ours, floor = [], []
             for _ in range(repeat):
                 floor.append(_worker_api_round(floor_base, body, 200, requests, concurrency))
-                ours.append(_worker_api_round(base, body, 200, requests, concurrency))
+                ours.append(_worker_api_round(base, body, 200, requests, concurrency, auth))
             doc = {"bench": "lc", "case": "worker_api", "requests": requests, "concurrency": concurrency,
                    "repeat": repeat, "p50_ms": summary([o[0] for o in ours]),
                    "floor_bare_fastapi_p50_ms": summary([f[0] for f in floor]),
@@ -390,7 +449,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--case", default="all", choices=["all", "dataset_count", "worker_api", "upstream",
                                                       "upstream_gm"])
     ap.add_argument("--serve-floor", type=int, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--serve-gm", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.serve_gm is not None:
+        serve_gm(args.serve_gm)
+        return []
     if args.serve_floor is not None:
         serve_floor(args.serve_floor)
         return []

@@ -140,6 +140,7 @@ class LocalController:
             stop_task.cancel()
             for manager in reversed(list(self.ctx.managers.values())):
                 await manager.close()
+            self.outbox.flush()
             self.store.close()
         if server_task.done() and not server_task.cancelled() and server_task.exception():
             raise server_task.exception()

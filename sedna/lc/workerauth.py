@@ -20,6 +20,8 @@ from sedna.common import tokens
 
 logger = logging.getLogger(__name__)
 
+MAX_VERIFIED_TOKENS = 4096   # workers of one node; more distinct tokens than this just start the cache over
+
 
 class WorkerAuth:
     def __init__(self, key_path: str | os.PathLike | None, *, static_token: str = "",
@@ -28,6 +30,9 @@ class WorkerAuth:
         self.static_token = static_token
         self.insecure = insecure
         self.key = ""
+        # token string -> its claims, verified with the current key (a worker presents the same token on
+        # every report; the HMAC check is done once). Emptied when the key changes.
+        self._verified: dict[str, tokens.WorkerClaims] = {}
         if self.key_path is not None and self.key_path.is_file():
             self.key = self.key_path.read_text().strip()
 
@@ -37,6 +42,7 @@ class WorkerAuth:
         if not key or key == self.key:
             return
         self.key = key
+        self._verified = {}
         if self.key_path is not None:
             self.key_path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.key_path.with_name(self.key_path.name + ".tmp")
@@ -62,6 +68,17 @@ class WorkerAuth:
             return 503, "no worker key yet: the LC has not connected to the GM"
         return None
 
+    def _claims(self, token: str) -> tokens.WorkerClaims:
+        claims = self._verified.get(token)
+        if claims is None:
+            key = self.key
+            claims = tokens.verify_worker(key, token)   # raises TokenError: failures are never cached
+            if key == self.key:
+                if len(self._verified) >= MAX_VERIFIED_TOKENS:
+                    self._verified = {}
+                self._verified[token] = claims
+        return claims
+
     def refuse_report(self, authorization: str | None, msg: WorkerMessage) -> tuple[int, str] | None:
         if self.insecure or (self.static_token and tokens.bearer_matches(authorization, self.static_token)):
             return None
@@ -69,7 +86,7 @@ class WorkerAuth:
         try:
             if scheme.lower() != "bearer":
                 raise tokens.TokenError("not a bearer token")
-            claims = tokens.verify_worker(self.key, value.strip())
+            claims = self._claims(value.strip())
         except tokens.TokenError as exc:
             return 401, str(exc)
         ns = msg.namespace or "default"

@@ -134,6 +134,7 @@ async def test_outbox_order_ack_coalesce_and_bound(tmp_path):
     assert box.ack(m2) is False          # a duplicate ack is harmless
     assert box.ack(m1) is False          # acking a replaced message is harmless
     assert box.depth() == 2
+    box.flush()   # acked rows are deleted by the next transaction (or within ACK_FLUSH_SECONDS)
     # durable: a new Store on the same file sees the same rows in order
     after = Store(str(tmp_path / "db.sqlite"))
     assert after.outbox_after(0, 10)[0].message_id == m3

@@ -40,7 +40,11 @@ class LCContext:
     def send_status(self, kind: str, namespace: str, name: str, content: Any,
                     coalesce_key: str | None = None) -> str:
         """Queue a ``status`` message for the GM (raises ``OutboxFull``)."""
-        return self.outbox.put(Message.build(kind, namespace, name, "status", content), coalesce_key)
+        return self.outbox.put(status_message(kind, namespace, name, content), coalesce_key)
+
+
+def status_message(kind: str, namespace: str, name: str, content: Any) -> Message:
+    return Message.build(kind, namespace, name, "status", content)
 
 
 def meta(obj: dict[str, Any]) -> dict[str, Any]:
@@ -102,9 +106,15 @@ class Manager:
         for key, obj in list(self.objects.items()):
             await self.stopped(key, obj)
 
-    def worker_message(self, msg: WorkerMessage) -> str:
-        """Forward a worker report; returns the messageId or raises ``WorkerReportError``."""
+    def worker_report(self, msg: WorkerMessage) -> tuple[Message, str | None]:
+        """The upstream message (and its coalesce key) a worker report becomes; raises ``WorkerReportError``
+        when the LC does not forward it. Pure: the caller queues it (the worker API with group commit)."""
         raise WorkerReportError(400, f"ownerKind {self.kind!r} does not accept worker reports")
+
+    def worker_message(self, msg: WorkerMessage) -> str:
+        """Forward a worker report now (its own transaction); returns the messageId or raises
+        ``WorkerReportError`` / ``OutboxFull``."""
+        return self.ctx.outbox.put(*self.worker_report(msg))
 
 
 def upstream_content(msg: WorkerMessage, with_results: bool) -> dict[str, Any]:

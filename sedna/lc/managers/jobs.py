@@ -30,9 +30,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sedna.api.messages import WorkerMessage
+from sedna.api.messages import Message, WorkerMessage
 from sedna.lc import learning, samples, triggers
-from sedna.lc.managers.base import LCContext, Manager, WorkerReportError, annotations, meta, upstream_content
+from sedna.lc.managers.base import (
+    LCContext,
+    Manager,
+    WorkerReportError,
+    annotations,
+    meta,
+    status_message,
+    upstream_content,
+)
 from sedna.lc.managers.dataset import DatasetManager, DatasetState
 from sedna.lc.managers.model import ModelManager
 from sedna.lc.outbox import OutboxFull
@@ -287,13 +295,13 @@ class LearningJobManager(Manager, abc.ABC):
 
     # -- worker reports ----------------------------------------------------------------------------------
 
-    def worker_message(self, msg: WorkerMessage) -> str:
+    def worker_report(self, msg: WorkerMessage) -> tuple[Message, str | None]:
         key = self.key(msg.namespace or "default", msg.owner_name)
         if key not in self.objects:
             raise WorkerReportError(404, f"{self.object_kind} {msg.namespace}/{msg.owner_name} is not known "
                                          "on this node")
-        return self.ctx.send_status(self.object_kind, msg.namespace or "default", msg.owner_name,
-                                    upstream_content(msg, with_results=True))
+        return status_message(self.object_kind, msg.namespace or "default", msg.owner_name,
+                              upstream_content(msg, with_results=True)), None
 
 
 class IncrementalLearningManager(LearningJobManager):

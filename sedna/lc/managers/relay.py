@@ -2,27 +2,27 @@
 
 from __future__ import annotations
 
-from sedna.api.messages import WorkerMessage
-from sedna.lc.managers.base import Manager, upstream_content
+from sedna.api.messages import Message, WorkerMessage
+from sedna.lc.managers.base import Manager, status_message, upstream_content
 
 
 class JointInferenceManager(Manager):
     kind = "jointinferenceservice"
     object_kind = "JointInferenceService"
 
-    def worker_message(self, msg: WorkerMessage) -> str:
+    def worker_report(self, msg: WorkerMessage) -> tuple[Message, str | None]:
         # Each report carries the full current counters, which replace status.metrics at the GM: a newer
         # report from the same worker supersedes a queued older one.
         coalesce = f"{self.kind}/{msg.namespace}/{msg.owner_name}/{msg.name}"
-        return self.ctx.send_status(msg.owner_kind, msg.namespace, msg.owner_name,
-                                    upstream_content(msg, with_results=False), coalesce_key=coalesce)
+        return status_message(msg.owner_kind, msg.namespace, msg.owner_name,
+                              upstream_content(msg, with_results=False)), coalesce
 
 
 class FederatedLearningManager(Manager):
     kind = "federatedlearningjob"
     object_kind = "FederatedLearningJob"
 
-    def worker_message(self, msg: WorkerMessage) -> str:
+    def worker_report(self, msg: WorkerMessage) -> tuple[Message, str | None]:
         # Round reports append conditions at the GM: never coalesced.
-        return self.ctx.send_status(msg.owner_kind, msg.namespace, msg.owner_name,
-                                    upstream_content(msg, with_results=True))
+        return status_message(msg.owner_kind, msg.namespace, msg.owner_name,
+                              upstream_content(msg, with_results=True)), None
