@@ -194,11 +194,12 @@ def run_once(clients: int, size_mb: float, mode: str, rounds: int, raw: bool) ->
     workers = [_spawn("--role", "client", "--index", str(i), "--port", str(port), *common,
                       *(["--raw"] if raw else []), stdin=True) for i in range(clients)]
     try:
-        seconds, cpu = [], []
+        seconds, cpu, client_cpu = [], [], []
         for r in range(1, rounds + 2):
             for w in workers:
                 _expect(w, f"ready {r}")
             cpu0 = cpu_seconds(server.pid)
+            clients0 = sum(cpu_seconds(w.pid) for w in workers)
             t0 = time.perf_counter()
             for w in workers:
                 w.stdin.write("go\n")
@@ -208,12 +209,14 @@ def run_once(clients: int, size_mb: float, mode: str, rounds: int, raw: bool) ->
             if r > 1:                      # round 1 is the warm-up that sets the global model
                 seconds.append(time.perf_counter() - t0)
                 cpu.append(cpu_seconds(server.pid) - cpu0)
+                client_cpu.append(sum(cpu_seconds(w.pid) for w in workers) - clients0)
         rss = peak_rss_mb(server.pid)
         for w in workers:
             w.wait(120)
         server.wait(120)
         return {"seconds_per_round": statistics.mean(seconds), "server_peak_rss_mb": rss,
-                "server_cpu_s_per_round": statistics.mean(cpu)}
+                "server_cpu_s_per_round": statistics.mean(cpu),
+                "clients_cpu_s_per_round": statistics.mean(client_cpu)}
     finally:
         for p in [*workers, server]:
             if p.poll() is None:
@@ -239,6 +242,8 @@ def run_case(clients: int, size_mb: float, mode: str, rounds: int, repeat: int) 
                                        for o, f in zip(ours, floor)], 2),
             "server_cpu_s_per_round": summary([o["server_cpu_s_per_round"] for o in ours]),
             "floor_server_cpu_s_per_round": summary([f["server_cpu_s_per_round"] for f in floor]),
+            "clients_cpu_s_per_round": summary([o["clients_cpu_s_per_round"] for o in ours]),
+            "floor_clients_cpu_s_per_round": summary([f["clients_cpu_s_per_round"] for f in floor]),
             "server_peak_rss_mb": summary([o["server_peak_rss_mb"] for o in ours], 0),
             "rss_budget_mb": round(1.5 * model_mb * (clients + 2)),
             "goal": "ratio <= 3 (stretch 2); rss <= budget"}

@@ -25,10 +25,11 @@ import numpy as np
 
 from sedna.algorithms.compression import Codec, CompressionError, NoCompression, decode_tensors
 from sedna.common import jsonbounds
-from sedna.common.tensors import TensorFormatError, dumps_arrays, loads_arrays
+from sedna.common.tensors import TensorFormatError, dumps_arrays_parts, loads_arrays
 
 __all__ = [
     "PROTOCOL_VERSION",
+    "Parts",
     "WEIGHT_TYPES",
     "WeightsFrame",
     "WireError",
@@ -37,8 +38,10 @@ __all__ = [
     "decode_weights",
     "encode_control",
     "encode_weights",
+    "encode_weights_parts",
     "fragments",
     "layout_of",
+    "message_size",
 ]
 
 PROTOCOL_VERSION = 1
@@ -47,12 +50,34 @@ MAX_CONTROL_BYTES = 1024 * 1024
 FRAGMENT_BYTES = 1024 * 1024
 
 
-def fragments(data: bytes | str, size: int = FRAGMENT_BYTES):
-    """Large binary messages go out as websocket fragments, so senders block on flow control, not memory."""
+class Parts(list):
+    """One binary message held as a list of buffers (see :func:`sedna.common.tensors.dumps_arrays_parts`):
+    sent as websocket fragments or written to a file part by part, never joined on the way."""
+
+    @property
+    def nbytes(self) -> int:
+        return sum(memoryview(part).nbytes for part in self)
+
+    def __bytes__(self) -> bytes:
+        return b"".join(self)
+
+
+def fragments(data: bytes | str | Parts, size: int = FRAGMENT_BYTES):
+    """Large binary messages go out as websocket fragments, so senders block on flow control, not memory.
+
+    ``Parts`` become fragments of at most ``size`` bytes that are views of their buffers (zero copy); a
+    fragment never spans two parts, the receiver sees one message all the same."""
+    if isinstance(data, Parts):
+        views = [memoryview(part).cast("B") for part in data]
+        return [view[i:i + size] for view in views for i in range(0, len(view), size)]
     if isinstance(data, str) or len(data) <= size:
         return data
     view = memoryview(data)
     return [view[i:i + size] for i in range(0, len(view), size)]
+
+
+def message_size(data: bytes | str | Parts) -> int:
+    return data.nbytes if isinstance(data, Parts) else len(data)
 
 
 class WireError(ValueError):
@@ -96,12 +121,18 @@ def decode_control(text: str | bytes, max_bytes: int = MAX_CONTROL_BYTES) -> dic
 def encode_weights(msg_type: str, arrays: Mapping[str, np.ndarray], fields: Mapping[str, Any] | None = None,
                    codec: Codec | None = None, base: Mapping[str, np.ndarray] | None = None) -> bytes:
     """One binary frame: ``arrays`` encoded by ``codec`` (against ``base`` for top-k) plus header fields."""
+    return bytes(encode_weights_parts(msg_type, arrays, fields, codec, base))
+
+
+def encode_weights_parts(msg_type: str, arrays: Mapping[str, np.ndarray], fields: Mapping[str, Any] | None = None,
+                         codec: Codec | None = None, base: Mapping[str, np.ndarray] | None = None) -> Parts:
+    """:func:`encode_weights` as :class:`Parts`: uncompressed arrays are sent from their own memory."""
     if msg_type not in WEIGHT_TYPES:
         raise WireError(f"unknown weights frame type {msg_type!r}")
     wire, specs = (codec or NoCompression()).encode(arrays, base)
     header = dict(fields or {})
     header.update({"type": msg_type, "v": PROTOCOL_VERSION, "tensors": specs})
-    return dumps_arrays(wire, json.loads(json.dumps(header, default=_json_default)))
+    return Parts(dumps_arrays_parts(wire, json.loads(json.dumps(header, default=_json_default))))
 
 
 def decode_weights(data: bytes | bytearray | memoryview, max_bytes: int | None = None,

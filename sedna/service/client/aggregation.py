@@ -27,9 +27,11 @@ from sedna.algorithms.transmitter.wire import (
     WireError,
     decode_control,
     decode_weights,
+    Parts,
     encode_control,
-    encode_weights,
+    encode_weights_parts,
     fragments,
+    message_size,
 )
 from sedna.common.tensors import arrays_to_list, list_to_arrays
 
@@ -168,7 +170,8 @@ class AggregationClient:
                 logger.warning("ignoring weights reference: %s", exc)
                 return None
         try:
-            weights = decode_weights(bytes(frame), self.max_size, base=self.global_weights)
+            # one copy into memory of our own: the arrays are writable views of it, not copies of a copy
+            weights = decode_weights(bytearray(frame), self.max_size, base=self.global_weights, copy=False)
         except WireError as exc:
             logger.warning("ignoring malformed weights frame: %s", exc)
             return None
@@ -187,32 +190,34 @@ class AggregationClient:
                 "round_number": meta.get("round_number"), "data": data,
                 "participants": meta.get("participants", []), "dropped": meta.get("dropped", [])}
 
-    def _encode_update(self, weights: Sequence[Any], num_samples: int, job_name: str) -> bytes | str:
+    def _encode_update(self, weights: Sequence[Any], num_samples: int, job_name: str) -> Parts | bytes | str:
+        """The update as a message; uncompressed layers are sent from the caller's arrays (no copy), so they
+        must not change until :meth:`exchange` returns."""
         arrays = list_to_arrays([np.asarray(w) for w in weights])
         update_round = self.global_round + 1
         fields = {"client": self.client_id, "job_name": job_name or self.job_name, "round": update_round,
                   "num_samples": int(num_samples)}
-        payload = encode_weights("update_weight", arrays, fields, codec=self.codec, base=self.global_weights)
+        payload = encode_weights_parts("update_weight", arrays, fields, codec=self.codec, base=self.global_weights)
         self._sent_updates += 1
         key = f"{job_name or self.job_name or 'sedna'}/updates/round-{update_round:05d}/{self.client_id}" \
               f"-{self._sent_updates}.safetensors"
         return self.transmitter.pack(payload, key)
 
-    def _send_raw(self, frame: bytes | str) -> None:
+    def _send_raw(self, frame: Parts | bytes | str) -> None:
         """Send once, reconnecting (and resubscribing) while ``connect_timeout`` allows."""
         deadline = time.monotonic() + self.connect_timeout
         while True:
             try:
                 if self.ws is None:
                     self.connect()
-                self._last_sent_size = len(frame)
+                self._last_sent_size = message_size(frame)
                 self.ws.send(fragments(frame))
-                self.bytes_sent += len(frame)
+                self.bytes_sent += self._last_sent_size
                 return
             except AggregationError:
                 raise
             except _CONNECTION_ERRORS as exc:
-                self._raise_if_refused(exc, len(frame))
+                self._raise_if_refused(exc, message_size(frame))
                 if time.monotonic() > deadline:
                     raise AggregationError(f"cannot send to {self.uri}: {exc}") from None
                 logger.warning("send failed (%s); reconnecting", exc)

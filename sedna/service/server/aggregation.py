@@ -51,15 +51,17 @@ from sedna.algorithms.transmitter.wire import (
     check_layout,
     decode_control,
     decode_weights,
+    Parts,
     encode_control,
-    encode_weights,
+    encode_weights_parts,
     fragments,
     layout_of,
+    message_size,
 )
 from sedna.common.class_factory import ClassFactory, ClassType
 from sedna.common.logfmt import enable_worker_logging
 from sedna.common.sockets import listening_socket
-from sedna.common.tensors import TensorFormatError, dumps_arrays, loads_arrays
+from sedna.common.tensors import TensorFormatError, dumps_arrays_parts, loads_arrays
 from sedna.service.server import agg_auth
 
 try:
@@ -76,6 +78,7 @@ __all__ = [
     "default_checkpoint_path",
     "load_checkpoint",
     "round_due",
+    "safetensors_size",
     "save_checkpoint",
 ]
 
@@ -158,11 +161,13 @@ def save_checkpoint(path: str, arrays: dict[str, np.ndarray], meta: dict[str, An
     """Write the global model atomically: temp file in the same directory, fsync, ``os.replace``."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    data = dumps_arrays(arrays, meta)
     fd, tmp = tempfile.mkstemp(prefix=".agg-ckpt-", dir=directory)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+        with os.fdopen(fd, "wb", buffering=0) as fh:
+            for part in dumps_arrays_parts(arrays, meta):    # the arrays' own memory, no joined copy
+                view = memoryview(part)
+                while view:
+                    view = view[fh.write(view):]
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -193,16 +198,22 @@ def load_checkpoint(path: str) -> tuple[dict[str, np.ndarray], dict[str, Any]] |
 
 class ReceiveBuffers:
     """Receive buffers reused across messages: a 200 MB update is copied once, into memory that is already
-    mapped, instead of into a list of fragments and then a joined copy (issue 16). A buffer grows to the
-    largest message seen; at most ``keep`` idle ones are kept."""
+    mapped, instead of into a list of fragments and then a joined copy (issue 16). A new buffer is sized from
+    the message's safetensors header when the first fragment holds it (else it grows); at most ``keep`` idle
+    ones are kept. The server holds a receive slot per buffer in use, so there are never more than
+    ``RECEIVE_SLOTS`` + ``keep`` of them."""
 
     def __init__(self, keep: int) -> None:
         self.keep = keep
         self.size = 1 << 20
         self._idle: list[bytearray] = []
 
-    def take(self) -> bytearray:
-        return self._idle.pop() if self._idle else bytearray(self.size)
+    def take(self, needed: int = 0) -> bytearray:
+        for i, buf in enumerate(self._idle):
+            if len(buf) >= needed:
+                return self._idle.pop(i)
+        self.size = max(self.size, needed)
+        return bytearray(self.size)
 
     def grow(self, buf: bytearray, filled: int, needed: int) -> bytearray:
         self.size = max(self.size, needed, 2 * len(buf) if needed < (1 << 26) else needed + (needed >> 3))
@@ -213,6 +224,24 @@ class ReceiveBuffers:
     def give(self, buf: bytearray) -> None:
         if len(buf) >= self.size and len(self._idle) < self.keep:
             self._idle.append(buf)
+
+
+def safetensors_size(first: bytes | memoryview, limit: int) -> int:
+    """The whole payload's size as its safetensors header (in the message's first bytes) says, or 0 when the
+    header is not all there, is malformed or claims more than ``limit``: then the buffer grows as data comes."""
+    try:
+        if len(first) < 8:
+            return 0
+        header_len = int.from_bytes(first[:8], "little")
+        if header_len <= 0 or 8 + header_len > len(first):
+            return 0
+        header = json.loads(bytes(first[8:8 + header_len]))
+        end = max((int(spec["data_offsets"][1]) for name, spec in header.items() if name != "__metadata__"),
+                  default=0)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+        return 0
+    total = 8 + header_len + end
+    return total if 0 < total <= limit else 0
 
 
 class AggregationServer:
@@ -420,14 +449,15 @@ class AggregationServer:
         return response
 
     # ---- websocket side -----------------------------------------------------------------------------------
-    async def _next_message(self, ws) -> tuple[str | None, bytes | None]:
+    async def _next_message(self, ws) -> tuple[str | None, memoryview | None]:
         """Next message as (text, None) or (None, binary); a binary message is read under a receive slot.
 
         Our clients send large messages in 1 MiB fragments. Reading a connection's fragments only while
         holding one of ``RECEIVE_SLOTS`` slots, with a small frame queue (``max_queue``), makes the other
         senders wait in TCP flow control instead of in server memory. A binary message is copied fragment by
-        fragment into a reused buffer (:class:`ReceiveBuffers`) and returned as a view of it; the caller hands
-        the buffer back once the update is added.
+        fragment into a reused buffer (:class:`ReceiveBuffers`) and returned as a view of it, with the slot
+        still held: the caller hands back buffer and slot (:meth:`_release`) once the update is added, so
+        at most ``RECEIVE_SLOTS`` buffers are in use however many updates wait for the aggregation lock.
         """
         stream = ws.recv_streaming()
         first = await anext(stream)
@@ -436,8 +466,9 @@ class AggregationServer:
             async for part in stream:
                 parts.append(part)
             return "".join(parts), None
-        async with self._receive_slots:
-            buf = self._buffers.take()
+        await self._receive_slots.acquire()
+        try:
+            buf = self._buffers.take(safetensors_size(first, self.settings.max_message_bytes))
             filled = 0
             part = first
             while part is not None:
@@ -447,22 +478,30 @@ class AggregationServer:
                 buf[filled:end] = part          # the one copy: websocket fragment -> our buffer
                 filled = end
                 part = await anext(stream, None)
+        except BaseException:
+            self._receive_slots.release()
+            raise
         return None, memoryview(buf)[:filled]
+
+    def _release(self, data: memoryview) -> None:
+        self._buffers.give(data.obj)
+        self._receive_slots.release()
 
     async def _handle(self, ws) -> None:
         client: _Client | None = None
         try:
             while True:
                 text, data = await self._next_message(ws)
-                self.bytes_received += len(text if text is not None else data)
                 if text is None:
+                    self.bytes_received += len(data)
                     try:
                         await self._on_weights(ws, client, data)
                     finally:
                         # nothing refers to the buffer any more: the update was added (or rejected)
-                        self._buffers.give(data.obj)
+                        self._release(data)
                     del data
                     continue
+                self.bytes_received += len(text)
                 try:
                     message = decode_control(text)
                 except WireError as exc:
@@ -638,7 +677,7 @@ class AggregationServer:
             mean = decode_tensors(wire, specs)
         return mean
 
-    async def _global_message(self, msg_type: str) -> bytes | str:
+    async def _global_message(self, msg_type: str) -> Parts | str:
         """The current global model as a ``recv_weight``/``global_model`` message, encoded once per round and
         type (off the event loop: encoding and an S3 upload can take a while) and shared by all receivers."""
         key = (self.round, msg_type)
@@ -648,28 +687,30 @@ class AggregationServer:
             self._frame_cache[key] = frame
         return self._frame_cache[key]
 
-    def _global_frame(self, msg_type: str) -> bytes | str:
+    def _global_frame(self, msg_type: str) -> Parts | str:
+        """Encoded once, sent to every client: the frame's parts are views of ``global_arrays``, which are
+        never changed in place (each round makes new arrays)."""
         codec = FP16Codec() if self.settings.downlink == "fp16" else NoCompression()
         # "client" echoes the sender of the update that closed the round, as upstream's broadcast does
         fields = {"client": self._round_sender, "job_name": self.job_name, "round_number": self.round,
                   "total_sample": self.total_sample, "exit_flag": self.exit_flag,
                   "participants": self.last_round_info.get("participants", []),
                   "dropped": self.last_round_info.get("dropped", [])}
-        payload = encode_weights(msg_type, self.global_arrays or {}, fields, codec=codec)
+        payload = encode_weights_parts(msg_type, self.global_arrays or {}, fields, codec=codec)
         return self.transmitter.pack(payload, f"{self.job_name or 'sedna'}/global/round-{self.round:05d}"
                                               f"-{msg_type}.safetensors")
 
     # ---- sending ------------------------------------------------------------------------------------------
-    async def _send(self, ws, frame: bytes | str) -> bool:
+    async def _send(self, ws, frame: Parts | bytes | str) -> bool:
         try:
             await ws.send(fragments(frame))
         except (OSError, WebSocketException) as exc:  # closed socket; the handler's finally cleans up
             logger.debug("send failed: %s", exc)
             return False
-        self.bytes_sent += len(frame)
+        self.bytes_sent += message_size(frame)
         return True
 
-    async def _broadcast(self, frame: bytes | str) -> None:
+    async def _broadcast(self, frame: Parts | bytes | str) -> None:
         async def one(ws):
             async with self._broadcast_slots:
                 await self._send(ws, frame)
