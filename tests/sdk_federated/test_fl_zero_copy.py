@@ -15,8 +15,6 @@ from safetensors.numpy import save as st_save
 from sedna.algorithms.aggregation.aggregation import ADD_CHUNK, WeightedSum
 from sedna.algorithms.transmitter.wire import (
     FRAGMENT_BYTES,
-    Parts,
-    decode_weights,
     encode_weights,
     encode_weights_parts,
     fragments,

@@ -88,10 +88,9 @@ class WeightedSum:
         """``acc += n · arr`` in place, a chunk at a time through one small scratch buffer: no temporary of the
         layer's size (a 200 MB layer would need another 200 MB); each element is computed exactly as before."""
         flat_acc, flat = acc.reshape(-1), arr.reshape(-1)
-        if self._scratch is None or self._scratch.dtype != acc.dtype:
-            self._scratch = np.empty(min(ADD_CHUNK, flat.size), dtype=acc.dtype)
-        elif self._scratch.size < min(ADD_CHUNK, flat.size):
-            self._scratch = np.empty(min(ADD_CHUNK, flat.size), dtype=acc.dtype)
+        chunk = min(ADD_CHUNK, flat.size)
+        if self._scratch is None or self._scratch.dtype != acc.dtype or self._scratch.size < chunk:
+            self._scratch = np.empty(chunk, dtype=acc.dtype)
         for start in range(0, flat.size, ADD_CHUNK):
             part = flat_acc[start:start + ADD_CHUNK]
             scaled = self._scratch[:part.size]

@@ -29,8 +29,8 @@ from sedna.common.tensors import TensorFormatError, dumps_arrays_parts, loads_ar
 
 __all__ = [
     "PROTOCOL_VERSION",
-    "Parts",
     "WEIGHT_TYPES",
+    "Parts",
     "WeightsFrame",
     "WireError",
     "check_layout",

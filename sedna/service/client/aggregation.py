@@ -24,10 +24,10 @@ from sedna.algorithms.transmitter import AbstractTransmitter
 from sedna.algorithms.transmitter.transmitter import REF_TYPE, transmitter_from_env
 from sedna.algorithms.transmitter.wire import (
     FRAGMENT_BYTES,
+    Parts,
     WireError,
     decode_control,
     decode_weights,
-    Parts,
     encode_control,
     encode_weights_parts,
     fragments,

@@ -26,7 +26,6 @@ what make 32 × 200 MB rounds possible.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import http
 import json
 import logging
@@ -47,11 +46,11 @@ from sedna.algorithms.compression import FP16Codec, NoCompression, decode_tensor
 from sedna.algorithms.transmitter import AbstractTransmitter, WSTransmitter
 from sedna.algorithms.transmitter.transmitter import REF_TYPE, transmitter_from_env
 from sedna.algorithms.transmitter.wire import (
+    Parts,
     WireError,
     check_layout,
     decode_control,
     decode_weights,
-    Parts,
     encode_control,
     encode_weights_parts,
     fragments,
