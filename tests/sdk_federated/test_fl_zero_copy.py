@@ -169,3 +169,19 @@ def test_multi_fragment_updates_round_trip_exactly_with_bounded_receive_buffers(
                                                               w.dtype == np.int64 else e), cid
             got[0][0] = -1.0                         # the global model handed to the worker is its own
     assert len(allocations) <= RECEIVE_SLOTS, allocations
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, np.int32])
+def test_spent_mean_equals_the_mean_and_empties_the_sum(dtype):
+    rng = np.random.default_rng(3)
+    sums = [WeightedSum(), WeightedSum()]
+    for _ in range(3):
+        update = {"a": (rng.standard_normal((50, 7)) * 9).astype(dtype), "b": np.arange(4, dtype=dtype)}
+        n = int(rng.integers(1, 40))
+        for summed in sums:
+            summed.add(update, n)
+    kept, spent = sums[0].mean(), sums[1].mean(spend=True)
+    for name in kept:
+        assert spent[name].dtype == kept[name].dtype == np.dtype(dtype)
+        assert spent[name].tobytes() == kept[name].tobytes()
+    assert sums[1].mean() == {} and sums[1].total == 0

@@ -97,16 +97,26 @@ class WeightedSum:
             np.multiply(flat[start:start + ADD_CHUNK], n, out=scaled, dtype=acc.dtype)
             np.add(part, scaled, out=part)
 
-    def mean(self) -> dict[str, np.ndarray]:
+    def mean(self, *, spend: bool = False) -> dict[str, np.ndarray]:
+        """``Σ n_k · w_k / Σ n_k`` per layer, in the layer's dtype.
+
+        ``spend=True`` (the aggregation server, once per round) divides float layers in place and hands out the
+        running sum's own memory as the mean, instead of a new array per layer; the values are the same, and
+        this sum is empty afterwards."""
         if not self._sum:
             return {}
         out = {}
         for name, acc in self._sum.items():
+            if spend and self.total and acc.dtype == self._dtypes[name]:
+                out[name] = np.divide(acc, self.total, out=acc)
+                continue
             mean = acc / self.total if self.total else acc
             dtype = self._dtypes[name]
             if not np.issubdtype(dtype, np.floating):
                 mean = np.rint(mean)
             out[name] = mean.astype(dtype, copy=False)
+        if spend:
+            self._sum, self._dtypes, self.total, self.count = {}, {}, 0, 0
         return out
 
 

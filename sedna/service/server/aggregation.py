@@ -300,6 +300,7 @@ class AggregationServer:
         self._frame_cache: dict[tuple[int, str], bytes | str] = {}
         self._reset_round()
         self._lock: asyncio.Lock | None = None
+        self._checkpointing: asyncio.Task | None = None
         self._stop: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = threading.Event()
@@ -380,6 +381,7 @@ class AggregationServer:
         self._lock = asyncio.Lock()
         self._stop = asyncio.Event()
         self._broadcast_slots = asyncio.Semaphore(BROADCAST_CONCURRENCY)
+        self._checkpointing: asyncio.Task | None = None
         self._receive_slots = asyncio.Semaphore(RECEIVE_SLOTS)
         self._buffers = ReceiveBuffers(keep=RECEIVE_SLOTS + 1)
         async with serve(self._handle, sock=listening_socket(self.host, self.http_port),
@@ -396,6 +398,8 @@ class AggregationServer:
                 await self._stop.wait()
             finally:
                 ticker.cancel()
+                if self._checkpointing is not None:
+                    await self._checkpointing      # the last round's checkpoint is on disk before we return
         logger.info("aggregation server stopped after round %d", self.round)
 
     async def _tick(self) -> None:
@@ -653,20 +657,26 @@ class AggregationServer:
         self._event("round", **info)
         self._round_sender = self._last_sender
         self._reset_round()
-        # clients wait for the broadcast, not for the disk: checkpoint once they have the model
+        # clients wait for the broadcast, not for the disk: checkpoint once they have the model, in the background
+        # (the next round's updates need the lock, not the disk); checkpoints are written one after the other
         await self._broadcast(await self._global_message("recv_weight"))
+        meta = {"round": self.round, "total_sample": self.total_sample, "job_name": self.job_name,
+                "job_uid": self.job_uid, "aggregation": self.aggregation, "exit_round": self.settings.exit_round}
+        self._checkpointing = asyncio.create_task(self._checkpoint(self._checkpointing, new_global, meta))
+
+    async def _checkpoint(self, previous: asyncio.Task | None, arrays: dict[str, np.ndarray],
+                          meta: dict[str, Any]) -> None:
+        if previous is not None:
+            await previous
         try:
-            await asyncio.to_thread(save_checkpoint, self.checkpoint_path, new_global,
-                                    {"round": self.round, "total_sample": self.total_sample,
-                                     "job_name": self.job_name, "job_uid": self.job_uid,
-                                     "aggregation": self.aggregation, "exit_round": self.settings.exit_round})
+            await asyncio.to_thread(save_checkpoint, self.checkpoint_path, arrays, meta)
         except OSError as exc:
             logger.error("could not write checkpoint %s: %s", self.checkpoint_path, exc)
 
     def _aggregate(self) -> dict[str, np.ndarray]:
         if self._streaming:
-            mean = self._acc.mean()
             self.strategy.total_size = self._acc.total
+            mean = self._acc.mean(spend=True)      # the running sum's memory becomes the global model
         else:
             weights = self.strategy.aggregate(self._collected)
             mean = {name: np.asarray(w) for name, w in zip(self._collected_names, weights)}
