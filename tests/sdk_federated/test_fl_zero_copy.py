@@ -19,12 +19,15 @@ from sedna.algorithms.transmitter.wire import (
     encode_weights_parts,
     fragments,
     message_size,
+    read_binary_message,
+    safetensors_size,
 )
 from sedna.common.tensors import TensorFormatError, dumps_arrays, dumps_arrays_parts, loads_arrays
 from sedna.service.client import AggregationClient
 from sedna.service.server import AggregationServer
 from sedna.service.server import aggregation as server_module
-from sedna.service.server.aggregation import RECEIVE_SLOTS, load_checkpoint, safetensors_size, save_checkpoint
+from sedna.service.client.aggregation import AggregationError
+from sedna.service.server.aggregation import RECEIVE_SLOTS, load_checkpoint, save_checkpoint
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -185,3 +188,37 @@ def test_spent_mean_equals_the_mean_and_empties_the_sum(dtype):
         assert spent[name].dtype == kept[name].dtype == np.dtype(dtype)
         assert spent[name].tobytes() == kept[name].tobytes()
     assert sums[1].mean() == {} and sums[1].total == 0
+
+
+@pytest.mark.parametrize("split, header_in_first", [(FRAGMENT_BYTES, True), (5, False), (10 ** 9, True)])
+def test_read_binary_message_copies_fragments_once_into_writable_memory(split, header_in_first):
+    data = dumps_arrays({"w": np.arange(300_000, dtype=np.float32)}, {"round": 1})
+    pieces = [data[i:i + split] for i in range(0, len(data), split)]
+    buf = read_binary_message(pieces[0], iter(pieces[1:]), limit=10 ** 9)
+    assert isinstance(buf, bytearray) and bytes(buf) == data
+    assert (safetensors_size(pieces[0], 10 ** 9) == len(data)) is header_in_first
+    arrays, _ = loads_arrays(buf, copy=False)
+    arrays["w"][0] = 5.0                              # writable: the worker owns it
+    # a sender that lies about the size (more data than its header says) still gets all its bytes to the decoder
+    longer = read_binary_message(data, iter([b"tail"]), limit=10 ** 9)
+    assert bytes(longer) == data + b"tail"
+
+
+def test_exchange_timeout_gives_up_on_a_silent_round_and_the_client_reconnects(tmp_path):
+    """The deadline closes the streaming read; the client reports the timeout and later calls reconnect."""
+    server = AggregationServer("FedAvg", host="127.0.0.1", http_port=0, exit_round=1, participants_count=2,
+                               checkpoint_path=str(tmp_path / "g.safetensors"), exit_grace=0.5, job_name="to")
+    server.start_background()
+    url = f"ws://127.0.0.1:{server.port}/FedAvg"
+    a = AggregationClient(url, "a", connect_timeout=10)
+    with pytest.raises(AggregationError, match="within 1"):
+        a.exchange([np.ones(4, np.float32)], 1, timeout=1)
+    b = AggregationClient(url, "b", connect_timeout=10)
+    done = threading.Thread(target=lambda: b.exchange([np.full(4, 3.0, np.float32)], 1, timeout=30))
+    done.start()
+    result = a.exchange([np.ones(4, np.float32)], 1, timeout=30)   # duplicate or resend: the round closes
+    done.join(30)
+    assert result["data"]["weights"][0].tolist() == [2.0] * 4
+    a.close()
+    b.close()
+    server.stop()

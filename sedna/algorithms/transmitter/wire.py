@@ -16,6 +16,7 @@ Decoding checks the payload against the header (names, shapes, dtypes, encodings
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -42,6 +43,8 @@ __all__ = [
     "fragments",
     "layout_of",
     "message_size",
+    "read_binary_message",
+    "safetensors_size",
 ]
 
 PROTOCOL_VERSION = 1
@@ -78,6 +81,41 @@ def fragments(data: bytes | str | Parts, size: int = FRAGMENT_BYTES):
 
 def message_size(data: bytes | str | Parts) -> int:
     return data.nbytes if isinstance(data, Parts) else len(data)
+
+
+def safetensors_size(first: bytes | memoryview, limit: int) -> int:
+    """The whole payload's size as its safetensors header (in the message's first bytes) says, or 0 when the
+    header is not all there, is malformed or claims more than ``limit``: then the buffer grows as data comes."""
+    try:
+        if len(first) < 8:
+            return 0
+        header_len = int.from_bytes(first[:8], "little")
+        if header_len <= 0 or 8 + header_len > len(first):
+            return 0
+        header = json.loads(bytes(first[8:8 + header_len]))
+        end = max((int(spec["data_offsets"][1]) for name, spec in header.items() if name != "__metadata__"),
+                  default=0)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+        return 0
+    total = 8 + header_len + end
+    return total if 0 < total <= limit else 0
+
+
+def read_binary_message(first: bytes | bytearray, rest, limit: int) -> bytearray:
+    """A binary websocket message read fragment by fragment (``first``, then the iterator ``rest``) into one
+    bytearray of its own: one copy, sized from the safetensors header when the first fragment holds it, so
+    arrays decoded from it (``copy=False``) are writable views instead of copies of a joined copy."""
+    size = safetensors_size(first, limit)
+    if not size:
+        return bytearray().join([first, *rest])
+    buf = bytearray(size)
+    filled = 0
+    for piece in itertools.chain((first,), rest):
+        end = filled + len(piece)
+        buf[filled:end] = piece                     # past the header's size this grows buf: the decoder judges
+        filled = end
+    del buf[filled:]
+    return buf
 
 
 class WireError(ValueError):

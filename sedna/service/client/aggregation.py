@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -32,6 +33,7 @@ from sedna.algorithms.transmitter.wire import (
     encode_weights_parts,
     fragments,
     message_size,
+    read_binary_message,
 )
 from sedna.common.tensors import arrays_to_list, list_to_arrays
 
@@ -170,8 +172,9 @@ class AggregationClient:
                 logger.warning("ignoring weights reference: %s", exc)
                 return None
         try:
-            # one copy into memory of our own: the arrays are writable views of it, not copies of a copy
-            weights = decode_weights(bytearray(frame), self.max_size, base=self.global_weights, copy=False)
+            # memory of our own (a received message already is): the arrays are writable views of it
+            own = frame if isinstance(frame, bytearray) else bytearray(frame)
+            weights = decode_weights(own, self.max_size, base=self.global_weights, copy=False)
         except WireError as exc:
             logger.warning("ignoring malformed weights frame: %s", exc)
             return None
@@ -231,22 +234,48 @@ class AggregationClient:
             raise AggregationError(f"server closed the connection ({close.code} {close.reason or ''}) after a "
                                    f"{size}-byte message; its limit is AGG_MAX_MESSAGE_BYTES / ws_size") from None
 
-    def _recv_raw(self, timeout: float | None) -> tuple[bytes | str | None, bool]:
-        """Next frame (or None on timeout) and whether the connection had to be re-established first."""
+    def _recv_raw(self, timeout: float | None) -> tuple[bytearray | str | None, bool]:
+        """Next message (or None when ``timeout`` passed) and whether the connection had to be re-established
+        first. A timeout closes the connection (the next call reconnects): the message is read as a stream,
+        which cannot be paused and resumed."""
         reconnected = False
         if self.ws is None:
             self.connect()
             reconnected = True
+        ws = self.ws
+        expired = threading.Event()
+        timer = None
+        if timeout is not None:
+            def expire() -> None:
+                expired.set()
+                ws.close()
+
+            timer = threading.Timer(max(0.0, timeout), expire)
+            timer.daemon = True
+            timer.start()
         try:
-            return self.ws.recv(timeout=timeout), reconnected
-        except TimeoutError:
-            return None, reconnected
-        except _CONNECTION_ERRORS as exc:  # the server went away
+            return self._read_message(ws), reconnected
+        except _CONNECTION_ERRORS as exc:  # the server went away, or our deadline closed the connection
+            if expired.is_set():
+                self._drop()
+                return None, reconnected
             self._raise_if_refused(exc, self._last_sent_size)
             logger.warning("connection to %s lost (%s); reconnecting", self.uri, exc)
             self._drop()
             self.connect()
             return None, True
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def _read_message(self, ws) -> bytearray | str:
+        """One message, fragment by fragment: text joined, binary copied once into a bytearray of its own
+        (websockets' ``recv`` would join the fragments into bytes first, one more copy of a 200 MB model)."""
+        stream = ws.recv_streaming()
+        first = next(stream)
+        if isinstance(first, str):
+            return "".join([first, *stream])
+        return read_binary_message(first, stream, self.max_size)
 
     # ---- upstream API -------------------------------------------------------------------------------------
     def send(self, data: Any, msg_type: str = "message", job_name: str = "") -> None:
@@ -288,7 +317,7 @@ class AggregationClient:
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 raise AggregationError(f"no global model for round {update_round} within {timeout} s")
-            raw, reconnected = self._recv_raw(timeout=5.0 if remaining is None else min(5.0, remaining))
+            raw, reconnected = self._recv_raw(timeout=remaining)
             if reconnected and self.global_round < update_round:
                 logger.info("reconnected during round %d; sending the update again", update_round)
                 self._send_raw(frame)

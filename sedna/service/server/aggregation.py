@@ -56,6 +56,7 @@ from sedna.algorithms.transmitter.wire import (
     fragments,
     layout_of,
     message_size,
+    safetensors_size,
 )
 from sedna.common.class_factory import ClassFactory, ClassType
 from sedna.common.logfmt import enable_worker_logging
@@ -77,7 +78,6 @@ __all__ = [
     "default_checkpoint_path",
     "load_checkpoint",
     "round_due",
-    "safetensors_size",
     "save_checkpoint",
 ]
 
@@ -223,24 +223,6 @@ class ReceiveBuffers:
     def give(self, buf: bytearray) -> None:
         if len(buf) >= self.size and len(self._idle) < self.keep:
             self._idle.append(buf)
-
-
-def safetensors_size(first: bytes | memoryview, limit: int) -> int:
-    """The whole payload's size as its safetensors header (in the message's first bytes) says, or 0 when the
-    header is not all there, is malformed or claims more than ``limit``: then the buffer grows as data comes."""
-    try:
-        if len(first) < 8:
-            return 0
-        header_len = int.from_bytes(first[:8], "little")
-        if header_len <= 0 or 8 + header_len > len(first):
-            return 0
-        header = json.loads(bytes(first[8:8 + header_len]))
-        end = max((int(spec["data_offsets"][1]) for name, spec in header.items() if name != "__metadata__"),
-                  default=0)
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
-        return 0
-    total = 8 + header_len + end
-    return total if 0 < total <= limit else 0
 
 
 class AggregationServer:
