@@ -24,9 +24,9 @@ from sedna.algorithms.transmitter.wire import (
 )
 from sedna.common.tensors import TensorFormatError, dumps_arrays, dumps_arrays_parts, loads_arrays
 from sedna.service.client import AggregationClient
+from sedna.service.client.aggregation import AggregationError
 from sedna.service.server import AggregationServer
 from sedna.service.server import aggregation as server_module
-from sedna.service.client.aggregation import AggregationError
 from sedna.service.server.aggregation import RECEIVE_SLOTS, load_checkpoint, save_checkpoint
 
 pytestmark = pytest.mark.timeout(120)
