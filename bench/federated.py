@@ -8,9 +8,11 @@ global model.
 
 The floor, measured in the same run with the same processes, sizes and rounds: raw TCP + numpy — each client
 process sends its float32 bytes over a plain socket, a plain threaded server receives them into preallocated
-buffers, computes the sample-weighted mean with numpy and sends it back to every client. ``--repeat`` runs of
-both, alternating; one JSON line per case with the median [min, max] seconds per round, the ratio to the
-floor, and the aggregator's peak RSS against the budget 1.5 × model × (clients + 2).
+buffers, computes the sample-weighted mean with numpy and sends it back to every client, which receives it
+into a new array each round (the worker keeps the arrays it is given, as with ``AggregationClient``).
+``--repeat`` runs of both, alternating; one JSON line per case with the median [min, max] seconds per round,
+the ratio to the floor, server and clients' CPU seconds per round, and the aggregator's peak RSS against the
+budget 1.5 × model × (clients + 2).
 
     python bench/federated.py                                  # 8 clients x 50 MB, fp32, 3 runs
     python bench/federated.py --clients 8 --sizes 50,200 --modes fp32,fp16
@@ -146,7 +148,7 @@ def role_client(args) -> None:
     if args.raw:
         conn = socket.create_connection(("127.0.0.1", args.port))
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        result = np.empty(sum(w.size for w in base), np.float32)
+        n_values = sum(w.size for w in base)
     else:
         from sedna.service.client import AggregationClient
 
@@ -161,6 +163,8 @@ def role_client(args) -> None:
             conn.sendall(SAMPLES.to_bytes(8, "little"))
             for w in local:
                 conn.sendall(memoryview(w).cast("B"))
+            # a fresh array per round, as AggregationClient hands the worker a global model of its own
+            result = np.empty(n_values, np.float32)
             _recv_into(conn, memoryview(result).cast("B"))
             current = np.split(result, np.cumsum([w.size for w in base])[:-1])
         else:
