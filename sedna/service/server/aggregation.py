@@ -363,7 +363,7 @@ class AggregationServer:
         self._lock = asyncio.Lock()
         self._stop = asyncio.Event()
         self._broadcast_slots = asyncio.Semaphore(BROADCAST_CONCURRENCY)
-        self._checkpointing: asyncio.Task | None = None
+        self._checkpointing = None
         self._receive_slots = asyncio.Semaphore(RECEIVE_SLOTS)
         self._buffers = ReceiveBuffers(keep=RECEIVE_SLOTS + 1)
         async with serve(self._handle, sock=listening_socket(self.host, self.http_port),
