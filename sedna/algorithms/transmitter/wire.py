@@ -42,6 +42,7 @@ __all__ = [
     "encode_weights_parts",
     "fragments",
     "layout_of",
+    "message_buffer",
     "message_size",
     "read_binary_message",
     "safetensors_size",
@@ -101,21 +102,31 @@ def safetensors_size(first: bytes | memoryview, limit: int) -> int:
     return total if 0 < total <= limit else 0
 
 
-def read_binary_message(first: bytes | bytearray, rest, limit: int) -> bytearray:
-    """A binary websocket message read fragment by fragment (``first``, then the iterator ``rest``) into one
-    bytearray of its own: one copy, sized from the safetensors header when the first fragment holds it, so
-    arrays decoded from it (``copy=False``) are writable views instead of copies of a joined copy."""
+def message_buffer(size: int) -> memoryview:
+    """``size`` writable bytes for a large message: numpy memory, which numpy asks the kernel to back with
+    huge pages (``madvise``), and which is not zero-filled first. Filling 50 MB of it costs ~5 ms here against
+    ~25 ms for a ``bytearray`` of the same size: the cost of fresh memory is its page faults."""
+    return memoryview(np.empty(size, np.uint8))
+
+
+def read_binary_message(first: bytes | bytearray, rest, limit: int) -> memoryview | bytearray:
+    """A binary websocket message read fragment by fragment (``first``, then the iterator ``rest``) into
+    writable memory of its own: one copy, into a buffer sized from the safetensors header when the first
+    fragment holds it, so arrays decoded from it (``copy=False``) are writable views instead of copies of a
+    joined copy."""
     size = safetensors_size(first, limit)
     if not size:
         return bytearray().join([first, *rest])
-    buf = bytearray(size)
+    buf = message_buffer(size)
     filled = 0
-    for piece in itertools.chain((first,), rest):
+    pieces = itertools.chain((first,), rest)
+    for piece in pieces:
         end = filled + len(piece)
-        buf[filled:end] = piece                     # past the header's size this grows buf: the decoder judges
+        if end > size:                              # more than the header said: keep it all, the decoder judges
+            return bytearray().join([buf[:filled], piece, *pieces])
+        buf[filled:end] = piece
         filled = end
-    del buf[filled:]
-    return buf
+    return buf[:filled]
 
 
 class WireError(ValueError):

@@ -173,7 +173,8 @@ class AggregationClient:
                 return None
         try:
             # memory of our own (a received message already is): the arrays are writable views of it
-            own = frame if isinstance(frame, bytearray) else bytearray(frame)
+            own = frame if isinstance(frame, bytearray | memoryview) and not memoryview(frame).readonly \
+                else bytearray(frame)
             weights = decode_weights(own, self.max_size, base=self.global_weights, copy=False)
         except WireError as exc:
             logger.warning("ignoring malformed weights frame: %s", exc)
@@ -234,7 +235,7 @@ class AggregationClient:
             raise AggregationError(f"server closed the connection ({close.code} {close.reason or ''}) after a "
                                    f"{size}-byte message; its limit is AGG_MAX_MESSAGE_BYTES / ws_size") from None
 
-    def _recv_raw(self, timeout: float | None) -> tuple[bytearray | str | None, bool]:
+    def _recv_raw(self, timeout: float | None) -> tuple[memoryview | bytearray | str | None, bool]:
         """Next message (or None when ``timeout`` passed) and whether the connection had to be re-established
         first. A timeout closes the connection (the next call reconnects): the message is read as a stream,
         which cannot be paused and resumed."""
@@ -268,8 +269,8 @@ class AggregationClient:
             if timer is not None:
                 timer.cancel()
 
-    def _read_message(self, ws) -> bytearray | str:
-        """One message, fragment by fragment: text joined, binary copied once into a bytearray of its own
+    def _read_message(self, ws) -> memoryview | bytearray | str:
+        """One message, fragment by fragment: text joined, binary copied once into memory of its own
         (websockets' ``recv`` would join the fragments into bytes first, one more copy of a 200 MB model)."""
         stream = ws.recv_streaming()
         first = next(stream)

@@ -55,6 +55,7 @@ from sedna.algorithms.transmitter.wire import (
     encode_weights_parts,
     fragments,
     layout_of,
+    message_buffer,
     message_size,
     safetensors_size,
 )
@@ -205,22 +206,22 @@ class ReceiveBuffers:
     def __init__(self, keep: int) -> None:
         self.keep = keep
         self.size = 1 << 20
-        self._idle: list[bytearray] = []
+        self._idle: list[memoryview] = []
 
-    def take(self, needed: int = 0) -> bytearray:
+    def take(self, needed: int = 0) -> memoryview:
         for i, buf in enumerate(self._idle):
             if len(buf) >= needed:
                 return self._idle.pop(i)
         self.size = max(self.size, needed)
-        return bytearray(self.size)
+        return message_buffer(self.size)
 
-    def grow(self, buf: bytearray, filled: int, needed: int) -> bytearray:
+    def grow(self, buf: memoryview, filled: int, needed: int) -> memoryview:
         self.size = max(self.size, needed, 2 * len(buf) if needed < (1 << 26) else needed + (needed >> 3))
-        bigger = bytearray(self.size)
-        bigger[:filled] = memoryview(buf)[:filled]
+        bigger = message_buffer(self.size)
+        bigger[:filled] = buf[:filled]
         return bigger
 
-    def give(self, buf: bytearray) -> None:
+    def give(self, buf: memoryview) -> None:
         if len(buf) >= self.size and len(self._idle) < self.keep:
             self._idle.append(buf)
 
@@ -466,10 +467,10 @@ class AggregationServer:
         except BaseException:
             self._receive_slots.release()
             raise
-        return None, memoryview(buf)[:filled]
+        return None, buf[:filled]
 
     def _release(self, data: memoryview) -> None:
-        self._buffers.give(data.obj)
+        self._buffers.give(memoryview(data.obj))
         self._receive_slots.release()
 
     async def _handle(self, ws) -> None:
