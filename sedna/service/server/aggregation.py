@@ -9,9 +9,10 @@ Round protocol (sdk.md §7.2, with the robustness rules of docs/sdk-federated.md
   never holds more than one decoded update;
 - the round closes when ``participants_count`` updates arrived, or — a client dropped or is slow — when
   ``round_timeout`` seconds passed since the round's first update and at least ``min_participants`` arrived;
-- closing: weighted mean → new global model → one ``recv_weight`` frame, encoded once and sent to every
-  connected client → checkpoint file (safetensors, atomic replace) in the job's own directory, resumed on
-  restart only by the same job (name, aggregation and UID);
+- closing: weighted mean (the running sum, divided in place) → new global model → one ``recv_weight``
+  frame, encoded once as views of that model and sent to every connected client → checkpoint file
+  (safetensors, atomic replace; written in the background, awaited before the server exits) in the job's
+  own directory, resumed on restart only by the same job (name, aggregation and UID);
 - duplicate updates get an ``ignored`` reply, stale ones (for a closed round) the current global model,
   malformed ones an ``error`` reply naming the problem; the connection stays open in all three cases;
   frames above the size limit close the connection (websocket close code 1009), as the whole frame would
