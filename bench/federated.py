@@ -8,9 +8,11 @@ global model.
 
 The floor, measured in the same run with the same processes, sizes and rounds: raw TCP + numpy — each client
 process sends its float32 bytes over a plain socket, a plain threaded server receives them into preallocated
-buffers, computes the sample-weighted mean with numpy and sends it back to every client. ``--repeat`` runs of
-both, alternating; one JSON line per case with the median [min, max] seconds per round, the ratio to the
-floor, and the aggregator's peak RSS against the budget 1.5 × model × (clients + 2).
+buffers, computes the sample-weighted mean with numpy and sends it back to every client, which receives it
+into a new array each round (the worker keeps the arrays it is given, as with ``AggregationClient``).
+``--repeat`` runs of both, alternating; one JSON line per case with the median [min, max] seconds per round,
+the ratio to the floor, server and clients' CPU seconds per round, and the aggregator's peak RSS against the
+budget 1.5 × model × (clients + 2).
 
     python bench/federated.py                                  # 8 clients x 50 MB, fp32, 3 runs
     python bench/federated.py --clients 8 --sizes 50,200 --modes fp32,fp16
@@ -146,7 +148,7 @@ def role_client(args) -> None:
     if args.raw:
         conn = socket.create_connection(("127.0.0.1", args.port))
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        result = np.empty(sum(w.size for w in base), np.float32)
+        n_values = sum(w.size for w in base)
     else:
         from sedna.service.client import AggregationClient
 
@@ -161,6 +163,8 @@ def role_client(args) -> None:
             conn.sendall(SAMPLES.to_bytes(8, "little"))
             for w in local:
                 conn.sendall(memoryview(w).cast("B"))
+            # a fresh array per round, as AggregationClient hands the worker a global model of its own
+            result = np.empty(n_values, np.float32)
             _recv_into(conn, memoryview(result).cast("B"))
             current = np.split(result, np.cumsum([w.size for w in base])[:-1])
         else:
@@ -194,11 +198,12 @@ def run_once(clients: int, size_mb: float, mode: str, rounds: int, raw: bool) ->
     workers = [_spawn("--role", "client", "--index", str(i), "--port", str(port), *common,
                       *(["--raw"] if raw else []), stdin=True) for i in range(clients)]
     try:
-        seconds, cpu = [], []
+        seconds, cpu, client_cpu = [], [], []
         for r in range(1, rounds + 2):
             for w in workers:
                 _expect(w, f"ready {r}")
             cpu0 = cpu_seconds(server.pid)
+            clients0 = sum(cpu_seconds(w.pid) for w in workers)
             t0 = time.perf_counter()
             for w in workers:
                 w.stdin.write("go\n")
@@ -208,12 +213,14 @@ def run_once(clients: int, size_mb: float, mode: str, rounds: int, raw: bool) ->
             if r > 1:                      # round 1 is the warm-up that sets the global model
                 seconds.append(time.perf_counter() - t0)
                 cpu.append(cpu_seconds(server.pid) - cpu0)
+                client_cpu.append(sum(cpu_seconds(w.pid) for w in workers) - clients0)
         rss = peak_rss_mb(server.pid)
         for w in workers:
             w.wait(120)
         server.wait(120)
         return {"seconds_per_round": statistics.mean(seconds), "server_peak_rss_mb": rss,
-                "server_cpu_s_per_round": statistics.mean(cpu)}
+                "server_cpu_s_per_round": statistics.mean(cpu),
+                "clients_cpu_s_per_round": statistics.mean(client_cpu)}
     finally:
         for p in [*workers, server]:
             if p.poll() is None:
@@ -239,6 +246,8 @@ def run_case(clients: int, size_mb: float, mode: str, rounds: int, repeat: int) 
                                        for o, f in zip(ours, floor)], 2),
             "server_cpu_s_per_round": summary([o["server_cpu_s_per_round"] for o in ours]),
             "floor_server_cpu_s_per_round": summary([f["server_cpu_s_per_round"] for f in floor]),
+            "clients_cpu_s_per_round": summary([o["clients_cpu_s_per_round"] for o in ours]),
+            "floor_clients_cpu_s_per_round": summary([f["clients_cpu_s_per_round"] for f in floor]),
             "server_peak_rss_mb": summary([o["server_peak_rss_mb"] for o in ours], 0),
             "rss_budget_mb": round(1.5 * model_mb * (clients + 2)),
             "goal": "ratio <= 3 (stretch 2); rss <= budget"}

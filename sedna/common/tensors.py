@@ -13,7 +13,6 @@ from typing import Any, Mapping
 
 import numpy as np
 from safetensors.numpy import load as _st_load
-from safetensors.numpy import save as _st_save
 
 NPY_CONTENT_TYPE = "application/x-npy"
 SAFETENSORS_CONTENT_TYPE = "application/x-safetensors"
@@ -26,14 +25,46 @@ class TensorFormatError(ValueError):
 
 def dumps_arrays(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any] | None = None) -> bytes:
     """Encode named arrays and JSON-able metadata as safetensors bytes."""
-    contiguous = {name: np.ascontiguousarray(arr) for name, arr in arrays.items()}
-    header = {META_KEY: json.dumps(dict(meta or {}), separators=(",", ":"))}
-    return _st_save(contiguous, metadata=header)
+    return b"".join(dumps_arrays_parts(arrays, meta))
+
+
+def dumps_arrays_parts(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any] | None = None
+                       ) -> list[bytes | memoryview]:
+    """The bytes of :func:`dumps_arrays` as a list of buffers: the safetensors header, then each array's own
+    memory (a view, no copy, for C-contiguous little-endian arrays).
+
+    Senders write the parts one after the other (websocket fragments, file writes), so a 200 MB model is never
+    copied into one big ``bytes`` (issue 16). The layout is safetensors' own (tensors ordered by dtype,
+    then name; header padded to 8 bytes), so the joined parts equal ``safetensors.numpy.save``'s output. The
+    views are only valid while the arrays are unchanged."""
+    items = []
+    for name, arr in arrays.items():
+        arr = np.asarray(arr)
+        code = _ST_DTYPES.get(arr.dtype.newbyteorder("=")) if arr.dtype.byteorder in "<=|>" else None
+        if code is None:
+            raise TensorFormatError(f"tensor {name}: dtype {arr.dtype} cannot be stored (no pickle)")
+        if arr.dtype.byteorder == ">":
+            arr = arr.astype(arr.dtype.newbyteorder("<"))
+        items.append((str(name), code, np.ascontiguousarray(arr)))
+    items.sort(key=lambda item: (_ST_ORDER.index(item[1]), item[0]))
+    header: dict[str, Any] = {"__metadata__": {META_KEY: json.dumps(dict(meta or {}), separators=(",", ":"))}}
+    offset = 0
+    for name, code, arr in items:
+        header[name] = {"dtype": code, "shape": list(arr.shape), "data_offsets": [offset, offset + arr.nbytes]}
+        offset += arr.nbytes
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    text += b" " * (-len(text) % 8)
+    parts: list[bytes | memoryview] = [len(text).to_bytes(8, "little") + text]
+    parts.extend(memoryview(arr.reshape(-1)).cast("B") for _, _, arr in items if arr.nbytes)
+    return parts
 
 
 _VIEW_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64, "I32": np.int32,
                 "I16": np.int16, "I8": np.int8, "U8": np.uint8, "U16": np.uint16, "U32": np.uint32,
                 "U64": np.uint64, "BOOL": np.bool_}
+_ST_DTYPES = {np.dtype(dtype): code for code, dtype in _VIEW_DTYPES.items()}
+# the order in which safetensors lays out tensors (then by name): joined parts equal its own output
+_ST_ORDER = ("U64", "I64", "F64", "F32", "U32", "I32", "F16", "U16", "I16", "I8", "U8", "BOOL")
 
 
 def loads_arrays(data: bytes | bytearray | memoryview, max_bytes: int | None = None, *, copy: bool = True

@@ -39,6 +39,9 @@ class AggClient:
         return f"AggClient(num_samples={self.num_samples}, layers={layers})"
 
 
+ADD_CHUNK = 1 << 18   # elements per step of WeightedSum's in-place add
+
+
 def _accumulator_dtype(dtype: np.dtype) -> np.dtype:
     # integer/bool layers (e.g. step counters) are averaged in float64 and cast back at the end
     return np.result_type(dtype, np.float32) if np.issubdtype(dtype, np.floating) else np.dtype(np.float64)
@@ -56,6 +59,7 @@ class WeightedSum:
         self._dtypes: dict[str, np.dtype] = {}
         self.total = 0
         self.count = 0
+        self._scratch: np.ndarray | None = None
 
     def add(self, weights: Mapping[str, np.ndarray], num_samples: int) -> None:
         n = int(num_samples)
@@ -76,21 +80,43 @@ class WeightedSum:
                 acc = np.zeros(arr.shape, dtype=_accumulator_dtype(arr.dtype))
                 self._sum[name] = acc
             if n:
-                # in place: no temporary of the layer's full size beyond the scaled copy
-                acc += np.multiply(arr, n, dtype=acc.dtype)
+                self._add_scaled(acc, arr, n)
         self.total += n
         self.count += 1
 
-    def mean(self) -> dict[str, np.ndarray]:
+    def _add_scaled(self, acc: np.ndarray, arr: np.ndarray, n: int) -> None:
+        """``acc += n · arr`` in place, a chunk at a time through one small scratch buffer: no temporary of the
+        layer's size (a 200 MB layer would need another 200 MB); each element is computed exactly as before."""
+        flat_acc, flat = acc.reshape(-1), arr.reshape(-1)
+        chunk = min(ADD_CHUNK, flat.size)
+        if self._scratch is None or self._scratch.dtype != acc.dtype or self._scratch.size < chunk:
+            self._scratch = np.empty(chunk, dtype=acc.dtype)
+        for start in range(0, flat.size, ADD_CHUNK):
+            part = flat_acc[start:start + ADD_CHUNK]
+            scaled = self._scratch[:part.size]
+            np.multiply(flat[start:start + ADD_CHUNK], n, out=scaled, dtype=acc.dtype)
+            np.add(part, scaled, out=part)
+
+    def mean(self, *, spend: bool = False) -> dict[str, np.ndarray]:
+        """``Σ n_k · w_k / Σ n_k`` per layer, in the layer's dtype.
+
+        ``spend=True`` (the aggregation server, once per round) divides float layers in place and hands out the
+        running sum's own memory as the mean, instead of a new array per layer; the values are the same, and
+        this sum is empty afterwards."""
         if not self._sum:
             return {}
         out = {}
         for name, acc in self._sum.items():
+            if spend and self.total and acc.dtype == self._dtypes[name]:
+                out[name] = np.divide(acc, self.total, out=acc)
+                continue
             mean = acc / self.total if self.total else acc
             dtype = self._dtypes[name]
             if not np.issubdtype(dtype, np.floating):
                 mean = np.rint(mean)
             out[name] = mean.astype(dtype, copy=False)
+        if spend:
+            self._sum, self._dtypes, self.total, self.count = {}, {}, 0, 0
         return out
 
 

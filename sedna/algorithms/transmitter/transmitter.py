@@ -7,7 +7,7 @@ import threading
 from typing import Any
 from urllib.parse import urlparse
 
-from sedna.algorithms.transmitter.wire import WireError, encode_control
+from sedna.algorithms.transmitter.wire import Parts, WireError, encode_control
 
 __all__ = ["AbstractTransmitter", "S3Transmitter", "WSTransmitter"]
 
@@ -24,7 +24,8 @@ class AbstractTransmitter:
     def __init__(self) -> None:
         self.parameters: dict[str, Any] = {}
 
-    def pack(self, payload: bytes, key: str) -> bytes | str:
+    def pack(self, payload: bytes | Parts, key: str) -> bytes | Parts | str:
+        """``payload`` may be :class:`~sedna.algorithms.transmitter.wire.Parts` (a message as buffers)."""
         raise TypeError(f"{type(self).__name__} cannot send payloads")
 
     def unpack(self, message: dict[str, Any], max_bytes: int | None = None) -> bytes:
@@ -36,7 +37,7 @@ class WSTransmitter(AbstractTransmitter):
 
     name = "ws"
 
-    def pack(self, payload: bytes, key: str) -> bytes:
+    def pack(self, payload: bytes | Parts, key: str) -> bytes | Parts:
         return payload
 
 
@@ -87,7 +88,8 @@ class S3Transmitter(AbstractTransmitter):
             raise ValueError(f"bad object key {key!r}")
         return f"{self.prefix}/{key}" if self.prefix else key
 
-    def pack(self, payload: bytes, key: str) -> str:
+    def pack(self, payload: bytes | Parts, key: str) -> str:
+        payload = bytes(payload)
         object_key = self._key(key)
         self._s3().put_object(Bucket=self.bucket, Key=object_key, Body=payload)
         url = f"s3://{self.bucket}/{object_key}"

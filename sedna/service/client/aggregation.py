@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -24,12 +25,15 @@ from sedna.algorithms.transmitter import AbstractTransmitter
 from sedna.algorithms.transmitter.transmitter import REF_TYPE, transmitter_from_env
 from sedna.algorithms.transmitter.wire import (
     FRAGMENT_BYTES,
+    Parts,
     WireError,
     decode_control,
     decode_weights,
     encode_control,
-    encode_weights,
+    encode_weights_parts,
     fragments,
+    message_size,
+    read_binary_message,
 )
 from sedna.common.tensors import arrays_to_list, list_to_arrays
 
@@ -168,7 +172,10 @@ class AggregationClient:
                 logger.warning("ignoring weights reference: %s", exc)
                 return None
         try:
-            weights = decode_weights(bytes(frame), self.max_size, base=self.global_weights)
+            # memory of our own (a received message already is): the arrays are writable views of it
+            own = frame if isinstance(frame, bytearray | memoryview) and not memoryview(frame).readonly \
+                else bytearray(frame)
+            weights = decode_weights(own, self.max_size, base=self.global_weights, copy=False)
         except WireError as exc:
             logger.warning("ignoring malformed weights frame: %s", exc)
             return None
@@ -187,32 +194,34 @@ class AggregationClient:
                 "round_number": meta.get("round_number"), "data": data,
                 "participants": meta.get("participants", []), "dropped": meta.get("dropped", [])}
 
-    def _encode_update(self, weights: Sequence[Any], num_samples: int, job_name: str) -> bytes | str:
+    def _encode_update(self, weights: Sequence[Any], num_samples: int, job_name: str) -> Parts | bytes | str:
+        """The update as a message; uncompressed layers are sent from the caller's arrays (no copy), so they
+        must not change until :meth:`exchange` returns."""
         arrays = list_to_arrays([np.asarray(w) for w in weights])
         update_round = self.global_round + 1
         fields = {"client": self.client_id, "job_name": job_name or self.job_name, "round": update_round,
                   "num_samples": int(num_samples)}
-        payload = encode_weights("update_weight", arrays, fields, codec=self.codec, base=self.global_weights)
+        payload = encode_weights_parts("update_weight", arrays, fields, codec=self.codec, base=self.global_weights)
         self._sent_updates += 1
         key = f"{job_name or self.job_name or 'sedna'}/updates/round-{update_round:05d}/{self.client_id}" \
               f"-{self._sent_updates}.safetensors"
         return self.transmitter.pack(payload, key)
 
-    def _send_raw(self, frame: bytes | str) -> None:
+    def _send_raw(self, frame: Parts | bytes | str) -> None:
         """Send once, reconnecting (and resubscribing) while ``connect_timeout`` allows."""
         deadline = time.monotonic() + self.connect_timeout
         while True:
             try:
                 if self.ws is None:
                     self.connect()
-                self._last_sent_size = len(frame)
+                self._last_sent_size = message_size(frame)
                 self.ws.send(fragments(frame))
-                self.bytes_sent += len(frame)
+                self.bytes_sent += self._last_sent_size
                 return
             except AggregationError:
                 raise
             except _CONNECTION_ERRORS as exc:
-                self._raise_if_refused(exc, len(frame))
+                self._raise_if_refused(exc, message_size(frame))
                 if time.monotonic() > deadline:
                     raise AggregationError(f"cannot send to {self.uri}: {exc}") from None
                 logger.warning("send failed (%s); reconnecting", exc)
@@ -226,22 +235,48 @@ class AggregationClient:
             raise AggregationError(f"server closed the connection ({close.code} {close.reason or ''}) after a "
                                    f"{size}-byte message; its limit is AGG_MAX_MESSAGE_BYTES / ws_size") from None
 
-    def _recv_raw(self, timeout: float | None) -> tuple[bytes | str | None, bool]:
-        """Next frame (or None on timeout) and whether the connection had to be re-established first."""
+    def _recv_raw(self, timeout: float | None) -> tuple[memoryview | bytearray | str | None, bool]:
+        """Next message (or None when ``timeout`` passed) and whether the connection had to be re-established
+        first. A timeout closes the connection (the next call reconnects): the message is read as a stream,
+        which cannot be paused and resumed."""
         reconnected = False
         if self.ws is None:
             self.connect()
             reconnected = True
+        ws = self.ws
+        expired = threading.Event()
+        timer = None
+        if timeout is not None:
+            def expire() -> None:
+                expired.set()
+                ws.close()
+
+            timer = threading.Timer(max(0.0, timeout), expire)
+            timer.daemon = True
+            timer.start()
         try:
-            return self.ws.recv(timeout=timeout), reconnected
-        except TimeoutError:
-            return None, reconnected
-        except _CONNECTION_ERRORS as exc:  # the server went away
+            return self._read_message(ws), reconnected
+        except _CONNECTION_ERRORS as exc:  # the server went away, or our deadline closed the connection
+            if expired.is_set():
+                self._drop()
+                return None, reconnected
             self._raise_if_refused(exc, self._last_sent_size)
             logger.warning("connection to %s lost (%s); reconnecting", self.uri, exc)
             self._drop()
             self.connect()
             return None, True
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def _read_message(self, ws) -> memoryview | bytearray | str:
+        """One message, fragment by fragment: text joined, binary copied once into memory of its own
+        (websockets' ``recv`` would join the fragments into bytes first, one more copy of a 200 MB model)."""
+        stream = ws.recv_streaming()
+        first = next(stream)
+        if isinstance(first, str):
+            return "".join([first, *stream])
+        return read_binary_message(first, stream, self.max_size)
 
     # ---- upstream API -------------------------------------------------------------------------------------
     def send(self, data: Any, msg_type: str = "message", job_name: str = "") -> None:
@@ -283,7 +318,7 @@ class AggregationClient:
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 raise AggregationError(f"no global model for round {update_round} within {timeout} s")
-            raw, reconnected = self._recv_raw(timeout=5.0 if remaining is None else min(5.0, remaining))
+            raw, reconnected = self._recv_raw(timeout=remaining)
             if reconnected and self.global_round < update_round:
                 logger.info("reconnected during round %d; sending the update again", update_round)
                 self._send_raw(frame)

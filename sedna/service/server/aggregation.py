@@ -9,9 +9,10 @@ Round protocol (sdk.md §7.2, with the robustness rules of docs/sdk-federated.md
   never holds more than one decoded update;
 - the round closes when ``participants_count`` updates arrived, or — a client dropped or is slow — when
   ``round_timeout`` seconds passed since the round's first update and at least ``min_participants`` arrived;
-- closing: weighted mean → new global model → one ``recv_weight`` frame, encoded once and sent to every
-  connected client → checkpoint file (safetensors, atomic replace) in the job's own directory, resumed on
-  restart only by the same job (name, aggregation and UID);
+- closing: weighted mean (the running sum, divided in place) → new global model → one ``recv_weight``
+  frame, encoded once as views of that model and sent to every connected client → checkpoint file
+  (safetensors, atomic replace; written in the background, awaited before the server exits) in the job's
+  own directory, resumed on restart only by the same job (name, aggregation and UID);
 - duplicate updates get an ``ignored`` reply, stale ones (for a closed round) the current global model,
   malformed ones an ``error`` reply naming the problem; the connection stays open in all three cases;
   frames above the size limit close the connection (websocket close code 1009), as the whole frame would
@@ -26,7 +27,6 @@ what make 32 × 200 MB rounds possible.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import http
 import json
 import logging
@@ -47,19 +47,23 @@ from sedna.algorithms.compression import FP16Codec, NoCompression, decode_tensor
 from sedna.algorithms.transmitter import AbstractTransmitter, WSTransmitter
 from sedna.algorithms.transmitter.transmitter import REF_TYPE, transmitter_from_env
 from sedna.algorithms.transmitter.wire import (
+    Parts,
     WireError,
     check_layout,
     decode_control,
     decode_weights,
     encode_control,
-    encode_weights,
+    encode_weights_parts,
     fragments,
     layout_of,
+    message_buffer,
+    message_size,
+    safetensors_size,
 )
 from sedna.common.class_factory import ClassFactory, ClassType
 from sedna.common.logfmt import enable_worker_logging
 from sedna.common.sockets import listening_socket
-from sedna.common.tensors import TensorFormatError, dumps_arrays, loads_arrays
+from sedna.common.tensors import TensorFormatError, dumps_arrays_parts, loads_arrays
 from sedna.service.server import agg_auth
 
 try:
@@ -158,11 +162,13 @@ def save_checkpoint(path: str, arrays: dict[str, np.ndarray], meta: dict[str, An
     """Write the global model atomically: temp file in the same directory, fsync, ``os.replace``."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    data = dumps_arrays(arrays, meta)
     fd, tmp = tempfile.mkstemp(prefix=".agg-ckpt-", dir=directory)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+        with os.fdopen(fd, "wb", buffering=0) as fh:
+            for part in dumps_arrays_parts(arrays, meta):    # the arrays' own memory, no joined copy
+                view = memoryview(part)
+                while view:
+                    view = view[fh.write(view):]
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -193,24 +199,30 @@ def load_checkpoint(path: str) -> tuple[dict[str, np.ndarray], dict[str, Any]] |
 
 class ReceiveBuffers:
     """Receive buffers reused across messages: a 200 MB update is copied once, into memory that is already
-    mapped, instead of into a list of fragments and then a joined copy (issue 16). A buffer grows to the
-    largest message seen; at most ``keep`` idle ones are kept."""
+    mapped, instead of into a list of fragments and then a joined copy (issue 16). A new buffer is sized from
+    the message's safetensors header when the first fragment holds it (else it grows); at most ``keep`` idle
+    ones are kept. The server holds a receive slot per buffer in use, so there are never more than
+    ``RECEIVE_SLOTS`` + ``keep`` of them."""
 
     def __init__(self, keep: int) -> None:
         self.keep = keep
         self.size = 1 << 20
-        self._idle: list[bytearray] = []
+        self._idle: list[memoryview] = []
 
-    def take(self) -> bytearray:
-        return self._idle.pop() if self._idle else bytearray(self.size)
+    def take(self, needed: int = 0) -> memoryview:
+        for i, buf in enumerate(self._idle):
+            if len(buf) >= needed:
+                return self._idle.pop(i)
+        self.size = max(self.size, needed)
+        return message_buffer(self.size)
 
-    def grow(self, buf: bytearray, filled: int, needed: int) -> bytearray:
+    def grow(self, buf: memoryview, filled: int, needed: int) -> memoryview:
         self.size = max(self.size, needed, 2 * len(buf) if needed < (1 << 26) else needed + (needed >> 3))
-        bigger = bytearray(self.size)
-        bigger[:filled] = memoryview(buf)[:filled]
+        bigger = message_buffer(self.size)
+        bigger[:filled] = buf[:filled]
         return bigger
 
-    def give(self, buf: bytearray) -> None:
+    def give(self, buf: memoryview) -> None:
         if len(buf) >= self.size and len(self._idle) < self.keep:
             self._idle.append(buf)
 
@@ -272,6 +284,7 @@ class AggregationServer:
         self._frame_cache: dict[tuple[int, str], bytes | str] = {}
         self._reset_round()
         self._lock: asyncio.Lock | None = None
+        self._checkpointing: asyncio.Task | None = None
         self._stop: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = threading.Event()
@@ -352,6 +365,7 @@ class AggregationServer:
         self._lock = asyncio.Lock()
         self._stop = asyncio.Event()
         self._broadcast_slots = asyncio.Semaphore(BROADCAST_CONCURRENCY)
+        self._checkpointing = None
         self._receive_slots = asyncio.Semaphore(RECEIVE_SLOTS)
         self._buffers = ReceiveBuffers(keep=RECEIVE_SLOTS + 1)
         async with serve(self._handle, sock=listening_socket(self.host, self.http_port),
@@ -368,6 +382,8 @@ class AggregationServer:
                 await self._stop.wait()
             finally:
                 ticker.cancel()
+                if self._checkpointing is not None:
+                    await self._checkpointing      # the last round's checkpoint is on disk before we return
         logger.info("aggregation server stopped after round %d", self.round)
 
     async def _tick(self) -> None:
@@ -420,14 +436,15 @@ class AggregationServer:
         return response
 
     # ---- websocket side -----------------------------------------------------------------------------------
-    async def _next_message(self, ws) -> tuple[str | None, bytes | None]:
+    async def _next_message(self, ws) -> tuple[str | None, memoryview | None]:
         """Next message as (text, None) or (None, binary); a binary message is read under a receive slot.
 
         Our clients send large messages in 1 MiB fragments. Reading a connection's fragments only while
         holding one of ``RECEIVE_SLOTS`` slots, with a small frame queue (``max_queue``), makes the other
         senders wait in TCP flow control instead of in server memory. A binary message is copied fragment by
-        fragment into a reused buffer (:class:`ReceiveBuffers`) and returned as a view of it; the caller hands
-        the buffer back once the update is added.
+        fragment into a reused buffer (:class:`ReceiveBuffers`) and returned as a view of it, with the slot
+        still held: the caller hands back buffer and slot (:meth:`_release`) once the update is added, so
+        at most ``RECEIVE_SLOTS`` buffers are in use however many updates wait for the aggregation lock.
         """
         stream = ws.recv_streaming()
         first = await anext(stream)
@@ -436,8 +453,9 @@ class AggregationServer:
             async for part in stream:
                 parts.append(part)
             return "".join(parts), None
-        async with self._receive_slots:
-            buf = self._buffers.take()
+        await self._receive_slots.acquire()
+        try:
+            buf = self._buffers.take(safetensors_size(first, self.settings.max_message_bytes))
             filled = 0
             part = first
             while part is not None:
@@ -447,22 +465,30 @@ class AggregationServer:
                 buf[filled:end] = part          # the one copy: websocket fragment -> our buffer
                 filled = end
                 part = await anext(stream, None)
-        return None, memoryview(buf)[:filled]
+        except BaseException:
+            self._receive_slots.release()
+            raise
+        return None, buf[:filled]
+
+    def _release(self, data: memoryview) -> None:
+        self._buffers.give(memoryview(data.obj))
+        self._receive_slots.release()
 
     async def _handle(self, ws) -> None:
         client: _Client | None = None
         try:
             while True:
                 text, data = await self._next_message(ws)
-                self.bytes_received += len(text if text is not None else data)
                 if text is None:
+                    self.bytes_received += len(data)
                     try:
                         await self._on_weights(ws, client, data)
                     finally:
                         # nothing refers to the buffer any more: the update was added (or rejected)
-                        self._buffers.give(data.obj)
+                        self._release(data)
                     del data
                     continue
+                self.bytes_received += len(text)
                 try:
                     message = decode_control(text)
                 except WireError as exc:
@@ -615,20 +641,26 @@ class AggregationServer:
         self._event("round", **info)
         self._round_sender = self._last_sender
         self._reset_round()
-        # clients wait for the broadcast, not for the disk: checkpoint once they have the model
+        # clients wait for the broadcast, not for the disk: checkpoint once they have the model, in the background
+        # (the next round's updates need the lock, not the disk); checkpoints are written one after the other
         await self._broadcast(await self._global_message("recv_weight"))
+        meta = {"round": self.round, "total_sample": self.total_sample, "job_name": self.job_name,
+                "job_uid": self.job_uid, "aggregation": self.aggregation, "exit_round": self.settings.exit_round}
+        self._checkpointing = asyncio.create_task(self._checkpoint(self._checkpointing, new_global, meta))
+
+    async def _checkpoint(self, previous: asyncio.Task | None, arrays: dict[str, np.ndarray],
+                          meta: dict[str, Any]) -> None:
+        if previous is not None:
+            await previous
         try:
-            await asyncio.to_thread(save_checkpoint, self.checkpoint_path, new_global,
-                                    {"round": self.round, "total_sample": self.total_sample,
-                                     "job_name": self.job_name, "job_uid": self.job_uid,
-                                     "aggregation": self.aggregation, "exit_round": self.settings.exit_round})
+            await asyncio.to_thread(save_checkpoint, self.checkpoint_path, arrays, meta)
         except OSError as exc:
             logger.error("could not write checkpoint %s: %s", self.checkpoint_path, exc)
 
     def _aggregate(self) -> dict[str, np.ndarray]:
         if self._streaming:
-            mean = self._acc.mean()
             self.strategy.total_size = self._acc.total
+            mean = self._acc.mean(spend=True)      # the running sum's memory becomes the global model
         else:
             weights = self.strategy.aggregate(self._collected)
             mean = {name: np.asarray(w) for name, w in zip(self._collected_names, weights)}
@@ -638,7 +670,7 @@ class AggregationServer:
             mean = decode_tensors(wire, specs)
         return mean
 
-    async def _global_message(self, msg_type: str) -> bytes | str:
+    async def _global_message(self, msg_type: str) -> Parts | str:
         """The current global model as a ``recv_weight``/``global_model`` message, encoded once per round and
         type (off the event loop: encoding and an S3 upload can take a while) and shared by all receivers."""
         key = (self.round, msg_type)
@@ -648,28 +680,30 @@ class AggregationServer:
             self._frame_cache[key] = frame
         return self._frame_cache[key]
 
-    def _global_frame(self, msg_type: str) -> bytes | str:
+    def _global_frame(self, msg_type: str) -> Parts | str:
+        """Encoded once, sent to every client: the frame's parts are views of ``global_arrays``, which are
+        never changed in place (each round makes new arrays)."""
         codec = FP16Codec() if self.settings.downlink == "fp16" else NoCompression()
         # "client" echoes the sender of the update that closed the round, as upstream's broadcast does
         fields = {"client": self._round_sender, "job_name": self.job_name, "round_number": self.round,
                   "total_sample": self.total_sample, "exit_flag": self.exit_flag,
                   "participants": self.last_round_info.get("participants", []),
                   "dropped": self.last_round_info.get("dropped", [])}
-        payload = encode_weights(msg_type, self.global_arrays or {}, fields, codec=codec)
+        payload = encode_weights_parts(msg_type, self.global_arrays or {}, fields, codec=codec)
         return self.transmitter.pack(payload, f"{self.job_name or 'sedna'}/global/round-{self.round:05d}"
                                               f"-{msg_type}.safetensors")
 
     # ---- sending ------------------------------------------------------------------------------------------
-    async def _send(self, ws, frame: bytes | str) -> bool:
+    async def _send(self, ws, frame: Parts | bytes | str) -> bool:
         try:
             await ws.send(fragments(frame))
         except (OSError, WebSocketException) as exc:  # closed socket; the handler's finally cleans up
             logger.debug("send failed: %s", exc)
             return False
-        self.bytes_sent += len(frame)
+        self.bytes_sent += message_size(frame)
         return True
 
-    async def _broadcast(self, frame: bytes | str) -> None:
+    async def _broadcast(self, frame: Parts | bytes | str) -> None:
         async def one(ws):
             async with self._broadcast_slots:
                 await self._send(ws, frame)
