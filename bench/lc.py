@@ -308,6 +308,54 @@ def _start_cluster(tmp: str):
     return [gm, api], http, ws_port
 
 
+class RoundWatch:
+    """Follows one FederatedLearningJob through a watch and records each ``Training`` condition's round once, in
+    the order the conditions appear in the CR. A watch sees every status write, so rounds are counted even after
+    the GM's condition cap (``sedna.gm.bounds.MAX_CONDITIONS``) has dropped them from the object."""
+
+    def __init__(self, api, path: str, name: str) -> None:
+        self.order: list[int] = []
+        self.writes = 0
+        self._seen: set[int] = set()
+        self._cond = threading.Condition()
+        rv = api.get(f"{path}/{name}").json()["metadata"]["resourceVersion"]
+        self._client = api
+        self._stream = api.stream("GET", path, params={"watch": "true", "resourceVersion": rv, "timeoutSeconds": "3600",
+                                                       "fieldSelector": f"metadata.name={name}"}, timeout=None)
+        self._response = self._stream.__enter__()
+        self._thread = threading.Thread(target=self._follow, daemon=True)
+        self._thread.start()
+
+    def _follow(self) -> None:
+        import re
+
+        pattern = re.compile(r"Round (\d+) reaches")
+        try:
+            for line in self._response.iter_lines():
+                if not line:
+                    continue
+                obj = json.loads(line).get("object") or {}
+                new = []
+                for cond in (obj.get("status") or {}).get("conditions") or []:
+                    m = pattern.match(cond.get("message") or "") if cond.get("type") == "Training" else None
+                    if m and int(m.group(1)) not in self._seen:
+                        self._seen.add(int(m.group(1)))
+                        new.append(int(m.group(1)))
+                with self._cond:
+                    self.writes += 1
+                    self.order.extend(new)
+                    self._cond.notify_all()
+        except Exception:  # noqa: BLE001 - the stream ends when the bench closes it
+            return
+
+    def wait(self, count: int, timeout: float) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: len(self.order) >= count, timeout)
+
+    def close(self) -> None:
+        self._response.close()
+
+
 def bench_upstream_gm(reports: int, concurrency: int) -> dict:
     import httpx
 
@@ -342,11 +390,7 @@ def bench_upstream_gm(reports: int, concurrency: int) -> dict:
             body = {"name": "w", "namespace": "default", "ownerName": "fl", "ownerKind": "federatedlearningjob",
                     "kind": "train", "status": "running", "results": [{"format": "pb", "url": "/m.pb"}]}
 
-            def training_conditions() -> int:
-                st = api.get(f"{ns}/federatedlearningjobs/fl").json().get("status") or {}
-                return sum(1 for c in st.get("conditions") or [] if c.get("type") == "Training")
-
-            before = training_conditions()
+            rounds = RoundWatch(api, f"{ns}/federatedlearningjobs", "fl")
 
             def post_range(idx: range) -> None:
                 with httpx.Client(base_url=base, timeout=30,
@@ -359,15 +403,19 @@ def bench_upstream_gm(reports: int, concurrency: int) -> dict:
             with ThreadPoolExecutor(concurrency) as pool:
                 list(pool.map(post_range, [range(i, reports, concurrency) for i in range(concurrency)]))
             accepted = time.perf_counter() - t0
-            deadline = time.monotonic() + 300
-            while training_conditions() - before < reports:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"only {training_conditions() - before} of {reports} reached the CR")
-                time.sleep(0.2)
+            if not rounds.wait(reports, 300):
+                raise RuntimeError(f"only {len(rounds.order)} of {reports} reached the CR")
             applied = time.perf_counter() - t0
+            rounds.close()
+            # each client posts its rounds one after another, so they must appear in that order in the CR
+            per_client = [[r for r in rounds.order if (r - 1) % concurrency == c] for c in range(concurrency)]
+            in_order = all(seq == sorted(seq) for seq in per_client)
+            if len(rounds.order) != reports or not in_order:
+                raise RuntimeError(f"{len(rounds.order)} conditions for {reports} reports, in order: {in_order}")
             doc = {"bench": "lc", "case": "upstream_gm", "reports": reports, "concurrency": concurrency,
                    "http_accept_per_s": round(reports / accepted), "applied_to_cr_per_s": round(reports / applied),
-                   "seconds": round(applied, 3), "goal": ">= 500/s sustained, per-object order kept",
+                   "seconds": round(applied, 3), "conditions": len(rounds.order), "per_client_order_kept": in_order,
+                   "status_writes": rounds.writes, "goal": ">= 500/s sustained, per-object order kept",
                    "note": "worker API -> LC outbox -> sedna gm -> FederatedLearningJob status condition"}
             emit(doc)
             return doc
