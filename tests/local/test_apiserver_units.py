@@ -352,3 +352,24 @@ def test_schema_list_types_reject_duplicates():
 def test_parse_stamp(text, expected):
     from sedna.local.apiserver.api import parse_stamp
     assert parse_stamp(text) == expected
+
+
+def test_schema_memoises_valid_array_items_only():
+    """Items found valid are not walked again (issue 16); invalid ones are reported on every write, and the
+    same value under another ``items`` schema is checked against that one."""
+    schema = CRSchema({"type": "object", "properties": {
+        "status": {"type": "object", "properties": {
+            "conditions": {"type": "array", "items": {"type": "object", "properties": {
+                "type": {"type": "string"}, "n": {"type": "integer"}}}},
+            "counts": {"type": "array", "items": {"type": "object", "properties": {
+                "type": {"type": "integer"}}}}}}}})
+    good = [{"type": "Training", "n": i} for i in range(20)]
+    assert schema.validate({"status": {"conditions": good}}) == []
+    assert len(schema._valid_items) == 20
+    bad = {"type": "Training", "n": "x"}
+    for _ in range(2):
+        causes = schema.validate({"status": {"conditions": [*good, bad]}})
+        assert [(c.field, c.reason) for c in causes] == [("status.conditions[20].n", "FieldValueTypeInvalid")]
+    assert len(schema._valid_items) == 20
+    causes = schema.validate({"status": {"counts": [good[0]]}})
+    assert [c.field for c in causes] == ["status.counts[0].type"]
