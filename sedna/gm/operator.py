@@ -76,6 +76,40 @@ def _newer(a: dict, b: dict) -> bool:
     return ra.isdigit() and rb.isdigit() and int(ra) > int(rb)
 
 
+def _conditions(status: Any) -> list:
+    conds = status.get("conditions") if isinstance(status, dict) else None
+    return conds if isinstance(conds, list) else []
+
+
+def _condition_identity(cond: Any) -> Any:
+    """A condition without its timestamps (set by the GM when it applies the report)."""
+    if not isinstance(cond, dict):
+        return cond
+    return {k: v for k, v in cond.items() if not (k.startswith("last") and k.endswith("Time"))}
+
+
+def _applied_prefix(obj: dict, appended: list[list[dict]]) -> int:
+    """How many leading reports of a batch are already applied to ``obj``: the largest ``j`` such that the
+    conditions reports ``1..j`` append (two or more) equal, timestamps aside, the object's newest conditions.
+    (One repeated condition is already dropped by each kind's own "same as the last one" rule.)"""
+    conds = _conditions(obj.get("status"))
+    if not conds:
+        return 0
+    newest = _condition_identity(conds[-1])
+    best, flat = 0, []
+    for j, added in enumerate(appended, start=1):
+        if not added:
+            continue
+        flat.extend(_condition_identity(c) for c in added)
+        if len(flat) > len(conds):
+            break
+        # only a report ending in the object's newest condition can end an applied prefix: O(batch) normally
+        if len(flat) >= 2 and flat[-1] == newest and [
+                _condition_identity(c) for c in conds[len(conds) - len(flat):]] == flat:
+            best = j
+    return best
+
+
 def event_manifest(kind: str, obj: dict, etype: str, reason: str, message: str, now: datetime) -> dict:
     """A core/v1 Event about a sedna object."""
     meta = obj["metadata"]
@@ -572,27 +606,49 @@ class GlobalManager:
     def _fold_reports(ctrl: Controller, obj: dict, msgs: list[Message]
                       ) -> tuple[list[Exception | None], dict | None, dict[tuple[str, str, str], Any]]:
         """Each report's status writes applied on top of the previous one's: the object's final status, the
-        last write per other object, and per report None or the ValueError rejecting it."""
+        last write per other object, and per report None or the ValueError rejecting it.
+
+        Leading reports whose conditions are already the newest conditions of the object are skipped as
+        applied: a batch re-sent by an LC after the GM wrote it but died before acking it (the ids of applied
+        reports are remembered in memory only) must not append its conditions twice."""
+        results, own_status, others, appended = GlobalManager._fold(ctrl, obj, msgs)
+        done = _applied_prefix(obj, appended)
+        if done:
+            logger.info("%d re-sent reports for %s %s were already applied", done, ctrl.kind,
+                        obj["metadata"]["name"])
+            rest, own_status, others, _ = GlobalManager._fold(ctrl, obj, msgs[done:])
+            results = [None] * done + rest
+        return results, own_status, others
+
+    @staticmethod
+    def _fold(ctrl: Controller, obj: dict, msgs: list[Message]
+              ) -> tuple[list[Exception | None], dict | None, dict[tuple[str, str, str], Any], list[list[dict]]]:
         now = utcnow()
         name = obj["metadata"]["name"]
         current, own_status = obj, None
         others: dict[tuple[str, str, str], Any] = {}
         results: list[Exception | None] = []
+        appended: list[list[dict]] = []          # per report, the conditions it appended to the object
         for msg in msgs:
             try:
                 check_report(msg.content)
                 writes = ctrl.upstream(current, msg.content, now)
             except ValueError as exc:
                 results.append(exc)
+                appended.append([])
                 continue
             results.append(None)
+            added: list[dict] = []
             for write in writes:
                 if write.plural == ctrl.plural and write.name == name:
+                    before = len(_conditions(current.get("status")))
                     own_status = write.status
+                    added = _conditions(own_status)[before:]
                     current = {**current, "status": write.status}
                 else:
                     others[(write.plural, write.namespace, write.name)] = write
-        return results, own_status, others
+            appended.append(added)
+        return results, own_status, others, appended
 
     # ---- event entry points (kopf handlers call these) ----------------------------------------------
 

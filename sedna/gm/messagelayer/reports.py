@@ -52,6 +52,17 @@ class ReportPipeline:
     def busy_objects(self) -> int:
         return len(self._drains)
 
+    async def wait_idle(self, timeout: float) -> bool:
+        """Wait until no report is queued or being applied (True), or ``timeout`` seconds (False)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._drains:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            await asyncio.wait(set(self._drains.values()), timeout=remaining)
+        return True
+
     async def _drain(self, key: Key) -> None:
         try:
             while self._pending.get(key):
