@@ -553,6 +553,7 @@ class GlobalManager:
                     if own_status is not None:
                         written = await self.kube.replace_cr_status(ctrl.plural, obj, bound_conditions(own_status))
                         self._remember_write(key, written)
+                        await self._check_after_report(ctrl, key, written)
                     for write in others.values():
                         await self._write_other_status(h.key, write)
                     return results
@@ -564,6 +565,30 @@ class GlobalManager:
                     if exc.status not in (404, 409) or attempt == STATUS_ATTEMPTS - 1:
                         raise
         return [None] * len(msgs)
+
+    async def _check_after_report(self, ctrl: Controller, key: Key, written: Any) -> None:
+        """Ask the controller about the status a report batch just wrote, instead of letting the watch echo of
+        that write trigger a full sync (a GET of the whole CR and a reconcile for every batch, issue 16).
+
+        An empty plan means the sync would change nothing: the echo is marked as the GM's own write. Anything
+        else (a stage that needs new pods, a condition to add) queues the real sync, as the echo would have."""
+        if ctrl.reconcile is None or not isinstance(written, dict):
+            return
+        obj = dict(written, kind=ctrl.kind)
+        try:
+            refs = await self.fetch_refs(obj, ctrl, cached=True)
+            observed = await self.observe(ctrl, obj) if ctrl.has_children else Observed()
+            plan = ctrl.reconcile(obj, observed, refs, Context(self.cfg, utcnow()))
+        except Exception:  # noqa: BLE001 - the real sync reports it (Event, back-off)
+            self.enqueue(key)
+            return
+        requeue_after, plan.requeue_after = plan.requeue_after, None
+        if not plan.is_empty():
+            self.enqueue(key)
+            return
+        self._own_writes[key] = _relevant(obj)
+        if requeue_after is not None:
+            self.enqueue(key, requeue_after)
 
     def _known_object(self, ctrl: Controller, ns: str, name: str) -> dict | None:
         """The newest copy of a CR the GM holds: the answer to its own last status write or the watch cache's,
