@@ -365,6 +365,25 @@ def _fl_job(name: str) -> dict:
                     "nodeName": "bench", "containers": [container]}}}]}}
 
 
+def _run_pods(api, job: str, count: int, timeout: float = 60.0) -> None:
+    """Play the kubelet: the job's worker pods (aggregator + trainer) report Running, as they do in a cluster
+    while their workers send round reports."""
+    deadline = time.monotonic() + timeout
+    running: set[str] = set()
+    while len(running) < count:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{job}: only {len(running)} of {count} pods appeared")
+        for pod in api.get("/api/v1/namespaces/default/pods").json()["items"]:
+            name = pod["metadata"]["name"]
+            owners = {r.get("name") for r in pod["metadata"].get("ownerReferences") or []}
+            if job in owners and name not in running:
+                pod["status"] = {**(pod.get("status") or {}), "phase": "Running",
+                                 "conditions": [{"type": "Ready", "status": "True"}]}
+                api.put(f"/api/v1/namespaces/default/pods/{name}/status", json=pod).raise_for_status()
+                running.add(name)
+        time.sleep(0.1)
+
+
 def _round_reports(api, ns: str, base: str, job: str, reports: int, concurrency: int, paused=None) -> dict:
     """``reports`` round reports for a fresh job from ``concurrency`` HTTP clients, until each is a condition.
 
@@ -377,6 +396,7 @@ def _round_reports(api, ns: str, base: str, job: str, reports: int, concurrency:
     import httpx
 
     api.post(f"{ns}/federatedlearningjobs", json=_fl_job(job)).raise_for_status()
+    _run_pods(api, job, 2)
     body = {"name": "w", "namespace": "default", "ownerName": job, "ownerKind": "federatedlearningjob",
             "kind": "train", "status": "running", "results": [{"format": "pb", "url": "/m.pb"}]}
     rounds = RoundWatch(api, f"{ns}/federatedlearningjobs", job)
@@ -422,6 +442,9 @@ def bench_upstream_gm(reports: int, concurrency: int, repeat: int = 3) -> dict:
         lc = None
         try:
             ns = "/apis/sedna.io/v1alpha1/namespaces/default"
+            for node in ("cloud", "bench"):     # the nodes the workers are bound to exist, as in a cluster
+                api.post("/api/v1/nodes", json={"apiVersion": "v1", "kind": "Node", "metadata": {
+                    "name": node, "labels": {"kubernetes.io/hostname": node}}}).raise_for_status()
             api.post(f"{ns}/models", json={"apiVersion": "sedna.io/v1alpha1", "kind": "Model",
                                            "metadata": {"name": "agg"}, "spec": {"url": "/m", "format": "pb"}})
             api.post(f"{ns}/datasets", json={"apiVersion": "sedna.io/v1alpha1", "kind": "Dataset",
