@@ -2,13 +2,17 @@
 (issue 16). Real websocket server and client; the applier is a recorder that can be held back."""
 
 import asyncio
+import copy
+from datetime import datetime, timezone
 
 import pytest
 from websockets.asyncio.client import connect
 
 from sedna.api.messages import Message
+from sedna.gm.controllers import all_controllers
 from sedna.gm.messagelayer import MessageServer
 from sedna.gm.messagelayer.reports import ReportPipeline
+from sedna.gm.operator import GlobalManager
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -107,12 +111,6 @@ async def test_channel_acks_every_report_and_dedupes_in_flight_copies():
 
 
 # ---- applying reports to a CR (pure) -------------------------------------------------------------------
-
-import copy  # noqa: E402
-from datetime import datetime, timezone  # noqa: E402
-
-from sedna.gm.controllers import all_controllers  # noqa: E402
-from sedna.gm.operator import GlobalManager  # noqa: E402
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 
