@@ -68,6 +68,48 @@ def _relevant(body: dict) -> tuple:
             meta.get("labels"), body.get("spec"), body.get("status"))
 
 
+def _newer(a: dict, b: dict) -> bool:
+    """``a`` is a later version of the object than ``b`` by resourceVersion. Kubernetes calls them opaque, but
+    they are etcd revisions (integers) in practice; anything else counts as not newer, which costs at most a 409
+    and a GET."""
+    ra, rb = (str((o.get("metadata") or {}).get("resourceVersion") or "") for o in (a, b))
+    return ra.isdigit() and rb.isdigit() and int(ra) > int(rb)
+
+
+def _conditions(status: Any) -> list:
+    conds = status.get("conditions") if isinstance(status, dict) else None
+    return conds if isinstance(conds, list) else []
+
+
+def _condition_identity(cond: Any) -> Any:
+    """A condition without its timestamps (set by the GM when it applies the report)."""
+    if not isinstance(cond, dict):
+        return cond
+    return {k: v for k, v in cond.items() if not (k.startswith("last") and k.endswith("Time"))}
+
+
+def _applied_prefix(obj: dict, appended: list[list[dict]]) -> int:
+    """How many leading reports of a batch are already applied to ``obj``: the largest ``j`` such that the
+    conditions reports ``1..j`` append (two or more) equal, timestamps aside, the object's newest conditions.
+    (One repeated condition is already dropped by each kind's own "same as the last one" rule.)"""
+    conds = _conditions(obj.get("status"))
+    if not conds:
+        return 0
+    newest = _condition_identity(conds[-1])
+    best, flat = 0, []
+    for j, added in enumerate(appended, start=1):
+        if not added:
+            continue
+        flat.extend(_condition_identity(c) for c in added)
+        if len(flat) > len(conds):
+            break
+        # only a report ending in the object's newest condition can end an applied prefix: O(batch) normally
+        if len(flat) >= 2 and flat[-1] == newest and [
+                _condition_identity(c) for c in conds[len(conds) - len(flat):]] == flat:
+            best = j
+    return best
+
+
 def event_manifest(kind: str, obj: dict, etype: str, reason: str, message: str, now: datetime) -> dict:
     """A core/v1 Event about a sedna object."""
     meta = obj["metadata"]
@@ -114,6 +156,7 @@ class GlobalManager:
         self._checked: dict[Key, str] = {}
         self._events_posted: dict[tuple, float] = {}
         self._own_writes: dict[Key, tuple] = {}
+        self._report_writes: dict[Key, dict] = {}      # the API's answer to our last report status write
         self._nodes: tuple[float, set[str] | None] | None = None
 
     # ---- lifecycle ----------------------------------------------------------------------------------
@@ -489,12 +532,18 @@ class GlobalManager:
         ns = h.namespace or "default"
         if not h.resource_name:
             raise ValueError("report without resourceName")
-        async with self.lock((kind, ns, h.resource_name)):
+        key = (kind, ns, h.resource_name)
+        async with self.lock(key):
             for attempt in range(STATUS_ATTEMPTS):
-                obj = await self.kube.get_cr(ctrl.plural, ns, h.resource_name)
+                # First from memory (the answer to our last write, or the watch cache), then, after a 409,
+                # fresh from the API: optimistic concurrency makes a stale copy cost one retry, never a lost
+                # update, and saves a GET per batch.
+                obj = self._known_object(ctrl, ns, h.resource_name) if attempt == 0 else None
+                if obj is None:
+                    obj = await self.kube.get_cr(ctrl.plural, ns, h.resource_name)
                 if obj is None:
                     raise ValueError(f"{ctrl.kind} {ns}/{h.resource_name} does not exist")
-                obj["kind"] = ctrl.kind
+                obj = dict(obj, kind=ctrl.kind)
                 if not self.auth.insecure:
                     refused = report_refused(node, await assigned_nodes(self, ctrl, obj))
                     if refused:
@@ -502,47 +551,129 @@ class GlobalManager:
                 results, own_status, others = self._fold_reports(ctrl, obj, msgs)
                 try:
                     if own_status is not None:
-                        await self.kube.replace_cr_status(ctrl.plural, obj, bound_conditions(own_status))
+                        written = await self.kube.replace_cr_status(ctrl.plural, obj, bound_conditions(own_status))
+                        self._remember_write(key, written)
+                        await self._check_after_report(ctrl, key, written)
                     for write in others.values():
-                        target = await self.kube.get_cr(write.plural, write.namespace, write.name)
-                        if target is None:
-                            logger.warning("report for %s names missing %s %s", h.key, write.plural, write.name)
-                            continue
-                        target["kind"] = self.by_plural[write.plural].kind
-                        await self.kube.replace_cr_status(write.plural, target, bound_conditions(write.status))
+                        await self._write_other_status(h.key, write)
                     return results
                 except KubeError as exc:
+                    self._report_writes.pop(key, None)
                     if exc.status in (400, 413, 422):      # permanent: re-sending the same report cannot help
                         raise ValueError(f"the API server refused the status write: {exc}") from None
-                    if exc.status != 409 or attempt == STATUS_ATTEMPTS - 1:
+                    # 409: changed meanwhile; 404: maybe deleted (or re-created) since the copy was taken
+                    if exc.status not in (404, 409) or attempt == STATUS_ATTEMPTS - 1:
                         raise
         return [None] * len(msgs)
+
+    async def _check_after_report(self, ctrl: Controller, key: Key, written: Any) -> None:
+        """Ask the controller about the status a report batch just wrote, instead of letting the watch echo of
+        that write trigger a full sync (a GET of the whole CR and a reconcile for every batch, issue 16).
+
+        An empty plan means the sync would change nothing: the echo is marked as the GM's own write. Anything
+        else (a stage that needs new pods, a condition to add) queues the real sync, as the echo would have."""
+        if ctrl.reconcile is None or not isinstance(written, dict):
+            return
+        obj = dict(written, kind=ctrl.kind)
+        try:
+            refs = await self.fetch_refs(obj, ctrl, cached=True)
+            observed = await self.observe(ctrl, obj) if ctrl.has_children else Observed()
+            plan = ctrl.reconcile(obj, observed, refs, Context(self.cfg, utcnow()))
+        except Exception:  # noqa: BLE001 - the real sync reports it (Event, back-off)
+            self.enqueue(key)
+            return
+        requeue_after, plan.requeue_after = plan.requeue_after, None
+        if not plan.is_empty():
+            self.enqueue(key)
+            return
+        self._own_writes[key] = _relevant(obj)
+        if requeue_after is not None:
+            self.enqueue(key, requeue_after)
+
+    def _known_object(self, ctrl: Controller, ns: str, name: str) -> dict | None:
+        """The newest copy of a CR the GM holds: the answer to its own last status write or the watch cache's,
+        whichever has the higher resourceVersion (the cache lags our writes by one watch event); None when
+        neither is known."""
+        cached = self.store[ctrl.kind.lower()].get((ns, name))
+        written = self._report_writes.get((ctrl.kind.lower(), ns, name))
+        if written is None or cached is None:
+            return written or cached
+        return written if _newer(written, cached) else cached
+
+    def _remember_write(self, key: Key, written: Any) -> None:
+        if isinstance(written, dict) and (written.get("metadata") or {}).get("resourceVersion"):
+            self._report_writes[key] = written
+
+    async def _write_other_status(self, source: str, write: Any) -> None:
+        """A report's status write to another object (an FL job's aggregation Model), with the same
+        known-copy-then-GET policy as the reported object itself."""
+        ctrl = self.by_plural[write.plural]
+        key = (ctrl.kind.lower(), write.namespace, write.name)
+        for attempt in range(STATUS_ATTEMPTS):
+            target = self._known_object(ctrl, write.namespace, write.name) if attempt == 0 else None
+            if target is None:
+                target = await self.kube.get_cr(write.plural, write.namespace, write.name)
+            if target is None:
+                logger.warning("report for %s names missing %s %s", source, write.plural, write.name)
+                return
+            try:
+                written = await self.kube.replace_cr_status(write.plural, dict(target, kind=ctrl.kind),
+                                                            bound_conditions(write.status))
+            except KubeError as exc:
+                self._report_writes.pop(key, None)
+                if exc.status not in (404, 409) or attempt == STATUS_ATTEMPTS - 1:
+                    raise
+                continue
+            self._remember_write(key, written)
+            return
 
     @staticmethod
     def _fold_reports(ctrl: Controller, obj: dict, msgs: list[Message]
                       ) -> tuple[list[Exception | None], dict | None, dict[tuple[str, str, str], Any]]:
         """Each report's status writes applied on top of the previous one's: the object's final status, the
-        last write per other object, and per report None or the ValueError rejecting it."""
+        last write per other object, and per report None or the ValueError rejecting it.
+
+        Leading reports whose conditions are already the newest conditions of the object are skipped as
+        applied: a batch re-sent by an LC after the GM wrote it but died before acking it (the ids of applied
+        reports are remembered in memory only) must not append its conditions twice."""
+        results, own_status, others, appended = GlobalManager._fold(ctrl, obj, msgs)
+        done = _applied_prefix(obj, appended)
+        if done:
+            logger.info("%d re-sent reports for %s %s were already applied", done, ctrl.kind,
+                        obj["metadata"]["name"])
+            rest, own_status, others, _ = GlobalManager._fold(ctrl, obj, msgs[done:])
+            results = [None] * done + rest
+        return results, own_status, others
+
+    @staticmethod
+    def _fold(ctrl: Controller, obj: dict, msgs: list[Message]
+              ) -> tuple[list[Exception | None], dict | None, dict[tuple[str, str, str], Any], list[list[dict]]]:
         now = utcnow()
         name = obj["metadata"]["name"]
         current, own_status = obj, None
         others: dict[tuple[str, str, str], Any] = {}
         results: list[Exception | None] = []
+        appended: list[list[dict]] = []          # per report, the conditions it appended to the object
         for msg in msgs:
             try:
                 check_report(msg.content)
                 writes = ctrl.upstream(current, msg.content, now)
             except ValueError as exc:
                 results.append(exc)
+                appended.append([])
                 continue
             results.append(None)
+            added: list[dict] = []
             for write in writes:
                 if write.plural == ctrl.plural and write.name == name:
+                    before = len(_conditions(current.get("status")))
                     own_status = write.status
+                    added = _conditions(own_status)[before:]
                     current = {**current, "status": write.status}
                 else:
                     others[(write.plural, write.namespace, write.name)] = write
-        return results, own_status, others
+            appended.append(added)
+        return results, own_status, others, appended
 
     # ---- event entry points (kopf handlers call these) ----------------------------------------------
 
@@ -571,6 +702,7 @@ class GlobalManager:
             self._pushed_rv.pop((kind, ns, name), None)
             self._locks.pop((kind, ns, name), None)
             self._own_writes.pop((kind, ns, name), None)
+            self._report_writes.pop((kind, ns, name), None)
             self._checked.pop((kind, ns, name), None)
             self._failures.pop((kind, ns, name), None)
             # Also for kinds with a finalizer: an object deleted before kopf added it never reaches the

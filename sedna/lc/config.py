@@ -76,7 +76,7 @@ class LCConfig:
     dataset_poll_seconds: float = 60.0
     trigger_period_seconds: float = 10.0
     outbox_max: int = 10000
-    outbox_window: int = 100
+    outbox_window: int = 400
     max_report_bytes: int = 1024 * 1024
     reconnect_max_seconds: float = 30.0
     gm_acks: bool | None = None   # None: detect from the GM's handshake (see gmclient)
@@ -111,7 +111,7 @@ class LCConfig:
             dataset_poll_seconds=_float(env, "LC_DATASET_POLL_SECONDS", 60.0, 0.05),
             trigger_period_seconds=_float(env, "LC_TRIGGER_PERIOD_SECONDS", 10.0, 0.05),
             outbox_max=_int(env, "LC_OUTBOX_MAX", 10000, 1),
-            outbox_window=_int(env, "LC_OUTBOX_WINDOW", 100, 1),
+            outbox_window=_int(env, "LC_OUTBOX_WINDOW", 400, 1),
             max_report_bytes=_int(env, "LC_MAX_REPORT_BYTES", 1024 * 1024, 1024),
             reconnect_max_seconds=_float(env, "LC_RECONNECT_MAX_SECONDS", 30.0, 0.1),
             gm_acks=None if env.get("LC_GM_ACKS", "auto").strip().lower() in ("", "auto")

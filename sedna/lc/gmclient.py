@@ -58,7 +58,7 @@ def gm_acknowledges(ws: ClientConnection) -> bool:
 
 class GMClient:
     def __init__(self, address: str, node_name: str, outbox: Outbox, dispatch: Dispatch, metrics: LCMetrics,
-                 token: str = "", window: int = 100, backoff_base: float = 0.5, backoff_cap: float = 30.0,
+                 token: str = "", window: int = 400, backoff_base: float = 0.5, backoff_cap: float = 30.0,
                  rng: random.Random | None = None, acks: bool | None = None, ack_timeout: float = 30.0,
                  on_worker_key: Callable[[str], None] | None = None) -> None:
         self.url = f"ws://{address}/"

@@ -2,13 +2,17 @@
 (issue 16). Real websocket server and client; the applier is a recorder that can be held back."""
 
 import asyncio
+import copy
+from datetime import datetime, timezone
 
 import pytest
 from websockets.asyncio.client import connect
 
 from sedna.api.messages import Message
+from sedna.gm.controllers import all_controllers
 from sedna.gm.messagelayer import MessageServer
 from sedna.gm.messagelayer.reports import ReportPipeline
+from sedna.gm.operator import GlobalManager
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -104,3 +108,63 @@ async def test_channel_acks_every_report_and_dedupes_in_flight_copies():
             assert per_object[f"obj{i}"] == [f"m{j}" for j in range(i, 50, 10)], "arrival order per object"
     finally:
         await server.stop()
+
+
+# ---- applying reports to a CR (pure) -------------------------------------------------------------------
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+
+
+def fl_job(conditions=()):
+    return {"apiVersion": "sedna.io/v1alpha1", "kind": "FederatedLearningJob",
+            "metadata": {"name": "fl", "namespace": "default", "resourceVersion": "7"},
+            "spec": {"aggregationWorker": {"model": {"name": "agg"}}, "trainingWorkers": []},
+            "status": {"phase": "Running", "conditions": list(conditions)}}
+
+
+def fl_round(n, mid=None):
+    return Message.build("federatedlearningjob", "default", "fl", "status",
+                         {"phase": "train", "status": "running",
+                          "output": {"models": [], "ownerInfo": {"currentRound": n}}}, message_id=mid or f"m{n}")
+
+
+LC_REPORT = {"phase": "train", "status": "completed",
+             "output": {"models": [{"format": "pb", "url": "/m", "metrics": {"acc": 0.5},
+                                    "current_metric": {"t1": {"acc": 0.5}}, "classes": ["a"]}],
+                        "ownerInfo": {"currentRound": 3, "inferenceNumber": 9}}}
+
+
+@pytest.mark.parametrize("kind", ["federatedlearningjob", "incrementallearningjob", "lifelonglearningjob",
+                                  "jointinferenceservice", "featureextractionservice"])
+def test_report_handlers_leave_the_object_they_build_on_untouched(kind):
+    """Handlers copy the status one level deep only (issue 16): they must never change the object in place."""
+    ctrl = all_controllers()[kind]
+    obj = fl_job([{"type": "Training", "status": "True", "message": "Round 1 reaches at "}])
+    obj["status"]["metrics"] = [{"key": "x", "value": "1"}]
+    obj["status"]["knowledgeBase"] = {"samples": {"numberOfUnseenSample": 1}}
+    before = copy.deepcopy(obj)
+    writes = ctrl.upstream(obj, LC_REPORT, NOW)
+    assert writes, "the report changes something"
+    assert obj == before
+
+
+def test_a_batch_of_round_reports_becomes_one_status_with_every_round_in_order():
+    ctrl = all_controllers()["federatedlearningjob"]
+    results, status, others = GlobalManager._fold_reports(ctrl, fl_job(), [fl_round(n) for n in range(1, 301)])
+    assert results == [None] * 300 and not others
+    assert [c["message"] for c in status["conditions"]] == [f"Round {n} reaches at " for n in range(1, 301)]
+
+
+def test_a_resent_batch_that_was_already_applied_appends_nothing_again():
+    """The GM wrote a batch and died before acking it: the LC re-sends it, maybe with newer reports behind."""
+    ctrl = all_controllers()["federatedlearningjob"]
+    _, applied, _ = GlobalManager._fold_reports(ctrl, fl_job(), [fl_round(n) for n in range(1, 6)])
+    obj = fl_job(applied["conditions"])
+    results, status, _ = GlobalManager._fold_reports(ctrl, obj, [fl_round(n) for n in range(1, 6)])
+    assert results == [None] * 5 and status is None
+    results, status, _ = GlobalManager._fold_reports(ctrl, obj, [fl_round(n) for n in range(3, 9)])
+    assert results == [None] * 6
+    assert [c["message"] for c in status["conditions"]] == [f"Round {n} reaches at " for n in range(1, 9)]
+    # a new report that happens to repeat an older, non-newest condition is applied as usual
+    results, status, _ = GlobalManager._fold_reports(ctrl, obj, [fl_round(2), fl_round(9)])
+    assert [c["message"] for c in status["conditions"]][-2:] == ["Round 2 reaches at ", "Round 9 reaches at "]

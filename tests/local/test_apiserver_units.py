@@ -352,3 +352,48 @@ def test_schema_list_types_reject_duplicates():
 def test_parse_stamp(text, expected):
     from sedna.local.apiserver.api import parse_stamp
     assert parse_stamp(text) == expected
+
+
+def test_schema_memoises_valid_array_items_only():
+    """Items found valid are not walked again (issue 16); invalid ones are reported on every write, and the
+    same value under another ``items`` schema is checked against that one."""
+    schema = CRSchema({"type": "object", "properties": {
+        "status": {"type": "object", "properties": {
+            "conditions": {"type": "array", "items": {"type": "object", "properties": {
+                "type": {"type": "string"}, "n": {"type": "integer"}}}},
+            "counts": {"type": "array", "items": {"type": "object", "properties": {
+                "type": {"type": "integer"}}}}}}}})
+    good = [{"type": "Training", "n": i} for i in range(20)]
+    assert schema.validate({"status": {"conditions": good}}) == []
+    assert len(schema._valid_items) == 20
+    bad = {"type": "Training", "n": "x"}
+    for _ in range(2):
+        causes = schema.validate({"status": {"conditions": [*good, bad]}})
+        assert [(c.field, c.reason) for c in causes] == [("status.conditions[20].n", "FieldValueTypeInvalid")]
+    assert len(schema._valid_items) == 20
+    causes = schema.validate({"status": {"counts": [good[0]]}})
+    assert [c.field for c in causes] == ["status.counts[0].type"]
+
+
+def test_store_persists_a_burst_once_in_its_last_state(tmp_path):
+    """Writes inside an event loop share one deferred commit; each object is stored in its last state."""
+    import asyncio
+
+    from sedna.local.apiserver.store import Store
+
+    async def burst(store):
+        for i in range(3):
+            store.put("/configmaps", dict(_cm("busy"), data={"n": str(i)}))
+        store.put("/configmaps", _cm("short-lived"))
+        store.remove("/configmaps", "default", "short-lived")
+        assert store._dirty, "not written yet: the burst commits after it"
+        await asyncio.sleep(0.05)
+        assert not store._dirty
+
+    store = Store(tmp_path)
+    asyncio.run(burst(store))
+    store.close()
+    again = Store(tmp_path)
+    assert [(o["metadata"]["name"], o["data"]) for o in again.items("/configmaps")] == [("busy", {"n": "2"})]
+    assert again.rv == 5
+    again.close()

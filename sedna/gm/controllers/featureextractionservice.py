@@ -95,7 +95,7 @@ def upstream(obj: dict, content: Any, now: datetime) -> list[StatusWrite]:
     owner_info = ((content or {}).get("output") or {}).get("ownerInfo") if isinstance(content, dict) else None
     if not isinstance(owner_info, dict):
         return []
-    st = base.status(obj)
+    st = base.status_for_report(obj)
     st["metrics"] = base.metrics_from_owner_info(owner_info)
     return [StatusWrite("featureextractionservices", base.namespace(obj), base.meta(obj)["name"], st)]
 

@@ -196,7 +196,7 @@ def upstream(obj: dict, content: Any, now: datetime) -> list[StatusWrite]:
     except (TypeError, ValueError):
         current_round = 0
     if current_round > 0:
-        st = base.status(obj)
+        st = base.status_for_report(obj)
         message = f"Round {current_round} reaches at {owner_info.get('updateTime', '')}"
         last = base.last_condition(st) or {}
         if last.get("type") == "Training" and last.get("message") == message:

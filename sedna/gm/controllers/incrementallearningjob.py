@@ -205,7 +205,7 @@ def downstream(obj: dict, refs: Refs, deleted: bool) -> list[Downstream]:
 
 
 def upstream(obj: dict, content: Any, now: datetime) -> list[StatusWrite]:
-    st = base.status(obj)
+    st = base.status_for_report(obj)
     cond = stages.lc_condition(st, content, base.fmt_time(now))
     if not stages.append_lc_condition(st, cond):
         return []

@@ -169,7 +169,7 @@ def knowledge_base(models: list[dict], previous: dict[str, Any] | None = None) -
 
 
 def upstream(obj: dict, content: Any, now: datetime) -> list[StatusWrite]:
-    st = base.status(obj)
+    st = base.status_for_report(obj)
     cond = stages.lc_condition(st, content, base.fmt_time(now))
     models = ((content.get("output") or {}).get("models") or []) if isinstance(content, dict) else []
     changed = False

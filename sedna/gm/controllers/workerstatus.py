@@ -16,7 +16,6 @@ Two rules, shared by every kind:
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 
 from sedna.gm.controllers import base
@@ -125,7 +124,7 @@ def run_job_status(obj: dict, observed: Observed, ctx: Context, kind: str, plan:
     st = base.status(obj)
     if base.has_condition(st, "Complete", "Completed", "Failed"):
         return
-    before = copy.deepcopy(st)
+    before = base.copy_status(st)
     pods = observed.pods
     summary = observe_workers(pods, observed, ctx, plan)
     st.setdefault("startTime", ctx.now_str)

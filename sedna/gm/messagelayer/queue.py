@@ -46,9 +46,10 @@ class RecentIds:
     """LRU set of message ids already applied for one node.
 
     Persistence is not needed: the LC re-sends from its outbox only until acked, so duplicates arrive within
-    seconds of the original; after a GM restart a duplicate may be applied once more, which is harmless because
-    every status application is idempotent or append-with-dedupe (dataset counts and metrics are replaced,
-    IL/LL conditions are not appended twice in a row).
+    seconds of the original. A GM stopping cleanly acks what it applied before closing; after a crash a
+    re-sent report may reach a GM that no longer knows its id, which is harmless for replaced values (dataset
+    counts, metrics) and caught for appended conditions by ``GlobalManager._fold_reports`` (a re-sent run whose
+    conditions are already the newest is not appended again).
     """
 
     def __init__(self, capacity: int = 4096) -> None:

@@ -5,9 +5,10 @@ server, so applying the reports of all nodes one at a time capped the GM at a fe
 (issue 16). Here each object has at most one writer at a time, so its reports are applied in the order they
 arrived (a later round's condition never lands before an earlier one), while different objects are written
 concurrently. Reports for an object that arrive while its previous write is in flight queue up and are then
-applied together, in order, as one batch: one GET and one status write for the whole batch. Each report's own
-future resolves when its batch has been written (the channel acks it then), or with the error that rejected
-it.
+applied together, in order, as one batch: one status write for the whole batch (built on the GM's newest copy
+of the object, see ``GlobalManager.apply_reports``). Each report's own future resolves when its batch has been
+written (the channel acks it then, not before: the GM keeps reports in memory only, the LC's outbox is the
+durable queue), or with the error that rejected it.
 """
 
 from __future__ import annotations
@@ -51,6 +52,17 @@ class ReportPipeline:
 
     def busy_objects(self) -> int:
         return len(self._drains)
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """Wait until no report is queued or being applied (True), or ``timeout`` seconds (False)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._drains:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            await asyncio.wait(set(self._drains.values()), timeout=remaining)
+        return True
 
     async def _drain(self, key: Key) -> None:
         try:

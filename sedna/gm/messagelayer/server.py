@@ -102,8 +102,17 @@ class MessageServer:
                     "required" if self._auth is not None and not self._auth.insecure else "NOT required")
         return self.port
 
-    async def stop(self) -> None:
+    async def stop(self, drain_timeout: float = 5.0) -> None:
+        """Stop accepting LCs, let the reports already received finish (written and acked, so a restart
+        re-applies none of them), then close the connections."""
         if self._server is not None:
+            self._server.server.close()           # no new LCs; the connected ones keep their channel meanwhile
+            drained = await self._reports.wait_idle(drain_timeout)
+            if self._answer_tasks:
+                await asyncio.wait(set(self._answer_tasks), timeout=1.0)
+            if not drained:
+                logger.warning("%d objects still had reports in flight at shutdown; their LCs will re-send "
+                               "them", self._reports.busy_objects())
             self._server.close()
             try:
                 await asyncio.wait_for(self._server.wait_closed(), 5)

@@ -360,9 +360,12 @@ class API:
 
     def update(self, rd: ResourceDef, namespace: str | None, name: str, body: Any, *,
                subresource: str | None = None, dry_run: bool = False, field_validation: str | None = None,
-               current: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[str]]:
+               current: dict[str, Any] | None = None, owned: bool = False) -> tuple[dict[str, Any], list[str]]:
+        """``owned``: ``body`` is the caller's to give away (just parsed from a request), so it is not copied."""
         ns = self._ns(rd, namespace)
-        new = copy.deepcopy(self._check_body(rd, body, namespace))
+        new = self._check_body(rd, body, namespace)
+        if not owned:
+            new = copy.deepcopy(new)
         old = current if current is not None else self.store.get(rd.bucket, ns, name)
         if old is None:
             raise errors.not_found(rd, name)
@@ -378,7 +381,8 @@ class API:
             raise errors.invalid(rd, name, [{"reason": "FieldValueInvalid", "field": "metadata.resourceVersion",
                                              "message": "Invalid value: 0x0: must be specified for an update"}])
         if subresource == "status":
-            result = copy.deepcopy(old)
+            # the old status is replaced: copy the rest (a status can be hundreds of conditions)
+            result = {k: copy.deepcopy(v) for k, v in old.items() if k != "status"}
             if "status" in new:
                 result["status"] = new["status"]
             else:

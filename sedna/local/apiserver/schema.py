@@ -8,10 +8,13 @@ Validators are compiled once per CRD version (the upstream Sedna schemas are meg
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
 import jsonschema
+from jsonschema._legacy_keywords import items_draft3_draft4
 
 from sedna.api.schemacheck import append_path, join_path, json_type
 
@@ -70,7 +73,8 @@ class CRSchema:
             root["required"] = required
         else:
             root.pop("required", None)
-        self._validator = jsonschema.Draft4Validator(root)
+        self._valid_items = ValidItems()
+        self._validator = self._valid_items.validator_class()(root)
 
     def prune_and_default(self, obj: dict[str, Any]) -> list[str]:
         """Prune and default ``obj`` in place; returns the paths of unknown fields that were dropped."""
@@ -86,6 +90,57 @@ class CRSchema:
         if not causes:
             _list_types(obj, self.schema, "", causes, root=True)
         return causes
+
+
+class ValidItems:
+    """Memo of array items already found valid against their ``items`` schema.
+
+    Every update is validated whole, as the API server does, and a status write that appends one condition to a
+    list of hundreds re-validated all of them: jsonschema's per-item walk was half of the emulator's time under a
+    stream of LC reports (issue 16). Validity is a pure function of (schema, value), so an item seen valid
+    before is skipped: its key is the ``items`` schema's identity (alive as long as the compiled schema) and a
+    128-bit digest of the item's canonical JSON. Only object and array items are memoised (scalars are cheaper
+    to check than to hash); the memo is bounded, oldest entries first out.
+    """
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        self.capacity = capacity
+        self._seen: dict[tuple[int, bytes], None] = {}
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    @staticmethod
+    def _digest(item: Any) -> bytes | None:
+        try:
+            text = json.dumps(item, sort_keys=True, separators=(",", ":"), allow_nan=False)
+        except (TypeError, ValueError):
+            return None
+        return hashlib.blake2b(text.encode(), digest_size=16).digest()
+
+    def validator_class(self):
+        seen, capacity, digest = self._seen, self.capacity, self._digest
+
+        def items(validator, items_schema, instance, schema):
+            if not validator.is_type(instance, "array") or not validator.is_type(items_schema, "object"):
+                yield from items_draft3_draft4(validator, items_schema, instance, schema)
+                return
+            for index, item in enumerate(instance):
+                key = None
+                if isinstance(item, (dict, list)):
+                    d = digest(item)
+                    key = None if d is None else (id(items_schema), d)
+                    if key is not None and key in seen:
+                        continue
+                errors = list(validator.descend(item, items_schema, path=index))
+                if errors:
+                    yield from errors
+                elif key is not None:
+                    seen[key] = None
+                    if len(seen) > capacity:
+                        del seen[next(iter(seen))]
+
+        return jsonschema.validators.extend(jsonschema.Draft4Validator, {"items": items})
 
 
 def unknown_paths(obj: dict[str, Any], schema: dict[str, Any]) -> list[str]:
@@ -189,7 +244,6 @@ def _cause(error: jsonschema.ValidationError) -> Cause:
 
 
 def _show(value: Any) -> str:
-    import json
     text = json.dumps(value)
     return text if len(text) <= 80 else text[:77] + "..."
 

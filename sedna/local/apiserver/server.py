@@ -315,7 +315,7 @@ class APIServer:
         if method == "PUT":
             body = await self._body(request)
             obj, warnings = self.api.update(rd, namespace, name, body, subresource=sub, dry_run=dry_run,
-                                            field_validation=validation)
+                                            field_validation=validation, owned=True)
             return _json(obj, warnings=warnings)
         if method == "PATCH":
             ctype = request.content_type

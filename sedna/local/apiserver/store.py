@@ -100,6 +100,7 @@ class Store:
         self._start_rv = 0
         self._db: sqlite3.Connection | None = None
         self._commit_pending = False
+        self._dirty: dict[tuple[str, Key], dict[str, Any] | None] = {}
         if data_dir is not None:
             path = Path(data_dir)
             path.mkdir(parents=True, exist_ok=True)
@@ -131,14 +132,9 @@ class Store:
     def _persist(self, bucket: str, key: Key, obj: dict[str, Any] | None) -> None:
         if self._db is None:
             return
-        if not self._db.in_transaction:
-            self._db.execute("BEGIN")
-        if obj is None:
-            self._db.execute("DELETE FROM objects WHERE bucket=? AND ns=? AND name=?", (bucket, *key))
-        else:
-            self._db.execute("INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?)",
-                             (bucket, key[0], key[1], json.dumps(obj, separators=(",", ":"))))
-        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('rv', ?)", (str(self.rv),))
+        # Rows are encoded when the burst's transaction commits, so an object written many times in one burst
+        # (status writes under a stream of reports) is encoded and stored once, in its last state.
+        self._dirty[(bucket, key)] = obj
         # writes of one loop iteration (or burst) share a commit; outside a loop commit at once
         if not self._commit_pending:
             try:
@@ -151,8 +147,22 @@ class Store:
 
     def commit(self) -> None:
         self._commit_pending = False
-        if self._db is not None and self._db.in_transaction:
+        if self._db is None or not self._dirty:
+            return
+        dirty, self._dirty = self._dirty, {}
+        self._db.execute("BEGIN")
+        try:
+            for (bucket, (ns, name)), obj in dirty.items():
+                if obj is None:
+                    self._db.execute("DELETE FROM objects WHERE bucket=? AND ns=? AND name=?", (bucket, ns, name))
+                else:
+                    self._db.execute("INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?)",
+                                     (bucket, ns, name, json.dumps(obj, separators=(",", ":"))))
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('rv', ?)", (str(self.rv),))
             self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
 
     def close(self) -> None:
         if self._db is not None:
