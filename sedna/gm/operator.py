@@ -28,6 +28,7 @@ from sedna.gm.controllers import all_controllers
 from sedna.gm.controllers import model as model_controller
 from sedna.gm.controllers.base import Context, Controller, Downstream, Observed, Plan, Refs
 from sedna.gm.informer import OwnedObjects
+from sedna.gm.kopfstate import NoDiffBase
 from sedna.gm.kube import Connection, KubeClient, KubeError
 from sedna.gm.messagelayer import MessageServer
 from sedna.gm.metrics import GMMetrics, HealthServer
@@ -42,6 +43,7 @@ STATUS_ATTEMPTS = 3
 FINALIZER = "sedna.io/lc-cleanup"
 EVENT_REPEAT_SECONDS = 600.0
 NODES_TTL = 5.0
+MAX_FOLLOW_UPS = 3
 
 
 def utcnow() -> datetime:
@@ -115,6 +117,7 @@ class GlobalManager:
         self._events_posted: dict[tuple, float] = {}
         self._own_writes: dict[Key, tuple] = {}
         self._nodes: tuple[float, set[str] | None] | None = None
+        self._follow_ups: dict[Key, int] = {}
 
     # ---- lifecycle ----------------------------------------------------------------------------------
 
@@ -315,14 +318,43 @@ class GlobalManager:
             # change re-triggers their dependants anyway.
             refs = await self.fetch_refs(obj, ctrl, cached=True)
             observed = await self.observe(ctrl, obj) if ctrl.has_children else Observed()
+            ctx = Context(self.cfg, utcnow())
             try:
-                plan = ctrl.reconcile(obj, observed, refs, Context(self.cfg, utcnow()))
+                plan = ctrl.reconcile(obj, observed, refs, ctx)
             except Exception as exc:
                 # A spec the controller cannot handle: say so on the object, retry with back-off.
                 await self.post_event(ctrl, obj, "Warning", "ReconcileError", f"{type(exc).__name__}: {exc}")
                 raise
-            await self.execute(ctrl, obj, plan)
+            written = await self.execute(ctrl, obj, plan)
+            key = (kind, namespace, name)
+            if (plan.create or plan.delete or plan.replace) and self._follow_ups.get(key, 0) < MAX_FOLLOW_UPS:
+                return await self._follow_up(key, ctrl, written or obj, refs, ctx, plan.requeue_after)
+            self._follow_ups.pop(key, None)
             return plan.requeue_after
+
+    async def _follow_up(self, key: Key, ctrl: Controller, obj: dict, refs: Refs, ctx: Context,
+                         requeue_after: float | None) -> float | None:
+        """After a sync changed children: would the sync their watch events used to trigger change anything?
+
+        The owned-object cache ignores the echoes of the GM's own writes (sedna/gm/informer.py), so this sync
+        asks the controller once more, with what it just wrote observed, and queues a real sync only when that
+        plan is not empty (e.g. a new pod bound to a node that does not exist). In a burst of new jobs this
+        saves each job a GET and a no-op sync (issue 16). At most ``MAX_FOLLOW_UPS`` follow-ups in a row (a
+        create that keeps failing with 409 must not spin)."""
+        obj = dict(obj, kind=ctrl.kind)
+        observed = await self.observe(ctrl, obj)
+        try:
+            again = ctrl.reconcile(obj, observed, refs, ctx)
+        except Exception:
+            again = Plan(requeue_after=0.0)
+        if again.requeue_after is not None:
+            requeue_after = again.requeue_after if requeue_after is None else min(requeue_after, again.requeue_after)
+        again.requeue_after = None
+        if not again.is_empty():
+            self._follow_ups[key] = self._follow_ups.get(key, 0) + 1
+            return 0.0
+        self._follow_ups.pop(key, None)
+        return requeue_after
 
     async def _report_spec_issues(self, ctrl: Controller, obj: dict) -> None:
         """Semantic problems (sedna.api.validate.check_object) become one Warning Event per generation.
@@ -343,7 +375,8 @@ class GlobalManager:
         if issues:
             await self.post_event(ctrl, obj, "Warning", "InvalidSpec", "; ".join(str(i) for i in issues))
 
-    async def execute(self, ctrl: Controller, obj: dict, plan: Plan) -> None:
+    async def execute(self, ctrl: Controller, obj: dict, plan: Plan) -> dict | None:
+        """Carry out ``plan``; returns the object as the API answered its last write (None: not written)."""
         ns = obj["metadata"].get("namespace") or "default"
         name = obj["metadata"]["name"]
         for ref in plan.delete:
@@ -353,7 +386,9 @@ class GlobalManager:
         # the creates of one plan are independent (pods, services, deployments): send them together
         await asyncio.gather(*(self._create(ctrl, name, ns, manifest) for manifest in map(self.auth.sign_manifest, plan.create)))
         for manifest in map(self.auth.sign_manifest, plan.replace):
-            await self.kube.replace_object(ns, manifest)
+            replaced = await self.kube.replace_object(ns, manifest)
+            if isinstance(replaced, dict):
+                self.children.created(dict(replaced, kind=replaced.get("kind") or manifest["kind"]))
         written = None
         if plan.status is not None:
             written = await self.kube.replace_cr_status(ctrl.plural, obj, plan.status)
@@ -364,6 +399,7 @@ class GlobalManager:
             self._own_writes[(ctrl.kind.lower(), ns, name)] = _relevant(written)
         for event in plan.events:
             await self.post_event(ctrl, obj, event.type, event.reason, event.message)
+        return written if isinstance(written, dict) else None
 
     async def _create(self, ctrl: Controller, owner: str, ns: str, manifest: dict) -> None:
         try:
@@ -573,6 +609,7 @@ class GlobalManager:
             self._own_writes.pop((kind, ns, name), None)
             self._checked.pop((kind, ns, name), None)
             self._failures.pop((kind, ns, name), None)
+            self._follow_ups.pop((kind, ns, name), None)
             # Also for kinds with a finalizer: an object deleted before kopf added it never reaches the
             # delete handler. A second delete for the same key is harmless (latest-per-key, idempotent).
             await self.push_delete(ctrl, body)
@@ -640,8 +677,7 @@ def build_registry(gm: GlobalManager, on_ready=None) -> kopf.OperatorRegistry:
         settings.posting.enabled = False
         settings.persistence.finalizer = FINALIZER
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="gm.sedna.io")
-        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-            prefix="gm.sedna.io", key="last-handled-configuration")
+        settings.persistence.diffbase_storage = NoDiffBase()     # no change-driven handlers: see kopfstate.py
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
         settings.watching.reconnect_backoff = 1.0

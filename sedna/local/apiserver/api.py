@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import ipaddress
 import json
 import logging
 import random
@@ -37,6 +38,7 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _SUFFIX_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 CRD_BUCKET = "apiextensions.k8s.io/customresourcedefinitions"
 NS_BUCKET = "/namespaces"
+SERVICES_BUCKET = "/services"
 
 
 def now() -> str:
@@ -70,11 +72,40 @@ class API:
         self.registry = registry
         self.schemas = SchemaCache()
         self.service_ips = builtins.ServiceIPRange(service_cidr or builtins.DEFAULT_SERVICE_CIDR)
+        # ClusterIP (as int) → UID of the stored Service holding it, kept from the store's events
+        self._cluster_ips: dict[int, str] = {}
+        for svc in store.items(SERVICES_BUCKET):
+            self._hold_ip(svc)
+        store.add_listener(self._on_service_event)
+
+    @staticmethod
+    def _ip_of(svc: dict[str, Any] | None) -> int | None:
+        ip = ((svc or {}).get("spec") or {}).get("clusterIP")
+        if not ip or ip == "None":
+            return None
+        try:
+            return int(ipaddress.IPv4Address(ip))
+        except ValueError:
+            return None
+
+    def _hold_ip(self, svc: dict[str, Any]) -> None:
+        n = self._ip_of(svc)
+        if n is not None:
+            self._cluster_ips[n] = svc["metadata"].get("uid", "")
+
+    def _on_service_event(self, event) -> None:
+        if event.bucket != SERVICES_BUCKET:
+            return
+        if event.old is not None:
+            n = self._ip_of(event.old)
+            if n is not None and self._cluster_ips.get(n) == event.old["metadata"].get("uid", ""):
+                del self._cluster_ips[n]
+        if event.type != "DELETED":
+            self._hold_ip(event.obj)
 
     def allocate_cluster_ip(self) -> str:
         """A ClusterIP of the service range that no stored Service holds; 500 when the range is full."""
-        used = ((svc.get("spec") or {}).get("clusterIP") for svc in self.store.items("/services"))
-        ip = self.service_ips.allocate(ip for ip in used if ip)
+        ip = self.service_ips.allocate_free(self._cluster_ips.__contains__)
         if ip is None:
             raise errors.APIError(500, "InternalError", "Internal error occurred: failed to allocate a serviceIP: "
                                   f"range is full ({self.service_ips.spec})")
@@ -163,19 +194,23 @@ class API:
             meta.pop("namespace", None)
         return obj
 
-    def _validate_content(self, rd: ResourceDef, obj: dict[str, Any], field_validation: str | None) -> list[str]:
-        """Prune/default/validate custom resources, check built-ins; returns warnings."""
+    def _validate_content(self, rd: ResourceDef, obj: dict[str, Any], field_validation: str | None,
+                          old: dict[str, Any] | None = None) -> list[str]:
+        """Prune/default/validate custom resources (on an update, ``old``, only their changed top-level fields),
+        check built-ins; returns warnings."""
         name = obj["metadata"].get("name", "")
         warnings: list[str] = []
         if rd.is_custom:
             schema = self.schemas.get(rd.crd, rd.crd_version)
-            pruned = schema.prune_and_default(obj)
+            if old is not None and old.get("apiVersion") != obj.get("apiVersion"):
+                old = None
+            pruned = schema.prune_and_default(obj, old)
             if pruned and field_validation == "Strict":
                 raise errors.bad_request("strict decoding error: " + ", ".join(
                     f'unknown field "{p}"' for p in pruned))
             if pruned and field_validation != "Ignore":
                 warnings += [f'unknown field "{p}"' for p in pruned]
-            causes = schema.validate(obj)
+            causes = schema.validate(obj, old)
             if causes:
                 raise errors.invalid(rd, name, [c.as_dict() for c in causes])
         else:
@@ -200,12 +235,12 @@ class API:
         if not ip or ip == "None" or (old is not None and (old.get("spec") or {}).get("clusterIP") == ip):
             return
         uid = obj["metadata"].get("uid")
-        for svc in self.store.items("/services"):
-            if (svc.get("spec") or {}).get("clusterIP") == ip and svc["metadata"].get("uid") != uid:
-                raise errors.invalid(rd, obj["metadata"].get("name", ""), [{
-                    "reason": "FieldValueInvalid", "field": "spec.clusterIPs",
-                    "message": f'Invalid value: ["{ip}"]: failed to allocate IP {ip}: provided IP is already '
-                               "allocated"}])
+        holder = self._cluster_ips.get(self._ip_of(obj))
+        if holder is not None and holder != uid:
+            raise errors.invalid(rd, obj["metadata"].get("name", ""), [{
+                "reason": "FieldValueInvalid", "field": "spec.clusterIPs",
+                "message": f'Invalid value: ["{ip}"]: failed to allocate IP {ip}: provided IP is already '
+                           "allocated"}])
 
     def _validate_crd(self, rd: ResourceDef, obj: dict[str, Any]) -> None:
         spec = obj.get("spec") or {}
@@ -410,7 +445,7 @@ class API:
         result["kind"] = rd.kind
         if not rd.is_custom:
             builtins.keep_allocated(rd.plural, old, result)
-        warnings = self._validate_content(rd, result, field_validation)
+        warnings = self._validate_content(rd, result, field_validation, old)
         self._check_cluster_ip(rd, result, old)
         if rd.plural == "customresourcedefinitions" and subresource is None:
             self._crd_status(result)
