@@ -345,7 +345,7 @@ class GlobalManager:
         observed = await self.observe(ctrl, obj)
         try:
             again = ctrl.reconcile(obj, observed, refs, ctx)
-        except Exception:
+        except Exception:  # noqa: BLE001 - the re-sync reports it (Event, back-off) as any sync does
             again = Plan(requeue_after=0.0)
         if again.requeue_after is not None:
             requeue_after = again.requeue_after if requeue_after is None else min(requeue_after, again.requeue_after)

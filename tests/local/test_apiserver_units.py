@@ -247,6 +247,27 @@ def test_schema_nulls_of_non_nullable_fields_are_pruned_then_defaulted():
     assert obj["spec"]["format"] == "txt"
 
 
+def test_schema_update_checks_only_changed_top_level_fields():
+    """Ratcheting (as Kubernetes' CRD validation ratcheting): a field left as stored is not validated or pruned
+    again, so a status or metadata write does not pay for the spec; what changed is checked as on create."""
+    schema = CRSchema(SCHEMA)
+    old = {"metadata": {"name": "a"}, "spec": {"url": "/d", "format": "xml"}}          # stored under a laxer schema
+    status_write = {"metadata": {"name": "a"}, "spec": {"url": "/d", "format": "xml"}, "status": {"phase": "Up"}}
+    assert schema.prune_and_default(status_write, old) == [] and schema.validate(status_write, old) == []
+    assert status_write["spec"] == {"url": "/d", "format": "xml"}
+    bad_status = {"metadata": {"name": "a"}, "spec": old["spec"], "status": {"phase": 3, "junk": 1}}
+    assert schema.prune_and_default(bad_status, old) == ["status.junk"]
+    assert [(c.field, c.reason) for c in schema.validate(bad_status, old)] == [("status.phase",
+                                                                                   "FieldValueTypeInvalid")]
+    spec_change = {"metadata": {"name": "a"}, "spec": {"url": "/d", "format": "xml", "replicas": 1}}
+    assert [c.field for c in schema.validate(spec_change, old)] == ["spec.format"]
+    required = CRSchema({**SCHEMA, "required": ["spec"]})
+    dropped = {"metadata": {"name": "a"}, "status": {"phase": "Up"}}
+    assert [(c.field, c.reason) for c in required.validate(dropped, {**old, "status": {}})] == [
+        ("spec", "FieldValueRequired")]
+    assert required.validate(dict(old, status={"phase": "Up"}), old) == []
+
+
 @pytest.mark.parametrize("path,expected", [
     (".status.phase", "Running"),
     (".spec.containers[0].name", "a"),
