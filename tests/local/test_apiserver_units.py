@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from sedna.local.apiserver.patch import (
@@ -245,6 +247,30 @@ def test_schema_nulls_of_non_nullable_fields_are_pruned_then_defaulted():
     obj = {"metadata": {}, "spec": {"url": "/d", "format": None}}
     schema.prune_and_default(obj)
     assert obj["spec"]["format"] == "txt"
+
+
+@pytest.mark.parametrize("obj", [
+    {"metadata": {"x": 1}, "spec": {"url": "/d", "unknown": 1, "note": None, "template": {"free": {"x": 1}},
+                                    "labels": {"a": "b"}, "items": [{}, {"protocol": "UDP", "junk": 2}]},
+     "extra": True},
+    {"spec": {"url": None, "format": None, "labels": {"a": {"deep": 1}}, "items": [None, {"x": [1]}]}},
+    {"status": {"phase": "x", "more": {"a": 1}}, "spec": {}},
+])
+def test_unknown_paths_match_pruning_without_changing_the_object(obj):
+    from sedna.local.apiserver.schema import _walk, unknown_paths
+
+    before = copy.deepcopy(obj)
+    pruned: list[str] = []
+    _walk(copy.deepcopy(obj), SCHEMA, "", pruned, root=True)
+    assert unknown_paths(obj, SCHEMA) == pruned and obj == before
+
+
+def test_unknown_pod_fields_are_reported():
+    from sedna.local.apiserver.builtins import unknown_fields
+
+    pod = {"spec": {"containers": [{"name": "c", "image": "i", "imagePullPolicyy": "x",
+                                    "resources": {"limits": {"cpu": "1"}}}], "nodeNmae": "n"}}
+    assert sorted(unknown_fields("pods", pod)) == ["spec.containers[0].imagePullPolicyy", "spec.nodeNmae"]
 
 
 def test_schema_update_checks_only_changed_top_level_fields():
