@@ -399,3 +399,16 @@ def test_schema_list_types_reject_duplicates():
 def test_parse_stamp(text, expected):
     from sedna.local.apiserver.api import parse_stamp
     assert parse_stamp(text) == expected
+
+
+def test_copy_object_is_a_deep_copy_of_json_values():
+    from collections import OrderedDict
+
+    from sedna.local.apiserver.store import copy_object
+
+    src = {"a": [1, {"b": None, "c": [True, 2.5, "s"]}], "d": {}, "e": OrderedDict(x=[1])}
+    out = copy_object(src)
+    assert out == src and out is not src
+    out["a"][1]["c"].append(9)
+    out["e"]["x"].append(2)
+    assert src["a"][1]["c"] == [True, 2.5, "s"] and src["e"]["x"] == [1]

@@ -29,7 +29,7 @@ from sedna.local.apiserver.selectors import (
     check_label_key,
     check_label_value,
 )
-from sedna.local.apiserver.store import Store
+from sedna.local.apiserver.store import Store, copy_object
 
 log = logging.getLogger(__name__)
 
@@ -329,7 +329,7 @@ class API:
 
     def create(self, rd: ResourceDef, namespace: str | None, body: Any, *, dry_run: bool = False,
                field_validation: str | None = None) -> tuple[dict[str, Any], list[str]]:
-        obj = copy.deepcopy(self._check_body(rd, body, namespace))
+        obj = copy_object(self._check_body(rd, body, namespace))
         meta = obj["metadata"]
         self._check_metadata(rd, obj)
         ns = self._ns(rd, namespace or meta.get("namespace"))
@@ -397,7 +397,7 @@ class API:
                subresource: str | None = None, dry_run: bool = False, field_validation: str | None = None,
                current: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[str]]:
         ns = self._ns(rd, namespace)
-        new = copy.deepcopy(self._check_body(rd, body, namespace))
+        new = copy_object(self._check_body(rd, body, namespace))
         old = current if current is not None else self.store.get(rd.bucket, ns, name)
         if old is None:
             raise errors.not_found(rd, name)
@@ -413,7 +413,7 @@ class API:
             raise errors.invalid(rd, name, [{"reason": "FieldValueInvalid", "field": "metadata.resourceVersion",
                                              "message": "Invalid value: 0x0: must be specified for an update"}])
         if subresource == "status":
-            result = copy.deepcopy(old)
+            result = copy_object(old)
             if "status" in new:
                 result["status"] = new["status"]
             else:
@@ -431,7 +431,7 @@ class API:
                 meta["namespace"] = ns
             if rd.has_status:
                 if "status" in old:
-                    result["status"] = copy.deepcopy(old["status"])
+                    result["status"] = copy_object(old["status"])
                 else:
                     result.pop("status", None)
             if old["metadata"].get("deletionTimestamp"):
@@ -499,7 +499,7 @@ class API:
             if old is None:
                 raise errors.not_found(rd, name)
             try:
-                merged = apply_patch(content_type, copy.deepcopy(self._present(rd, old)), patch,
+                merged = apply_patch(content_type, copy_object(self._present(rd, old)), patch,
                                      strategic_lists=not rd.is_custom)
             except PatchTestFailed as exc:
                 raise errors.APIError(422, "Invalid", str(exc), {"name": name, "kind": rd.kind})
