@@ -309,28 +309,45 @@ class GlobalManager:
         if ctrl.reconcile is None:
             return None
         async with self.lock((kind, namespace, name)):
-            obj = await self.kube.get_cr(ctrl.plural, namespace, name)
-            if obj is None or obj["metadata"].get("deletionTimestamp"):
-                return None
-            obj["kind"] = ctrl.kind
-            await self._report_spec_issues(ctrl, obj)
-            # Datasets/Models from the watch cache (a miss falls back to a GET): they change rarely and a
-            # change re-triggers their dependants anyway.
-            refs = await self.fetch_refs(obj, ctrl, cached=True)
-            observed = await self.observe(ctrl, obj) if ctrl.has_children else Observed()
-            ctx = Context(self.cfg, utcnow())
-            try:
-                plan = ctrl.reconcile(obj, observed, refs, ctx)
-            except Exception as exc:
-                # A spec the controller cannot handle: say so on the object, retry with back-off.
-                await self.post_event(ctrl, obj, "Warning", "ReconcileError", f"{type(exc).__name__}: {exc}")
-                raise
-            written = await self.execute(ctrl, obj, plan)
-            key = (kind, namespace, name)
-            if (plan.create or plan.delete or plan.replace) and self._follow_ups.get(key, 0) < MAX_FOLLOW_UPS:
-                return await self._follow_up(key, ctrl, written or obj, refs, ctx, plan.requeue_after)
-            self._follow_ups.pop(key, None)
-            return plan.requeue_after
+            # The CR as kopf's watch last delivered it (the informer habit: a GET per sync cost every new job a
+            # request); a write refused because that copy was stale (409, or 404: deleted meanwhile) is retried
+            # at once from a fresh GET.
+            cached = self.store[kind].get((namespace, name))
+            if cached is not None:
+                try:
+                    return await self._sync_object(ctrl, plain(cached))
+                except KubeError as exc:
+                    if exc.status not in (404, 409):
+                        raise
+                    logger.debug("%s %s/%s changed meanwhile (%s): syncing from a fresh read", kind, namespace,
+                                 name, exc.status)
+            return await self._sync_object(ctrl, await self.kube.get_cr(ctrl.plural, namespace, name))
+
+    async def _sync_object(self, ctrl: Controller, obj: dict | None) -> float | None:
+        """One reconcile of ``obj`` (None: gone) and the execution of its plan; the caller holds the key's lock."""
+        if obj is None or obj["metadata"].get("deletionTimestamp"):
+            return None
+        kind, namespace, name = ctrl.kind.lower(), obj["metadata"].get("namespace") or "default", \
+            obj["metadata"]["name"]
+        obj["kind"] = ctrl.kind
+        await self._report_spec_issues(ctrl, obj)
+        # Datasets/Models from the watch cache (a miss falls back to a GET): they change rarely and a
+        # change re-triggers their dependants anyway.
+        refs = await self.fetch_refs(obj, ctrl, cached=True)
+        observed = await self.observe(ctrl, obj) if ctrl.has_children else Observed()
+        ctx = Context(self.cfg, utcnow())
+        try:
+            plan = ctrl.reconcile(obj, observed, refs, ctx)
+        except Exception as exc:
+            # A spec the controller cannot handle: say so on the object, retry with back-off.
+            await self.post_event(ctrl, obj, "Warning", "ReconcileError", f"{type(exc).__name__}: {exc}")
+            raise
+        written = await self.execute(ctrl, obj, plan)
+        key = (kind, namespace, name)
+        if (plan.create or plan.delete or plan.replace) and self._follow_ups.get(key, 0) < MAX_FOLLOW_UPS:
+            return await self._follow_up(key, ctrl, written or obj, refs, ctx, plan.requeue_after)
+        self._follow_ups.pop(key, None)
+        return plan.requeue_after
 
     async def _follow_up(self, key: Key, ctrl: Controller, obj: dict, refs: Refs, ctx: Context,
                          requeue_after: float | None) -> float | None:
@@ -397,9 +414,22 @@ class GlobalManager:
         if isinstance(written, dict):
             # The watch event of our own write needs no new sync: this sync already ran to a fixed point.
             self._own_writes[(ctrl.kind.lower(), ns, name)] = _relevant(written)
+            self._remember(ctrl, written)
         for event in plan.events:
             await self.post_event(ctrl, obj, event.type, event.reason, event.message)
         return written if isinstance(written, dict) else None
+
+    def _remember(self, ctrl: Controller, written: dict) -> None:
+        """Keep what the API answered to our own write of a CR as the cached copy (newer than the watch has
+        delivered yet), so a sync before its watch event does not start from the older copy."""
+        meta = written.get("metadata") or {}
+        key = (meta.get("namespace") or "default", meta.get("name"))
+        held = self.store[ctrl.kind.lower()].get(key)
+        if held is None or (held.get("metadata") or {}).get("uid") != meta.get("uid"):
+            return
+        old_rv, new_rv = str(held["metadata"].get("resourceVersion", "")), str(meta.get("resourceVersion", ""))
+        if old_rv.isdigit() and new_rv.isdigit() and int(new_rv) > int(old_rv):
+            self.store[ctrl.kind.lower()][key] = dict(written, kind=ctrl.kind)
 
     async def _create(self, ctrl: Controller, owner: str, ns: str, manifest: dict) -> None:
         try:

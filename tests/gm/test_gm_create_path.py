@@ -132,9 +132,11 @@ class FakeKube:
         self.crs: dict[tuple, dict] = {}
         self.created: list[dict] = []
         self.status_writes = 0
+        self.gets = 0
         self.rv = itertools.count(10)
 
     async def get_cr(self, plural, ns, name):
+        self.gets += 1
         return copy.deepcopy(self.crs.get((plural, ns, name)))
 
     async def create_object(self, ns, manifest):
@@ -150,6 +152,8 @@ class FakeKube:
     async def replace_cr_status(self, plural, obj, status):
         key = (plural, obj["metadata"]["namespace"], obj["metadata"]["name"])
         stored = self.crs[key]
+        if obj["metadata"]["resourceVersion"] != stored["metadata"]["resourceVersion"]:
+            raise KubeError(409, "the object has been modified")
         stored["status"] = copy.deepcopy(status)
         stored["metadata"]["resourceVersion"] = str(next(self.rv))
         self.status_writes += 1
@@ -166,9 +170,11 @@ class FakeKube:
         return None
 
 
-def _sync_once(kube):
+def _sync_once(kube, cached=None):
     async def run():
         gm = GlobalManager(parse_config({}, env={}), kube)
+        if cached is not None:          # what kopf's watch delivered last
+            gm.store["federatedlearningjob"][("default", "cp-x")] = cached
         for kind in gm.children._synced:
             gm.children._synced[kind] = True
         gm.store["model"][("default", "cp-model")] = {"metadata": {"name": "cp-model", "namespace": "default"},
@@ -202,3 +208,18 @@ def test_follow_ups_are_bounded():
     kube = FakeKube(conflict_creates=True)     # every create answers 409: the cache never holds the workers
     delays = _sync_once(kube)
     assert delays[:MAX_FOLLOW_UPS] == [0.0] * MAX_FOLLOW_UPS and delays[MAX_FOLLOW_UPS] is None
+
+
+def test_sync_reads_the_watched_copy_and_falls_back_to_a_get_when_it_is_stale():
+    job = fl_job("cp-x")
+    job["metadata"].update(uid="job-uid", resourceVersion="1", generation=1)
+    kube = FakeKube()
+    _sync_once(kube, cached=copy.deepcopy(job))
+    assert kube.gets == 0 and kube.status_writes == 1       # the watched copy was current: no GET
+    stale = copy.deepcopy(job)
+    stale["metadata"]["resourceVersion"] = "0"              # e.g. before kopf's finalizer patch arrived
+    kube = FakeKube()
+    _sync_once(kube, cached=stale)
+    # the status write was refused (409); the same sync re-read the CR and wrote once, creating nothing twice
+    assert kube.gets == 1 and kube.status_writes == 1
+    assert sorted(m["kind"] for m in kube.created) == ["Pod", "Pod", "Service"]
