@@ -58,6 +58,9 @@ class GMAuth:
         self.secret = secret
         self.insecure = insecure
         self.insecure_nodes = frozenset(insecure_nodes)
+        # derived once: every worker pod's env carries them (a burst of jobs signed them per container)
+        self._worker_key = tokens.worker_key(secret) if secret else ""
+        self._kb_token = tokens.kb_token(secret) if secret else ""
         if insecure:
             tokens.warn_insecure("sedna gm", "LC channel, worker API and servers run without authentication")
         elif self.insecure_nodes:
@@ -103,9 +106,9 @@ class GMAuth:
             service = tokens.service_token(self.secret, "multi-edge", namespace, "")
         else:
             service = tokens.service_token(self.secret, kind, namespace, job)
-        return {"LC_API_TOKEN": tokens.sign_worker(tokens.worker_key(self.secret), claims),
+        return {"LC_API_TOKEN": tokens.sign_worker(self._worker_key, claims),
                 "SEDNA_INFERENCE_TOKEN": service, "AGG_TOKEN": service,
-                "SEDNA_KB_TOKEN": tokens.kb_token(self.secret)}
+                "SEDNA_KB_TOKEN": self._kb_token}
 
     def sign_manifest(self, manifest: dict) -> dict:
         """A worker Pod/Deployment with the tokens in every container's env (a copy; others unchanged).
