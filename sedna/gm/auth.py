@@ -8,7 +8,6 @@ connect without a node token — the per-node exemption for LCs that cannot pres
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 import secrets
@@ -122,8 +121,14 @@ class GMAuth:
                       if r.get("controller") and str(r.get("apiVersion", "")).startswith(f"{GROUP}/")), None)
         if owner is None:
             return manifest
-        manifest = copy.deepcopy(manifest)
-        pod_spec = manifest["spec"] if manifest["kind"] == "Pod" else manifest["spec"]["template"]["spec"]
+        # copy only the path to the env lists (a deep copy of every worker manifest was 5% of a burst of jobs)
+        manifest = dict(manifest)
+        pod_spec = manifest["spec"] = dict(manifest["spec"])
+        if manifest["kind"] != "Pod":
+            template = pod_spec["template"] = dict(pod_spec["template"])
+            pod_spec = template["spec"] = dict(template["spec"])
+        if "containers" in pod_spec:
+            pod_spec["containers"] = [dict(c) for c in pod_spec["containers"] or []]
         for container in pod_spec.get("containers") or []:
             env = container.get("env") or []
             worker = next((str(e.get("value", "")) for e in env if e.get("name") == "WORKER_NAME"), "")

@@ -223,3 +223,20 @@ def test_sync_reads_the_watched_copy_and_falls_back_to_a_get_when_it_is_stale():
     # the status write was refused (409); the same sync re-read the CR and wrote once, creating nothing twice
     assert kube.gets == 1 and kube.status_writes == 1
     assert sorted(m["kind"] for m in kube.created) == ["Pod", "Pod", "Service"]
+
+
+def test_signed_manifest_leaves_the_plan_unchanged():
+    from sedna.gm.auth import GMAuth
+
+    owner = {"apiVersion": "sedna.io/v1alpha1", "kind": "FederatedLearningJob", "name": "fl", "controller": True}
+    pod = {"kind": "Pod", "metadata": {"namespace": "ns", "ownerReferences": [owner]},
+           "spec": {"containers": [{"name": "c", "env": [{"name": "A", "value": "1"}]}, {"name": "d"}],
+                    "volumes": [{"name": "v"}]}}
+    dep = {"kind": "Deployment", "metadata": pod["metadata"], "spec": {"replicas": 1, "template": {
+        "metadata": {"labels": {"x": "y"}}, "spec": copy.deepcopy(pod["spec"])}}}
+    for manifest in (pod, dep):
+        before = copy.deepcopy(manifest)
+        signed = GMAuth("s3cret").sign_manifest(manifest)
+        assert manifest == before
+        spec = signed["spec"] if signed["kind"] == "Pod" else signed["spec"]["template"]["spec"]
+        assert [len(c["env"]) for c in spec["containers"]] == [5, 4] and spec["volumes"] == [{"name": "v"}]
