@@ -412,3 +412,22 @@ def test_copy_object_is_a_deep_copy_of_json_values():
     out["a"][1]["c"].append(9)
     out["e"]["x"].append(2)
     assert src["a"][1]["c"] == [True, 2.5, "s"] and src["e"]["x"] == [1]
+
+
+def test_writes_copy_a_callers_body_unless_it_is_handed_over():
+    from sedna.local.apiserver.server import APIServer
+
+    server = APIServer()
+    rd = server.registry.get("", "v1", "configmaps")
+    body = {"metadata": {"name": "a"}, "data": {"k": "v"}}
+    stored, _ = server.api.create(rd, "default", body)
+    body["data"]["k"] = "changed by the caller"
+    assert server.store.get(rd.bucket, "default", "a")["data"] == {"k": "v"} and stored is not body
+    request_body = {"metadata": {"name": "b"}, "data": {"k": "v"}}
+    stored, _ = server.api.create(rd, "default", request_body, owned=True)    # a decoded request: no copy
+    assert stored is request_body
+    current = server.store.get(rd.bucket, "default", "a")
+    update = {"metadata": {"name": "a", "resourceVersion": current["metadata"]["resourceVersion"]}, "data": {}}
+    server.api.update(rd, "default", "a", update)
+    update["data"]["k"] = "late"
+    assert server.store.get(rd.bucket, "default", "a")["data"] == {}

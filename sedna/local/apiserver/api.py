@@ -328,8 +328,11 @@ class API:
     # ---- create -----------------------------------------------------------------------------------------
 
     def create(self, rd: ResourceDef, namespace: str | None, body: Any, *, dry_run: bool = False,
-               field_validation: str | None = None) -> tuple[dict[str, Any], list[str]]:
-        obj = copy_object(self._check_body(rd, body, namespace))
+               field_validation: str | None = None, owned: bool = False) -> tuple[dict[str, Any], list[str]]:
+        """Create ``body``; with ``owned`` the caller hands it over (a freshly decoded request body) and it is
+        stored as it is instead of copied."""
+        checked = self._check_body(rd, body, namespace)
+        obj = checked if owned else copy_object(checked)
         meta = obj["metadata"]
         self._check_metadata(rd, obj)
         ns = self._ns(rd, namespace or meta.get("namespace"))
@@ -395,9 +398,10 @@ class API:
 
     def update(self, rd: ResourceDef, namespace: str | None, name: str, body: Any, *,
                subresource: str | None = None, dry_run: bool = False, field_validation: str | None = None,
-               current: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[str]]:
+               current: dict[str, Any] | None = None, owned: bool = False) -> tuple[dict[str, Any], list[str]]:
         ns = self._ns(rd, namespace)
-        new = copy_object(self._check_body(rd, body, namespace))
+        checked = self._check_body(rd, body, namespace)
+        new = checked if owned else copy_object(checked)     # owned: as in create
         old = current if current is not None else self.store.get(rd.bucket, ns, name)
         if old is None:
             raise errors.not_found(rd, name)
@@ -515,7 +519,7 @@ class API:
             raise errors.conflict(rd, name)
         meta["resourceVersion"] = old["metadata"]["resourceVersion"]
         obj, warnings = self.update(rd, namespace, name, merged, subresource=subresource, dry_run=dry_run,
-                                    field_validation=field_validation, current=old)
+                                    field_validation=field_validation, current=old, owned=True)
         return obj, warnings, False
 
     # ---- delete -----------------------------------------------------------------------------------------
