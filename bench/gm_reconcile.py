@@ -53,6 +53,10 @@ GM_CONFIG: dict = {}          # extra GM config keys (--gm-workers)
 def setup(workdir: Path, with_gm: bool = True) -> tuple[Cluster, GMProcess | None]:
     cluster = Cluster(workdir).start()
     cluster.apply_crds()
+    # the node the jobs' pods are bound to exists, as in a real cluster (the GM reports pods bound to a missing
+    # node as Pending/NodeNotFound, which is a different case from the create path measured here)
+    cluster.http.post("/api/v1/nodes", json={"apiVersion": "v1", "kind": "Node", "metadata": {
+        "name": "edge-1", "labels": {"kubernetes.io/hostname": "edge-1"}}}).raise_for_status()
     cluster.create({"apiVersion": "sedna.io/v1alpha1", "kind": "Model",
                     "metadata": {"name": "bench-model", "namespace": "default"},
                     "spec": {"url": "/models/m.pb", "format": "pb"}})

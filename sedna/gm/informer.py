@@ -7,7 +7,8 @@ dictionary lookup (the pods of our Deployments are found through the label: thei
 
 Freshness: the GM writes through — what it creates is in the index at once, what it deletes leaves at once —
 so a sync never re-creates a child whose watch event has not arrived yet. Watch events never move an object
-back to an older ``resourceVersion``. Every change seen — also of pods that only carry a sedna worker label (pods of
+back to an older ``resourceVersion``; the echo of the GM's own write (same resourceVersion) triggers nothing.
+Every other change seen — also of pods that only carry a sedna worker label (pods of
 our Deployments) — is handed to ``on_change`` (the GM enqueues the owner): these watches are the GM's only
 watches of its children.
 Until a kind's first LIST is in (or while its watch is broken and being re-listed), :meth:`owned` answers
@@ -120,6 +121,16 @@ class OwnedObjects:
             self._by_owner.setdefault((kind, owner), {})[key] = obj
         return True
 
+    def _is_echo(self, kind: str, event_type: str | None, obj: dict) -> bool:
+        """The watch event of an object exactly as the GM wrote it (same UID, resourceVersion not newer than the
+        one held): the sync that wrote it already planned with it (see ``GlobalManager.sync``), so the event
+        needs no further sync. A burst of new jobs otherwise costs each job a second, no-op sync (issue 16)."""
+        if event_type != "ADDED" and event_type != "MODIFIED":
+            return False
+        old = self._objects[kind].get(_key(obj))
+        return old is not None and old["metadata"].get("uid") == obj["metadata"].get("uid") \
+            and _rv(old) >= _rv(obj) > 0
+
     def _remove(self, kind: str, key: Key, obj: dict) -> None:
         self._objects[kind].pop(key, None)
         for owner in _owner_uids(obj):
@@ -173,7 +184,9 @@ class OwnedObjects:
                 if event_type == "BOOKMARK":
                     continue
                 obj.setdefault("kind", kind)
-                if (self._apply(kind, event_type, obj) or _sedna_labelled(obj)) and self.on_change is not None:
+                echo = self._is_echo(kind, event_type, obj)
+                if (self._apply(kind, event_type, obj) or (_sedna_labelled(obj) and not echo)) \
+                        and self.on_change is not None:
                     try:
                         self.on_change(obj)
                     except Exception:

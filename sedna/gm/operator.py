@@ -28,6 +28,7 @@ from sedna.gm.controllers import all_controllers
 from sedna.gm.controllers import model as model_controller
 from sedna.gm.controllers.base import Context, Controller, Downstream, Observed, Plan, Refs
 from sedna.gm.informer import OwnedObjects
+from sedna.gm.kopfstate import NoDiffBase
 from sedna.gm.kube import Connection, KubeClient, KubeError
 from sedna.gm.messagelayer import MessageServer
 from sedna.gm.metrics import GMMetrics, HealthServer
@@ -42,6 +43,7 @@ STATUS_ATTEMPTS = 3
 FINALIZER = "sedna.io/lc-cleanup"
 EVENT_REPEAT_SECONDS = 600.0
 NODES_TTL = 5.0
+MAX_FOLLOW_UPS = 3
 
 
 def utcnow() -> datetime:
@@ -158,6 +160,7 @@ class GlobalManager:
         self._own_writes: dict[Key, tuple] = {}
         self._report_writes: dict[Key, dict] = {}      # the API's answer to our last report status write
         self._nodes: tuple[float, set[str] | None] | None = None
+        self._follow_ups: dict[Key, int] = {}
 
     # ---- lifecycle ----------------------------------------------------------------------------------
 
@@ -349,23 +352,69 @@ class GlobalManager:
         if ctrl.reconcile is None:
             return None
         async with self.lock((kind, namespace, name)):
-            obj = await self.kube.get_cr(ctrl.plural, namespace, name)
-            if obj is None or obj["metadata"].get("deletionTimestamp"):
-                return None
-            obj["kind"] = ctrl.kind
-            await self._report_spec_issues(ctrl, obj)
-            # Datasets/Models from the watch cache (a miss falls back to a GET): they change rarely and a
-            # change re-triggers their dependants anyway.
-            refs = await self.fetch_refs(obj, ctrl, cached=True)
-            observed = await self.observe(ctrl, obj) if ctrl.has_children else Observed()
-            try:
-                plan = ctrl.reconcile(obj, observed, refs, Context(self.cfg, utcnow()))
-            except Exception as exc:
-                # A spec the controller cannot handle: say so on the object, retry with back-off.
-                await self.post_event(ctrl, obj, "Warning", "ReconcileError", f"{type(exc).__name__}: {exc}")
-                raise
-            await self.execute(ctrl, obj, plan)
-            return plan.requeue_after
+            # The CR as kopf's watch last delivered it (the informer habit: a GET per sync cost every new job a
+            # request); a write refused because that copy was stale (409, or 404: deleted meanwhile) is retried
+            # at once from a fresh GET.
+            cached = self.store[kind].get((namespace, name))
+            if cached is not None:
+                try:
+                    return await self._sync_object(ctrl, plain(cached))
+                except KubeError as exc:
+                    if exc.status not in (404, 409):
+                        raise
+                    logger.debug("%s %s/%s changed meanwhile (%s): syncing from a fresh read", kind, namespace,
+                                 name, exc.status)
+            return await self._sync_object(ctrl, await self.kube.get_cr(ctrl.plural, namespace, name))
+
+    async def _sync_object(self, ctrl: Controller, obj: dict | None) -> float | None:
+        """One reconcile of ``obj`` (None: gone) and the execution of its plan; the caller holds the key's lock."""
+        if obj is None or obj["metadata"].get("deletionTimestamp"):
+            return None
+        kind, namespace, name = ctrl.kind.lower(), obj["metadata"].get("namespace") or "default", \
+            obj["metadata"]["name"]
+        obj["kind"] = ctrl.kind
+        await self._report_spec_issues(ctrl, obj)
+        # Datasets/Models from the watch cache (a miss falls back to a GET): they change rarely and a
+        # change re-triggers their dependants anyway.
+        refs = await self.fetch_refs(obj, ctrl, cached=True)
+        observed = await self.observe(ctrl, obj) if ctrl.has_children else Observed()
+        ctx = Context(self.cfg, utcnow())
+        try:
+            plan = ctrl.reconcile(obj, observed, refs, ctx)
+        except Exception as exc:
+            # A spec the controller cannot handle: say so on the object, retry with back-off.
+            await self.post_event(ctrl, obj, "Warning", "ReconcileError", f"{type(exc).__name__}: {exc}")
+            raise
+        written = await self.execute(ctrl, obj, plan)
+        key = (kind, namespace, name)
+        if (plan.create or plan.delete or plan.replace) and self._follow_ups.get(key, 0) < MAX_FOLLOW_UPS:
+            return await self._follow_up(key, ctrl, written or obj, refs, ctx, plan.requeue_after)
+        self._follow_ups.pop(key, None)
+        return plan.requeue_after
+
+    async def _follow_up(self, key: Key, ctrl: Controller, obj: dict, refs: Refs, ctx: Context,
+                         requeue_after: float | None) -> float | None:
+        """After a sync changed children: would the sync their watch events used to trigger change anything?
+
+        The owned-object cache ignores the echoes of the GM's own writes (sedna/gm/informer.py), so this sync
+        asks the controller once more, with what it just wrote observed, and queues a real sync only when that
+        plan is not empty (e.g. a new pod bound to a node that does not exist). In a burst of new jobs this
+        saves each job a GET and a no-op sync (issue 16). At most ``MAX_FOLLOW_UPS`` follow-ups in a row (a
+        create that keeps failing with 409 must not spin)."""
+        obj = dict(obj, kind=ctrl.kind)
+        observed = await self.observe(ctrl, obj)
+        try:
+            again = ctrl.reconcile(obj, observed, refs, ctx)
+        except Exception:  # noqa: BLE001 - the re-sync reports it (Event, back-off) as any sync does
+            again = Plan(requeue_after=0.0)
+        if again.requeue_after is not None:
+            requeue_after = again.requeue_after if requeue_after is None else min(requeue_after, again.requeue_after)
+        again.requeue_after = None
+        if not again.is_empty():
+            self._follow_ups[key] = self._follow_ups.get(key, 0) + 1
+            return 0.0
+        self._follow_ups.pop(key, None)
+        return requeue_after
 
     async def _report_spec_issues(self, ctrl: Controller, obj: dict) -> None:
         """Semantic problems (sedna.api.validate.check_object) become one Warning Event per generation.
@@ -386,7 +435,8 @@ class GlobalManager:
         if issues:
             await self.post_event(ctrl, obj, "Warning", "InvalidSpec", "; ".join(str(i) for i in issues))
 
-    async def execute(self, ctrl: Controller, obj: dict, plan: Plan) -> None:
+    async def execute(self, ctrl: Controller, obj: dict, plan: Plan) -> dict | None:
+        """Carry out ``plan``; returns the object as the API answered its last write (None: not written)."""
         ns = obj["metadata"].get("namespace") or "default"
         name = obj["metadata"]["name"]
         for ref in plan.delete:
@@ -396,7 +446,9 @@ class GlobalManager:
         # the creates of one plan are independent (pods, services, deployments): send them together
         await asyncio.gather(*(self._create(ctrl, name, ns, manifest) for manifest in map(self.auth.sign_manifest, plan.create)))
         for manifest in map(self.auth.sign_manifest, plan.replace):
-            await self.kube.replace_object(ns, manifest)
+            replaced = await self.kube.replace_object(ns, manifest)
+            if isinstance(replaced, dict):
+                self.children.created(dict(replaced, kind=replaced.get("kind") or manifest["kind"]))
         written = None
         if plan.status is not None:
             written = await self.kube.replace_cr_status(ctrl.plural, obj, plan.status)
@@ -405,8 +457,22 @@ class GlobalManager:
         if isinstance(written, dict):
             # The watch event of our own write needs no new sync: this sync already ran to a fixed point.
             self._own_writes[(ctrl.kind.lower(), ns, name)] = _relevant(written)
+            self._remember(ctrl, written)
         for event in plan.events:
             await self.post_event(ctrl, obj, event.type, event.reason, event.message)
+        return written if isinstance(written, dict) else None
+
+    def _remember(self, ctrl: Controller, written: dict) -> None:
+        """Keep what the API answered to our own write of a CR as the cached copy (newer than the watch has
+        delivered yet), so a sync before its watch event does not start from the older copy."""
+        meta = written.get("metadata") or {}
+        key = (meta.get("namespace") or "default", meta.get("name"))
+        held = self.store[ctrl.kind.lower()].get(key)
+        if held is None or (held.get("metadata") or {}).get("uid") != meta.get("uid"):
+            return
+        old_rv, new_rv = str(held["metadata"].get("resourceVersion", "")), str(meta.get("resourceVersion", ""))
+        if old_rv.isdigit() and new_rv.isdigit() and int(new_rv) > int(old_rv):
+            self.store[ctrl.kind.lower()][key] = dict(written, kind=ctrl.kind)
 
     async def _create(self, ctrl: Controller, owner: str, ns: str, manifest: dict) -> None:
         try:
@@ -705,6 +771,7 @@ class GlobalManager:
             self._report_writes.pop((kind, ns, name), None)
             self._checked.pop((kind, ns, name), None)
             self._failures.pop((kind, ns, name), None)
+            self._follow_ups.pop((kind, ns, name), None)
             # Also for kinds with a finalizer: an object deleted before kopf added it never reaches the
             # delete handler. A second delete for the same key is harmless (latest-per-key, idempotent).
             await self.push_delete(ctrl, body)
@@ -772,8 +839,7 @@ def build_registry(gm: GlobalManager, on_ready=None) -> kopf.OperatorRegistry:
         settings.posting.enabled = False
         settings.persistence.finalizer = FINALIZER
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="gm.sedna.io")
-        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-            prefix="gm.sedna.io", key="last-handled-configuration")
+        settings.persistence.diffbase_storage = NoDiffBase()     # no change-driven handlers: see kopfstate.py
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
         settings.watching.reconnect_backoff = 1.0

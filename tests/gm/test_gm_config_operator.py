@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from sedna.gm.config import ConfigError, load_config, parse_config
+from sedna.gm.kopfstate import NoDiffBase
 from sedna.gm.kube import Connection, KubeClient
 from sedna.gm.operator import GlobalManager, build_registry, plain
 
@@ -197,6 +198,8 @@ def test_startup_settings_standalone_and_peering():
     settings, gm = asyncio.run(run(""))
     assert settings.peering.standalone is True and settings.posting.enabled is False
     assert settings.persistence.finalizer == "sedna.io/lc-cleanup"
+    # no diff base: kopf writes no last-handled-configuration (the GM has no change-driven kopf handlers)
+    assert isinstance(settings.persistence.diffbase_storage, NoDiffBase)
     assert settings.batching.worker_limit is None and gm.health.ready is True
     settings, _ = asyncio.run(run("sedna-gm"))
     assert settings.peering.standalone is False and settings.peering.name == "sedna-gm"

@@ -126,6 +126,21 @@ def test_a_clusterip_held_by_another_service_is_refused(apiserver):
                 service("dup", clusterIP="127.31.1.1"))[0] == 422, "addresses are unique across namespaces"
 
 
+def test_clusterip_index_follows_deletes_and_changes(apiserver):
+    """ClusterIPs come from an index kept from the store's events (not a scan of every Service per create): an
+    address is free again once its Service is gone or moved to another address, and still held otherwise."""
+    base = f"{apiserver.url}/api/v1/namespaces/default/services"
+    a = call("POST", base, service("idx-a"))[1]["spec"]["clusterIP"]
+    b = call("POST", base, service("idx-b"))[1]["spec"]["clusterIP"]
+    assert call("POST", base, service("idx-c", clusterIP=a))[0] == 422
+    assert call("DELETE", f"{base}/idx-a")[0] == 200
+    assert call("POST", base, service("idx-c", clusterIP=a))[0] == 201, "freed by the delete"
+    moved = {"spec": {"clusterIP": "127.31.2.2", "clusterIPs": ["127.31.2.2"]}}
+    assert call("PATCH", f"{base}/idx-b", moved, "application/merge-patch+json")[0] == 200
+    assert call("POST", base, service("idx-d", clusterIP=b))[0] == 201, "freed by the change"
+    assert call("POST", base, service("idx-e", clusterIP="127.31.2.2"))[0] == 422, "held at its new address"
+
+
 def test_service_cidr_flag_of_the_module():
     bad = subprocess.run([sys.executable, "-m", "sedna.local.apiserver", "--port", "0", "--service-cidr", "x/99"],
                          check=False, capture_output=True, text=True, timeout=60)

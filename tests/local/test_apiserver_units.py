@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from sedna.local.apiserver.patch import (
@@ -247,6 +249,51 @@ def test_schema_nulls_of_non_nullable_fields_are_pruned_then_defaulted():
     assert obj["spec"]["format"] == "txt"
 
 
+@pytest.mark.parametrize("obj", [
+    {"metadata": {"x": 1}, "spec": {"url": "/d", "unknown": 1, "note": None, "template": {"free": {"x": 1}},
+                                    "labels": {"a": "b"}, "items": [{}, {"protocol": "UDP", "junk": 2}]},
+     "extra": True},
+    {"spec": {"url": None, "format": None, "labels": {"a": {"deep": 1}}, "items": [None, {"x": [1]}]}},
+    {"status": {"phase": "x", "more": {"a": 1}}, "spec": {}},
+])
+def test_unknown_paths_match_pruning_without_changing_the_object(obj):
+    from sedna.local.apiserver.schema import _walk, unknown_paths
+
+    before = copy.deepcopy(obj)
+    pruned: list[str] = []
+    _walk(copy.deepcopy(obj), SCHEMA, "", pruned, root=True)
+    assert unknown_paths(obj, SCHEMA) == pruned and obj == before
+
+
+def test_unknown_pod_fields_are_reported():
+    from sedna.local.apiserver.builtins import unknown_fields
+
+    pod = {"spec": {"containers": [{"name": "c", "image": "i", "imagePullPolicyy": "x",
+                                    "resources": {"limits": {"cpu": "1"}}}], "nodeNmae": "n"}}
+    assert sorted(unknown_fields("pods", pod)) == ["spec.containers[0].imagePullPolicyy", "spec.nodeNmae"]
+
+
+def test_schema_update_checks_only_changed_top_level_fields():
+    """Ratcheting (as Kubernetes' CRD validation ratcheting): a field left as stored is not validated or pruned
+    again, so a status or metadata write does not pay for the spec; what changed is checked as on create."""
+    schema = CRSchema(SCHEMA)
+    old = {"metadata": {"name": "a"}, "spec": {"url": "/d", "format": "xml"}}          # stored under a laxer schema
+    status_write = {"metadata": {"name": "a"}, "spec": {"url": "/d", "format": "xml"}, "status": {"phase": "Up"}}
+    assert schema.prune_and_default(status_write, old) == [] and schema.validate(status_write, old) == []
+    assert status_write["spec"] == {"url": "/d", "format": "xml"}
+    bad_status = {"metadata": {"name": "a"}, "spec": old["spec"], "status": {"phase": 3, "junk": 1}}
+    assert schema.prune_and_default(bad_status, old) == ["status.junk"]
+    assert [(c.field, c.reason) for c in schema.validate(bad_status, old)] == [("status.phase",
+                                                                                   "FieldValueTypeInvalid")]
+    spec_change = {"metadata": {"name": "a"}, "spec": {"url": "/d", "format": "xml", "replicas": 1}}
+    assert [c.field for c in schema.validate(spec_change, old)] == ["spec.format"]
+    required = CRSchema({**SCHEMA, "required": ["spec"]})
+    dropped = {"metadata": {"name": "a"}, "status": {"phase": "Up"}}
+    assert [(c.field, c.reason) for c in required.validate(dropped, {**old, "status": {}})] == [
+        ("spec", "FieldValueRequired")]
+    assert required.validate(dict(old, status={"phase": "Up"}), old) == []
+
+
 @pytest.mark.parametrize("path,expected", [
     (".status.phase", "Running"),
     (".spec.containers[0].name", "a"),
@@ -397,3 +444,35 @@ def test_store_persists_a_burst_once_in_its_last_state(tmp_path):
     assert [(o["metadata"]["name"], o["data"]) for o in again.items("/configmaps")] == [("busy", {"n": "2"})]
     assert again.rv == 5
     again.close()
+
+
+def test_copy_object_is_a_deep_copy_of_json_values():
+    from collections import OrderedDict
+
+    from sedna.local.apiserver.store import copy_object
+
+    src = {"a": [1, {"b": None, "c": [True, 2.5, "s"]}], "d": {}, "e": OrderedDict(x=[1])}
+    out = copy_object(src)
+    assert out == src and out is not src
+    out["a"][1]["c"].append(9)
+    out["e"]["x"].append(2)
+    assert src["a"][1]["c"] == [True, 2.5, "s"] and src["e"]["x"] == [1]
+
+
+def test_writes_copy_a_callers_body_unless_it_is_handed_over():
+    from sedna.local.apiserver.server import APIServer
+
+    server = APIServer()
+    rd = server.registry.get("", "v1", "configmaps")
+    body = {"metadata": {"name": "a"}, "data": {"k": "v"}}
+    stored, _ = server.api.create(rd, "default", body)
+    body["data"]["k"] = "changed by the caller"
+    assert server.store.get(rd.bucket, "default", "a")["data"] == {"k": "v"} and stored is not body
+    request_body = {"metadata": {"name": "b"}, "data": {"k": "v"}}
+    stored, _ = server.api.create(rd, "default", request_body, owned=True)    # a decoded request: no copy
+    assert stored is request_body
+    current = server.store.get(rd.bucket, "default", "a")
+    update = {"metadata": {"name": "a", "resourceVersion": current["metadata"]["resourceVersion"]}, "data": {}}
+    server.api.update(rd, "default", "a", update)
+    update["data"]["k"] = "late"
+    assert server.store.get(rd.bucket, "default", "a")["data"] == {}

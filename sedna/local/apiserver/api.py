@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import ipaddress
 import json
 import logging
 import random
@@ -28,7 +29,7 @@ from sedna.local.apiserver.selectors import (
     check_label_key,
     check_label_value,
 )
-from sedna.local.apiserver.store import Store
+from sedna.local.apiserver.store import Store, copy_object
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _SUFFIX_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 CRD_BUCKET = "apiextensions.k8s.io/customresourcedefinitions"
 NS_BUCKET = "/namespaces"
+SERVICES_BUCKET = "/services"
 
 
 def now() -> str:
@@ -70,11 +72,40 @@ class API:
         self.registry = registry
         self.schemas = SchemaCache()
         self.service_ips = builtins.ServiceIPRange(service_cidr or builtins.DEFAULT_SERVICE_CIDR)
+        # ClusterIP (as int) → UID of the stored Service holding it, kept from the store's events
+        self._cluster_ips: dict[int, str] = {}
+        for svc in store.items(SERVICES_BUCKET):
+            self._hold_ip(svc)
+        store.add_listener(self._on_service_event)
+
+    @staticmethod
+    def _ip_of(svc: dict[str, Any] | None) -> int | None:
+        ip = ((svc or {}).get("spec") or {}).get("clusterIP")
+        if not ip or ip == "None":
+            return None
+        try:
+            return int(ipaddress.IPv4Address(ip))
+        except ValueError:
+            return None
+
+    def _hold_ip(self, svc: dict[str, Any]) -> None:
+        n = self._ip_of(svc)
+        if n is not None:
+            self._cluster_ips[n] = svc["metadata"].get("uid", "")
+
+    def _on_service_event(self, event) -> None:
+        if event.bucket != SERVICES_BUCKET:
+            return
+        if event.old is not None:
+            n = self._ip_of(event.old)
+            if n is not None and self._cluster_ips.get(n) == event.old["metadata"].get("uid", ""):
+                del self._cluster_ips[n]
+        if event.type != "DELETED":
+            self._hold_ip(event.obj)
 
     def allocate_cluster_ip(self) -> str:
         """A ClusterIP of the service range that no stored Service holds; 500 when the range is full."""
-        used = ((svc.get("spec") or {}).get("clusterIP") for svc in self.store.items("/services"))
-        ip = self.service_ips.allocate(ip for ip in used if ip)
+        ip = self.service_ips.allocate_free(self._cluster_ips.__contains__)
         if ip is None:
             raise errors.APIError(500, "InternalError", "Internal error occurred: failed to allocate a serviceIP: "
                                   f"range is full ({self.service_ips.spec})")
@@ -163,19 +194,23 @@ class API:
             meta.pop("namespace", None)
         return obj
 
-    def _validate_content(self, rd: ResourceDef, obj: dict[str, Any], field_validation: str | None) -> list[str]:
-        """Prune/default/validate custom resources, check built-ins; returns warnings."""
+    def _validate_content(self, rd: ResourceDef, obj: dict[str, Any], field_validation: str | None,
+                          old: dict[str, Any] | None = None) -> list[str]:
+        """Prune/default/validate custom resources (on an update, ``old``, only their changed top-level fields),
+        check built-ins; returns warnings."""
         name = obj["metadata"].get("name", "")
         warnings: list[str] = []
         if rd.is_custom:
             schema = self.schemas.get(rd.crd, rd.crd_version)
-            pruned = schema.prune_and_default(obj)
+            if old is not None and old.get("apiVersion") != obj.get("apiVersion"):
+                old = None
+            pruned = schema.prune_and_default(obj, old)
             if pruned and field_validation == "Strict":
                 raise errors.bad_request("strict decoding error: " + ", ".join(
                     f'unknown field "{p}"' for p in pruned))
             if pruned and field_validation != "Ignore":
                 warnings += [f'unknown field "{p}"' for p in pruned]
-            causes = schema.validate(obj)
+            causes = schema.validate(obj, old)
             if causes:
                 raise errors.invalid(rd, name, [c.as_dict() for c in causes])
         else:
@@ -200,12 +235,12 @@ class API:
         if not ip or ip == "None" or (old is not None and (old.get("spec") or {}).get("clusterIP") == ip):
             return
         uid = obj["metadata"].get("uid")
-        for svc in self.store.items("/services"):
-            if (svc.get("spec") or {}).get("clusterIP") == ip and svc["metadata"].get("uid") != uid:
-                raise errors.invalid(rd, obj["metadata"].get("name", ""), [{
-                    "reason": "FieldValueInvalid", "field": "spec.clusterIPs",
-                    "message": f'Invalid value: ["{ip}"]: failed to allocate IP {ip}: provided IP is already '
-                               "allocated"}])
+        holder = self._cluster_ips.get(self._ip_of(obj))
+        if holder is not None and holder != uid:
+            raise errors.invalid(rd, obj["metadata"].get("name", ""), [{
+                "reason": "FieldValueInvalid", "field": "spec.clusterIPs",
+                "message": f'Invalid value: ["{ip}"]: failed to allocate IP {ip}: provided IP is already '
+                           "allocated"}])
 
     def _validate_crd(self, rd: ResourceDef, obj: dict[str, Any]) -> None:
         spec = obj.get("spec") or {}
@@ -293,8 +328,11 @@ class API:
     # ---- create -----------------------------------------------------------------------------------------
 
     def create(self, rd: ResourceDef, namespace: str | None, body: Any, *, dry_run: bool = False,
-               field_validation: str | None = None) -> tuple[dict[str, Any], list[str]]:
-        obj = copy.deepcopy(self._check_body(rd, body, namespace))
+               field_validation: str | None = None, owned: bool = False) -> tuple[dict[str, Any], list[str]]:
+        """Create ``body``; with ``owned`` the caller hands it over (a freshly decoded request body) and it is
+        stored as it is instead of copied."""
+        checked = self._check_body(rd, body, namespace)
+        obj = checked if owned else copy_object(checked)
         meta = obj["metadata"]
         self._check_metadata(rd, obj)
         ns = self._ns(rd, namespace or meta.get("namespace"))
@@ -363,9 +401,8 @@ class API:
                current: dict[str, Any] | None = None, owned: bool = False) -> tuple[dict[str, Any], list[str]]:
         """``owned``: ``body`` is the caller's to give away (just parsed from a request), so it is not copied."""
         ns = self._ns(rd, namespace)
-        new = self._check_body(rd, body, namespace)
-        if not owned:
-            new = copy.deepcopy(new)
+        checked = self._check_body(rd, body, namespace)
+        new = checked if owned else copy_object(checked)
         old = current if current is not None else self.store.get(rd.bucket, ns, name)
         if old is None:
             raise errors.not_found(rd, name)
@@ -382,7 +419,7 @@ class API:
                                              "message": "Invalid value: 0x0: must be specified for an update"}])
         if subresource == "status":
             # the old status is replaced: copy the rest (a status can be hundreds of conditions)
-            result = {k: copy.deepcopy(v) for k, v in old.items() if k != "status"}
+            result = {k: copy_object(v) for k, v in old.items() if k != "status"}
             if "status" in new:
                 result["status"] = new["status"]
             else:
@@ -400,7 +437,7 @@ class API:
                 meta["namespace"] = ns
             if rd.has_status:
                 if "status" in old:
-                    result["status"] = copy.deepcopy(old["status"])
+                    result["status"] = copy_object(old["status"])
                 else:
                     result.pop("status", None)
             if old["metadata"].get("deletionTimestamp"):
@@ -414,7 +451,7 @@ class API:
         result["kind"] = rd.kind
         if not rd.is_custom:
             builtins.keep_allocated(rd.plural, old, result)
-        warnings = self._validate_content(rd, result, field_validation)
+        warnings = self._validate_content(rd, result, field_validation, old)
         self._check_cluster_ip(rd, result, old)
         if rd.plural == "customresourcedefinitions" and subresource is None:
             self._crd_status(result)
@@ -468,7 +505,7 @@ class API:
             if old is None:
                 raise errors.not_found(rd, name)
             try:
-                merged = apply_patch(content_type, copy.deepcopy(self._present(rd, old)), patch,
+                merged = apply_patch(content_type, copy_object(self._present(rd, old)), patch,
                                      strategic_lists=not rd.is_custom)
             except PatchTestFailed as exc:
                 raise errors.APIError(422, "Invalid", str(exc), {"name": name, "kind": rd.kind})
@@ -484,7 +521,7 @@ class API:
             raise errors.conflict(rd, name)
         meta["resourceVersion"] = old["metadata"]["resourceVersion"]
         obj, warnings = self.update(rd, namespace, name, merged, subresource=subresource, dry_run=dry_run,
-                                    field_validation=field_validation, current=old)
+                                    field_validation=field_validation, current=old, owned=True)
         return obj, warnings, False
 
     # ---- delete -----------------------------------------------------------------------------------------

@@ -65,11 +65,16 @@ class ServiceIPRange:
                 taken.add(int(ipaddress.IPv4Address(ip)))
             except ValueError:
                 continue
+        return self.allocate_free(taken.__contains__)
+
+    def allocate_free(self, taken: Callable[[int], bool]) -> str | None:
+        """A free address by ``taken(address as int)``, without listing what is taken (the API server keeps
+        an index: scanning every Service per create made a burst of N Services cost O(N²))."""
         # from behind the last allocation to the end, then from the start
         starts = [0] if self._cursor is None else [self._cursor + 1, 0]
         for start in starts:
             for n in self._candidates(start):
-                if n & 0xFF not in (0, 255) and n not in taken:
+                if n & 0xFF not in (0, 255) and not taken(n):
                     self._cursor = n
                     return str(ipaddress.IPv4Address(n))
         return None

@@ -409,7 +409,7 @@ class APIServer:
     async def _create(self, request: web.Request, rd: ResourceDef, namespace: str | None) -> web.Response:
         body = await self._body(request)
         obj, warnings = self.api.create(rd, namespace, body, dry_run="dryRun" in request.query,
-                                        field_validation=request.query.get("fieldValidation"))
+                                        field_validation=request.query.get("fieldValidation"), owned=True)
         return _json(obj, 201, warnings)
 
     async def _delete_collection(self, request, rd, namespace) -> web.Response:
