@@ -224,6 +224,9 @@ class KubeClient:
         return await self._request("PUT", _path(SEDNA_PREFIX, plural, ns, obj["metadata"]["name"], "status"),
                                    json=body)
 
+    async def patch_cr(self, plural: str, namespace: str, name: str, patch: dict) -> dict:
+        return await self.merge_patch(SEDNA_PREFIX, plural, namespace, name, patch)
+
     async def patch_cr_annotations(self, plural: str, namespace: str, name: str, annotations: dict) -> dict:
         return await self.merge_patch(SEDNA_PREFIX, plural, namespace, name,
                                       {"metadata": {"annotations": annotations}})

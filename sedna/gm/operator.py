@@ -27,6 +27,7 @@ from sedna.gm.config import GMConfig
 from sedna.gm.controllers import all_controllers
 from sedna.gm.controllers import model as model_controller
 from sedna.gm.controllers.base import Context, Controller, Downstream, Observed, Plan, Refs
+from sedna.gm.finalizer import ADD, RELEASE, finalizer_action, finalizer_patch
 from sedna.gm.informer import OwnedObjects
 from sedna.gm.kopfstate import NoDiffBase
 from sedna.gm.kube import Connection, KubeClient, KubeError
@@ -40,10 +41,10 @@ Key = tuple[str, str, str]          # (lower kind, namespace, name)
 BACKOFF_BASE = 2.0
 BACKOFF_MAX = 360.0
 STATUS_ATTEMPTS = 3
-FINALIZER = "sedna.io/lc-cleanup"
 EVENT_REPEAT_SECONDS = 600.0
 NODES_TTL = 5.0
 MAX_FOLLOW_UPS = 3
+KOPF_FINALIZER = "gm.sedna.io/kopf"
 
 
 def utcnow() -> datetime:
@@ -63,7 +64,7 @@ def plain(body: Any) -> dict:
 
 def _relevant(body: dict) -> tuple:
     """What a reconcile reads from the CR itself; events that change nothing else (kopf's own annotations
-    and finalizer) do not need a sync. The periodic resync still re-checks everything."""
+    and the GM's finalizer) do not need a sync. The periodic resync still re-checks everything."""
     meta = body.get("metadata") or {}
     annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if not k.startswith("gm.sedna.io/")}
     return (meta.get("uid"), meta.get("generation"), meta.get("deletionTimestamp"), annotations,
@@ -349,7 +350,7 @@ class GlobalManager:
 
     async def sync(self, kind: str, namespace: str, name: str) -> float | None:
         ctrl = self.controllers[kind]
-        if ctrl.reconcile is None:
+        if ctrl.reconcile is None and not ctrl.needs_finalizer:
             return None
         async with self.lock((kind, namespace, name)):
             # The CR as kopf's watch last delivered it (the informer habit: a GET per sync cost every new job a
@@ -367,12 +368,17 @@ class GlobalManager:
             return await self._sync_object(ctrl, await self.kube.get_cr(ctrl.plural, namespace, name))
 
     async def _sync_object(self, ctrl: Controller, obj: dict | None) -> float | None:
-        """One reconcile of ``obj`` (None: gone) and the execution of its plan; the caller holds the key's lock."""
-        if obj is None or obj["metadata"].get("deletionTimestamp"):
+        """The GM's finalizer first (so that every later write, and its watch event, carries it), then one
+        reconcile of ``obj`` (None: gone) and the execution of its plan; the caller holds the key's lock."""
+        if obj is None:
+            return None
+        obj["kind"] = ctrl.kind
+        if ctrl.needs_finalizer:
+            obj = await self._finalize(ctrl, obj) or obj
+        if obj["metadata"].get("deletionTimestamp") or ctrl.reconcile is None:
             return None
         kind, namespace, name = ctrl.kind.lower(), obj["metadata"].get("namespace") or "default", \
             obj["metadata"]["name"]
-        obj["kind"] = ctrl.kind
         await self._report_spec_issues(ctrl, obj)
         # Datasets/Models from the watch cache (a miss falls back to a GET): they change rarely and a
         # change re-triggers their dependants anyway.
@@ -391,6 +397,27 @@ class GlobalManager:
             return await self._follow_up(key, ctrl, written or obj, refs, ctx, plan.requeue_after)
         self._follow_ups.pop(key, None)
         return plan.requeue_after
+
+    async def _finalize(self, ctrl: Controller, obj: dict) -> dict | None:
+        """Add the GM's finalizer to a live object, or tell the LCs of a deleted one and release it
+        (sedna/gm/finalizer.py). Returns the object as the API answered (None: nothing written, or gone)."""
+        meta = obj["metadata"]
+        action = finalizer_action(meta)
+        if action is None:
+            return None
+        if action == RELEASE:
+            await self.push_delete(ctrl, obj)
+        ns = meta.get("namespace") or "default"
+        try:
+            written = await self.kube.patch_cr(ctrl.plural, ns, meta["name"], finalizer_patch(meta, action))
+        except KubeError as exc:
+            if exc.status == 404 and action == RELEASE:
+                return None
+            raise
+        if action == ADD and isinstance(written, dict):
+            self._remember(ctrl, written)
+            return dict(written, kind=ctrl.kind)
+        return None
 
     async def _follow_up(self, key: Key, ctrl: Controller, obj: dict, refs: Refs, ctx: Context,
                          requeue_after: float | None) -> float | None:
@@ -772,12 +799,14 @@ class GlobalManager:
             self._checked.pop((kind, ns, name), None)
             self._failures.pop((kind, ns, name), None)
             self._follow_ups.pop((kind, ns, name), None)
-            # Also for kinds with a finalizer: an object deleted before kopf added it never reaches the
-            # delete handler. A second delete for the same key is harmless (latest-per-key, idempotent).
+            # Also for kinds with a finalizer: an object deleted before the GM added it never reaches the
+            # GM's finalizer release. A second delete for the same key is harmless (latest-per-key, idempotent).
             await self.push_delete(ctrl, body)
             return
         previous = self.store[kind].get((ns, name))
         self.store[kind][(ns, name)] = body
+        if ctrl.needs_finalizer and finalizer_action(meta) is not None:
+            self.enqueue((kind, ns, name))          # the sync adds or releases the finalizer
         if meta.get("deletionTimestamp"):
             return
         relevant = _relevant(body)
@@ -802,10 +831,6 @@ class GlobalManager:
             # A changed Model reaches the LCs that hold it through the IL jobs that push it.
             for job in model_controller.dependants(body, list(self.store["incrementallearningjob"].values())):
                 await self.push(self.controllers["incrementallearningjob"], job, force=True)
-
-    async def on_cr_delete(self, plural: str, body: dict) -> None:
-        ctrl = self.by_plural[plural]
-        await self.push_delete(ctrl, dict(body, kind=ctrl.kind))
 
     def on_child_event(self, body: dict) -> None:
         """A Pod/Deployment of ours changed: sync its CR. Direct children name it in their controller
@@ -837,7 +862,9 @@ def build_registry(gm: GlobalManager, on_ready=None) -> kopf.OperatorRegistry:
             settings.peering.mandatory = True
             settings.peering.clusterwide = not gm.cfg.namespace
         settings.posting.enabled = False
-        settings.persistence.finalizer = FINALIZER
+        # kopf keeps a finalizer only for handlers that need one, and the GM registers none (it keeps its own,
+        # sedna/gm/finalizer.py); a name of kopf's own so that kopf never takes the GM's away.
+        settings.persistence.finalizer = KOPF_FINALIZER
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="gm.sedna.io")
         settings.persistence.diffbase_storage = NoDiffBase()     # no change-driven handlers: see kopfstate.py
         settings.watching.server_timeout = 300
@@ -882,9 +909,3 @@ def _register_kind(registry: kopf.OperatorRegistry, gm: GlobalManager, ctrl: Con
         await gm.on_cr_event(plural, event.get("type"), plain(body))
 
     kopf.on.event(GROUP, VERSION, plural, id=f"event-{plural}", registry=registry)(on_event)
-
-    if ctrl.needs_finalizer:
-        async def on_delete(body: kopf.Body, **_: Any) -> None:
-            await gm.on_cr_delete(plural, plain(body))
-
-        kopf.on.delete(GROUP, VERSION, plural, id=f"delete-{plural}", registry=registry)(on_delete)

@@ -16,7 +16,8 @@ from gm_cluster import cluster_fixture, gm_fixture, wait_for  # noqa: F401 - the
 from sedna.gm.config import parse_config
 from sedna.gm.informer import OwnedObjects
 from sedna.gm.kube import KubeError
-from sedna.gm.operator import FINALIZER, MAX_FOLLOW_UPS, GlobalManager
+from sedna.gm.finalizer import FINALIZER
+from sedna.gm.operator import MAX_FOLLOW_UPS, GlobalManager
 
 pytestmark = [pytest.mark.timeout(180)]
 TOKEN = "t0ken"
@@ -132,6 +133,7 @@ class FakeKube:
         self.crs: dict[tuple, dict] = {}
         self.created: list[dict] = []
         self.status_writes = 0
+        self.meta_writes = 0
         self.gets = 0
         self.rv = itertools.count(10)
 
@@ -157,6 +159,17 @@ class FakeKube:
         stored["status"] = copy.deepcopy(status)
         stored["metadata"]["resourceVersion"] = str(next(self.rv))
         self.status_writes += 1
+        return copy.deepcopy(stored)
+
+    async def patch_cr(self, plural, ns, name, patch):
+        """A merge patch of metadata (the GM's finalizer), with its resourceVersion as a precondition."""
+        stored = self.crs[(plural, ns, name)]
+        meta = dict(patch["metadata"])
+        if meta.pop("resourceVersion", None) not in (None, stored["metadata"]["resourceVersion"]):
+            raise KubeError(409, "the object has been modified")
+        stored["metadata"].update(copy.deepcopy(meta))
+        stored["metadata"]["resourceVersion"] = str(next(self.rv))
+        self.meta_writes += 1
         return copy.deepcopy(stored)
 
     async def list(self, prefix, plural, namespace, labels=None):
@@ -217,11 +230,11 @@ def test_sync_reads_the_watched_copy_and_falls_back_to_a_get_when_it_is_stale():
     _sync_once(kube, cached=copy.deepcopy(job))
     assert kube.gets == 0 and kube.status_writes == 1       # the watched copy was current: no GET
     stale = copy.deepcopy(job)
-    stale["metadata"]["resourceVersion"] = "0"              # e.g. before kopf's finalizer patch arrived
+    stale["metadata"]["resourceVersion"] = "0"              # e.g. before someone's label patch arrived
     kube = FakeKube()
     _sync_once(kube, cached=stale)
-    # the status write was refused (409); the same sync re-read the CR and wrote once, creating nothing twice
-    assert kube.gets == 1 and kube.status_writes == 1
+    # the finalizer write was refused (409); the same sync re-read the CR and wrote once, creating nothing twice
+    assert kube.gets == 1 and kube.status_writes == 1 and kube.meta_writes == 1
     assert sorted(m["kind"] for m in kube.created) == ["Pod", "Pod", "Service"]
 
 

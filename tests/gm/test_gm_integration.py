@@ -323,3 +323,35 @@ async def test_metrics_and_graceful_sigterm(cluster, gm):
     assert gm.stop() == 0
     assert time.monotonic() - started < 10
     assert "GM shutting down" in gm.log()
+
+
+async def test_delete_while_the_gm_is_down_waits_for_it_and_reaches_the_lc(tmp_path):
+    """The GM's own finalizer (sedna/gm/finalizer.py): a Dataset deleted while no GM runs stays, marked, until a
+    GM has told the Dataset's LC; then it goes away. kopf's own finalizer is never written."""
+    from gm_cluster import Cluster
+
+    from sedna.gm.finalizer import FINALIZER
+
+    for sub in ("cluster", "gm"):
+        (tmp_path / sub).mkdir()
+    own = Cluster(tmp_path / "cluster").start()
+    gm = GMProcess(tmp_path / "gm", own, token=TOKEN)
+    try:
+        own.apply_crds()
+        gm.start()
+        own.create(dataset("ds-down", "/data/x.txt", "edge-d"))
+        fins = wait_for(lambda: (own.get("Dataset", "ds-down")["metadata"].get("finalizers") or None),
+                        what="the GM's finalizer")
+        assert fins == [FINALIZER]
+        assert gm.stop() in (0, None)
+        own.delete("Dataset", "ds-down")
+        await asyncio.sleep(1.0)
+        marked = own.get("Dataset", "ds-down")
+        assert marked is not None and marked["metadata"].get("deletionTimestamp"), "deleted without its LC told"
+        gm.start()
+        async with LC(gm, "edge-d") as lc:
+            await lc.expect(is_msg("dataset", "ds-down", "delete"), what="delete after the GM came back")
+        wait_for(lambda: own.get("Dataset", "ds-down") is None, what="dataset gone")
+    finally:
+        gm.stop()
+        own.stop()
