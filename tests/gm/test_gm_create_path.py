@@ -14,9 +14,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from gm_cluster import cluster_fixture, gm_fixture, wait_for  # noqa: F401 - the fixtures
 
 from sedna.gm.config import parse_config
+from sedna.gm.finalizer import FINALIZER
 from sedna.gm.informer import OwnedObjects
 from sedna.gm.kube import KubeError
-from sedna.gm.finalizer import FINALIZER
 from sedna.gm.operator import MAX_FOLLOW_UPS, GlobalManager
 
 pytestmark = [pytest.mark.timeout(180)]
