@@ -9,6 +9,7 @@ import base64
 import hashlib
 import os
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -341,9 +342,13 @@ def test_keepalive_drops_a_connection_whose_server_does_not_answer_pings():
 
 # ---- interop with a plain websockets server ---------------------------------------------------------------
 
-def test_interop_with_a_websockets_echo_server_and_its_keepalive():
+@pytest.mark.parametrize("tls", [False, True])
+def test_interop_with_a_websockets_echo_server_and_its_keepalive(tls, tmp_path):
     from websockets.asyncio.server import serve as ws_serve
 
+    from sedna.local.apiserver.tls import ensure_certificate, server_context
+
+    cert, key = ensure_certificate(tmp_path) if tls else (None, None)
     ready = threading.Event()
     state: dict = {}
 
@@ -352,7 +357,8 @@ def test_interop_with_a_websockets_echo_server_and_its_keepalive():
             await connection.send(message)
 
     async def main() -> None:
-        async with ws_serve(echo, "127.0.0.1", 0, ping_interval=0.2, ping_timeout=0.5, max_size=2 ** 23) as server:
+        async with ws_serve(echo, "127.0.0.1", 0, ping_interval=0.2, ping_timeout=0.5, max_size=2 ** 23,
+                            ssl=server_context(cert, key) if tls else None) as server:
             state["port"] = server.sockets[0].getsockname()[1]
             state["loop"], state["stop"] = asyncio.get_running_loop(), asyncio.Event()
             ready.set()
@@ -361,7 +367,9 @@ def test_interop_with_a_websockets_echo_server_and_its_keepalive():
     thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
     thread.start()
     assert ready.wait(10)
-    ws = wsclient.connect(f"ws://127.0.0.1:{state['port']}/", ping_interval=0.2, ping_timeout=2, max_size=2 ** 23)
+    ws = wsclient.connect(f"{'wss' if tls else 'ws'}://127.0.0.1:{state['port']}/", ping_interval=0.2,
+                          ping_timeout=2, max_size=2 ** 23,
+                          ssl_context=ssl.create_default_context(cafile=str(cert)) if tls else None)
     ws.send("hello")
     assert ws.recv(timeout=5) == "hello"
     big = np.random.default_rng(1).integers(0, 256, 3 * 1024 * 1024 + 5, dtype=np.uint8).tobytes()
@@ -373,3 +381,22 @@ def test_interop_with_a_websockets_echo_server_and_its_keepalive():
     ws.close()
     state["loop"].call_soon_threadsafe(state["stop"].set)
     thread.join(10)
+
+
+def test_a_global_model_over_the_clients_limit_fails_fast_instead_of_reconnecting(tmp_path):
+    from sedna.service.client import AggregationClient
+    from sedna.service.client.aggregation import AggregationError
+    from sedna.service.server import AggregationServer
+
+    server = AggregationServer("FedAvg", host="127.0.0.1", http_port=0, exit_round=3, participants_count=1,
+                               checkpoint_path=str(tmp_path / "g.safetensors"), exit_grace=0.5, job_name="big")
+    server.start_background()
+    url = f"ws://127.0.0.1:{server.port}/FedAvg"
+    early = AggregationClient(url, "early", connect_timeout=10)
+    early.exchange([np.ones(1_000_000, np.float32)], 1, timeout=20)     # a 4 MB global model
+    start = time.monotonic()
+    with pytest.raises(AggregationError, match="1009"):
+        AggregationClient(url, "small", connect_timeout=30, max_size=2 ** 20)   # gets it on subscribe
+    assert time.monotonic() - start < 10, "no reconnect loop until connect_timeout"
+    early.close()
+    server.stop()

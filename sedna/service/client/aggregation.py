@@ -108,6 +108,7 @@ class AggregationClient:
                                            f"{exc.body.decode(errors='replace').strip()}") from None
                 last_error = exc
             except _CONNECTION_ERRORS as exc:
+                self._raise_if_too_big(exc)
                 last_error = exc
             self._drop()
             if time.monotonic() + RETRY_INTERVAL > deadline:
@@ -226,6 +227,10 @@ class AggregationClient:
             self._drop()
             raise AggregationError(f"server closed the connection ({close.code} {close.reason or ''}) after a "
                                    f"{size}-byte message; its limit is AGG_MAX_MESSAGE_BYTES / ws_size") from None
+        self._raise_if_too_big(exc)
+
+    def _raise_if_too_big(self, exc: BaseException) -> None:
+        """This client closed the connection (1009) over a message of the server's: it would come again."""
         sent = getattr(exc, "sent", None)
         if sent is not None and sent.code == 1009:
             self._drop()

@@ -271,7 +271,9 @@ class WSConnection:
             self._cond.notify_all()
         if not self._done.is_set():
             try:
-                if select.select([], [self._sock], [], self.close_timeout)[1]:
+                poller = select.poll()                  # no sendall that blocks forever on a stuck server
+                poller.register(self._sock, select.POLLOUT)
+                if poller.poll(self.close_timeout * 1000):
                     self._send_close(code, reason)
             except (OSError, ValueError) as exc:
                 logger.debug("close frame not sent: %s", exc)
@@ -289,9 +291,14 @@ class WSConnection:
             with self._send_lock:
                 if self.sent is not None or self._done.is_set():
                     raise self._closed_error()
-                if view.nbytes > len(self._scratch):
-                    self._scratch = np.empty(view.nbytes, np.uint8)
-                self._send_frame(_header(opcode, view.nbytes, fin, key), mask_into(view, key, self._scratch))
+                header = _header(opcode, view.nbytes, fin, key)
+                # masked a scratch buffer at a time (its size is a multiple of 4: the key stays in step)
+                for start in range(0, max(view.nbytes, 1), _SCRATCH):
+                    body = mask_into(view[start:start + _SCRATCH], key, self._scratch)
+                    if start:
+                        self._sock.sendall(body)
+                    else:
+                        self._send_frame(header, body)
         except ConnectionClosed:
             raise
         except OSError as exc:
