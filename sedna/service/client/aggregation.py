@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -33,17 +32,12 @@ from sedna.algorithms.transmitter.wire import (
     encode_weights_parts,
     fragments,
     message_size,
-    read_binary_message,
 )
 from sedna.common.tensors import arrays_to_list, list_to_arrays
+from sedna.service.client import wsclient
 
-try:
-    from websockets.exceptions import WebSocketException
-except ImportError:  # pragma: no cover - websockets is a hard dependency
-    WebSocketException = OSError
-
-# what a dropped or refused connection raises, from the socket layer or from websockets
-_CONNECTION_ERRORS = (OSError, EOFError, TimeoutError, WebSocketException)
+# what a dropped or refused connection raises: the socket layer, or wsclient (its errors are OSErrors)
+_CONNECTION_ERRORS = (OSError, EOFError, TimeoutError)
 
 __all__ = ["AggregationClient", "AggregationError"]
 
@@ -95,28 +89,26 @@ class AggregationClient:
     # ---- connection ---------------------------------------------------------------------------------------
     def connect(self) -> None:
         """Connect and subscribe, retrying every 3 s until ``connect_timeout`` has passed."""
-        from websockets.exceptions import InvalidStatus
-        from websockets.sync.client import connect
-
         deadline = time.monotonic() + self.connect_timeout
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
         last_error: Exception | None = None
         while True:
             try:
-                self.ws = connect(self.uri, additional_headers=headers, max_size=self.max_size,
-                                  max_queue=self._queue_frames(),
-                                  open_timeout=min(30.0, max(1.0, deadline - time.monotonic())),
-                                  ping_interval=self.ping_interval, ping_timeout=self.ping_timeout,
-                                  compression=None, proxy=None, close_timeout=5)
+                self.ws = wsclient.connect(self.uri, headers=headers, max_size=self.max_size,
+                                           max_queue=self._queue_bytes(),
+                                           open_timeout=min(30.0, max(1.0, deadline - time.monotonic())),
+                                           ping_interval=self.ping_interval, ping_timeout=self.ping_timeout,
+                                           close_timeout=5)
                 self._subscribe(deadline)
                 return
-            except InvalidStatus as exc:
-                status = exc.response.status_code
+            except wsclient.InvalidStatus as exc:
+                status = exc.status_code
                 if status in (401, 403, 404):
                     raise AggregationError(f"server refused {self.uri}: HTTP {status} "
-                                           f"{exc.response.body.decode(errors='replace').strip()}") from None
+                                           f"{exc.body.decode(errors='replace').strip()}") from None
                 last_error = exc
             except _CONNECTION_ERRORS as exc:
+                self._raise_if_too_big(exc)
                 last_error = exc
             self._drop()
             if time.monotonic() + RETRY_INTERVAL > deadline:
@@ -125,11 +117,11 @@ class AggregationClient:
             logger.info("aggregation server %s not reachable (%s); retrying", self.uri, last_error)
             time.sleep(RETRY_INTERVAL)
 
-    def _queue_frames(self) -> int:
-        """Frames the connection may buffer while the caller is busy (training): room for two messages of
-        ``max_size`` in 1 MiB fragments. A smaller queue would stop the reader thread mid-broadcast, and with it
-        the keepalive, so the connection would time out while the worker trains."""
-        return max(16, 2 * self.max_size // FRAGMENT_BYTES + 16)
+    def _queue_bytes(self) -> int:
+        """Bytes of whole messages the connection may buffer while the caller is busy (training): room for two
+        messages of ``max_size``. A smaller queue would stop the reader thread mid-broadcast, and with it the
+        answers to the server's pings, so the connection would time out while the worker trains."""
+        return 2 * self.max_size + 16 * FRAGMENT_BYTES
 
     def _subscribe(self, deadline: float) -> None:
         self.ws.send(encode_control({"type": "subscribe", "client_id": self.client_id}))
@@ -228,55 +220,42 @@ class AggregationClient:
                 self._drop()
 
     def _raise_if_refused(self, exc: BaseException, size: int) -> None:
-        """A message the server closed the connection over (too big, policy) must not be resent forever."""
+        """A message the server closed the connection over (too big, policy) must not be resent forever; nor
+        must a client reconnect forever to a server whose messages exceed this client's ``max_size``."""
         close = getattr(exc, "rcvd", None)
         if close is not None and close.code in (1008, 1009):
             self._drop()
             raise AggregationError(f"server closed the connection ({close.code} {close.reason or ''}) after a "
                                    f"{size}-byte message; its limit is AGG_MAX_MESSAGE_BYTES / ws_size") from None
+        self._raise_if_too_big(exc)
 
-    def _recv_raw(self, timeout: float | None) -> tuple[memoryview | bytearray | str | None, bool]:
+    def _raise_if_too_big(self, exc: BaseException) -> None:
+        """This client closed the connection (1009) over a message of the server's: it would come again."""
+        sent = getattr(exc, "sent", None)
+        if sent is not None and sent.code == 1009:
+            self._drop()
+            raise AggregationError(f"the server sent a message over this client's limit of {self.max_size} bytes "
+                                   f"(close 1009); raise AGG_MAX_MESSAGE_BYTES / max_size") from None
+
+    def _recv_raw(self, timeout: float | None) -> tuple[memoryview | str | None, bool]:
         """Next message (or None when ``timeout`` passed) and whether the connection had to be re-established
-        first. A timeout closes the connection (the next call reconnects): the message is read as a stream,
-        which cannot be paused and resumed."""
+        first. A timeout closes the connection (the next call reconnects), as a message cut short by the
+        deadline cannot be resumed."""
         reconnected = False
         if self.ws is None:
             self.connect()
             reconnected = True
-        ws = self.ws
-        expired = threading.Event()
-        timer = None
-        if timeout is not None:
-            def expire() -> None:
-                expired.set()
-                ws.close()
-
-            timer = threading.Timer(max(0.0, timeout), expire)
-            timer.daemon = True
-            timer.start()
         try:
-            return self._read_message(ws), reconnected
-        except _CONNECTION_ERRORS as exc:  # the server went away, or our deadline closed the connection
-            if expired.is_set():
-                self._drop()
-                return None, reconnected
+            return self.ws.recv(timeout=None if timeout is None else max(0.0, timeout)), reconnected
+        except TimeoutError:
+            self._drop()
+            return None, reconnected
+        except _CONNECTION_ERRORS as exc:  # the server went away
             self._raise_if_refused(exc, self._last_sent_size)
             logger.warning("connection to %s lost (%s); reconnecting", self.uri, exc)
             self._drop()
             self.connect()
             return None, True
-        finally:
-            if timer is not None:
-                timer.cancel()
-
-    def _read_message(self, ws) -> memoryview | bytearray | str:
-        """One message, fragment by fragment: text joined, binary copied once into memory of its own
-        (websockets' ``recv`` would join the fragments into bytes first, one more copy of a 200 MB model)."""
-        stream = ws.recv_streaming()
-        first = next(stream)
-        if isinstance(first, str):
-            return "".join([first, *stream])
-        return read_binary_message(first, stream, self.max_size)
 
     # ---- upstream API -------------------------------------------------------------------------------------
     def send(self, data: Any, msg_type: str = "message", job_name: str = "") -> None:

@@ -439,12 +439,13 @@ class AggregationServer:
     async def _next_message(self, ws) -> tuple[str | None, memoryview | None]:
         """Next message as (text, None) or (None, binary); a binary message is read under a receive slot.
 
-        Our clients send large messages in 1 MiB fragments. Reading a connection's fragments only while
-        holding one of ``RECEIVE_SLOTS`` slots, with a small frame queue (``max_queue``), makes the other
-        senders wait in TCP flow control instead of in server memory. A binary message is copied fragment by
-        fragment into a reused buffer (:class:`ReceiveBuffers`) and returned as a view of it, with the slot
-        still held: the caller hands back buffer and slot (:meth:`_release`) once the update is added, so
-        at most ``RECEIVE_SLOTS`` buffers are in use however many updates wait for the aggregation lock.
+        Our clients send large messages in 256 KiB fragments (``wire.FRAGMENT_BYTES``). Reading a
+        connection's fragments only while holding one of ``RECEIVE_SLOTS`` slots, with a small frame queue
+        (``max_queue``), makes the other senders wait in TCP flow control instead of in server memory. A
+        binary message is copied fragment by fragment into a reused buffer (:class:`ReceiveBuffers`) and
+        returned as a view of it, with the slot still held: the caller hands back buffer and slot
+        (:meth:`_release`) once the update is added, so at most ``RECEIVE_SLOTS`` buffers are in use however
+        many updates wait for the aggregation lock.
         """
         stream = ws.recv_streaming()
         first = await anext(stream)
