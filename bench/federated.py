@@ -142,7 +142,9 @@ def _recv_into(conn: socket.socket, view: memoryview) -> None:
 
 
 def role_client(args) -> None:
-    """One worker: for each round compute the local model, say ``ready``, wait for ``go``, exchange."""
+    """One worker: for each round wait for ``train``, compute the local model, say ``ready``, wait for ``go``,
+    exchange. The driver says ``train`` only once every client holds the last global model, so no client
+    computes its next local model inside a timed round (that would take CPU from the ones still exchanging)."""
     base = make_weights(args.size_mb, seed=0)
     rng = np.random.default_rng(args.index + 1)
     if args.raw:
@@ -156,6 +158,7 @@ def role_client(args) -> None:
                                    compression=MODES[args.mode])
     current = base
     for r in range(1, args.rounds + 2):
+        sys.stdin.readline()
         local = [w + np.float32(0.01) * rng.standard_normal(w.shape, dtype=np.float32) for w in current]
         print(f"ready {r}", flush=True)
         sys.stdin.readline()
@@ -200,6 +203,9 @@ def run_once(clients: int, size_mb: float, mode: str, rounds: int, raw: bool) ->
     try:
         seconds, cpu, client_cpu = [], [], []
         for r in range(1, rounds + 2):
+            for w in workers:
+                w.stdin.write("train\n")
+                w.stdin.flush()
             for w in workers:
                 _expect(w, f"ready {r}")
             cpu0 = cpu_seconds(server.pid)
