@@ -16,12 +16,16 @@ relative to the directory, in sorted order.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-CHUNK = 128 * 1024   # fits in L2 cache: read, compare and count all touch cached memory
+CHUNK = 512 * 1024   # per reader; fits in L2 cache: read, compare and count all touch cached memory
+PARALLEL_BYTES = 8 * 1024 * 1024    # files at least this big are counted in parallel segments
+MAX_READERS = 2
 FORMATS = ("txt", "csv", "dir")
 _NEWLINE = ord("\n")
 
@@ -31,27 +35,52 @@ class SampleFileError(ValueError):
 
 
 def count_lines(path: str) -> int:
-    """Number of lines, at ``wc -l`` speed with bounded memory whatever the file size.
+    """Number of lines, at ``wc -l`` speed or above, with bounded memory whatever the file size.
 
-    One buffer (and one mask) is reused for the whole file: ``readinto`` fills it without allocating, and
-    numpy compares and counts the newlines with SIMD — ``bytes.count`` on a fresh chunk per read ran at half
-    ``wc -l``'s speed (issue 16)."""
+    Each reader reuses one buffer and one mask: ``os.preadv`` fills the buffer without allocating, and numpy
+    compares and counts the newlines with SIMD (``bytes.count`` on a fresh chunk per read ran at half
+    ``wc -l``'s speed, issue 16). One reader is bound by memory latency rather than bandwidth, so a big file
+    is split into ``MAX_READERS`` byte ranges counted on threads (numpy and ``preadv`` release the GIL):
+    newlines add up across ranges whatever falls on a boundary. The last range reads on to end of file, so a
+    file that grows meanwhile or reports no size (``/proc``) is still counted to its end."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        readers = min(MAX_READERS, os.cpu_count() or 1) if size >= PARALLEL_BYTES else 1
+        bounds = [size * i // readers for i in range(readers)] + [None]
+        if readers == 1:
+            newlines, last = _count_newlines(fd, 0, None)
+        else:
+            counts = list(_readers().map(_count_newlines, [fd] * readers, bounds[:-1], bounds[1:]))
+            newlines = sum(n for n, _ in counts)
+            last = next((b for _, b in reversed(counts) if b is not None), None)
+    finally:
+        os.close(fd)
+    return newlines + (last is not None and last != _NEWLINE)
+
+
+@functools.cache
+def _readers() -> ThreadPoolExecutor:
+    """Threads kept for counting: starting them per count cost more than a third of the gain, unevenly."""
+    return ThreadPoolExecutor(MAX_READERS, thread_name_prefix="count-lines")
+
+
+def _count_newlines(fd: int, start: int, end: int | None) -> tuple[int, int | None]:
+    """Newlines in bytes ``[start, end)`` of ``fd`` (``end`` None: to end of file) and the last byte read."""
     buf = bytearray(CHUNK)
+    view = memoryview(buf)
     data = np.frombuffer(buf, dtype=np.uint8)
     mask = np.empty(CHUNK, dtype=bool)
-    lines = 0
-    last = _NEWLINE
-    with open(path, "rb", buffering=0) as f:
-        while True:
-            n = f.readinto(buf)
-            if not n:
-                break
-            np.equal(data[:n], _NEWLINE, out=mask[:n])
-            lines += int(np.count_nonzero(mask[:n]))
-            last = buf[n - 1]
-    if last != _NEWLINE:
-        lines += 1
-    return lines
+    newlines, last, pos = 0, None, start
+    while end is None or pos < end:
+        n = os.preadv(fd, [view if end is None else view[:min(CHUNK, end - pos)]], pos)
+        if not n:
+            break
+        np.equal(data[:n], _NEWLINE, out=mask[:n])
+        newlines += int(np.count_nonzero(mask[:n]))
+        last = buf[n - 1]
+        pos += n
+    return newlines, last
 
 
 def normalize_format(fmt: str) -> str:

@@ -40,6 +40,22 @@ def test_count_lines_across_chunks_matches_wc(tmp_path):
     assert samples.count_lines(str(p)) == wc + 1
 
 
+@pytest.mark.parametrize("content,lines", [
+    (b"", 0), (b"a", 1), (b"\n", 1), (b"ab\ncd", 2), (b"a\n\n\n\nb", 5), (b"a\nbc\n", 2),
+    (b"\n" * 37, 37), (b"x" * 37, 1), (b"12345678\n" * 9 + b"tail", 10),
+])
+@pytest.mark.parametrize("readers", [2, 3])
+def test_count_lines_in_parallel_ranges_matches_one_reader(tmp_path, monkeypatch, content, lines, readers):
+    # tiny chunks and ranges so that newlines, chunk ends and range boundaries fall on every byte position
+    p = tmp_path / "f.txt"
+    p.write_bytes(content)
+    monkeypatch.setattr(samples, "CHUNK", 4)
+    monkeypatch.setattr(samples, "MAX_READERS", readers)
+    monkeypatch.setattr(samples.os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(samples, "PARALLEL_BYTES", 1)
+    assert samples.count_lines(str(p)) == lines
+
+
 def test_count_samples_formats(tmp_path):
     txt = tmp_path / "d.txt"
     txt.write_text("a 1\nb 2\nc 3\n")
