@@ -228,8 +228,7 @@ class KubeClient:
         return await self.merge_patch(SEDNA_PREFIX, plural, namespace, name, patch)
 
     async def patch_cr_annotations(self, plural: str, namespace: str, name: str, annotations: dict) -> dict:
-        return await self.merge_patch(SEDNA_PREFIX, plural, namespace, name,
-                                      {"metadata": {"annotations": annotations}})
+        return await self.patch_cr(plural, namespace, name, {"metadata": {"annotations": annotations}})
 
     async def create_object(self, namespace: str, manifest: dict) -> dict:
         prefix, plural = KIND_PATHS[manifest["kind"]]

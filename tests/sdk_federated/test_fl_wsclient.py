@@ -384,14 +384,14 @@ def test_interop_with_a_websockets_echo_server_and_its_keepalive(tls, tmp_path):
 
 
 def test_a_global_model_over_the_clients_limit_fails_fast_instead_of_reconnecting(tmp_path):
+    from support_fl import make_server, url_of
+
     from sedna.service.client import AggregationClient
     from sedna.service.client.aggregation import AggregationError
-    from sedna.service.server import AggregationServer
 
-    server = AggregationServer("FedAvg", host="127.0.0.1", http_port=0, exit_round=3, participants_count=1,
-                               checkpoint_path=str(tmp_path / "g.safetensors"), exit_grace=0.5, job_name="big")
+    server = make_server(tmp_path, exit_round=3, participants_count=1, job_name="big")
     server.start_background()
-    url = f"ws://127.0.0.1:{server.port}/FedAvg"
+    url = url_of(server)
     early = AggregationClient(url, "early", connect_timeout=10)
     early.exchange([np.ones(1_000_000, np.float32)], 1, timeout=20)     # a 4 MB global model
     start = time.monotonic()

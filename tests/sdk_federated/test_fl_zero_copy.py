@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
+from support_fl import make_server, url_of
 
 from sedna.algorithms.aggregation.aggregation import ADD_CHUNK, WeightedSum
 from sedna.algorithms.transmitter.wire import (
@@ -25,7 +26,6 @@ from sedna.algorithms.transmitter.wire import (
 from sedna.common.tensors import TensorFormatError, dumps_arrays, dumps_arrays_parts, loads_arrays
 from sedna.service.client import AggregationClient
 from sedna.service.client.aggregation import AggregationError
-from sedna.service.server import AggregationServer
 from sedna.service.server import aggregation as server_module
 from sedna.service.server.aggregation import RECEIVE_SLOTS, load_checkpoint, save_checkpoint
 
@@ -131,9 +131,7 @@ def test_multi_fragment_updates_round_trip_exactly_with_bounded_receive_buffers(
         return original_take(self, needed)
 
     monkeypatch.setattr(server_module.ReceiveBuffers, "take", counting_take)
-    server = AggregationServer("FedAvg", host="127.0.0.1", http_port=0, exit_round=3, participants_count=4,
-                               ws_size=64 * 1024 * 1024, checkpoint_path=str(tmp_path / "g.safetensors"),
-                               exit_grace=0.5, job_name="zc")
+    server = make_server(tmp_path, exit_round=3, participants_count=4, ws_size=64 * 1024 * 1024, job_name="zc")
     server.start_background()
     size = 2 * 1024 * 1024 + 3                       # 8 MB + a tail: crosses fragment boundaries
     results: dict[str, list] = {}
@@ -145,7 +143,7 @@ def test_multi_fragment_updates_round_trip_exactly_with_bounded_receive_buffers(
 
     def run(i: int) -> None:
         try:
-            client = AggregationClient(f"ws://127.0.0.1:{server.port}/FedAvg", f"c{i}", connect_timeout=20)
+            client = AggregationClient(url_of(server), f"c{i}", connect_timeout=20)
             got = []
             for r in range(3):
                 got.append(client.exchange(layers(i, r), 1, timeout=90)["data"]["weights"])
@@ -206,10 +204,9 @@ def test_read_binary_message_copies_fragments_once_into_writable_memory(split, h
 
 def test_exchange_timeout_gives_up_on_a_silent_round_and_the_client_reconnects(tmp_path):
     """The deadline closes the streaming read; the client reports the timeout and later calls reconnect."""
-    server = AggregationServer("FedAvg", host="127.0.0.1", http_port=0, exit_round=1, participants_count=2,
-                               checkpoint_path=str(tmp_path / "g.safetensors"), exit_grace=0.5, job_name="to")
+    server = make_server(tmp_path, exit_round=1, participants_count=2, job_name="to")
     server.start_background()
-    url = f"ws://127.0.0.1:{server.port}/FedAvg"
+    url = url_of(server)
     a = AggregationClient(url, "a", connect_timeout=10)
     with pytest.raises(AggregationError, match="within 1"):
         a.exchange([np.ones(4, np.float32)], 1, timeout=1)

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from support_fl import make_server, url_of
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
@@ -35,17 +36,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def make_server(tmp_path, port=0, **kw) -> AggregationServer:
-    kw.setdefault("exit_grace", 0.5)
-    kw.setdefault("checkpoint_path", str(tmp_path / "global.safetensors"))
-    kw.setdefault("job_name", "t")
-    return AggregationServer("FedAvg", host="127.0.0.1", http_port=port, **kw)
-
-
-def url_of(server) -> str:
-    return f"ws://127.0.0.1:{server.port}/FedAvg"
 
 
 def spawn_client(url, client_id, rounds, samples, value, compression="none", env=None):

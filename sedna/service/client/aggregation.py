@@ -37,7 +37,7 @@ from sedna.common.tensors import arrays_to_list, list_to_arrays
 from sedna.service.client import wsclient
 
 # what a dropped or refused connection raises: the socket layer, or wsclient (its errors are OSErrors)
-_CONNECTION_ERRORS = (OSError, EOFError, TimeoutError)
+_CONNECTION_ERRORS = (OSError, EOFError)
 
 __all__ = ["AggregationClient", "AggregationError"]
 

@@ -320,21 +320,17 @@ class WSConnection:
             elif sent < len(header) + body.nbytes:
                 self._sock.sendall(body[sent - len(header):])
 
-    def _send_control(self, opcode: int, payload: bytes) -> None:
+    def _send_control(self, opcode: int, payload: bytes, close: Close | None = None) -> None:
+        """One masked control frame, unless our close frame has gone out (``close``: this is it)."""
         key = os.urandom(4)
         masked = bytes(mask_into(memoryview(payload), key, np.empty(len(payload), np.uint8)))
         with self._send_lock:
             if self.sent is None:
+                self.sent = close
                 self._sock.sendall(_header(opcode, len(payload), True, key) + masked)
 
     def _send_close(self, code: int, reason: str) -> None:
-        payload = struct.pack("!H", code) + reason.encode()[:123]
-        key = os.urandom(4)
-        masked = bytes(mask_into(memoryview(payload), key, np.empty(len(payload), np.uint8)))
-        with self._send_lock:
-            if self.sent is None:
-                self.sent = Close(code, reason)
-                self._sock.sendall(_header(OP_CLOSE, len(payload), True, key) + masked)
+        self._send_control(OP_CLOSE, struct.pack("!H", code) + reason.encode()[:123], Close(code, reason))
 
     # ---- receiving (reader thread) ------------------------------------------------------------------------
     def _read_into(self, view: memoryview) -> None:
