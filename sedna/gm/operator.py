@@ -11,6 +11,7 @@ Dataset/Model changes for their dependants, on the periodic resync and when an L
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -21,6 +22,7 @@ import kopf
 
 from sedna.api.messages import Message
 from sedna.api.validate import check_object
+from sedna.common import fastjson
 from sedna.gm.auth import GMAuth, assigned_nodes, report_refused
 from sedna.gm.bounds import bound_conditions, check_report
 from sedna.gm.config import GMConfig
@@ -49,17 +51,6 @@ KOPF_FINALIZER = "gm.sedna.io/kopf"
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def plain(body: Any) -> dict:
-    """A deep plain-dict copy of a kopf Body (or any mapping)."""
-    def conv(v):
-        if isinstance(v, dict) or hasattr(v, "keys"):
-            return {k: conv(v[k]) for k in v}
-        if isinstance(v, (list, tuple)):
-            return [conv(x) for x in v]
-        return v
-    return conv(body)
 
 
 def _relevant(body: dict) -> tuple:
@@ -359,7 +350,7 @@ class GlobalManager:
             cached = self.store[kind].get((namespace, name))
             if cached is not None:
                 try:
-                    return await self._sync_object(ctrl, plain(cached))
+                    return await self._sync_object(ctrl, fastjson.copy(cached))
                 except KubeError as exc:
                     if exc.status not in (404, 409):
                         raise
@@ -368,14 +359,25 @@ class GlobalManager:
             return await self._sync_object(ctrl, await self.kube.get_cr(ctrl.plural, namespace, name))
 
     async def _sync_object(self, ctrl: Controller, obj: dict | None) -> float | None:
-        """The GM's finalizer first (so that every later write, and its watch event, carries it), then one
-        reconcile of ``obj`` (None: gone) and the execution of its plan; the caller holds the key's lock."""
+        """One reconcile of ``obj`` (None: gone) and the execution of its plan, and the GM's finalizer; the
+        caller holds the key's lock.
+
+        A deleted object only has its finalizer released. A new object gets it right after the sync's own
+        writes, not before them: its watch event then follows the status write's closely enough for kopf to
+        batch the two into one event (issue 16). Nothing the GM tells an LC depends on the finalizer being
+        there first: an object deleted before it has one is told to its LCs from the DELETED event."""
         if obj is None:
             return None
         obj["kind"] = ctrl.kind
-        if ctrl.needs_finalizer:
-            obj = await self._finalize(ctrl, obj) or obj
-        if obj["metadata"].get("deletionTimestamp") or ctrl.reconcile is None:
+        action = finalizer_action(obj["metadata"]) if ctrl.needs_finalizer else None
+        if action == RELEASE:
+            await self._finalize(ctrl, obj, action)
+            return None
+        if obj["metadata"].get("deletionTimestamp"):
+            return None
+        if ctrl.reconcile is None:
+            if action == ADD:
+                await self._finalize(ctrl, obj, action)
             return None
         kind, namespace, name = ctrl.kind.lower(), obj["metadata"].get("namespace") or "default", \
             obj["metadata"]["name"]
@@ -386,25 +388,30 @@ class GlobalManager:
         observed = await self.observe(ctrl, obj) if ctrl.has_children else Observed()
         ctx = Context(self.cfg, utcnow())
         try:
-            plan = ctrl.reconcile(obj, observed, refs, ctx)
-        except Exception as exc:
-            # A spec the controller cannot handle: say so on the object, retry with back-off.
-            await self.post_event(ctrl, obj, "Warning", "ReconcileError", f"{type(exc).__name__}: {exc}")
+            try:
+                plan = ctrl.reconcile(obj, observed, refs, ctx)
+            except Exception as exc:
+                # A spec the controller cannot handle: say so on the object, retry with back-off.
+                await self.post_event(ctrl, obj, "Warning", "ReconcileError", f"{type(exc).__name__}: {exc}")
+                raise
+            written = await self.execute(ctrl, obj, plan)
+        except Exception:
+            if action == ADD:       # an object whose sync keeps failing still gets it (a 409 here: next time)
+                with contextlib.suppress(KubeError):
+                    await self._finalize(ctrl, obj, action)
             raise
-        written = await self.execute(ctrl, obj, plan)
+        if action == ADD:
+            written = await self._finalize(ctrl, written or obj, action) or written
         key = (kind, namespace, name)
         if (plan.create or plan.delete or plan.replace) and self._follow_ups.get(key, 0) < MAX_FOLLOW_UPS:
             return await self._follow_up(key, ctrl, written or obj, refs, ctx, plan.requeue_after)
         self._follow_ups.pop(key, None)
         return plan.requeue_after
 
-    async def _finalize(self, ctrl: Controller, obj: dict) -> dict | None:
+    async def _finalize(self, ctrl: Controller, obj: dict, action: str) -> dict | None:
         """Add the GM's finalizer to a live object, or tell the LCs of a deleted one and release it
         (sedna/gm/finalizer.py). Returns the object as the API answered (None: nothing written, or gone)."""
         meta = obj["metadata"]
-        action = finalizer_action(meta)
-        if action is None:
-            return None
         if action == RELEASE:
             await self.push_delete(ctrl, obj)
         ns = meta.get("namespace") or "default"
@@ -471,7 +478,15 @@ class GlobalManager:
             await self.kube.delete_object(ns, ref["kind"], ref["name"])
             self.children.deleted(ref["kind"], ns, ref["name"])
         # the creates of one plan are independent (pods, services, deployments): send them together
-        await asyncio.gather(*(self._create(ctrl, name, ns, manifest) for manifest in map(self.auth.sign_manifest, plan.create)))
+        results = await asyncio.gather(*(self._create(ns, manifest)
+                                         for manifest in map(self.auth.sign_manifest, plan.create)),
+                                       return_exceptions=True)
+        created = [r for r in results if isinstance(r, str)]
+        if created:
+            logger.info("created %s in %s for %s %s", ", ".join(created), ns, ctrl.kind, name)
+        for failure in results:
+            if isinstance(failure, BaseException):
+                raise failure
         for manifest in map(self.auth.sign_manifest, plan.replace):
             replaced = await self.kube.replace_object(ns, manifest)
             if isinstance(replaced, dict):
@@ -501,17 +516,17 @@ class GlobalManager:
         if old_rv.isdigit() and new_rv.isdigit() and int(new_rv) > int(old_rv):
             self.store[ctrl.kind.lower()][key] = dict(written, kind=ctrl.kind)
 
-    async def _create(self, ctrl: Controller, owner: str, ns: str, manifest: dict) -> None:
+    async def _create(self, ns: str, manifest: dict) -> str | None:
+        """Create one child; returns "Kind name" (None: it was already there)."""
         try:
             created = await self.kube.create_object(ns, manifest)
         except KubeError as exc:
             if exc.status == 409:        # fixed-name object already there (e.g. created by a previous run)
-                return
+                return None
             raise
         self.children.created(created)
         self.metrics.objects_created.labels(manifest["kind"]).inc()
-        logger.info("created %s %s/%s for %s %s", manifest["kind"], ns, created["metadata"]["name"],
-                    ctrl.kind, owner)
+        return f"{manifest['kind']} {created['metadata']['name']}"
 
     async def post_event(self, ctrl: Controller, obj: dict, etype: str, reason: str, message: str) -> None:
         """Post a core/v1 Event; the same event for the same object is posted at most once per
@@ -804,18 +819,21 @@ class GlobalManager:
             await self.push_delete(ctrl, body)
             return
         previous = self.store[kind].get((ns, name))
+        if previous is not None and (previous.get("metadata") or {}).get("uid") == meta.get("uid") \
+                and _newer(previous, body):
+            return      # older than what the GM's own write was answered with; the watch brings that too
         self.store[kind][(ns, name)] = body
-        if ctrl.needs_finalizer and finalizer_action(meta) is not None:
-            self.enqueue((kind, ns, name))          # the sync adds or releases the finalizer
-        if meta.get("deletionTimestamp"):
-            return
         relevant = _relevant(body)
         own = relevant == self._own_writes.get((kind, ns, name))
         if own:
             del self._own_writes[(kind, ns, name)]
+        if ctrl.needs_finalizer and not own and finalizer_action(meta) is not None:
+            self.enqueue((kind, ns, name))          # the sync adds or releases the finalizer
+        if meta.get("deletionTimestamp"):
+            return
         if ctrl.reconcile is not None and not own and (previous is None or _relevant(previous) != relevant):
             self.enqueue((kind, ns, name))
-        if previous is not None and not ctrl.push_on_status:
+        if previous is not None and not ctrl.push_on_status and previous.get("spec") != body.get("spec"):
             await self._retract(ctrl, previous, body)
         await self.push(ctrl, body)
         spec_changed = previous is None or (previous.get("metadata") or {}).get("generation") != meta.get(
@@ -877,6 +895,7 @@ def build_registry(gm: GlobalManager, on_ready=None) -> kopf.OperatorRegistry:
         settings.batching.idle_timeout = 5
         settings.execution.max_workers = 8
         gm.health.ready = True
+
         if on_ready is not None:
             on_ready()
 
@@ -905,7 +924,8 @@ def build_registry(gm: GlobalManager, on_ready=None) -> kopf.OperatorRegistry:
 def _register_kind(registry: kopf.OperatorRegistry, gm: GlobalManager, ctrl: Controller) -> None:
     plural = ctrl.plural
 
-    async def on_event(event: dict, body: kopf.Body, **_: Any) -> None:
-        await gm.on_cr_event(plural, event.get("type"), plain(body))
+    async def on_event(event: dict, **_: Any) -> None:
+        # the raw object as the watch delivered it: the GM keeps its own copy, kopf's Body view is not needed
+        await gm.on_cr_event(plural, event.get("type"), fastjson.copy(event["object"]))
 
     kopf.on.event(GROUP, VERSION, plural, id=f"event-{plural}", registry=registry)(on_event)

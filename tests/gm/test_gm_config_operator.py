@@ -9,7 +9,7 @@ import pytest
 from sedna.gm.config import ConfigError, load_config, parse_config
 from sedna.gm.kopfstate import NoDiffBase
 from sedna.gm.kube import Connection, KubeClient
-from sedna.gm.operator import GlobalManager, build_registry, plain
+from sedna.gm.operator import GlobalManager, build_registry
 
 
 def test_defaults_and_keys(tmp_path):
@@ -104,12 +104,6 @@ def test_registry_covers_every_kind():
         assert not list(registry._changing.get_all_handlers())
         await gm.kube.close()
     asyncio.run(run())
-
-
-def test_plain_copies_nested_mappings():
-    src = {"a": {"b": [{"c": 1}]}}
-    out = plain(src)
-    assert out == src and out["a"] is not src["a"] and out["a"]["b"][0] is not src["a"]["b"][0]
 
 
 def test_delayed_enqueue_keeps_one_timer_per_key():

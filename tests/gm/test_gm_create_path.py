@@ -128,10 +128,11 @@ def test_echo_of_own_write_triggers_no_sync(event, written, changes):
 class FakeKube:
     """The API calls a sync makes, in memory; ``conflict_creates`` answers every create with 409."""
 
-    def __init__(self, nodes=("edge-1",), conflict_creates=False):
-        self.nodes, self.conflict_creates = list(nodes), conflict_creates
+    def __init__(self, nodes=("edge-1",), conflict_creates=False, refuse_creates=False):
+        self.nodes, self.conflict_creates, self.refuse_creates = list(nodes), conflict_creates, refuse_creates
         self.crs: dict[tuple, dict] = {}
         self.created: list[dict] = []
+        self.writes: list[str] = []         # the order of writes: "create Pod", "status", "finalizer"
         self.status_writes = 0
         self.meta_writes = 0
         self.gets = 0
@@ -144,6 +145,9 @@ class FakeKube:
     async def create_object(self, ns, manifest):
         if self.conflict_creates and manifest["kind"] != "Event":
             raise KubeError(409, "already exists")
+        if self.refuse_creates and manifest["kind"] != "Event":
+            raise KubeError(422, "Pod is invalid")
+        self.writes.append(f"create {manifest['kind']}")
         obj = copy.deepcopy(manifest)
         meta = obj["metadata"]
         meta.setdefault("name", meta.get("generateName", "x-") + str(next(self.rv)))
@@ -159,6 +163,7 @@ class FakeKube:
         stored["status"] = copy.deepcopy(status)
         stored["metadata"]["resourceVersion"] = str(next(self.rv))
         self.status_writes += 1
+        self.writes.append("status")
         return copy.deepcopy(stored)
 
     async def patch_cr(self, plural, ns, name, patch):
@@ -170,6 +175,7 @@ class FakeKube:
         stored["metadata"].update(copy.deepcopy(meta))
         stored["metadata"]["resourceVersion"] = str(next(self.rv))
         self.meta_writes += 1
+        self.writes.append("finalizer")
         return copy.deepcopy(stored)
 
     async def list(self, prefix, plural, namespace, labels=None):
@@ -183,22 +189,28 @@ class FakeKube:
         return None
 
 
+def _gm(kube, cached=None) -> GlobalManager:
+    """A GM over ``kube`` with the job ``cp-x`` stored there (and, when given, as kopf's watch last delivered it),
+    its Model and Dataset in the watch cache and the owned-object cache synced."""
+    gm = GlobalManager(parse_config({}, env={}), kube)
+    if cached is not None:
+        gm.store["federatedlearningjob"][("default", "cp-x")] = cached
+    for kind in gm.children._synced:
+        gm.children._synced[kind] = True
+    gm.store["model"][("default", "cp-model")] = {"metadata": {"name": "cp-model", "namespace": "default"},
+                                                   "spec": {"url": "/models/m.pb", "format": "pb"}}
+    gm.store["dataset"][("default", "cp-ds")] = {"metadata": {"name": "cp-ds", "namespace": "default"},
+                                                 "spec": {"url": "/d.txt", "format": "txt", "nodeName": "edge-1"}}
+    job = fl_job("cp-x")
+    job["metadata"].update(uid="job-uid", resourceVersion="1", generation=1)
+    kube.crs[("federatedlearningjobs", "default", "cp-x")] = job
+    return gm
+
+
 def _sync_once(kube, cached=None):
     async def run():
-        gm = GlobalManager(parse_config({}, env={}), kube)
-        if cached is not None:          # what kopf's watch delivered last
-            gm.store["federatedlearningjob"][("default", "cp-x")] = cached
-        for kind in gm.children._synced:
-            gm.children._synced[kind] = True
-        gm.store["model"][("default", "cp-model")] = {"metadata": {"name": "cp-model", "namespace": "default"},
-                                                       "spec": {"url": "/models/m.pb", "format": "pb"}}
-        gm.store["dataset"][("default", "cp-ds")] = {"metadata": {"name": "cp-ds", "namespace": "default"},
-                                                     "spec": {"url": "/d.txt", "format": "txt", "nodeName": "edge-1"}}
-        job = fl_job("cp-x")
-        job["metadata"].update(uid="job-uid", resourceVersion="1", generation=1)
-        kube.crs[("federatedlearningjobs", "default", "cp-x")] = job
-        delays = [await gm.sync("federatedlearningjob", "default", "cp-x") for _ in range(MAX_FOLLOW_UPS + 2)]
-        return delays
+        gm = _gm(kube, cached)
+        return [await gm.sync("federatedlearningjob", "default", "cp-x") for _ in range(MAX_FOLLOW_UPS + 2)]
     return asyncio.run(run())
 
 
@@ -217,6 +229,46 @@ def test_follow_up_sync_only_when_it_would_change_something():
     assert st["conditions"][-1]["reason"] == "NodeNotFound"
 
 
+def test_a_new_job_gets_its_finalizer_after_its_children_and_status():
+    kube = FakeKube()
+    _sync_once(kube)
+    # the finalizer's watch event then follows the status write's; the children do not wait for it
+    assert sorted(kube.writes[:3]) == ["create Pod", "create Pod", "create Service"]
+    assert kube.writes[3:] == ["status", "finalizer"]
+    assert kube.crs[("federatedlearningjobs", "default", "cp-x")]["metadata"]["finalizers"] == [FINALIZER]
+
+
+def test_a_job_whose_sync_fails_still_gets_its_finalizer():
+    kube = FakeKube(refuse_creates=True)            # e.g. an admission webhook refuses the pods
+
+    async def run():
+        return await _gm(kube)._sync_safely(("federatedlearningjob", "default", "cp-x"))
+    delay = asyncio.run(run())
+    assert delay and delay > 0                      # retried with back-off
+    assert kube.writes == ["finalizer"] and not kube.created
+
+
+def test_a_watch_event_older_than_the_gms_own_write_is_ignored():
+    gm = GlobalManager(parse_config({}, env={}), FakeKube())
+    job = fl_job("cp-x")
+    job["metadata"].update(uid="job-uid", resourceVersion="12", generation=1, finalizers=[FINALIZER])
+    key = ("default", "cp-x")
+    gm.store["federatedlearningjob"][key] = dict(job, kind="FederatedLearningJob")
+    older = copy.deepcopy(job)
+    older["metadata"].update(resourceVersion="11")
+    del older["metadata"]["finalizers"]                     # the status write's echo, before the finalizer
+
+    async def run():
+        await gm.on_cr_event("federatedlearningjobs", "MODIFIED", older)
+    asyncio.run(run())
+    assert gm.store["federatedlearningjob"][key]["metadata"]["resourceVersion"] == "12"
+    assert gm._queue.empty() and not gm._queued         # no sync to add a finalizer the object already has
+    recreated = copy.deepcopy(older)
+    recreated["metadata"]["uid"] = "another-uid"        # same name, a new object: never "older"
+    asyncio.run(gm.on_cr_event("federatedlearningjobs", "ADDED", recreated))
+    assert gm.store["federatedlearningjob"][key]["metadata"]["uid"] == "another-uid"
+
+
 def test_follow_ups_are_bounded():
     kube = FakeKube(conflict_creates=True)     # every create answers 409: the cache never holds the workers
     delays = _sync_once(kube)
@@ -233,7 +285,7 @@ def test_sync_reads_the_watched_copy_and_falls_back_to_a_get_when_it_is_stale():
     stale["metadata"]["resourceVersion"] = "0"              # e.g. before someone's label patch arrived
     kube = FakeKube()
     _sync_once(kube, cached=stale)
-    # the finalizer write was refused (409); the same sync re-read the CR and wrote once, creating nothing twice
+    # the status write was refused (409); the same sync re-read the CR and wrote once, creating nothing twice
     assert kube.gets == 1 and kube.status_writes == 1 and kube.meta_writes == 1
     assert sorted(m["kind"] for m in kube.created) == ["Pod", "Pod", "Service"]
 

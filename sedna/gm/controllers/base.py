@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from sedna.common import fastjson
 from sedna.common.gojson import GoJSONError, go_json
 from sedna.gm.config import GMConfig
 from sedna.gm.runtime.names import API_VERSION, rand_suffix
@@ -340,7 +341,7 @@ def metrics_from_owner_info(owner_info: dict) -> list[dict[str, str]]:
 
 def pushed_object(obj: dict, kind: str, secret: dict | None) -> dict:
     """The full CR JSON as sent to an LC: kind set, plus ``sedna.io/credential`` when it names a Secret."""
-    doc = copy.deepcopy(obj)
+    doc = fastjson.copy(obj)
     doc["kind"] = kind
     doc.setdefault("apiVersion", API_VERSION)
     if secret is not None:

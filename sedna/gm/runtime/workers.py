@@ -6,6 +6,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+from sedna.common import fastjson
 from sedna.gm.runtime.names import (
     app_label,
     deployment_name,
@@ -70,7 +71,7 @@ def _append_env(spec: dict[str, Any], env: dict[str, str]) -> None:
 
 
 def _prepare_spec(owner: Owner, worker: Worker, template: dict[str, Any]) -> tuple[dict, dict]:
-    template = copy.deepcopy(template or {})
+    template = fastjson.copy(template or {})
     meta = template.get("metadata") or {}
     spec = template.get("spec") or {}
     spec.setdefault("containers", [])

@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from sedna.api import yamlio
+from sedna.common import fastjson
 from sedna.common.tokens import bearer_matches
 from sedna.local.apiserver import discovery, errors
 from sedna.local.apiserver.api import API, NS_BUCKET, now, parse_stamp
@@ -44,7 +45,7 @@ DEFAULT_WATCH_TIMEOUT = 1800.0
 
 
 def _dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":")).encode()
+    return fastjson.dumps(obj)
 
 
 def _json(obj: Any, status: int = 200, warnings: list[str] | None = None) -> web.Response:
@@ -59,10 +60,6 @@ def _dig(obj: Any, path: list[str], default: Any) -> Any:
             return default
         obj = obj[part]
     return obj
-
-
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
 
 
 def _partial(obj: dict[str, Any]) -> dict[str, Any]:
@@ -355,7 +352,7 @@ class APIServer:
             except (TypeError, ValueError) as exc:
                 raise errors.bad_request(f"the YAML body holds values JSON cannot represent: {exc}")
         try:
-            return json.loads(raw, parse_constant=_no_constants)
+            return fastjson.loads(raw)          # strict: NaN/Infinity are refused, as the API server does
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise errors.bad_request(f"error decoding JSON: {exc}")
 

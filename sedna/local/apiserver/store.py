@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import bisect
 import copy
-import json
 import logging
 import sqlite3
 from collections import deque
@@ -19,6 +18,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from sedna.common import fastjson
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +134,7 @@ class Store:
         self.rv = int(row[0]) if row else 0
         count = 0
         for bucket, ns, name, body in self._db.execute("SELECT bucket, ns, name, body FROM objects"):
-            obj = json.loads(body)
+            obj = fastjson.loads(body)
             self._objects.setdefault(bucket, {})[(ns, name)] = obj
             self._index(bucket, (ns, name))
             uid = obj.get("metadata", {}).get("uid")
@@ -171,7 +172,7 @@ class Store:
                     self._db.execute("DELETE FROM objects WHERE bucket=? AND ns=? AND name=?", (bucket, ns, name))
                 else:
                     self._db.execute("INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?)",
-                                     (bucket, ns, name, json.dumps(obj, separators=(",", ":"))))
+                                     (bucket, ns, name, fastjson.dumps(obj).decode()))
             self._db.execute("INSERT OR REPLACE INTO meta VALUES ('rv', ?)", (str(self.rv),))
             self._db.execute("COMMIT")
         except BaseException:
