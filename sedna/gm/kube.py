@@ -3,9 +3,9 @@
 Connection settings come from the kubeconfig named in the GM config, else in-cluster service account, else
 ``KUBECONFIG``/``~/.kube/config`` — the same resolution kopf's login uses, so both talk to the same server.
 
-One pooled aiohttp session (the HTTP library kopf itself uses) serves every call: keep-alive connections, no
-per-request client set-up. httpx cost the GM 43% of its time in a 200-job burst (issue 16), partly an
-``import sniffio`` failing on every call.
+Request/response calls go through a lean keep-alive HTTP/1.1 pool (sedna/gm/http1.py); watches, long-lived
+streams, use one aiohttp session (the HTTP library kopf itself uses). In a 200-job burst httpx cost the GM 43% of
+its time, and aiohttp's general-purpose client a quarter of it (issue 16).
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import aiohttp
 
 from sedna.common import fastjson
+from sedna.gm import http1
 from sedna.gm.config import GMConfig
 
 logger = logging.getLogger(__name__)
@@ -123,6 +124,9 @@ class KubeClient:
         self._timeout = timeout
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
+        self._pool: http1.Pool | None = None
+        self._pool_loop: asyncio.AbstractEventLoop | None = None
+        self._header_lines = "".join(f"{k}: {v}\r\n" for k, v in self._headers.items()).encode("latin-1")
 
     def _client(self) -> aiohttp.ClientSession:
         """The session, made on first use (it belongs to the running event loop)."""
@@ -132,23 +136,42 @@ class KubeClient:
                                                   timeout=aiohttp.ClientTimeout(total=self._timeout))
         return self._session
 
+    def _unary(self) -> http1.Pool:
+        """The pool for request/response calls, made on first use in each event loop."""
+        loop = asyncio.get_running_loop()
+        if self._pool is None or self._pool_loop is not loop:
+            context = None
+            if self.conn.server.startswith("https"):
+                if self._ssl is False:
+                    context = ssl.create_default_context()
+                    context.check_hostname = False
+                    context.verify_mode = ssl.CERT_NONE
+                else:
+                    context = self._ssl
+            self._pool = http1.Pool(self.conn.server, context, limit=self._max_connections, timeout=self._timeout)
+            self._pool_loop = loop
+        return self._pool
+
     async def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
         if self._session is not None:
             await self._session.close()
 
     async def _request(self, method: str, path: str, *, json: Any = None, params: dict | None = None,
                        headers: dict | None = None) -> Any:
         data = None
+        lines = self._header_lines
         if json is not None:
             data = fastjson.dumps(json)
-            headers = {"Content-Type": "application/json", **(headers or {})}
+            ctype = (headers or {}).get("Content-Type", "application/json")
+            lines += b"Content-Type: " + ctype.encode("latin-1") + b"\r\n"
+        target = path + ("?" + urlencode(params) if params else "")
         try:
-            async with self._client().request(method, self.conn.server + path, data=data, params=params,
-                                              headers=headers) as resp:
-                body = await resp.read()
-                status = resp.status
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            raise KubeError(0, f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+            status, body = await self._unary().request(method, target, lines, data)
+        except http1.HTTPError as exc:
+            raise KubeError(0, f"{method} {path}: {exc}") from exc
         if status >= 400:
             try:
                 message = fastjson.loads(body).get("message") or body.decode(errors="replace")
