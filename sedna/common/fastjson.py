@@ -20,10 +20,8 @@ JSONDecodeError = orjson.JSONDecodeError      # a ValueError
 
 
 def _default(value: Any) -> Any:
-    if isinstance(value, Mapping):             # e.g. kopf's Body views
+    if isinstance(value, Mapping):             # e.g. kopf's Body views; tuples orjson writes as lists itself
         return dict(value)
-    if isinstance(value, (tuple, set, frozenset)):
-        return list(value)
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 

@@ -38,8 +38,6 @@ KIND_PATHS = {
 SEDNA_PREFIX = "/apis/sedna.io/v1alpha1"
 
 
-
-
 class KubeError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(f"{status}: {message}")

@@ -363,9 +363,9 @@ class GlobalManager:
         caller holds the key's lock.
 
         A deleted object only has its finalizer released. A new object gets it right after the sync's own
-        writes, not before them: its watch event then follows the status write's closely enough for kopf to
-        batch the two into one event (issue 16). Nothing the GM tells an LC depends on the finalizer being
-        there first: an object deleted before it has one is told to its LCs from the DELETED event."""
+        writes, not before them, so its pods do not wait for one more round trip (issue 16). Nothing the GM
+        tells an LC depends on the finalizer being there first: an object deleted before it has one is told
+        to its LCs from the DELETED event."""
         if obj is None:
             return None
         obj["kind"] = ctrl.kind
@@ -895,7 +895,6 @@ def build_registry(gm: GlobalManager, on_ready=None) -> kopf.OperatorRegistry:
         settings.batching.idle_timeout = 5
         settings.execution.max_workers = 8
         gm.health.ready = True
-
         if on_ready is not None:
             on_ready()
 
